@@ -86,7 +86,7 @@ def format_verifier_key(name: str, public_key: bytes, alg: int = ALG_ED25519) ->
 
 def parse_verifier_key(text: str, *, alg: int | None = None) -> VerifierKey:
     """Parse a verifier-key string, checking that its key id matches its key."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)
     if len(parts) != 3:
         raise MalformedInput("verifier key must look like NAME+KEYID+BASE64KEY", reason="verifier_key")
     name, hex_id, b64 = parts
