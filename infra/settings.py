@@ -1,0 +1,156 @@
+"""Every setting of the platform, read from the environment and an optional TOML file.
+
+One frozen dataclass, one place: each field names its environment variable and
+explains itself, and the README's settings table is generated from these
+fields (``cuentas settings --markdown``), with a test that keeps the two equal.
+
+Precedence: environment variable > TOML file (``CUENTAS_CONFIG`` or
+``./cuentas.toml``, keys are the variable names in lower case) > default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from schemas.errors import ConfigurationError
+
+__all__ = ["Settings", "load_settings", "settings_table_markdown"]
+
+
+def _s(env: str, default: Any, doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": env, "doc": doc, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- where things live -------------------------------------------------
+    data_dir: str = _s("CUENTAS_DATA_DIR", ".data", "Folder for the embedded broker and database, keys, outboxes and logs.")
+    # --- Kafka ---------------------------------------------------------------
+    kafka_bootstrap_servers: str = _s(
+        "KAFKA_BOOTSTRAP_SERVERS", "", "Comma-separated Kafka brokers. Unset: the embedded broker (Tansu) starts."
+    )
+    kafka_security_protocol: str = _s(
+        "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_ssl_cafile: str = _s("KAFKA_SSL_CAFILE", "", "CA bundle that signed the brokers' certificates (SSL, SASL_SSL).")
+    kafka_ssl_certfile: str = _s("KAFKA_SSL_CERTFILE", "", "Client certificate for mutual TLS (optional).")
+    kafka_ssl_keyfile: str = _s("KAFKA_SSL_KEYFILE", "", "Private key of the client certificate (optional).")
+    kafka_sasl_mechanism: str = _s("KAFKA_SASL_MECHANISM", "PLAIN", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
+    kafka_sasl_username: str = _s("KAFKA_SASL_USERNAME", "", "SASL user name.")
+    kafka_sasl_password: str = _s("KAFKA_SASL_PASSWORD", "", "SASL password (never logged).", secret=True)
+    kafka_topic_prefix: str = _s("KAFKA_TOPIC_PREFIX", "cc.", "Prefix of every topic name (lets several platforms or tests share a cluster).")
+    kafka_partitions: int = _s("KAFKA_PARTITIONS", 4, "Partitions of each topic the platform creates.")
+    kafka_replication_factor: int = _s("KAFKA_REPLICATION_FACTOR", 1, "Replication factor of topics the platform creates (3 on a real cluster).")
+    kafka_session_timeout_s: float = _s(
+        "KAFKA_SESSION_TIMEOUT_S", 10.0, "Consumer session timeout. Small on the embedded broker: it answers JoinGroup after about half of it."
+    )
+    kafka_rebalance_timeout_s: float = _s("KAFKA_REBALANCE_TIMEOUT_S", 10.0, "Consumer-group rebalance timeout.")
+    kafka_heartbeat_s: float = _s("KAFKA_HEARTBEAT_S", 2.0, "Consumer heartbeat interval.")
+    embedded_kafka_port: int = _s("EMBEDDED_KAFKA_PORT", 19092, "Port of the embedded broker (0: any free port).")
+    # --- PostgreSQL ----------------------------------------------------------
+    database_url: str = _s(
+        "DATABASE_URL", "", "PostgreSQL URL for the processors (writer role). Unset: the embedded PostgreSQL starts.", secret=True
+    )
+    dashboard_database_url: str = _s(
+        "DASHBOARD_DATABASE_URL", "", "PostgreSQL URL for the public dashboard (read-only role). Unset: derived from DATABASE_URL with the reader role.", secret=True
+    )
+    database_schema: str = _s("DATABASE_SCHEMA", "cuentas", "Schema holding the platform's tables (lets tests isolate themselves).")
+    embedded_postgres_port: int = _s("EMBEDDED_POSTGRES_PORT", 15432, "Port of the embedded PostgreSQL on 127.0.0.1 (0: any free port).")
+    # --- dashboard -------------------------------------------------------------
+    dashboard_host: str = _s("DASHBOARD_HOST", "127.0.0.1", "Address the dashboard listens on.")
+    dashboard_port: int = _s("DASHBOARD_PORT", 8501, "Port of the dashboard.")
+    min_group_size: int = _s("MIN_GROUP_SIZE", 5, "Aggregates over fewer distinct senders than this are not shown.")
+    # --- the log -------------------------------------------------------------
+    log_origin: str = _s("LOG_ORIGIN", "cuentasclaras.example/log", "Checkpoint origin line and log key name (C2SP tlog-checkpoint).")
+    log_key_file: str = _s("LOG_KEY_FILE", "", "Private key of the log. Unset: <data dir>/keys/log.key, created on first start.")
+    registry_key_file: str = _s("REGISTRY_KEY_FILE", "", "Private key of the registry authority. Unset: <data dir>/keys/registry.key.")
+    checkpoint_interval_s: float = _s("CHECKPOINT_INTERVAL_S", 1.0, "Shortest time between two checkpoints.")
+    # --- ingestion gate ----------------------------------------------------------
+    max_event_bytes: int = _s("MAX_EVENT_BYTES", 65536, "Largest signed event accepted; larger ones are quarantined as oversize.")
+    max_future_skew_s: int = _s("MAX_FUTURE_SKEW_S", 300, "How far in the future an event time may be.")
+    max_event_age_days: int = _s("MAX_EVENT_AGE_DAYS", 3650, "How far in the past an event time may be.")
+    batch_size: int = _s("BATCH_SIZE", 2000, "Most events a processor handles in one database transaction.")
+    batch_window_s: float = _s("BATCH_WINDOW_S", 0.05, "Longest a processor waits to fill a batch.")
+    redrive_after_s: float = _s("REDRIVE_AFTER_S", 30.0, "Accepted events not reconciled after this long are forwarded again.")
+    outbox_resend_after_s: float = _s("OUTBOX_RESEND_AFTER_S", 20.0, "Publishers republish events not acknowledged after this long.")
+    # --- reconciliation thresholds -----------------------------------------------
+    payout_tolerance_bps: int = _s("PAYOUT_TOLERANCE_BPS", 50, "Payout may fall short of the promise by this much (basis points) before it is flagged.")
+    corridor_cost_ceiling_bps: int = _s("CORRIDOR_COST_CEILING_BPS", 500, "Cost ceiling per transfer (SDG 10.c: no corridor above 5%).")
+    payout_grace_hours: float = _s("PAYOUT_GRACE_HOURS", 72.0, "Hours after the promised time after which a missing payout is a loss, not a delay.")
+    no_milestone_days: float = _s("NO_MILESTONE_DAYS", 120.0, "Days after funds arrive within which a milestone must be reported.")
+    unverified_days: float = _s("UNVERIFIED_DAYS", 60.0, "Days within which reported spending must be verified.")
+    clock_lateness_s: float = _s("CLOCK_LATENESS_S", 3600.0, "Event-time lateness allowed before deadlines fire (out-of-order tolerance).")
+
+    # ---------------------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return not self.kafka_bootstrap_servers.strip()
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return not self.database_url.strip()
+
+    def topic(self, name: str) -> str:
+        return f"{self.kafka_topic_prefix}{name}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def redacted(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = "***" if f.metadata.get("secret") and v else v
+        return out
+
+
+def _coerce(f: dataclasses.Field[Any], raw: Any) -> Any:
+    typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if typ == "int":
+            return int(raw)
+        if typ == "float":
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError) as e:
+        raise ConfigurationError(f"setting {f.metadata['env']}={raw!r} is not a valid {typ}") from e
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_file: str | None = None) -> Settings:
+    """Read settings from ``env`` (default ``os.environ``) and the TOML file."""
+    env = os.environ if env is None else env
+    path = config_file or env.get("CUENTAS_CONFIG") or "cuentas.toml"
+    file_values: dict[str, Any] = {}
+    if Path(path).is_file():
+        try:
+            file_values = {k.upper(): v for k, v in tomllib.loads(Path(path).read_text()).items()}
+        except (tomllib.TOMLDecodeError, OSError) as e:
+            raise ConfigurationError(f"cannot read settings file {path}: {e}") from e
+    elif config_file or env.get("CUENTAS_CONFIG"):
+        raise ConfigurationError(f"settings file {path} does not exist")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        name = f.metadata["env"]
+        if name in env:
+            values[f.name] = _coerce(f, env[name])
+        elif name in file_values:
+            values[f.name] = _coerce(f, file_values[name])
+    return Settings(**values)
+
+
+def settings_table_markdown() -> str:
+    rows = ["| Variable | Default | What it does |", "|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        default = f.default if f.default not in ("", None) else "(unset)"
+        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['doc']} |")
+    return "\n".join(rows)

@@ -1,0 +1,89 @@
+"""`cuentas status`: the health of each component, for people and machines."""
+
+from __future__ import annotations
+
+import urllib.request
+from typing import Any
+
+from infra import db as dbmod
+from infra.kafka import check_reachable, high_watermarks, topic_names
+from infra.runtime import resolve
+from infra.settings import Settings
+from schemas.errors import CuentasError
+
+__all__ = ["collect_status", "render_status"]
+
+
+def collect_status(settings: Settings) -> dict[str, Any]:
+    report: dict[str, Any] = {"components": {}, "healthy": False}
+    comp = report["components"]
+    try:
+        ep = resolve(settings)
+    except CuentasError as e:
+        report["error"] = str(e)
+        return report
+    ks = settings.replace(kafka_bootstrap_servers=ep.kafka_bootstrap)
+    # broker
+    try:
+        check_reachable(ks, timeout=5)
+        comp["broker"] = {"ok": True, "bootstrap": ep.kafka_bootstrap}
+    except CuentasError as e:
+        comp["broker"] = {"ok": False, "error": str(e)}
+    # topics and watermarks
+    hw: dict[tuple[str, int], int] = {}
+    if comp["broker"]["ok"]:
+        names = list(topic_names(ks).values())
+        hw = high_watermarks(ks, names)
+        present = sorted({t for t, _ in hw})
+        missing = sorted(set(names) - set(present))
+        comp["topics"] = {"ok": not missing, "present": len(present), "missing": missing}
+    else:
+        comp["topics"] = {"ok": False, "error": "broker unreachable"}
+    # database
+    try:
+        conn = dbmod.connect(ep.database_url, settings.database_schema, timeout=5)
+        try:
+            applied = dbmod.applied_migrations(conn, settings.database_schema)
+            wanted = {v for v, _, _ in dbmod.migrations()}
+            pending = sorted(wanted - set(applied))
+            comp["database"] = {"ok": not pending, "url": dbmod.describe_url(ep.database_url),
+                                "migrations_applied": len(applied), "pending": pending}
+            if not pending:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT group_id, topic, partition, next_offset FROM consumer_progress")
+                    lag: dict[str, int] = {}
+                    for group, topic, part, nxt in cur.fetchall():
+                        h = hw.get((topic, int(part)))
+                        if h is not None:
+                            lag[group] = lag.get(group, 0) + max(0, h - int(nxt))
+                    cur.execute("SELECT size FROM log_state WHERE id = 1")
+                    size = int(cur.fetchone()[0])
+                    cur.execute("SELECT count(*) FROM pending_reconcile")
+                    pend = int(cur.fetchone()[0])
+                comp["processors"] = {"ok": bool(lag) or size == 0, "lag": lag, "log_size": size,
+                                      "pending_reconcile": pend}
+        finally:
+            conn.close()
+    except CuentasError as e:
+        comp["database"] = {"ok": False, "error": str(e)}
+    # dashboard
+    if ep.dashboard_url:
+        try:
+            with urllib.request.urlopen(ep.dashboard_url + "/_stcore/health", timeout=3) as r:
+                comp["dashboard"] = {"ok": r.status == 200, "url": ep.dashboard_url}
+        except OSError as e:
+            comp["dashboard"] = {"ok": False, "url": ep.dashboard_url, "error": str(e)}
+    report["healthy"] = all(c.get("ok") for c in comp.values())
+    return report
+
+
+def render_status(report: dict[str, Any]) -> str:
+    if "error" in report:
+        return f"not running: {report['error']}"
+    lines = []
+    for name, c in report["components"].items():
+        mark = "ok  " if c.get("ok") else "FAIL"
+        detail = ", ".join(f"{k}={v}" for k, v in c.items() if k != "ok")
+        lines.append(f"{mark} {name:<11} {detail}")
+    lines.append("healthy" if report["healthy"] else "unhealthy")
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""`cuentas up`: start everything the platform needs, in the foreground, and stop it all cleanly.
+
+Order: broker (unless external) -> database (unless external) -> migrations
+-> topics -> platform identities -> processors, witness, dashboard (and the
+demo publisher with --demo).  Ctrl-C or SIGTERM stops children in reverse
+order; a child that dies is reported by name with the last lines of its log.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra import db as dbmod
+from infra.embedded import EmbeddedKafka, EmbeddedPostgres
+from infra.kafka import check_reachable, ensure_topics
+from infra.procs import spawn, stop_process, tail, wait_until
+from infra.runtime import Endpoints, clear_endpoints, write_endpoints
+from infra.settings import Settings
+from schemas.errors import UnavailableService
+
+__all__ = ["Supervisor", "Child"]
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    optional_exit_ok: bool = False
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, *, demo: bool = False, echo=print) -> None:  # type: ignore[no-untyped-def]
+        self.s = settings
+        self.demo = demo
+        self.echo = echo
+        self.kafka: EmbeddedKafka | None = None
+        self.pg: EmbeddedPostgres | None = None
+        self.children: list[Child] = []
+        self._stopping = False
+        self.logs = settings.data_path / "logs"
+
+    # -- start --------------------------------------------------------------------
+    def start_services(self) -> Endpoints:
+        s = self.s
+        s.data_path.mkdir(parents=True, exist_ok=True)
+        if s.embedded_kafka:
+            self.kafka = EmbeddedKafka(s.data_path, s.embedded_kafka_port).start()
+            bootstrap = self.kafka.bootstrap
+        else:
+            bootstrap = s.kafka_bootstrap_servers
+            check_reachable(s, timeout=10)
+        kafka_settings = s.replace(kafka_bootstrap_servers=bootstrap)
+        if s.embedded_postgres:
+            self.pg = EmbeddedPostgres(s.data_path, s.embedded_postgres_port).start()
+            url = self.pg.url
+        else:
+            url = s.database_url
+            dbmod.connect(url, s.database_schema, retries=2, timeout=5).close()
+        dbmod.migrate(url, s.database_schema)
+        ensure_topics(kafka_settings)
+        from producers.registry import bootstrap_platform
+
+        bootstrap_platform(s, url)
+        self.endpoints = Endpoints(bootstrap, url, f"http://{s.dashboard_host}:{s.dashboard_port}", os.getpid())
+        write_endpoints(s, self.endpoints)
+        return self.endpoints
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KAFKA_BOOTSTRAP_SERVERS"] = self.endpoints.kafka_bootstrap
+        env["DATABASE_URL"] = self.endpoints.database_url
+        env["CUENTAS_DATA_DIR"] = str(self.s.data_path)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def start_children(self) -> None:
+        py = sys.executable
+        dash = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+        self.children = [
+            Child("processors", [py, "-m", "stream_processors"], self.logs / "processors.log"),
+            Child("witness", [py, "-m", "infra.cli", "witness", "run", "--demo"], self.logs / "witness.log"),
+            Child("dashboard", [py, "-m", "streamlit", "run", str(dash), "--server.headless", "true",
+                                "--server.port", str(self.s.dashboard_port), "--server.address", self.s.dashboard_host,
+                                "--browser.gatherUsageStats", "false"], self.logs / "dashboard.log"),
+        ]
+        if self.demo:
+            self.children.append(Child("demo-publisher", [py, "-m", "infra.cli", "simulate", "--demo"],
+                                       self.logs / "demo-publisher.log", optional_exit_ok=True))
+        env = self._env()
+        for c in self.children:
+            c.proc = spawn(c.argv, log_path=c.log_path, env=env)
+
+    def dashboard_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.endpoints.dashboard_url + "/_stcore/health", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def describe(self) -> str:
+        lines = ["Cuentas Claras is running:"]
+        lines.append(f"  dashboard   {self.endpoints.dashboard_url}")
+        kind = "embedded Tansu" if self.kafka else "external"
+        lines.append(f"  kafka       {self.endpoints.kafka_bootstrap} ({kind})")
+        kind = "embedded PostgreSQL" if self.pg else "external"
+        lines.append(f"  database    {dbmod.describe_url(self.endpoints.database_url)} ({kind}, schema {self.s.database_schema})")
+        lines.append(f"  data dir    {self.s.data_path}")
+        lines.append(f"  logs        {self.logs}/")
+        for c in self.children:
+            lines.append(f"  {c.name:<11} pid {c.proc.pid if c.proc else '-'}")
+        lines.append("Stop with Ctrl-C.")
+        return "\n".join(lines)
+
+    # -- run ------------------------------------------------------------------------
+    def run(self) -> int:
+        def on_signal(signum: int, frame: object) -> None:
+            self._stopping = True
+
+        old_int = signal.signal(signal.SIGINT, on_signal)
+        old_term = signal.signal(signal.SIGTERM, on_signal)
+        code = 0
+        try:
+            self.start_services()
+            if self._stopping:
+                return 0
+            self.start_children()
+            wait_until(lambda: self._stopping or self.dashboard_healthy() or self._dead() is not None, timeout=60, interval=0.25)
+            self.echo(self.describe())
+            while not self._stopping:
+                dead = self._dead()
+                if dead is not None:
+                    self.echo(f"cuentas up: {dead.name} exited with code {dead.proc.returncode if dead.proc else '?'}; last lines of {dead.log_path}:")
+                    self.echo(tail(dead.log_path))
+                    code = 1
+                    break
+                if self.kafka and not self.kafka.alive():
+                    self.echo(f"cuentas up: the embedded broker died; last lines of {self.kafka.log_path}:\n{tail(self.kafka.log_path)}")
+                    code = 1
+                    break
+                if self.pg and not self.pg.alive():
+                    self.echo(f"cuentas up: the embedded PostgreSQL died; last lines of {self.pg.log_path}:\n{tail(self.pg.log_path)}")
+                    code = 1
+                    break
+                time.sleep(0.25)
+        finally:
+            self.stop()
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, old_term)
+        return code
+
+    def _dead(self) -> Child | None:
+        for c in self.children:
+            if c.proc is not None and c.proc.poll() is not None:
+                if c.optional_exit_ok and c.proc.returncode == 0:
+                    continue
+                return c
+        return None
+
+    def stop(self) -> None:
+        for c in reversed(self.children):
+            if c.proc is not None:
+                stop_process(c.proc, sig=signal.SIGTERM, timeout=15)
+        if self.pg:
+            self.pg.stop()
+        if self.kafka:
+            self.kafka.stop()
+        clear_endpoints(self.s)
+
+
+def fail_fast_check(settings: Settings) -> None:
+    """Raise UnavailableService quickly when an external service is unreachable."""
+    if not settings.embedded_kafka:
+        check_reachable(settings, timeout=10)
+    if not settings.embedded_postgres:
+        dbmod.connect(settings.database_url, settings.database_schema, retries=1, timeout=5).close()
+    _ = UnavailableService

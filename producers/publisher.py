@@ -1,0 +1,208 @@
+"""The publisher SDK: validate, sign, keep in the outbox, publish, and learn the outcome.
+
+    pub = Publisher.open(settings, "mto-remesas-norte", private_key)
+    env = pub.publish("transfer.sent", payload)      # raises MalformedInput before signing
+    pub.settle(timeout=60)                           # wait for acknowledgements, republishing
+
+Routing: transfer events are keyed by transfer id, project, milestone and
+disbursement events by project id (``schemas.catalog.partition_key``), so
+every event of one transfer or project lands on one partition, in order.
+Each message carries ``cc-publisher`` and ``cc-event-id`` headers so the
+gate can acknowledge even input it cannot parse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from infra.kafka import client_config, make_producer
+from infra.settings import Settings
+from producers.outbox import Counts, Outbox
+from schemas.catalog import partition_key, topic_for
+from schemas.envelope import Envelope, sign_event
+from schemas.errors import UnavailableService
+
+__all__ = ["Publisher", "outbox_path"]
+
+log = logging.getLogger(__name__)
+
+
+def outbox_path(settings: Settings, publisher_id: str) -> Path:
+    return settings.data_path / "outbox" / f"{publisher_id}.sqlite"
+
+
+def _murmur_partition(key: bytes, n: int) -> int:
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % n
+
+
+class Publisher:
+    def __init__(self, settings: Settings, publisher_id: str, private_key: Ed25519PrivateKey | None,
+                 outbox: Outbox, producer: Any = None) -> None:
+        self.s = settings
+        self.publisher_id = publisher_id
+        self.key = private_key
+        self.outbox = outbox
+        self._producer = producer
+        self._ack_consumer: Any = None
+
+    @classmethod
+    def open(cls, settings: Settings, publisher_id: str, private_key: Ed25519PrivateKey | None,
+             outbox_file: Path | None = None) -> Publisher:
+        return cls(settings, publisher_id, private_key, Outbox(outbox_file or outbox_path(settings, publisher_id)))
+
+    # -- producing ------------------------------------------------------------------
+    @property
+    def producer(self) -> Any:
+        if self._producer is None:
+            self._producer = make_producer(self.s)
+        return self._producer
+
+    def sign(self, event_type: str, payload: Mapping[str, Any], *, event_time: datetime | str | None = None,
+             event_id: str | None = None, seq: int | None = None) -> Envelope:
+        if self.key is None:
+            raise UnavailableService(f"publisher {self.publisher_id} has no private key loaded")
+        return sign_event(
+            self.key, publisher_id=self.publisher_id, event_type=event_type, payload=dict(payload),
+            seq=seq if seq is not None else self.outbox.next_seq(),
+            event_time=event_time or datetime.now(UTC), event_id=event_id,
+        )
+
+    def publish(self, event_type: str, payload: Mapping[str, Any], *, event_time: datetime | str | None = None,
+                event_id: str | None = None) -> Envelope:
+        env = self.sign(event_type, payload, event_time=event_time, event_id=event_id)
+        self.publish_envelope(env)
+        return env
+
+    def publish_envelope(self, env: Envelope) -> None:
+        self.publish_raw(env.leaf_bytes(), event_id=env.event_id, event_type=env.event_type, seq=env.seq,
+                         topic=topic_for(env.event_type), key=partition_key(env.event_type, env.payload))
+
+    def publish_many(self, envs: list[Envelope]) -> None:
+        rows = [(e.event_id, e.seq, e.event_type, topic_for(e.event_type), partition_key(e.event_type, e.payload),
+                 e.leaf_bytes()) for e in envs]
+        self.outbox.add_many(rows)
+        for event_id, _seq, _et, topic, key, raw in rows:
+            self._send(topic, key, raw, event_id)
+        self.outbox.mark_sent(r[0] for r in rows)
+
+    def publish_raw(self, raw: bytes, *, event_id: str, topic: str, key: bytes, event_type: str | None = None,
+                    seq: int | None = None) -> None:
+        """Hand over bytes as they are (also used to replay or to test hostile input)."""
+        self.outbox.add(event_id, seq, event_type, topic, key, raw)
+        self._send(topic, key, raw, event_id)
+        self.outbox.mark_sent([event_id])
+
+    def _send(self, logical_topic: str, key: bytes, raw: bytes, event_id: str) -> None:
+        headers = [("cc-publisher", self.publisher_id.encode()), ("cc-event-id", event_id.encode())]
+        try:
+            self.producer.send(self.s.topic(logical_topic), key=key, value=raw, headers=headers)
+        except Exception as e:  # noqa: BLE001 - the outbox keeps it; resend later
+            log.warning("send failed, kept in the outbox for later: %s", e)
+            self._producer = None
+
+    def flush(self, timeout: float = 30) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.flush(timeout=timeout)
+            except Exception as e:  # noqa: BLE001
+                log.warning("flush failed, events stay in the outbox: %s", e)
+                self._producer = None
+
+    def resend_due(self, older_than_s: float | None = None) -> int:
+        rows = self.outbox.due_for_resend(self.s.outbox_resend_after_s if older_than_s is None else older_than_s)
+        for r in rows:
+            self._send(r.topic, r.key, r.raw, r.event_id)
+        self.outbox.mark_sent(r.event_id for r in rows)
+        if rows:
+            self.flush()
+        return len(rows)
+
+    # -- acknowledgements -----------------------------------------------------------------
+    def _acks(self) -> Any:
+        if self._ack_consumer is None:
+            from kafka import KafkaConsumer, TopicPartition
+
+            topic = self.s.topic("acks")
+            c = KafkaConsumer(**client_config(self.s), enable_auto_commit=False, fetch_max_wait_ms=200,
+                              auto_offset_reset="earliest")
+            parts = c.partitions_for_topic(topic)
+            if not parts:
+                c.close()
+                raise UnavailableService(f"topic {topic} does not exist: is the platform running?")
+            tp = TopicPartition(topic, _murmur_partition(self.publisher_id.encode(), len(parts)))
+            c.assign([tp])
+            tid = str(c._client.cluster.topic_id(topic) or "")
+            stored = self.outbox.get_meta(f"ack_offset:{tid}:{tp.partition}")
+            if stored is not None:
+                c.seek(tp, int(stored))
+            else:
+                c.seek_to_beginning(tp)
+            self._ack_tp, self._ack_tid = tp, tid
+            self._ack_consumer = c
+        return self._ack_consumer
+
+    def poll_acks(self, timeout: float = 1.0) -> int:
+        try:
+            c = self._acks()
+            batches = c.poll(timeout_ms=int(timeout * 1000), max_records=5000)
+        except UnavailableService:
+            raise
+        except Exception as e:  # noqa: BLE001 - broker trouble: keep the outbox, retry later
+            log.warning("reading acknowledgements failed: %s", e)
+            self._close_acks()
+            return 0
+        settled = 0
+        for records in batches.values():
+            results = []
+            for rec in records:
+                try:
+                    msg = json.loads(rec.value)
+                except ValueError:
+                    continue
+                if msg.get("publisher_id") == self.publisher_id:
+                    results.extend(msg.get("results", []))
+            settled += self.outbox.apply_acks(results)
+            if records:
+                self.outbox.set_meta(f"ack_offset:{self._ack_tid}:{self._ack_tp.partition}", str(records[-1].offset + 1))
+        return settled
+
+    def _close_acks(self) -> None:
+        if self._ack_consumer is not None:
+            try:
+                self._ack_consumer.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._ack_consumer = None
+
+    def settle(self, timeout: float = 120.0, progress: Callable[[Counts], None] | None = None) -> Counts:
+        """Wait until nothing is pending (or ``timeout``), republishing what lingers."""
+        self.flush()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll_acks(timeout=0.5)
+            counts = self.outbox.counts()
+            if progress:
+                progress(counts)
+            if counts.pending == 0:
+                return counts
+            self.resend_due()
+        return self.outbox.counts()
+
+    def close(self) -> None:
+        self._close_acks()
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=5)
+            except Exception:  # noqa: BLE001
+                pass
+        self.outbox.close()

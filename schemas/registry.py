@@ -1,0 +1,419 @@
+"""The trust registry: who may publish what, with which key, and when.
+
+A pure state machine.  Its root of trust is one key, the registry
+authority's (a ``VerifierKey`` whose name, e.g. ``registry.cuentasclaras``,
+is the ``publisher_id`` of every registry event).  Only events signed by that
+key change the registry: ``publisher.registered`` admits a publisher with its
+kind, roles, government party and first key; ``publisher.key_rotated`` adds a
+key and bounds the older ones; ``publisher.revoked`` revokes one key or the
+whole publisher from a given time on.
+
+``authorize`` answers, for any envelope: was it signed by a key that was
+valid for this publisher at the event's time, and may this publisher publish
+this type of event (and, for a government, about this party)?
+
+Order of the checks, and why the signature comes third rather than last:
+``unknown_publisher``, ``unknown_key``, ``bad_signature``, then the policy
+checks ``key_not_yet_valid``, ``key_revoked``, ``key_expired``,
+``publisher_revoked``, ``role_not_allowed``, ``party_mismatch``.  Policy
+failures become public flags that name the publisher as accountable
+(``revoked_key_used``, ``role_violation``), so they must only ever be raised
+for events the publisher's key really signed; anyone can forge an envelope
+that *claims* a revoked key, and that must read as ``bad_signature``
+(a forgery), not as the publisher's misconduct.
+
+Revocation is by event time: an event whose ``event_time`` is before the
+key's ``revoked_at`` stays valid.  Events that were signed, logged and
+relied upon before a key was retired or compromised must not vanish from the
+record, or revoking a key would let its owner erase its own history.  The
+cost is that a thief holding a compromised key can backdate events; the
+authority counters that by setting ``revoked_at`` to when the compromise
+began (it may be earlier than the revocation event), and the ingest layer
+should refuse events whose ``event_time`` is far from their arrival time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from schemas.catalog import REGISTRY_EVENT_TYPES, validate_payload
+from schemas.envelope import Envelope, format_time, parse_time
+from schemas.errors import MalformedInput, VerificationError
+from schemas.keys import ALG_ED25519, VerifierKey, load_public_key, parse_verifier_key
+
+__all__ = [
+    "STATE_VERSION",
+    "KeyInfo",
+    "Party",
+    "PublisherInfo",
+    "TrustRegistry",
+]
+
+STATE_VERSION: Final = 1
+_BEGINNING: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DISBURSEMENT_TYPES: Final = frozenset({"disbursement.pledged", "disbursement.made"})
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """The government party a government publisher speaks for."""
+
+    level: str  # municipal | state | federal
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """One key of a publisher and its validity window (all times aware UTC)."""
+
+    key_id: str  # 8 lowercase hex, C2SP key id under the publisher's name
+    public_key: bytes
+    valid_from: datetime
+    valid_until: datetime | None = None  # set by a rotation: old_key_valid_until
+    revoked_at: datetime | None = None
+
+    def verifier_key(self, publisher_id: str) -> VerifierKey:
+        return VerifierKey(publisher_id, self.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherInfo:
+    """What the registry knows of one publisher."""
+
+    publisher_id: str
+    kind: str  # operator | committee | government | platform | reviewer | authority
+    roles: frozenset[str]
+    party: Party | None
+    keys: tuple[KeyInfo, ...]
+    revoked_at: datetime | None = None
+
+    def key(self, key_id: str) -> KeyInfo | None:
+        for k in self.keys:
+            if k.key_id == key_id:
+                return k
+        return None
+
+
+def _refuse(
+    reason: str, message: str, *, expected: object | None = None, got: object | None = None
+) -> VerificationError:
+    return VerificationError(message, reason=reason, expected=expected, got=got)
+
+
+def _earliest(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None else min(a, b)
+
+
+class TrustRegistry:
+    """Publishers, their keys and roles, as established by the registry authority's events."""
+
+    def __init__(self, authority: VerifierKey) -> None:
+        if authority.alg != ALG_ED25519:
+            raise MalformedInput("the registry authority key must be Ed25519", reason="key")
+        self.authority: Final = authority
+        self._authority_key_id = authority.key_id.hex()
+        self._authority_info = PublisherInfo(
+            publisher_id=authority.name,
+            kind="authority",
+            roles=frozenset(REGISTRY_EVENT_TYPES),
+            party=None,
+            keys=(KeyInfo(self._authority_key_id, authority.public_key, _BEGINNING),),
+        )
+        self._publishers: dict[str, PublisherInfo] = {}
+        self._applied: set[str] = set()
+        self._key_objects: dict[bytes, Ed25519PublicKey] = {}
+
+    # --- reading --------------------------------------------------------------
+
+    @property
+    def publishers(self) -> Mapping[str, PublisherInfo]:
+        return dict(self._publishers)
+
+    def publisher(self, publisher_id: str) -> PublisherInfo | None:
+        return self._publishers.get(publisher_id)
+
+    # --- signatures -----------------------------------------------------------
+
+    def _signature_ok(self, env: Envelope, public_key: bytes) -> bool:
+        # Parsed key objects are cached: building one costs as much as a third
+        # of a verification, and the same few keys sign everything.
+        pk = self._key_objects.get(public_key)
+        if pk is None:
+            pk = self._key_objects[public_key] = load_public_key(public_key)
+        try:
+            pk.verify(env.signature, env.signed_bytes())
+        except InvalidSignature:
+            return False
+        return True
+
+    def _check_authority(self, env: Envelope) -> PublisherInfo:
+        if env.publisher_id != self.authority.name or env.key_id != self._authority_key_id:
+            raise _refuse(
+                "not_authority",
+                f"{env.event_type} must be signed by the registry authority "
+                f"{self.authority.name} (key {self._authority_key_id}), "
+                f"not {env.publisher_id} (key {env.key_id})",
+                expected=self._authority_key_id,
+                got=env.key_id,
+            )
+        if not self._signature_ok(env, self.authority.public_key):
+            raise _refuse("bad_signature", f"event {env.event_id}: authority signature is invalid")
+        return self._authority_info
+
+    # --- authorization --------------------------------------------------------
+
+    def authorize(self, env: Envelope) -> PublisherInfo:
+        """The publisher of ``env`` if it may have published it, else ``VerificationError``.
+
+        Reasons, in the order checked: ``not_authority`` (registry events
+        only), ``unknown_publisher``, ``unknown_key``, ``bad_signature``,
+        ``key_not_yet_valid``, ``key_revoked``, ``key_expired``,
+        ``publisher_revoked``, ``role_not_allowed``, ``party_mismatch``.
+        """
+        if env.event_type in REGISTRY_EVENT_TYPES:
+            return self._check_authority(env)
+        if env.publisher_id == self.authority.name:
+            raise _refuse(
+                "role_not_allowed",
+                f"the registry authority signs registry events only, not {env.event_type}",
+            )
+        info = self._publishers.get(env.publisher_id)
+        if info is None:
+            raise _refuse("unknown_publisher", f"publisher {env.publisher_id} is not registered")
+        key = info.key(env.key_id)
+        if key is None:
+            raise _refuse(
+                "unknown_key",
+                f"key {env.key_id} is not a key of {env.publisher_id}",
+                expected=[k.key_id for k in info.keys],
+                got=env.key_id,
+            )
+        if not self._signature_ok(env, key.public_key):
+            raise _refuse(
+                "bad_signature",
+                f"event {env.event_id}: signature does not verify with key {key.key_id} "
+                f"of {env.publisher_id}",
+            )
+        t = env.time()
+        if t < key.valid_from:
+            raise _refuse(
+                "key_not_yet_valid",
+                f"key {key.key_id} of {env.publisher_id} is valid from "
+                f"{format_time(key.valid_from)}, event time is {env.event_time}",
+                expected=format_time(key.valid_from),
+                got=env.event_time,
+            )
+        if key.revoked_at is not None and key.revoked_at <= t:
+            raise _refuse(
+                "key_revoked",
+                f"key {key.key_id} of {env.publisher_id} was revoked at "
+                f"{format_time(key.revoked_at)}, event time is {env.event_time}",
+                expected=format_time(key.revoked_at),
+                got=env.event_time,
+            )
+        if key.valid_until is not None and t > key.valid_until:
+            raise _refuse(
+                "key_expired",
+                f"key {key.key_id} of {env.publisher_id} was rotated out and valid until "
+                f"{format_time(key.valid_until)}, event time is {env.event_time}",
+                expected=format_time(key.valid_until),
+                got=env.event_time,
+            )
+        if info.revoked_at is not None and info.revoked_at <= t:
+            raise _refuse(
+                "publisher_revoked",
+                f"publisher {env.publisher_id} was revoked at {format_time(info.revoked_at)}",
+                expected=format_time(info.revoked_at),
+                got=env.event_time,
+            )
+        if env.event_type not in info.roles:
+            raise _refuse(
+                "role_not_allowed",
+                f"{env.publisher_id} ({info.kind}) may not publish {env.event_type}; "
+                f"its roles are {', '.join(sorted(info.roles))}",
+            )
+        if env.event_type in _DISBURSEMENT_TYPES:
+            level, party_id = env.payload.get("party_level"), env.payload.get("party_id")
+            if info.party is None or (level, party_id) != (info.party.level, info.party.id):
+                own = "none" if info.party is None else f"{info.party.level} {info.party.id}"
+                raise _refuse(
+                    "party_mismatch",
+                    f"{env.publisher_id} speaks for party {own}, not for {level} {party_id}",
+                    expected=None if info.party is None else [info.party.level, info.party.id],
+                    got=[level, party_id],
+                )
+        return info
+
+    # --- applying registry events ---------------------------------------------
+
+    def apply(self, env: Envelope) -> None:
+        """Apply one registry event signed by the authority.
+
+        Idempotent per ``event_id`` (replaying the registry topic is safe).
+        Refusals: ``VerificationError`` with ``not_authority``,
+        ``bad_signature``, ``already_registered`` (publisher or key),
+        ``unknown_publisher``, ``unknown_key``, ``publisher_revoked``;
+        ``MalformedInput`` for a non-registry event or an invalid payload.
+        """
+        if env.event_type not in REGISTRY_EVENT_TYPES:
+            raise MalformedInput(
+                f"apply() takes registry events ({', '.join(REGISTRY_EVENT_TYPES)}), "
+                f"not {env.event_type}",
+                reason="unknown_type",
+                field="/header/type",
+            )
+        self._check_authority(env)
+        if env.event_id in self._applied:
+            return
+        p = env.payload
+        validate_payload(env.event_type, env.schema_version, p)
+        if env.event_type == "publisher.registered":
+            self._register(p)
+        elif env.event_type == "publisher.key_rotated":
+            self._rotate(p)
+        else:
+            self._revoke(p)
+        self._applied.add(env.event_id)
+
+    def _register(self, p: Mapping[str, Any]) -> None:
+        pid = p["publisher_id"]
+        if pid in self._publishers or pid == self.authority.name:
+            raise _refuse("already_registered", f"publisher {pid} is already registered")
+        vk = parse_verifier_key(p["public_key"], alg=ALG_ED25519)
+        party = p.get("party")
+        self._publishers[pid] = PublisherInfo(
+            publisher_id=pid,
+            kind=p["kind"],
+            roles=frozenset(p["roles"]),
+            party=None if party is None else Party(party["level"], party["id"]),
+            keys=(KeyInfo(vk.key_id.hex(), vk.public_key, parse_time(p["valid_from"])),),
+        )
+
+    def _existing(self, pid: str) -> PublisherInfo:
+        info = self._publishers.get(pid)
+        if info is None:
+            raise _refuse("unknown_publisher", f"publisher {pid} is not registered")
+        return info
+
+    def _rotate(self, p: Mapping[str, Any]) -> None:
+        info = self._existing(p["publisher_id"])
+        if info.revoked_at is not None:
+            raise _refuse("publisher_revoked", f"publisher {info.publisher_id} is revoked")
+        vk = parse_verifier_key(p["new_public_key"], alg=ALG_ED25519)
+        kid = vk.key_id.hex()
+        if info.key(kid) is not None:
+            raise _refuse(
+                "already_registered", f"key {kid} is already a key of {info.publisher_id}"
+            )
+        until = parse_time(p["old_key_valid_until"])
+        old = tuple(replace(k, valid_until=_earliest(k.valid_until, until)) for k in info.keys)
+        new = KeyInfo(kid, vk.public_key, parse_time(p["valid_from"]))
+        self._publishers[info.publisher_id] = replace(info, keys=(*old, new))
+
+    def _revoke(self, p: Mapping[str, Any]) -> None:
+        info = self._existing(p["publisher_id"])
+        at = parse_time(p["revoked_at"])
+        kid = p["key_id"]
+        if kid is None:
+            self._publishers[info.publisher_id] = replace(
+                info, revoked_at=_earliest(info.revoked_at, at)
+            )
+            return
+        if info.key(kid) is None:
+            raise _refuse("unknown_key", f"key {kid} is not a key of {info.publisher_id}")
+        keys = tuple(
+            replace(k, revoked_at=_earliest(k.revoked_at, at)) if k.key_id == kid else k
+            for k in info.keys
+        )
+        self._publishers[info.publisher_id] = replace(info, keys=keys)
+
+    # --- snapshots ------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able snapshot (stable order) for an adapter to persist."""
+
+        def t(dt: datetime | None) -> str | None:
+            return None if dt is None else format_time(dt)
+
+        return {
+            "version": STATE_VERSION,
+            "authority": str(self.authority),
+            "publishers": {
+                pid: {
+                    "kind": info.kind,
+                    "roles": sorted(info.roles),
+                    "party": None
+                    if info.party is None
+                    else {"level": info.party.level, "id": info.party.id},
+                    "revoked_at": t(info.revoked_at),
+                    "keys": [
+                        {
+                            "public_key": str(k.verifier_key(pid)),
+                            "valid_from": t(k.valid_from),
+                            "valid_until": t(k.valid_until),
+                            "revoked_at": t(k.revoked_at),
+                        }
+                        for k in info.keys
+                    ],
+                }
+                for pid, info in sorted(self._publishers.items())
+            },
+            "applied": sorted(self._applied),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], *, authority: VerifierKey) -> TrustRegistry:
+        """Restore a snapshot.  ``authority`` comes from configuration, never from the
+        snapshot itself: a snapshot made under another root of trust is refused
+        (``VerificationError(reason="not_authority")``)."""
+        if not isinstance(state, Mapping) or state.get("version") != STATE_VERSION:
+            raise MalformedInput("registry state: unknown or missing version", reason="state")
+        if state.get("authority") != str(authority):
+            raise _refuse(
+                "not_authority",
+                "registry state was made under a different authority key",
+                expected=str(authority),
+                got=state.get("authority"),
+            )
+        reg = cls(authority)
+
+        def t(text: str | None) -> datetime | None:
+            return None if text is None else parse_time(text)
+
+        try:
+            for pid, s in state["publishers"].items():
+                keys = []
+                for k in s["keys"]:
+                    vk = parse_verifier_key(k["public_key"], alg=ALG_ED25519)
+                    if vk.name != pid:
+                        raise MalformedInput(f"key of {pid} is named {vk.name}", reason="state")
+                    valid_from = t(k["valid_from"])
+                    assert valid_from is not None
+                    keys.append(
+                        KeyInfo(
+                            vk.key_id.hex(),
+                            vk.public_key,
+                            valid_from,
+                            t(k["valid_until"]),
+                            t(k["revoked_at"]),
+                        )
+                    )
+                party = s["party"]
+                reg._publishers[pid] = PublisherInfo(
+                    publisher_id=pid,
+                    kind=s["kind"],
+                    roles=frozenset(s["roles"]),
+                    party=None if party is None else Party(party["level"], party["id"]),
+                    keys=tuple(keys),
+                    revoked_at=t(s["revoked_at"]),
+                )
+            reg._applied = set(state["applied"])
+        except (KeyError, TypeError, AttributeError, AssertionError, MalformedInput) as e:
+            raise MalformedInput(f"registry state is malformed: {e!r}", reason="state") from e
+        return reg

@@ -1,0 +1,211 @@
+"""The Faust application: ingestion gate, reconcilers, checkpointer and re-drive.
+
+Thin adapter: each agent takes a batch of Kafka events, hands it to plain
+functions that run in one PostgreSQL transaction together with the
+consumer's progress, and only then produces acknowledgements and forwards.
+Faust acks a batch after the loop body returns, so the body never raises:
+database trouble is retried inside :class:`PgWorker` until it commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+import faust
+
+from infra.db import connect
+from infra.identities import PlatformKeys
+from infra.kafka import faust_broker_options, topic_ids
+from infra.settings import Settings
+from schemas.catalog import partition_key
+from stream_processors import gate as gate_mod
+from stream_processors.checkpointer import make_checkpoint
+from stream_processors.pg import PgWorker, record_progress
+
+__all__ = ["create_app", "GATE_SOURCES"]
+
+log = logging.getLogger(__name__)
+
+GATE_SOURCES = ("publish.transfers", "publish.projects", "publish.registry", "publish.flags")
+
+
+def _offsets(events: list[Any]) -> dict[tuple[str, int], int]:
+    out: dict[tuple[str, int], int] = {}
+    for e in events:
+        m = e.message
+        key = (m.topic, m.partition)
+        out[key] = max(out.get(key, 0), m.offset + 1)
+    return out
+
+
+def _header(msg: Any, name: str) -> str | None:
+    for k, v in msg.headers or ():
+        if k == name:
+            return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+    return None
+
+
+def forward_topic(event_type: str) -> str | None:
+    head = event_type.split(".")[0]
+    if head == "transfer":
+        return "accepted.transfers"
+    if head in ("project", "milestone", "disbursement"):
+        return "accepted.projects"
+    return None
+
+
+def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] = ("gate", "checkpointer", "redrive", "reconcilers")) -> faust.App:
+    keys = PlatformKeys.load(settings)
+    app = faust.App(
+        f"{settings.kafka_topic_prefix}processors",
+        **faust_broker_options(settings),
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        datadir=str(settings.data_path / "faust"),
+        topic_partitions=settings.kafka_partitions,
+        topic_replication_factor=settings.kafka_replication_factor,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(4096, settings.batch_size * 2),
+        broker_commit_every=settings.batch_size,
+        broker_commit_interval=1.0,
+    )
+    t = settings.topic
+    tids: dict[str, str] = {}
+
+    def refresh_topic_ids() -> None:
+        try:
+            tids.update(topic_ids(settings, [t(n) for n in (*GATE_SOURCES, "accepted.transfers", "accepted.projects", "contributions.by_project")]))
+        except Exception as e:  # noqa: BLE001 - informational only
+            log.warning("could not read topic ids: %s", e)
+
+    async def send_all(messages: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]]) -> None:
+        futs = [await app.producer.send(topic, key, value, partition=None, timestamp=None, headers=headers)
+                for topic, key, value, headers in messages]
+        if futs:
+            await asyncio.gather(*futs)
+
+    @app.on_partitions_assigned.connect
+    async def _on_assigned(app_: faust.App, assigned: Any, **kw: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, refresh_topic_ids)
+
+    # --- the ingestion gate ------------------------------------------------------
+    if "gate" in components:
+        gate_pg = PgWorker(db_url, settings.database_schema, "gate")
+        group = f"{settings.kafka_topic_prefix}gate"
+        core_box: dict[str, gate_mod.GateCore] = {}
+
+        def reload_registry() -> Any:
+            conn = connect(db_url, settings.database_schema, retries=10)
+            try:
+                with conn.cursor() as cur:
+                    return gate_mod.load_registry(cur, keys.authority.verifier)
+            finally:
+                conn.close()
+
+        def core() -> gate_mod.GateCore:
+            if "c" not in core_box:
+                core_box["c"] = gate_mod.GateCore(
+                    registry=reload_registry(),
+                    max_event_bytes=settings.max_event_bytes,
+                    max_future_skew=timedelta(seconds=settings.max_future_skew_s),
+                    max_age=timedelta(days=settings.max_event_age_days),
+                )
+            return core_box["c"]
+
+        gate_topic = app.topic(*[t(n) for n in GATE_SOURCES], value_type=bytes, key_type=bytes)
+
+        @app.agent(gate_topic, name="gate")
+        async def gate(stream: Any) -> None:
+            async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+                items = [gate_mod.Incoming(e.message.value or b"", f"{e.message.topic}/{e.message.partition}/{e.message.offset}") for e in events]
+                offs = _offsets(events)
+
+                def work(cur: Any) -> gate_mod.GateOutcome:
+                    c = core()
+                    out = gate_mod.process_batch(cur, c, items, reload_registry=reload_registry)
+                    from stream_processors.integrity import raise_gate_flags
+
+                    raise_gate_flags(cur, out.integrity, keys)
+                    record_progress(cur, group, offs, tids)
+                    return out
+
+                try:
+                    outcome = await gate_pg.run(work)
+                except Exception:
+                    # Not a database outage (those retry inside run): a bug.
+                    # Drop the cached registry and let the worker crash loudly
+                    # rather than ack a batch whose effects were not written.
+                    core_box.clear()
+                    log.exception("gate batch failed")
+                    raise
+                acks: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = []
+                for ev, d in zip(events, outcome.decisions, strict=True):
+                    pub = d.publisher_id or _header(ev.message, "cc-publisher")
+                    eid = d.event_id or _header(ev.message, "cc-event-id")
+                    if pub:
+                        acks[pub].append({"event_id": eid, "status": d.outcome, "log_index": d.log_index,
+                                          "reason": d.reason or None, "message": d.message or None})
+                    if d.outcome == "accepted" and d.envelope is not None:
+                        ft = forward_topic(d.event_type or "")
+                        if ft:
+                            msgs.append((t(ft), partition_key(d.envelope.event_type, d.envelope.payload),
+                                         d.envelope.leaf_bytes(), [("log-index", str(d.log_index).encode())]))
+                    elif d.outcome == "rejected":
+                        msgs.append((t("rejections"), (pub or "").encode(), json.dumps(
+                            {"publisher_id": pub, "event_id": eid, "reason": d.reason, "message": d.message,
+                             "source": d.source}).encode(), None))
+                for pub, results in acks.items():
+                    msgs.append((t("acks"), pub.encode(), json.dumps({"publisher_id": pub, "results": results}).encode(), None))
+                await send_all(msgs)
+
+    # --- checkpoints ---------------------------------------------------------------
+    if "checkpointer" in components:
+        cp_pg = PgWorker(db_url, settings.database_schema, "checkpointer")
+
+        @app.timer(settings.checkpoint_interval_s, on_leader=True)
+        async def checkpointer() -> None:
+            await cp_pg.run(lambda cur: make_checkpoint(cur, keys.log))
+
+    # --- re-drive of accepted events the reconcilers have not confirmed ---------------
+    if "redrive" in components:
+        rd_pg = PgWorker(db_url, settings.database_schema, "redrive")
+
+        def lingering(cur: Any) -> list[tuple[str, int, bytes]]:
+            cur.execute(
+                "WITH due AS (SELECT event_id FROM pending_reconcile"
+                " WHERE accepted_at < now() - make_interval(secs => %s) ORDER BY accepted_at LIMIT 5000 FOR UPDATE SKIP LOCKED)"
+                " UPDATE pending_reconcile p SET accepted_at = now() FROM due, log_entries l"
+                " WHERE p.event_id = due.event_id AND l.event_id = p.event_id"
+                " RETURNING l.event_type, l.idx, l.leaf",
+                (settings.redrive_after_s,),
+            )
+            return [(et, int(i), bytes(leaf)) for et, i, leaf in cur.fetchall()]
+
+        @app.timer(max(1.0, settings.redrive_after_s / 3), on_leader=True)
+        async def redrive() -> None:
+            rows = await rd_pg.run(lingering)
+            if not rows:
+                return
+            log.info("re-driving %d accepted events not yet reconciled", len(rows))
+            msgs = []
+            for event_type, idx, leaf in rows:
+                ft = forward_topic(event_type)
+                if ft:
+                    payload = json.loads(leaf)["payload"]
+                    msgs.append((t(ft), partition_key(event_type, payload), leaf, [("log-index", str(idx).encode())]))
+            await send_all(msgs)
+
+    if "reconcilers" in components:
+        from stream_processors.reconcilers import install as install_reconcilers
+
+        install_reconcilers(app, settings, db_url, keys, send_all)
+
+    return app

@@ -1,0 +1,266 @@
+"""The ingestion gate: decide each incoming event's fate, in batches.
+
+accepted   valid schema, valid signature by a registered, unrevoked key whose
+           roles allow the type, event time in range, not seen before:
+           appended to the log (through the one writer) and forwarded.
+duplicate  same event id, same bytes: acknowledged again, not appended.
+rejected   kept in ``quarantine`` with a specific reason code and message.
+
+Equivocation (same event id, other bytes), forged or role-violating events
+and reused sequence numbers also raise integrity flags.
+
+The decision logic (:class:`GateCore`) is plain Python over parsed envelopes
+and a trust registry; :func:`process_batch` is the PostgreSQL adapter that
+runs it inside one transaction with the consumer's progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from psycopg2.extras import execute_values
+
+from schemas.envelope import Envelope, parse_envelope
+from schemas.errors import MalformedInput, VerificationError
+from schemas.registry import TrustRegistry
+from stream_processors import log_writer
+
+__all__ = ["Incoming", "Decision", "GateCore", "GateOutcome", "process_batch", "load_registry", "INTEGRITY_REASONS"]
+
+log = logging.getLogger(__name__)
+
+#: Rejection reasons that are attacks or integrity failures, not clumsy input;
+#: each raises an integrity flag against the publisher named in the event.
+INTEGRITY_REASONS = {
+    "equivocation": ("equivocation", "critical"),
+    "bad_signature": ("forged_signature", "critical"),
+    "key_mismatch": ("forged_signature", "critical"),
+    "unknown_key": ("forged_signature", "high"),
+    "role_not_allowed": ("role_violation", "high"),
+    "party_mismatch": ("role_violation", "high"),
+    "key_revoked": ("revoked_key_used", "high"),
+    "publisher_revoked": ("revoked_key_used", "high"),
+    "seq_reused": ("equivocation", "high"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    raw: bytes
+    source: str  # "topic/partition/offset", for the quarantine record
+
+
+@dataclass(slots=True)
+class Decision:
+    outcome: str  # accepted | duplicate | rejected
+    raw: bytes
+    source: str
+    envelope: Envelope | None = None
+    reason: str = ""
+    message: str = ""
+    event_id: str | None = None
+    publisher_id: str | None = None
+    event_type: str | None = None
+    log_index: int | None = None
+
+
+def _utc(ts: datetime | str) -> datetime:
+    if isinstance(ts, datetime):
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+@dataclass
+class GateCore:
+    """Pure decisions; the caller supplies what PostgreSQL knows."""
+
+    registry: TrustRegistry
+    max_event_bytes: int
+    max_future_skew: timedelta
+    max_age: timedelta
+
+    def parse(self, item: Incoming) -> Decision:
+        try:
+            env = parse_envelope(item.raw, max_bytes=self.max_event_bytes)
+        except MalformedInput as e:
+            return Decision("rejected", item.raw, item.source, reason=e.reason, message=str(e))
+        return Decision(
+            "accepted", item.raw, item.source, envelope=env, event_id=env.event_id,
+            publisher_id=env.publisher_id, event_type=env.event_type,
+        )
+
+    def check(self, d: Decision, now: datetime) -> Decision:
+        env = d.envelope
+        assert env is not None
+        t = _utc(env.event_time)
+        if t > now + self.max_future_skew:
+            return self._reject(d, "time_out_of_range", f"event_time {env.event_time} is more than {self.max_future_skew} in the future")
+        if t < now - self.max_age:
+            return self._reject(d, "time_out_of_range", f"event_time {env.event_time} is older than {self.max_age.days} days")
+        try:
+            self.registry.authorize(env)
+        except VerificationError as e:
+            return self._reject(d, e.reason, str(e))
+        return d
+
+    @staticmethod
+    def _reject(d: Decision, reason: str, message: str) -> Decision:
+        d.outcome, d.reason, d.message = "rejected", reason, message
+        return d
+
+
+@dataclass
+class GateOutcome:
+    decisions: list[Decision] = field(default_factory=list)
+    integrity: list[Decision] = field(default_factory=list)
+
+
+def load_registry(cur, authority) -> TrustRegistry:  # type: ignore[no-untyped-def]
+    """Rebuild the trust registry from the registry events already in the log."""
+    reg = TrustRegistry(authority)
+    cur.execute("SELECT leaf FROM log_entries WHERE event_type LIKE 'publisher.%%' ORDER BY idx")
+    for (leaf,) in cur.fetchall():
+        reg.apply(parse_envelope(bytes(leaf), max_bytes=1 << 20))
+    return reg
+
+
+def process_batch(cur, core: GateCore, items: Sequence[Incoming], *, now: datetime | None = None,
+                  reload_registry=None) -> GateOutcome:  # type: ignore[no-untyped-def]
+    """Decide, append and quarantine a batch inside the caller's transaction."""
+    now = now or datetime.now(UTC)
+    out = GateOutcome()
+    decisions = [core.parse(it) for it in items]
+    # Registry events first, so a batch holding a registration and the new
+    # publisher's first events accepts both.
+    order = sorted(range(len(decisions)), key=lambda i: 0 if (decisions[i].event_type or "").startswith("publisher.") else 1)
+    candidates = [decisions[i] for i in order if decisions[i].outcome == "accepted"]
+
+    # What the log already holds for these ids and (publisher, seq) pairs.
+    ids = list({d.event_id for d in candidates})
+    known: dict[str, tuple[bytes, int]] = {}
+    if ids:
+        cur.execute("SELECT event_id, leaf_hash, idx FROM log_entries WHERE event_id = ANY(%s)", (ids,))
+        known = {eid: (bytes(h), idx) for eid, h, idx in cur.fetchall()}
+    pairs = list({(d.publisher_id, d.envelope.seq) for d in candidates if d.envelope})
+    seq_owner: dict[tuple[str, int], str] = {}
+    if pairs:
+        cur.execute(
+            "SELECT l.publisher_id, l.seq, l.event_id FROM log_entries l"
+            " JOIN (SELECT unnest(%s::text[]) AS p, unnest(%s::bigint[]) AS s) q"
+            " ON l.publisher_id = q.p AND l.seq = q.s",
+            ([p for p, _ in pairs], [s for _, s in pairs]),
+        )
+        seq_owner = {(p, int(s)): e for p, s, e in cur.fetchall()}
+
+    reloaded = False
+    accepted: list[Decision] = []
+    batch_hashes: dict[str, bytes] = {}
+    for d in candidates:
+        env = d.envelope
+        assert env is not None
+        lh = hashlib.sha256(b"\x00" + env.leaf_bytes()).digest()
+        prior = known.get(env.event_id)
+        if prior is None and env.event_id in batch_hashes:
+            prior = (batch_hashes[env.event_id], -1)
+        if prior is not None:
+            if prior[0] == lh:
+                d.outcome, d.reason = "duplicate", "duplicate"
+                d.log_index = prior[1] if prior[1] >= 0 else None
+            else:
+                GateCore._reject(d, "equivocation", f"event id {env.event_id} was already logged with different content")
+            continue
+        owner = seq_owner.get((env.publisher_id, env.seq))
+        if owner is not None and owner != env.event_id:
+            GateCore._reject(d, "seq_reused", f"sequence number {env.seq} of {env.publisher_id} already belongs to event {owner}")
+            continue
+        core.check(d, now)
+        if d.outcome == "rejected" and d.reason in ("unknown_publisher", "unknown_key") and reload_registry and not reloaded:
+            # Another worker may have accepted a registration or rotation.
+            core.registry = reload_registry()
+            reloaded = True
+            d.outcome, d.reason, d.message = "accepted", "", ""
+            core.check(d, now)
+        if d.outcome == "accepted":
+            if env.event_type.startswith("publisher."):
+                core.registry.apply(env)
+            batch_hashes[env.event_id] = lh
+            seq_owner[(env.publisher_id, env.seq)] = env.event_id
+            accepted.append(d)
+
+    if accepted:
+        leaves = [
+            log_writer.NewLeaf(d.event_id or "", d.event_type or "", d.publisher_id or "", d.envelope.seq,
+                               _utc(d.envelope.event_time), d.envelope.leaf_bytes())
+            for d in accepted if d.envelope
+        ]
+        for d, idx in zip(accepted, log_writer.append(cur, leaves), strict=True):
+            d.log_index = idx
+        execute_values(
+            cur,
+            "INSERT INTO pending_reconcile (event_id, idx, event_type) VALUES %s ON CONFLICT DO NOTHING",
+            [(d.event_id, d.log_index, d.event_type) for d in accepted if _reconcilable(d.event_type or "")],
+        )
+        _update_sequences(cur, accepted)
+
+    rejected = [d for d in decisions if d.outcome == "rejected"]
+    if rejected:
+        execute_values(
+            cur,
+            "INSERT INTO quarantine (raw_sha256, event_id, publisher_id, event_type, reason, message, raw, source)"
+            " VALUES %s ON CONFLICT (raw_sha256) DO UPDATE SET deliveries = quarantine.deliveries + 1",
+            _dedupe_rows([
+                (hashlib.sha256(d.raw).digest(), d.event_id, d.publisher_id, d.event_type, d.reason,
+                 d.message[:2000], d.raw, d.source)
+                for d in rejected
+            ]),
+        )
+    dups = [d for d in decisions if d.outcome == "duplicate"]
+    if dups:
+        counts: dict[str, tuple[str, int]] = {}
+        for d in dups:
+            pub, n = counts.get(d.event_id or "", (d.publisher_id or "", 0))
+            counts[d.event_id or ""] = (pub, n + 1)
+        execute_values(
+            cur,
+            "INSERT INTO duplicate_counts (event_id, publisher_id, deliveries) VALUES %s"
+            " ON CONFLICT (event_id) DO UPDATE SET deliveries = duplicate_counts.deliveries + EXCLUDED.deliveries",
+            [(e, p, n) for e, (p, n) in counts.items()],
+        )
+    out.decisions = decisions
+    out.integrity = [d for d in rejected if d.reason in INTEGRITY_REASONS and d.publisher_id]
+    return out
+
+
+def _dedupe_rows(rows: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]
+    # ON CONFLICT cannot touch the same row twice in one statement.
+    seen: dict[bytes, tuple] = {}  # type: ignore[type-arg]
+    for r in rows:
+        seen.setdefault(r[0], r)
+    return list(seen.values())
+
+
+def _reconcilable(event_type: str) -> bool:
+    return event_type.split(".")[0] in {"transfer", "project", "milestone", "disbursement"}
+
+
+def _update_sequences(cur, accepted: Sequence[Decision]) -> None:  # type: ignore[no-untyped-def]
+    agg: dict[str, tuple[int, int, datetime]] = {}
+    for d in accepted:
+        env = d.envelope
+        assert env is not None
+        mx, n, t = agg.get(env.publisher_id, (0, 0, _utc(env.event_time)))
+        agg[env.publisher_id] = (max(mx, env.seq), n + 1, max(t, _utc(env.event_time)))
+    execute_values(
+        cur,
+        "INSERT INTO publisher_sequences (publisher_id, max_seq, accepted, last_event_time, last_accepted_at)"
+        " VALUES %s ON CONFLICT (publisher_id) DO UPDATE SET"
+        " max_seq = GREATEST(publisher_sequences.max_seq, EXCLUDED.max_seq),"
+        " accepted = publisher_sequences.accepted + EXCLUDED.accepted,"
+        " last_event_time = GREATEST(publisher_sequences.last_event_time, EXCLUDED.last_event_time),"
+        " last_accepted_at = now()",
+        [(p, mx, n, t, datetime.now(UTC)) for p, (mx, n, t) in sorted(agg.items())],
+    )

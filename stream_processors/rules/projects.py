@@ -1,0 +1,987 @@
+"""Reconciliation of one hometown project: who paid their share, what was spent, what was checked.
+
+The project's agreement (``project.registered``) binds the club and three government
+levels to shares of a budget; the rules compare it with contributions (club money paid
+into the project fund, from the transfer rules), government disbursements and the
+committee's milestone reports.  Time model, ``raised_at``/``resolved_at`` and
+``next_deadline``: see ``model``.
+
+Definitions
+-----------
+* Project currency: the budget's currency.  Money in another currency (a contribution,
+  a disbursement, a pledge or a reported spend) is left out of every total and listed
+  in ``state.unattributed_event_ids`` / ``state.other_currency_transfer_ids``.
+* Attribution: a pledge or disbursement counts for a level only if its ``party_id`` is
+  the agreement's party for that ``party_level``; others are listed as unattributed.
+* ``club_received(t)``: sum of contributions (latest version per transfer) received by
+  ``t``.  ``disbursed(t)``: sum of attributed disbursements made by ``t``.
+  ``funds_received(t) = club_received(t) + disbursed(t)`` (all levels).
+* Owed (the matching rule), per level L with share ``s_L`` and club share ``s_club``::
+
+      owed_L(t) = min(budget * s_L // 10000, club_received(t) * s_L // s_club)
+
+  Each level matches what the club actually put in, in proportion to the agreed
+  shares, capped at its share of the budget; rounded down so a party is never flagged
+  for a fraction of a minor unit.  With ``s_club = 0`` (no club money expected) a
+  level owes its full budget share.
+* Spending is cumulative *per milestone*: each ``milestone.reported`` states the total
+  spent on that milestone so far and replaces the previous report of the same
+  milestone (latest by effective ``reported_at``, then ``event_time``, ``event_id``).
+  ``spent(t)`` is the sum over milestones of the latest report by ``t``, including
+  reports for milestone ids not in the agreement (money spent is money spent).
+* Party deadline (``share_unpaid``): the latest ``due`` of the party's attributed
+  pledges; with no pledge at all, the earliest milestone ``due`` of the agreement.
+* Verification: the latest ``milestone.verified`` of a milestone (by effective
+  ``verified_at``) decides; ``confirmed`` verifies it, ``disputed`` does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from stream_processors.rules.model import (
+    EVIDENCE_LIMIT,
+    TICK,
+    Contribution,
+    Evt,
+    FlagSpec,
+    FlagType,
+    Point,
+    Severity,
+    Thresholds,
+    Trace,
+    canonical_events,
+    effective_time,
+    horizon,
+    iso_time,
+    parse_money,
+    parse_time,
+    payload_str,
+    trace,
+)
+
+__all__ = [
+    "LEVELS",
+    "PROJECT_EVENT_TYPES",
+    "MilestoneRow",
+    "PartyRow",
+    "ProjectResult",
+    "ProjectState",
+    "reconcile_project",
+]
+
+#: Government levels of a matching agreement, in display order.
+LEVELS: Final[tuple[str, ...]] = ("municipal", "state", "federal")
+#: Event types that belong to a project's history (keyed by ``payload.project_id``).
+PROJECT_EVENT_TYPES: Final = frozenset(
+    {
+        "project.registered",
+        "milestone.reported",
+        "milestone.verified",
+        "disbursement.pledged",
+        "disbursement.made",
+    }
+)
+
+PartyStatus = Literal["not_participating", "pending", "up_to_date", "paid_in_full", "unpaid"]
+MilestoneStatus = Literal["planned", "overdue", "reported", "verified", "disputed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartyRow:
+    """One government level: its share, what it owes under the matching rule, what it paid."""
+
+    level: str
+    party_id: str
+    share_bps: int
+    owed: int
+    owed_cap: int
+    pledged: int
+    disbursed: int
+    earliest_due: datetime | None
+    latest_due: datetime | None
+    deadline: datetime | None
+    status: PartyStatus
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneRow:
+    """One milestone: plan (``planned`` False for ids only seen in reports) vs reports and checks."""
+
+    milestone_id: str
+    planned: bool
+    due: datetime | None
+    amount: int | None
+    reported_at: datetime | None
+    last_reported_at: datetime | None
+    spent: int
+    progress_pct: int | None
+    evidence: tuple[str, ...]
+    verified_at: datetime | None
+    outcome: str | None
+    verifier_id: str | None
+    status: MilestoneStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectState:
+    """The agreement and the money totals at the horizon (no person data)."""
+
+    project_id: str
+    status: Literal["unregistered", "registered"]
+    club_id: str | None = None
+    federation_id: str | None = None
+    country: str | None = None
+    state: str | None = None
+    municipality: str | None = None
+    project_type: str | None = None
+    currency: str | None = None
+    budget: int | None = None
+    shares: Mapping[str, int] | None = None
+    parties: Mapping[str, str] | None = None
+    agreement_signed_at: datetime | None = None
+    registered_event_id: str | None = None
+    registered_log_index: int | None = None
+    registration_count: int = 0
+    club_received: int = 0
+    disbursed: int = 0
+    spent: int = 0
+    funds_received: int = 0
+    first_funds_at: datetime | None = None
+    contribution_count: int = 0
+    event_count: int = 0
+    ignored_event_ids: tuple[str, ...] = ()
+    unattributed_event_ids: tuple[str, ...] = ()
+    other_currency_transfer_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectResult:
+    """What the rules conclude about one project at one instant of the event-time clock."""
+
+    state: ProjectState
+    parties: tuple[PartyRow, ...]
+    milestones: tuple[MilestoneRow, ...]
+    flags: list[FlagSpec]
+    next_deadline: datetime | None
+
+
+# --------------------------------------------------------------------------- parsed facts
+
+
+@dataclass(frozen=True, slots=True)
+class _Milestone:
+    milestone_id: str
+    due: datetime
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Reg:
+    evt: Evt
+    club_id: str
+    federation_id: str | None
+    country: str
+    state: str
+    municipality: str
+    project_type: str
+    budget: int
+    currency: str
+    shares: Mapping[str, int]
+    parties: Mapping[str, str]
+    milestones: tuple[_Milestone, ...]
+    agreement_signed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Pledge:
+    evt: Evt
+    pledge_id: str
+    level: str
+    party_id: str
+    amount: int
+    currency: str
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Disb:
+    evt: Evt
+    pledge_id: str
+    level: str
+    party_id: str
+    amount: int
+    currency: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    evt: Evt
+    milestone_id: str
+    spent: int
+    currency: str
+    progress: int | None
+    reported_at: datetime
+    at: datetime
+    evidence: tuple[str, ...]
+
+    @property
+    def order(self) -> tuple[datetime, datetime, str]:
+        return (self.at, self.evt.event_time, self.evt.event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Verif:
+    evt: Evt
+    milestone_id: str
+    verified_at: datetime
+    at: datetime
+    verifier_id: str
+    outcome: str
+
+    @property
+    def order(self) -> tuple[datetime, datetime, str]:
+        return (self.at, self.evt.event_time, self.evt.event_id)
+
+
+def _bps(value: object) -> int:
+    if type(value) is not int or not 0 <= value <= 10000:
+        raise ValueError(f"not basis points: {value!r}")
+    return value
+
+
+def _parse_reg(e: Evt) -> _Reg:
+    p = e.payload
+    shares_in, parties_in, ms_in = p.get("shares"), p.get("parties"), p.get("milestones")
+    if not isinstance(shares_in, Mapping) or not isinstance(parties_in, Mapping):
+        raise ValueError("shares and parties must be objects")
+    if not isinstance(ms_in, Sequence) or isinstance(ms_in, str):
+        raise ValueError("milestones must be a list")
+    budget, currency = parse_money(p.get("budget"))
+    shares = {k: _bps(shares_in.get(k)) for k in ("club", *LEVELS)}
+    parties = {k: payload_str(parties_in, k) for k in LEVELS}
+    milestones: list[_Milestone] = []
+    seen: set[str] = set()
+    for m in ms_in:
+        if not isinstance(m, Mapping):
+            raise ValueError("milestone must be an object")
+        mid = payload_str(m, "milestone_id")
+        if mid in seen:
+            raise ValueError(f"duplicate milestone {mid}")
+        seen.add(mid)
+        amount, ccy = parse_money(m.get("amount"))
+        milestones.append(_Milestone(mid, parse_time(m.get("due")), amount, ccy))
+    fed = p.get("federation_id")
+    return _Reg(
+        evt=e,
+        club_id=payload_str(p, "club_id"),
+        federation_id=fed if isinstance(fed, str) else None,
+        country=payload_str(p, "country"),
+        state=payload_str(p, "state"),
+        municipality=payload_str(p, "municipality"),
+        project_type=payload_str(p, "project_type"),
+        budget=budget,
+        currency=currency,
+        shares=shares,
+        parties=parties,
+        milestones=tuple(milestones),
+        agreement_signed_at=parse_time(p.get("agreement_signed_at")),
+    )
+
+
+def _level(p: Mapping[str, Any]) -> str:
+    level = payload_str(p, "party_level")
+    if level not in LEVELS:
+        raise ValueError(f"unknown party level {level!r}")
+    return level
+
+
+def _parse_pledge(e: Evt) -> _Pledge:
+    p = e.payload
+    amount, ccy = parse_money(p.get("amount"))
+    return _Pledge(
+        e,
+        payload_str(p, "pledge_id"),
+        _level(p),
+        payload_str(p, "party_id"),
+        amount,
+        ccy,
+        parse_time(p.get("due")),
+    )
+
+
+def _parse_disb(e: Evt) -> _Disb:
+    p = e.payload
+    amount, ccy = parse_money(p.get("amount"))
+    made_at = parse_time(p.get("made_at"))
+    return _Disb(
+        e,
+        payload_str(p, "pledge_id"),
+        _level(p),
+        payload_str(p, "party_id"),
+        amount,
+        ccy,
+        effective_time(made_at, e),
+    )
+
+
+def _parse_report(e: Evt) -> _Report:
+    p = e.payload
+    spent, ccy = parse_money(p.get("spent"))
+    progress = p.get("progress_pct")
+    evidence = p.get("evidence", [])
+    if not isinstance(evidence, Sequence) or isinstance(evidence, str):
+        raise ValueError("evidence must be a list")
+    reported_at = parse_time(p.get("reported_at"))
+    return _Report(
+        e,
+        payload_str(p, "milestone_id"),
+        spent,
+        ccy,
+        progress if type(progress) is int else None,
+        reported_at,
+        effective_time(reported_at, e),
+        tuple(str(d) for d in evidence),
+    )
+
+
+def _parse_verif(e: Evt) -> _Verif:
+    p = e.payload
+    outcome = payload_str(p, "outcome")
+    if outcome not in ("confirmed", "disputed"):
+        raise ValueError(f"unknown outcome {outcome!r}")
+    verified_at = parse_time(p.get("verified_at"))
+    return _Verif(
+        e,
+        payload_str(p, "milestone_id"),
+        verified_at,
+        effective_time(verified_at, e),
+        payload_str(p, "verifier_id"),
+        outcome,
+    )
+
+
+_PARSERS: Final[Mapping[str, Callable[[Evt], object]]] = {
+    "project.registered": _parse_reg,
+    "disbursement.pledged": _parse_pledge,
+    "disbursement.made": _parse_disb,
+    "milestone.reported": _parse_report,
+    "milestone.verified": _parse_verif,
+}
+
+
+# --------------------------------------------------------------------------- the books
+
+
+class _Books:
+    """Attributed facts of a registered project and their totals as of any instant."""
+
+    def __init__(
+        self,
+        project_id: str,
+        reg: _Reg,
+        pledges: list[_Pledge],
+        disbs: list[_Disb],
+        reports: list[_Report],
+        verifs: list[_Verif],
+        contributions: list[Contribution],
+        th: Thresholds,
+    ) -> None:
+        self.project_id = project_id
+        self.reg = reg
+        self.th = th
+        ccy = reg.currency
+        self.unattributed: list[str] = []
+        seen_pledges: set[str] = set()
+        self.pledges: list[_Pledge] = []
+        for pl in pledges:
+            foreign = pl.party_id != reg.parties[pl.level] or pl.currency != ccy
+            if foreign or pl.pledge_id in seen_pledges:  # a repeated pledge id: first one counts
+                self.unattributed.append(pl.evt.event_id)
+            else:
+                seen_pledges.add(pl.pledge_id)
+                self.pledges.append(pl)
+        self.disbs: list[_Disb] = []
+        for d in disbs:
+            if d.party_id != reg.parties[d.level] or d.currency != ccy:
+                self.unattributed.append(d.evt.event_id)
+            else:
+                self.disbs.append(d)
+        self.reports: list[_Report] = []
+        for r in reports:
+            if r.currency != ccy:
+                self.unattributed.append(r.evt.event_id)
+            else:
+                self.reports.append(r)
+        self.reports.sort(key=lambda r: r.order)
+        self.verifs = sorted(verifs, key=lambda v: v.order)
+        self.contribs = [c for c in contributions if c.currency == ccy]
+        self.other_ccy = sorted(c.transfer_id for c in contributions if c.currency != ccy)
+
+    # -- totals as of t
+    def club(self, t: datetime) -> int:
+        return sum(c.amount for c in self.contribs if c.received_at <= t)
+
+    def disbursed(self, t: datetime, level: str | None = None) -> int:
+        return sum(d.amount for d in self.disbs if d.at <= t and level in (None, d.level))
+
+    def funds(self, t: datetime) -> int:
+        return self.club(t) + self.disbursed(t)
+
+    def owed(self, level: str, club: int) -> int:
+        share = self.reg.shares[level]
+        if share == 0:
+            return 0
+        cap = self.reg.budget * share // 10000
+        club_share = self.reg.shares["club"]
+        if club_share == 0:
+            return cap
+        return min(cap, club * share // club_share)
+
+    def latest_reports(self, t: datetime) -> dict[str, _Report]:
+        out: dict[str, _Report] = {}
+        for r in self.reports:  # sorted by order, so the last one wins
+            if r.at <= t:
+                out[r.milestone_id] = r
+        return out
+
+    def spent(self, t: datetime) -> int:
+        return sum(r.spent for r in self.latest_reports(t).values())
+
+    def latest_verif(self, milestone_id: str, t: datetime) -> _Verif | None:
+        found: _Verif | None = None
+        for v in self.verifs:
+            if v.milestone_id == milestone_id and v.at <= t:
+                found = v
+        return found
+
+    def first_funds(self) -> datetime | None:
+        times = [c.received_at for c in self.contribs] + [d.at for d in self.disbs]
+        return min(times) if times else None
+
+    def party_deadline(self, level: str) -> datetime | None:
+        dues = [p.due for p in self.pledges if p.level == level]
+        if dues:
+            return max(dues)
+        ms = [m.due for m in self.reg.milestones]
+        return min(ms) if ms else None
+
+    # -- timeline points
+    def fund_points(self, level: str | None = None) -> list[Point]:
+        pts = [Point(c.received_at, c.received_at) for c in self.contribs]
+        pts += [Point(d.at, d.at) for d in self.disbs if level in (None, d.level)]
+        return pts
+
+    def contribution_evidence(self) -> list[str]:
+        out: list[str] = []
+        for c in sorted(self.contribs, key=lambda c: (c.received_at, c.transfer_id)):
+            out.extend(c.evidence)
+        return out
+
+
+def _deadline(d: datetime) -> Point:
+    return Point(d + TICK, d)
+
+
+def _ev(*groups: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for g in groups:
+        for i in g:
+            if i not in seen:
+                seen.add(i)
+                out.append(i)
+    return tuple(out[:EVIDENCE_LIMIT])
+
+
+def _flag(
+    books: _Books,
+    flag_type: FlagType,
+    key: str,
+    accountable: str,
+    severity: Severity,
+    tr: Trace[Any],
+    amount: int | None,
+    evidence: tuple[str, ...],
+    detail: dict[str, Any],
+) -> FlagSpec:
+    detail = dict(detail)
+    detail["episodes"] = tr.episodes
+    stake = amount if amount is not None and amount > 0 else None
+    return FlagSpec(
+        flag_type=flag_type,
+        key=key,
+        subject_kind="project",
+        subject_id=books.project_id,
+        accountable=accountable,
+        severity=severity,
+        amount_at_stake=stake,
+        currency=books.reg.currency if stake is not None else None,
+        evidence=evidence,
+        raised_at=tr.raised_at,
+        resolved_at=tr.resolved_at,
+        detail=detail,
+    )
+
+
+_Out = tuple[list[FlagSpec], list[datetime]]
+
+
+def _share_unpaid(books: _Books, limit: datetime) -> _Out:
+    flags: list[FlagSpec] = []
+    nexts: list[datetime] = []
+    tol = books.th.disbursement_tolerance_bps
+    for level in LEVELS:
+        if books.reg.shares[level] == 0:
+            continue
+        deadline = books.party_deadline(level)
+        if deadline is None:
+            continue
+        due = deadline
+
+        def cond(t: datetime, level: str = level, due: datetime = due) -> tuple[bool, Any]:
+            club = books.club(t)
+            owed = books.owed(level, club)
+            paid = books.disbursed(t, level)
+            return t > due and paid * 10000 < owed * (10000 - tol), (owed, paid, club)
+
+        tr, nxt = trace([_deadline(due), *books.fund_points(level)], cond, limit)
+        if nxt is not None:
+            nexts.append(nxt)
+        if tr is None:
+            continue
+        owed, paid, club = tr.info
+        party = books.reg.parties[level]
+        flags.append(
+            _flag(
+                books,
+                "share_unpaid",
+                level,
+                party,
+                "high",
+                tr,
+                owed - paid,
+                _ev(
+                    [books.reg.evt.event_id],
+                    [p.evt.event_id for p in books.pledges if p.level == level],
+                    [d.evt.event_id for d in books.disbs if d.level == level],
+                    books.contribution_evidence(),
+                ),
+                {
+                    "level": level,
+                    "share_bps": books.reg.shares[level],
+                    "owed": owed,
+                    "disbursed": paid,
+                    "club_received": club,
+                    "deadline": iso_time(due),
+                    "tolerance_bps": tol,
+                },
+            )
+        )
+    return flags, nexts
+
+
+def _late_disbursement(books: _Books, limit: datetime) -> _Out:
+    flags: list[FlagSpec] = []
+    nexts: list[datetime] = []
+    tol = books.th.disbursement_tolerance_bps
+    for pl in books.pledges:
+        mine = [d for d in books.disbs if d.pledge_id == pl.pledge_id and d.level == pl.level]
+
+        def cond(
+            t: datetime, pl: _Pledge = pl, mine: list[_Disb] = mine
+        ) -> tuple[bool, tuple[int, int]]:
+            paid = sum(d.amount for d in mine if d.at <= t)
+            return t > pl.due and paid * 10000 < pl.amount * (10000 - tol), (pl.amount, paid)
+
+        pts = [_deadline(pl.due), *(Point(d.at, d.at) for d in mine)]
+        tr, nxt = trace(pts, cond, limit)
+        if nxt is not None:
+            nexts.append(nxt)
+        if tr is None:
+            continue
+        amount, paid = tr.info
+        flags.append(
+            _flag(
+                books,
+                "late_disbursement",
+                pl.pledge_id,
+                pl.party_id,
+                "medium",
+                tr,
+                amount - paid,
+                _ev([books.reg.evt.event_id, pl.evt.event_id], [d.evt.event_id for d in mine]),
+                {
+                    "level": pl.level,
+                    "pledged": amount,
+                    "disbursed_by_then": paid,
+                    "due": iso_time(pl.due),
+                    "tolerance_bps": tol,
+                },
+            )
+        )
+    return flags, nexts
+
+
+def _milestone_overdue(books: _Books, limit: datetime) -> _Out:
+    flags: list[FlagSpec] = []
+    nexts: list[datetime] = []
+    for m in books.reg.milestones:
+        reps = [r for r in books.reports if r.milestone_id == m.milestone_id]
+
+        def cond(t: datetime, m: _Milestone = m, reps: list[_Report] = reps) -> tuple[bool, int]:
+            return t > m.due and not any(r.at <= t for r in reps), m.amount
+
+        tr, nxt = trace([_deadline(m.due), *(Point(r.at, r.at) for r in reps)], cond, limit)
+        if nxt is not None:
+            nexts.append(nxt)
+        if tr is None:
+            continue
+        evidence = [books.reg.evt.event_id]
+        if tr.resolved_at is not None and reps:
+            evidence.append(reps[0].evt.event_id)
+        flags.append(
+            _flag(
+                books,
+                "milestone_overdue",
+                m.milestone_id,
+                books.reg.club_id,
+                "medium",
+                tr,
+                m.amount,
+                _ev(evidence),
+                {"milestone_id": m.milestone_id, "due": iso_time(m.due)},
+            )
+        )
+    return flags, nexts
+
+
+def _spending_above_funds(books: _Books, limit: datetime) -> _Out:
+    def cond(t: datetime) -> tuple[bool, tuple[int, int]]:
+        spent, funds = books.spent(t), books.funds(t)
+        return spent > funds, (spent, funds)
+
+    pts = [Point(r.at, r.at) for r in books.reports] + books.fund_points()
+    tr, nxt = trace(pts, cond, limit)
+    if tr is None:
+        return [], [nxt] if nxt is not None else []
+    spent, funds = tr.info
+    flag = _flag(
+        books,
+        "spending_above_funds",
+        "",
+        books.reg.club_id,
+        "high",
+        tr,
+        spent - funds,
+        _ev(
+            [books.reg.evt.event_id],
+            [r.evt.event_id for r in books.reports],
+            [d.evt.event_id for d in books.disbs],
+            books.contribution_evidence(),
+        ),
+        {"spent": spent, "funds_received": funds},
+    )
+    return [flag], [nxt] if nxt is not None else []
+
+
+def _funds_without_milestone(books: _Books, limit: datetime) -> _Out:
+    first = books.first_funds()
+    if first is None:
+        return [], []
+    deadline = first + books.th.no_milestone_period
+
+    def cond(t: datetime) -> tuple[bool, int]:
+        return t > deadline and not any(r.at <= t for r in books.reports), books.funds(t)
+
+    pts = [_deadline(deadline), *(Point(r.at, r.at) for r in books.reports)]
+    pts += books.fund_points()
+    tr, nxt = trace(pts, cond, limit)
+    if tr is None:
+        return [], [nxt] if nxt is not None else []
+    first_ids = [d.evt.event_id for d in books.disbs if d.at == first] + [
+        i for c in books.contribs if c.received_at == first for i in c.evidence
+    ]
+    resolving = [books.reports[0].evt.event_id] if tr.resolved_at and books.reports else []
+    flag = _flag(
+        books,
+        "funds_without_milestone",
+        "",
+        books.reg.club_id,
+        "medium",
+        tr,
+        tr.info,
+        _ev([books.reg.evt.event_id], sorted(first_ids), resolving),
+        {
+            "first_funds_at": iso_time(first),
+            "period_days": books.th.no_milestone_period.days,
+            "funds_received": tr.info,
+        },
+    )
+    return [flag], [nxt] if nxt is not None else []
+
+
+def _spending_unverified(books: _Books, limit: datetime) -> _Out:
+    flags: list[FlagSpec] = []
+    nexts: list[datetime] = []
+    ids = sorted({r.milestone_id for r in books.reports})
+    for mid in ids:
+        reps = [r for r in books.reports if r.milestone_id == mid]
+        vers = [v for v in books.verifs if v.milestone_id == mid]
+        deadline = reps[0].at + books.th.unverified_period
+
+        def cond(
+            t: datetime, mid: str = mid, reps: list[_Report] = reps, deadline: datetime = deadline
+        ) -> tuple[bool, tuple[int, str | None]]:
+            last = books.latest_verif(mid, t)
+            seen = [r for r in reps if r.at <= t]
+            spent = max(seen, key=lambda r: r.order).spent if seen else 0
+            outcome = last.outcome if last is not None else None
+            return t > deadline and outcome != "confirmed", (spent, outcome)
+
+        pts = [_deadline(deadline), *(Point(v.at, v.at) for v in vers)]
+        pts += [Point(r.at, r.at) for r in reps]
+        tr, nxt = trace(pts, cond, limit)
+        if nxt is not None:
+            nexts.append(nxt)
+        if tr is None:
+            continue
+        spent, outcome = tr.info
+        detail: dict[str, Any] = {
+            "milestone_id": mid,
+            "reported_at": iso_time(reps[0].at),
+            "period_days": books.th.unverified_period.days,
+            "disputed": outcome == "disputed",
+        }
+        if outcome == "disputed":
+            detail["note"] = "verifier disputed the report; stays open until confirmed"
+        flags.append(
+            _flag(
+                books,
+                "spending_unverified",
+                mid,
+                books.reg.club_id,
+                "low",
+                tr,
+                spent,
+                _ev(
+                    [books.reg.evt.event_id],
+                    [r.evt.event_id for r in reps],
+                    [v.evt.event_id for v in vers],
+                ),
+                detail,
+            )
+        )
+    return flags, nexts
+
+
+_RULES: Final[tuple[Callable[[_Books, datetime], _Out], ...]] = (
+    _share_unpaid,
+    _late_disbursement,
+    _milestone_overdue,
+    _spending_above_funds,
+    _funds_without_milestone,
+    _spending_unverified,
+)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _dedupe_contributions(
+    project_id: str, contributions: Sequence[Contribution]
+) -> list[Contribution]:
+    best: dict[str, Contribution] = {}
+    for c in contributions:
+        if c.project_id != project_id:
+            continue
+        old = best.get(c.transfer_id)
+        if old is None or _contrib_key(c) > _contrib_key(old):
+            best[c.transfer_id] = c
+    return sorted(best.values(), key=lambda c: (c.received_at, c.transfer_id))
+
+
+def _contrib_key(c: Contribution) -> tuple[int, int, datetime, str, str, tuple[str, ...]]:
+    return (c.version, c.amount, c.received_at, c.currency, c.club_id, c.evidence)
+
+
+def reconcile_project(
+    project_id: str,
+    events: Sequence[Evt],
+    contributions: Sequence[Contribution],
+    now: datetime | None,
+    th: Thresholds,
+) -> ProjectResult:
+    """Reconcile one project's events and contributions (any order, duplicates) at ``now``.
+
+    ``contributions`` come from ``reconcile_transfer`` for project-fund transfers; per
+    ``transfer_id`` the highest ``version`` wins.  Until ``project.registered`` is known
+    the project is ``unregistered`` and raises nothing.  Pure: no I/O, no wall clock.
+    """
+    evs = canonical_events(
+        events,
+        lambda e: e.event_type in PROJECT_EVENT_TYPES and e.payload.get("project_id") == project_id,
+    )
+    contribs = _dedupe_contributions(project_id, contributions)
+    parsed: dict[str, list[Any]] = {t: [] for t in PROJECT_EVENT_TYPES}
+    ignored: list[str] = []
+    for e in evs:
+        try:
+            parsed[e.event_type].append(_PARSERS[e.event_type](e))
+        except (ValueError, TypeError, KeyError, ArithmeticError):
+            ignored.append(e.event_id)
+    regs: list[_Reg] = parsed["project.registered"]
+    if not regs:
+        state = ProjectState(
+            project_id=project_id,
+            status="unregistered",
+            contribution_count=len(contribs),
+            event_count=len(evs),
+            ignored_event_ids=tuple(ignored),
+        )
+        return ProjectResult(state, (), (), [], None)
+    reg = regs[0]
+    limit = horizon(evs, now, *(c.received_at for c in contribs))
+    assert limit is not None  # there is at least the registration event
+    books = _Books(
+        project_id,
+        reg,
+        parsed["disbursement.pledged"],
+        parsed["disbursement.made"],
+        parsed["milestone.reported"],
+        parsed["milestone.verified"],
+        contribs,
+        th,
+    )
+    flags: list[FlagSpec] = []
+    nexts: list[datetime] = []
+    for rule in _RULES:
+        f, n = rule(books, limit)
+        flags.extend(f)
+        nexts.extend(n)
+    flags.sort(key=lambda f: (f.raised_at, f.flag_type, f.key))
+    club, disbursed = books.club(limit), books.disbursed(limit)
+    state = ProjectState(
+        project_id=project_id,
+        status="registered",
+        club_id=reg.club_id,
+        federation_id=reg.federation_id,
+        country=reg.country,
+        state=reg.state,
+        municipality=reg.municipality,
+        project_type=reg.project_type,
+        currency=reg.currency,
+        budget=reg.budget,
+        shares=dict(reg.shares),
+        parties=dict(reg.parties),
+        agreement_signed_at=reg.agreement_signed_at,
+        registered_event_id=reg.evt.event_id,
+        registered_log_index=reg.evt.log_index,
+        registration_count=len(regs),
+        club_received=club,
+        disbursed=disbursed,
+        spent=books.spent(limit),
+        funds_received=club + disbursed,
+        first_funds_at=books.first_funds(),
+        contribution_count=len(contribs),
+        event_count=len(evs),
+        ignored_event_ids=tuple(ignored),
+        unattributed_event_ids=tuple(sorted(books.unattributed)),
+        other_currency_transfer_ids=tuple(books.other_ccy),
+    )
+    return ProjectResult(
+        state,
+        _party_rows(books, limit, flags),
+        _milestone_rows(books, limit),
+        flags,
+        min(nexts) if nexts else None,
+    )
+
+
+def _party_rows(books: _Books, limit: datetime, flags: list[FlagSpec]) -> tuple[PartyRow, ...]:
+    open_levels = {f.key for f in flags if f.flag_type == "share_unpaid" and f.is_open}
+    tol = books.th.disbursement_tolerance_bps
+    rows: list[PartyRow] = []
+    for level in LEVELS:
+        share = books.reg.shares[level]
+        cap = books.reg.budget * share // 10000
+        owed = books.owed(level, books.club(limit))
+        paid = books.disbursed(limit, level)
+        dues = [p.due for p in books.pledges if p.level == level]
+        status: PartyStatus
+        if share == 0:
+            status = "not_participating"
+        elif level in open_levels:
+            status = "unpaid"
+        elif paid >= cap:
+            status = "paid_in_full"
+        elif paid * 10000 >= owed * (10000 - tol):
+            status = "up_to_date"
+        else:
+            status = "pending"
+        rows.append(
+            PartyRow(
+                level=level,
+                party_id=books.reg.parties[level],
+                share_bps=share,
+                owed=owed,
+                owed_cap=cap,
+                pledged=sum(p.amount for p in books.pledges if p.level == level),
+                disbursed=paid,
+                earliest_due=min(dues) if dues else None,
+                latest_due=max(dues) if dues else None,
+                deadline=books.party_deadline(level) if share > 0 else None,
+                status=status,
+            )
+        )
+    return tuple(rows)
+
+
+def _milestone_rows(books: _Books, limit: datetime) -> tuple[MilestoneRow, ...]:
+    planned = {m.milestone_id: m for m in books.reg.milestones}
+    order = [m.milestone_id for m in books.reg.milestones]
+    order += sorted({r.milestone_id for r in books.reports} - set(planned))
+    latest = books.latest_reports(limit)
+    rows: list[MilestoneRow] = []
+    for mid in order:
+        m = planned.get(mid)
+        reps = [r for r in books.reports if r.milestone_id == mid]
+        last = latest.get(mid)
+        ver = books.latest_verif(mid, limit)
+        digests: list[str] = []
+        for r in reps:
+            digests.extend(d for d in r.evidence if d not in digests)
+        status: MilestoneStatus
+        if ver is not None and ver.outcome == "confirmed":
+            status = "verified"
+        elif ver is not None:
+            status = "disputed"
+        elif reps:
+            status = "reported"
+        elif m is not None and limit > m.due:
+            status = "overdue"
+        else:
+            status = "planned"
+        rows.append(
+            MilestoneRow(
+                milestone_id=mid,
+                planned=m is not None,
+                due=m.due if m else None,
+                amount=m.amount if m else None,
+                reported_at=reps[0].reported_at if reps else None,
+                last_reported_at=last.reported_at if last else None,
+                spent=last.spent if last else 0,
+                progress_pct=last.progress if last else None,
+                evidence=tuple(digests),
+                verified_at=ver.verified_at if ver else None,
+                outcome=ver.outcome if ver else None,
+                verifier_id=ver.verifier_id if ver else None,
+                status=status,
+            )
+        )
+    return tuple(rows)

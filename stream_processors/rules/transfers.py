@@ -1,0 +1,796 @@
+"""Reconciliation of one remittance: was it paid, in full, on time, at the cost disclosed?
+
+A migrant checks a receipt against these rules, so every definition is written down
+here and in ``README.md`` (the simulator's ground truth is built from that table).
+Time model, ``raised_at``/``resolved_at`` and ``next_deadline``: see ``model``.
+
+Cost definitions (all exact rationals, rounded once, halves away from zero)
+-------------------------------------------------------------------------
+Amounts are converted to major units with their ISO 4217 exponent.  ``S`` send, ``F``
+fee (send currency), ``r`` the quoted ``exchange_rate`` (receive units per send unit),
+``R`` ``receive_promised``, ``P`` total paid out in the promised currency, ``m`` the
+market mid rate (known to the simulator, never to the rules).
+
+* Disclosed cost (World Bank RPW style: fee + FX margin, per send amount)::
+
+      disclosed_cost_bps = round(10000 * (F + S - R/m) / S)
+
+  i.e. the fee, plus the rate margin ``S*(m - r)/m``, plus whatever the promise
+  withholds below ``S*r`` (``(S*r - R)/m``).  ``disclosed_cost_bps(...)`` below is the
+  helper the simulator uses to fill ``transfer.sent.disclosed_cost_bps`` honestly.
+
+* Effective cost, known once something was paid in the promised currency::
+
+      effective_cost_bps = round(max(d + 10000 * (R - P) / (r * S),
+                                     10000 * (F + S - P/r) / S))
+
+  The first term is the disclosure ``d`` plus any payout shortfall valued at the quoted
+  rate (so a transfer paid exactly as promised has ``effective == disclosed``).  The
+  second is the cost provable from the operator's own figures without a market rate
+  (fee plus everything paid below ``S*r``); it exceeds the first only when the
+  disclosure understates the fee or the withholding, which is how an understated
+  disclosure is caught.  ``cost_above_disclosed`` fires when
+  ``effective_cost_bps > disclosed_cost_bps + cost_disclosure_tolerance_bps`` (10).
+
+Other definitions
+-----------------
+* Paid total: the sum of payouts in the promised currency; payouts in another currency
+  raise ``payout_currency_mismatch`` and do not count towards it.
+* Settled: a payout (any currency), a cancellation or a refund.  ``late_payout`` and
+  ``missing_payout`` are resolved by the first of them.
+* Status: ``pending_sent`` while no ``transfer.sent`` is known (no rule runs), else
+  ``refunded`` > ``cancelled`` > ``paid`` > ``sent`` by precedence.
+* ``delivery_seconds``: first payout's ``paid_at`` minus the sent event's ``event_time``.
+* Sender and beneficiary pseudonyms never leave this module (no person data in state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final, Literal
+
+from stream_processors.rules.model import (
+    EVIDENCE_LIMIT,
+    TICK,
+    Contribution,
+    Evt,
+    FlagSpec,
+    FlagType,
+    Point,
+    Severity,
+    Thresholds,
+    Trace,
+    canonical_events,
+    effective_time,
+    horizon,
+    iso_time,
+    parse_money,
+    parse_rate,
+    parse_time,
+    payload_str,
+    round_half_away,
+    to_major,
+    trace,
+)
+
+__all__ = [
+    "TRANSFER_EVENT_TYPES",
+    "TransferResult",
+    "TransferState",
+    "TransferStatus",
+    "disclosed_cost_bps",
+    "effective_cost_bps",
+    "reconcile_transfer",
+]
+
+TransferStatus = Literal["pending_sent", "sent", "paid", "cancelled", "refunded"]
+
+#: Event types that belong to a transfer's history (keyed by ``payload.transfer_id``).
+TRANSFER_EVENT_TYPES: Final = frozenset(
+    {"transfer.sent", "transfer.paid_out", "transfer.cancelled", "transfer.refunded"}
+)
+
+
+# --------------------------------------------------------------------------- cost helpers
+
+
+def _rate(value: str | Decimal | Fraction | int) -> Fraction:
+    if isinstance(value, str):
+        return parse_rate(value)
+    if isinstance(value, float):  # pragma: no cover - guarded by the type, kept for callers
+        raise TypeError("rates must be decimal strings or Decimal, never float")
+    f = Fraction(value)
+    if f <= 0:
+        raise ValueError("rate must be positive")
+    return f
+
+
+def _major(amount: int, currency: str) -> Fraction:
+    value = to_major(amount, currency)
+    if value is None:
+        raise ValueError(f"unknown currency {currency!r}")
+    return value
+
+
+def disclosed_cost_bps(
+    send: int,
+    fee: int,
+    exchange_rate: str | Decimal,
+    receive_promised: int,
+    mid_rate: str | Decimal,
+    *,
+    send_currency: str = "USD",
+    receive_currency: str = "MXN",
+) -> int:
+    """The honest ``disclosed_cost_bps`` of a quote: ``round(10000*(F + S - R/m)/S)``.
+
+    Written as fee + rate margin ``S*(m - r)/m`` + withholding ``(S*r - R)/m`` so the
+    decomposition is visible; the quoted rate cancels out of the total, which is why a
+    disclosure must be computed from what is actually promised (``R``).  Amounts are
+    minor units of their currencies; rates are decimal strings or ``Decimal``.
+    """
+    s = _major(send, send_currency)
+    f = _major(fee, send_currency)
+    rec = _major(receive_promised, receive_currency)
+    r = _rate(exchange_rate)
+    m = _rate(mid_rate)
+    if s <= 0:
+        raise ValueError("send must be positive")
+    cost = f + s * (m - r) / m + (s * r - rec) / m
+    return round_half_away(10000 * cost / s)
+
+
+def effective_cost_bps(
+    send: int,
+    fee: int,
+    exchange_rate: str | Decimal,
+    receive_promised: int,
+    paid: int,
+    disclosed: int,
+    *,
+    send_currency: str = "USD",
+    receive_currency: str = "MXN",
+) -> int:
+    """``round(max(d + 10000*(R-P)/(r*S), 10000*(F + S - P/r)/S))`` (module docstring)."""
+    s = _major(send, send_currency)
+    f = _major(fee, send_currency)
+    rec = _major(receive_promised, receive_currency)
+    p = _major(paid, receive_currency)
+    r = _rate(exchange_rate)
+    if s <= 0:
+        raise ValueError("send must be positive")
+    via_disclosure = Fraction(disclosed) + 10000 * (rec - p) / (r * s)
+    provable = 10000 * (f + s - p / r) / s
+    return round_half_away(max(via_disclosure, provable))
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class TransferState:
+    """Promised vs actual for one transfer, with no person data (no sender, no beneficiary)."""
+
+    transfer_id: str
+    status: TransferStatus
+    operator: str | None = None
+    corridor_from: str | None = None
+    corridor_to: str | None = None
+    destination_kind: str | None = None
+    project_id: str | None = None
+    club_id: str | None = None
+    send_amount: int | None = None
+    send_currency: str | None = None
+    fee_amount: int | None = None
+    fee_currency: str | None = None
+    exchange_rate: str | None = None
+    promised_amount: int | None = None
+    promised_currency: str | None = None
+    available_by: datetime | None = None
+    disclosed_cost_bps: int | None = None
+    effective_cost_bps: int | None = None
+    paid_amount: int = 0
+    payout_count: int = 0
+    other_currency_payouts: tuple[tuple[str, int], ...] = ()
+    first_paid_at: datetime | None = None
+    last_paid_at: datetime | None = None
+    delivery_seconds: int | None = None
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+    refunded_at: datetime | None = None
+    refunded_amount: int | None = None
+    refunded_currency: str | None = None
+    sent_event_id: str | None = None
+    sent_log_index: int | None = None
+    sent_at: datetime | None = None
+    receipt_digest: str | None = None
+    event_count: int = 0
+    ignored_event_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    """What the rules conclude about one transfer at one instant of the event-time clock."""
+
+    state: TransferState
+    flags: list[FlagSpec]
+    next_deadline: datetime | None
+    contribution: Contribution | None
+
+
+# --------------------------------------------------------------------------- parsed facts
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    evt: Evt
+    operator: str
+    corridor_from: str
+    corridor_to: str
+    send: int
+    send_ccy: str
+    fee: int
+    fee_ccy: str
+    rate_text: str
+    rate: Fraction
+    promised: int
+    promised_ccy: str
+    available_by: datetime
+    dest_kind: str
+    project_id: str | None
+    club_id: str | None
+    receipt_digest: str
+    disclosed_bps: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Payout:
+    evt: Evt
+    amount: int
+    currency: str
+    paid_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    evt: Evt
+    kind: Literal["cancelled", "refunded"]
+    raw_at: datetime
+    at: datetime
+    reason: str | None
+    amount: int | None
+    currency: str | None
+
+
+def _parse_sent(e: Evt) -> _Sent:
+    p = e.payload
+    corridor = p.get("corridor")
+    dest = p.get("destination")
+    if not isinstance(corridor, Mapping) or not isinstance(dest, Mapping):
+        raise ValueError("corridor and destination must be objects")
+    send, send_ccy = parse_money(p.get("send"))
+    fee, fee_ccy = parse_money(p.get("fee"))
+    promised, promised_ccy = parse_money(p.get("receive_promised"))
+    disclosed = p.get("disclosed_cost_bps")
+    if type(disclosed) is not int:
+        raise ValueError("disclosed_cost_bps must be an integer")
+    kind = payload_str(dest, "kind")
+    project_id = payload_str(dest, "project_id") if kind == "project_fund" else None
+    club_id = payload_str(dest, "club_id") if kind == "project_fund" else None
+    rate_text = payload_str(p, "exchange_rate")
+    return _Sent(
+        evt=e,
+        operator=payload_str(p, "operator"),
+        corridor_from=payload_str(corridor, "from"),
+        corridor_to=payload_str(corridor, "to"),
+        send=send,
+        send_ccy=send_ccy,
+        fee=fee,
+        fee_ccy=fee_ccy,
+        rate_text=rate_text,
+        rate=parse_rate(rate_text),
+        promised=promised,
+        promised_ccy=promised_ccy,
+        available_by=parse_time(p.get("available_by")),
+        dest_kind=kind,
+        project_id=project_id,
+        club_id=club_id,
+        receipt_digest=payload_str(p, "receipt_digest"),
+        disclosed_bps=disclosed,
+    )
+
+
+def _parse_payout(e: Evt) -> _Payout:
+    amount, ccy = parse_money(e.payload.get("paid"))
+    paid_at = parse_time(e.payload.get("paid_at"))
+    return _Payout(e, amount, ccy, paid_at, effective_time(paid_at, e))
+
+
+def _parse_stop(e: Evt) -> _Stop:
+    p = e.payload
+    if e.event_type == "transfer.cancelled":
+        raw = parse_time(p.get("cancelled_at"))
+        reason = p.get("reason_code")
+        return _Stop(
+            e,
+            "cancelled",
+            raw,
+            effective_time(raw, e),
+            reason if isinstance(reason, str) else None,
+            None,
+            None,
+        )
+    raw = parse_time(p.get("refunded_at"))
+    amount, ccy = parse_money(p.get("refunded"))
+    return _Stop(e, "refunded", raw, effective_time(raw, e), None, amount, ccy)
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+class _Ledger:
+    """Payout totals as of any instant, for the timeline conditions."""
+
+    def __init__(self, sent: _Sent, payouts: list[_Payout], stops: list[_Stop]) -> None:
+        self.sent = sent
+        self.payouts = payouts
+        self.stops = stops
+        s = sent
+        self.cost_ok = (
+            s.fee_ccy == s.send_ccy
+            and s.send > 0
+            and to_major(s.send, s.send_ccy) is not None
+            and to_major(s.promised, s.promised_ccy) is not None
+        )
+
+    def paid(self, t: datetime) -> tuple[int, int]:
+        """(total in the promised currency, number of such payouts) effective by ``t``."""
+        ps = [p for p in self.payouts if p.at <= t and p.currency == self.sent.promised_ccy]
+        return sum(p.amount for p in ps), len(ps)
+
+    def mismatched(self, t: datetime) -> list[_Payout]:
+        return [p for p in self.payouts if p.at <= t and p.currency != self.sent.promised_ccy]
+
+    def settled(self, t: datetime) -> bool:
+        return any(p.at <= t for p in self.payouts) or any(x.at <= t for x in self.stops)
+
+    def effective(self, t: datetime) -> int | None:
+        paid, count = self.paid(t)
+        if count == 0 or not self.cost_ok:
+            return None
+        s = self.sent
+        return effective_cost_bps(
+            s.send,
+            s.fee,
+            s.rate_text,
+            s.promised,
+            paid,
+            s.disclosed_bps,
+            send_currency=s.send_ccy,
+            receive_currency=s.promised_ccy,
+        )
+
+    def first_settlement(self, at: datetime) -> Evt | None:
+        cands: list[tuple[datetime, datetime, str, Evt]] = [
+            (p.at, p.evt.event_time, p.evt.event_id, p.evt) for p in self.payouts
+        ]
+        cands += [(x.at, x.evt.event_time, x.evt.event_id, x.evt) for x in self.stops]
+        for c_at, _, _, evt in sorted(cands, key=lambda c: c[:3]):
+            if c_at == at:
+                return evt
+        return None
+
+
+def _ev(*groups: Sequence[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for g in groups:
+        for i in g:
+            if i not in out:
+                out.append(i)
+    return tuple(out[:EVIDENCE_LIMIT])
+
+
+def _stake(amount: int | None) -> int | None:
+    return amount if amount is not None and amount > 0 else None
+
+
+def reconcile_transfer(
+    transfer_id: str, events: Sequence[Evt], now: datetime | None, th: Thresholds
+) -> TransferResult:
+    """Reconcile one transfer's events (any order, duplicates allowed) at clock ``now``.
+
+    ``now`` is the shared event-time clock; ``None`` means no clock yet, so only what
+    the transfer's own events prove is flagged.  Pure: no I/O, no wall clock.
+    """
+    evs = canonical_events(
+        events,
+        lambda e: (
+            e.event_type in TRANSFER_EVENT_TYPES and e.payload.get("transfer_id") == transfer_id
+        ),
+    )
+    sents: list[_Sent] = []
+    payouts: list[_Payout] = []
+    stops: list[_Stop] = []
+    ignored: list[str] = []
+    for e in evs:
+        try:
+            if e.event_type == "transfer.sent":
+                sents.append(_parse_sent(e))
+            elif e.event_type == "transfer.paid_out":
+                payouts.append(_parse_payout(e))
+            else:
+                stops.append(_parse_stop(e))
+        except (ValueError, TypeError, ArithmeticError):
+            ignored.append(e.event_id)
+    sent = sents[0] if sents else None
+    limit = horizon(evs, now)
+    state = _state(transfer_id, evs, sent, payouts, stops, ignored, limit)
+    if sent is None or limit is None:
+        return TransferResult(state, [], None, None)
+
+    ledger = _Ledger(sent, payouts, stops)
+    flags: list[FlagSpec] = []
+    deadlines: list[datetime] = []
+    for rule in _RULES:
+        flag, deadline = rule(ledger, limit, th)
+        if flag is not None:
+            flags.append(flag)
+        if deadline is not None:
+            deadlines.append(deadline)
+    flags.sort(key=lambda f: (f.raised_at, f.flag_type, f.key))
+    return TransferResult(
+        state, flags, min(deadlines) if deadlines else None, _contribution(sent, payouts, evs)
+    )
+
+
+def _state(
+    transfer_id: str,
+    evs: list[Evt],
+    sent: _Sent | None,
+    payouts: list[_Payout],
+    stops: list[_Stop],
+    ignored: list[str],
+    limit: datetime | None,
+) -> TransferState:
+    cancels = [x for x in stops if x.kind == "cancelled"]
+    refunds = [x for x in stops if x.kind == "refunded"]
+    common: dict[str, Any] = {
+        "transfer_id": transfer_id,
+        "event_count": len(evs),
+        "ignored_event_ids": tuple(ignored),
+        "payout_count": len(payouts),
+    }
+    if cancels:
+        common["cancelled_at"] = cancels[0].raw_at
+        common["cancel_reason"] = cancels[0].reason
+    if refunds:
+        common["refunded_at"] = refunds[0].raw_at
+        common["refunded_amount"] = sum(
+            x.amount or 0 for x in refunds if x.currency == refunds[0].currency
+        )
+        common["refunded_currency"] = refunds[0].currency
+    if sent is None:
+        return TransferState(status="pending_sent", **common)
+    ledger = _Ledger(sent, payouts, stops)
+    promised_payouts = [p for p in payouts if p.currency == sent.promised_ccy]
+    others: dict[str, int] = {}
+    for p in payouts:
+        if p.currency != sent.promised_ccy:
+            others[p.currency] = others.get(p.currency, 0) + p.amount
+    status: TransferStatus
+    if refunds:
+        status = "refunded"
+    elif cancels:
+        status = "cancelled"
+    elif payouts:
+        status = "paid"
+    else:
+        status = "sent"
+    first = min(promised_payouts or payouts, key=lambda p: (p.at, p.evt.event_id), default=None)
+    last = max(promised_payouts or payouts, key=lambda p: (p.at, p.evt.event_id), default=None)
+    return TransferState(
+        status=status,
+        operator=sent.operator,
+        corridor_from=sent.corridor_from,
+        corridor_to=sent.corridor_to,
+        destination_kind=sent.dest_kind,
+        project_id=sent.project_id,
+        club_id=sent.club_id,
+        send_amount=sent.send,
+        send_currency=sent.send_ccy,
+        fee_amount=sent.fee,
+        fee_currency=sent.fee_ccy,
+        exchange_rate=sent.rate_text,
+        promised_amount=sent.promised,
+        promised_currency=sent.promised_ccy,
+        available_by=sent.available_by,
+        disclosed_cost_bps=sent.disclosed_bps,
+        effective_cost_bps=ledger.effective(limit) if limit is not None else None,
+        paid_amount=sum(p.amount for p in promised_payouts),
+        other_currency_payouts=tuple(sorted(others.items())),
+        first_paid_at=first.paid_at if first else None,
+        last_paid_at=last.paid_at if last else None,
+        delivery_seconds=(
+            int((first.paid_at - sent.evt.event_time).total_seconds()) if first else None
+        ),
+        sent_event_id=sent.evt.event_id,
+        sent_log_index=sent.evt.log_index,
+        sent_at=sent.evt.event_time,
+        receipt_digest=sent.receipt_digest,
+        **common,
+    )
+
+
+def _contribution(sent: _Sent, payouts: list[_Payout], evs: list[Evt]) -> Contribution | None:
+    if sent.dest_kind != "project_fund" or sent.project_id is None or sent.club_id is None:
+        return None
+    mine = [p for p in payouts if p.currency == sent.promised_ccy]
+    if not mine:
+        return None
+    return Contribution(
+        project_id=sent.project_id,
+        club_id=sent.club_id,
+        transfer_id=sent.evt.payload["transfer_id"],
+        amount=sum(p.amount for p in mine),
+        currency=sent.promised_ccy,
+        received_at=min(p.at for p in mine),
+        evidence=_ev([sent.evt.event_id], [p.evt.event_id for p in mine]),
+        version=len(evs),
+    )
+
+
+def _points(ledger: _Ledger, *deadlines: datetime) -> list[Point]:
+    pts = [Point(ledger.sent.evt.event_time, ledger.sent.evt.event_time)]
+    pts += [Point(p.at, p.at) for p in ledger.payouts]
+    pts += [Point(x.at, x.at) for x in ledger.stops]
+    pts += [Point(d + TICK, d) for d in deadlines]
+    return pts
+
+
+def _make(
+    ledger: _Ledger,
+    flag_type: FlagType,
+    tr: Trace[Any],
+    severity: Severity,
+    amount: int | None,
+    currency: str | None,
+    evidence: tuple[str, ...],
+    detail: dict[str, Any],
+) -> FlagSpec:
+    detail = dict(detail)
+    detail["episodes"] = tr.episodes
+    return FlagSpec(
+        flag_type=flag_type,
+        key="",
+        subject_kind="transfer",
+        subject_id=str(ledger.sent.evt.payload["transfer_id"]),
+        accountable=ledger.sent.operator,
+        severity=severity,
+        amount_at_stake=_stake(amount),
+        currency=currency if _stake(amount) is not None else None,
+        evidence=evidence,
+        raised_at=tr.raised_at,
+        resolved_at=tr.resolved_at,
+        detail=detail,
+    )
+
+
+_Rule = Callable[[_Ledger, datetime, Thresholds], tuple[FlagSpec | None, datetime | None]]
+
+
+def _payout_ids(ledger: _Ledger, t: datetime | None = None) -> list[str]:
+    return [p.evt.event_id for p in ledger.payouts if t is None or p.at <= t]
+
+
+def _short_payout(
+    ledger: _Ledger, limit: datetime, th: Thresholds
+) -> tuple[FlagSpec | None, datetime | None]:
+    s = ledger.sent
+
+    def cond(t: datetime) -> tuple[bool, int]:
+        paid, _ = ledger.paid(t)
+        anything = any(p.at <= t for p in ledger.payouts)
+        short = paid * 10000 < s.promised * (10000 - th.payout_tolerance_bps)
+        return anything and short, s.promised - paid
+
+    tr, nxt = trace(_points(ledger), cond, limit)
+    if tr is None:
+        return None, nxt
+    paid, _ = ledger.paid(limit)
+    return _make(
+        ledger,
+        "short_payout",
+        tr,
+        "high",
+        tr.info,
+        s.promised_ccy,
+        _ev([s.evt.event_id], _payout_ids(ledger)),
+        {
+            "promised": s.promised,
+            "paid": paid,
+            "tolerance_bps": th.payout_tolerance_bps,
+        },
+    ), nxt
+
+
+def _currency_mismatch(
+    ledger: _Ledger, limit: datetime, th: Thresholds
+) -> tuple[FlagSpec | None, datetime | None]:
+    s = ledger.sent
+
+    def cond(t: datetime) -> tuple[bool, int]:
+        return bool(ledger.mismatched(t)), s.promised
+
+    tr, nxt = trace(_points(ledger), cond, limit)
+    if tr is None:
+        return None, nxt
+    bad = ledger.mismatched(limit)
+    return _make(
+        ledger,
+        "payout_currency_mismatch",
+        tr,
+        "medium",
+        s.promised,
+        s.promised_ccy,
+        _ev([s.evt.event_id], [p.evt.event_id for p in bad]),
+        {
+            "promised_currency": s.promised_ccy,
+            "paid_currencies": ",".join(sorted({p.currency for p in bad})),
+        },
+    ), nxt
+
+
+def _paid_twice(
+    ledger: _Ledger, limit: datetime, th: Thresholds
+) -> tuple[FlagSpec | None, datetime | None]:
+    s = ledger.sent
+
+    def cond(t: datetime) -> tuple[bool, int]:
+        paid, count = ledger.paid(t)
+        over = paid * 10000 > s.promised * (10000 + th.payout_tolerance_bps)
+        return count > 1 and over, paid - s.promised
+
+    tr, nxt = trace(_points(ledger), cond, limit)
+    if tr is None:
+        return None, nxt
+    paid, count = ledger.paid(limit)
+    return _make(
+        ledger,
+        "paid_twice",
+        tr,
+        "medium",
+        tr.info,
+        s.promised_ccy,
+        _ev([s.evt.event_id], _payout_ids(ledger)),
+        {"promised": s.promised, "paid": paid, "payouts": count},
+    ), nxt
+
+
+def _cost_above_disclosed(
+    ledger: _Ledger, limit: datetime, th: Thresholds
+) -> tuple[FlagSpec | None, datetime | None]:
+    s = ledger.sent
+
+    def cond(t: datetime) -> tuple[bool, int]:
+        eff = ledger.effective(t)
+        if eff is None:
+            return False, 0
+        return eff > s.disclosed_bps + th.cost_disclosure_tolerance_bps, eff
+
+    tr, nxt = trace(_points(ledger), cond, limit)
+    if tr is None:
+        return None, nxt
+    eff = tr.info
+    return _make(
+        ledger,
+        "cost_above_disclosed",
+        tr,
+        "medium",
+        round_half_away(Fraction((eff - s.disclosed_bps) * s.send, 10000)),
+        s.send_ccy,
+        _ev([s.evt.event_id], _payout_ids(ledger)),
+        {
+            "disclosed_cost_bps": s.disclosed_bps,
+            "effective_cost_bps": eff,
+            "tolerance_bps": th.cost_disclosure_tolerance_bps,
+        },
+    ), nxt
+
+
+def _cost_above_ceiling(
+    ledger: _Ledger, limit: datetime, th: Thresholds
+) -> tuple[FlagSpec | None, datetime | None]:
+    s = ledger.sent
+    sent_at = s.evt.event_time
+
+    def cond(t: datetime) -> tuple[bool, int]:
+        eff = ledger.effective(t)
+        cost = max(s.disclosed_bps, eff if eff is not None else s.disclosed_bps)
+        return t >= sent_at and cost > th.corridor_cost_ceiling_bps, cost
+
+    tr, nxt = trace(_points(ledger), cond, limit)
+    if tr is None:
+        return None, nxt
+    eff = ledger.effective(limit)
+    detail: dict[str, Any] = {
+        "ceiling_bps": th.corridor_cost_ceiling_bps,
+        "disclosed_cost_bps": s.disclosed_bps,
+        "cost_bps": tr.info,
+    }
+    if eff is not None:
+        detail["effective_cost_bps"] = eff
+    return _make(
+        ledger,
+        "cost_above_ceiling",
+        tr,
+        "medium",
+        round_half_away(Fraction((tr.info - th.corridor_cost_ceiling_bps) * s.send, 10000)),
+        s.send_ccy,
+        _ev([s.evt.event_id], _payout_ids(ledger)),
+        detail,
+    ), nxt
+
+
+def _undelivered(
+    ledger: _Ledger,
+    limit: datetime,
+    th: Thresholds,
+    flag_type: FlagType,
+    deadline: datetime,
+) -> tuple[FlagSpec | None, datetime | None]:
+    s = ledger.sent
+
+    def cond(t: datetime) -> tuple[bool, int]:
+        return t > deadline and not ledger.settled(t), s.promised
+
+    tr, nxt = trace(_points(ledger, deadline), cond, limit)
+    if tr is None:
+        return None, nxt
+    detail: dict[str, Any] = {"available_by": iso_time(s.available_by)}
+    evidence = [s.evt.event_id]
+    if flag_type == "missing_payout":
+        detail["grace_seconds"] = int(th.payout_grace.total_seconds())
+        severity: Severity = "critical"
+    else:
+        severity = "low"
+    if tr.resolved_at is not None:
+        delay = tr.resolved_at - s.available_by
+        detail["delay_seconds"] = int(delay.total_seconds())
+        by = ledger.first_settlement(tr.resolved_at)
+        if by is not None:
+            detail["resolved_by"] = by.event_type
+            evidence.append(by.event_id)
+        if flag_type == "late_payout" and delay > th.payout_grace:
+            severity = "medium"
+    return _make(
+        ledger, flag_type, tr, severity, s.promised, s.promised_ccy, _ev(evidence), detail
+    ), nxt
+
+
+def _late_payout(
+    ledger: _Ledger, limit: datetime, th: Thresholds
+) -> tuple[FlagSpec | None, datetime | None]:
+    return _undelivered(ledger, limit, th, "late_payout", ledger.sent.available_by)
+
+
+def _missing_payout(
+    ledger: _Ledger, limit: datetime, th: Thresholds
+) -> tuple[FlagSpec | None, datetime | None]:
+    deadline = ledger.sent.available_by + th.payout_grace
+    return _undelivered(ledger, limit, th, "missing_payout", deadline)
+
+
+_RULES: Final[tuple[_Rule, ...]] = (
+    _short_payout,
+    _currency_mismatch,
+    _paid_twice,
+    _cost_above_disclosed,
+    _cost_above_ceiling,
+    _late_payout,
+    _missing_payout,
+)

@@ -1,0 +1,440 @@
+"""Project reconciliation rules: each flag fires, stays silent, resolves, and holds at boundaries.
+
+Scenario: a MXN 1,000,000.00 water project, 25 % each for the club and the three government
+levels.  The club's MXN 250,000 arrives on day 10, every level pledges MXN 250,000 due on
+day 30 and pays on day 20; milestone m1 (due day 90) is reported on day 80 and verified on
+day 100; m2 (due day 180) is reported on day 170 and verified on day 200.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_processors.rules import (
+    TICK,
+    Contribution,
+    Evt,
+    FlagSpec,
+    ProjectResult,
+    Thresholds,
+    reconcile_project,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TH = Thresholds()
+PID = "prj_0001"
+CLUB = "club_jerez"
+PARTIES = {"municipal": "mun_jerez", "state": "gob_zac", "federal": "fed_bienestar"}
+SHARE = 25_000_000  # MXN 250,000.00 in centavos
+HALF = 50_000_000
+LATER = T0 + timedelta(days=400)
+
+
+def day(n: float) -> datetime:
+    return T0 + timedelta(days=n)
+
+
+def z(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def mxn(amount: int) -> dict[str, Any]:
+    return {"amount": amount, "currency": "MXN"}
+
+
+def registered(
+    shares: dict[str, int] | None = None, *, at: datetime = T0, eid: str = "ev_reg"
+) -> Evt:
+    payload = {
+        "project_id": PID,
+        "club_id": CLUB,
+        "federation_id": "fed_zac_il",
+        "country": "MX",
+        "state": "MX-ZAC",
+        "municipality": "mx_zac_jerez",
+        "project_type": "water_sanitation",
+        "budget": mxn(100_000_000),
+        "shares": shares or {"club": 2500, "municipal": 2500, "state": 2500, "federal": 2500},
+        "parties": PARTIES,
+        "milestones": [
+            {"milestone_id": "m1", "due": z(day(90)), "amount": mxn(HALF)},
+            {"milestone_id": "m2", "due": z(day(180)), "amount": mxn(HALF)},
+        ],
+        "agreement_signed_at": z(T0),
+    }
+    return Evt(eid, "project.registered", at, 1, payload)
+
+
+def pledged(level: str, due: datetime, amount: int = SHARE, pledge_id: str = "") -> Evt:
+    pid = pledge_id or f"pl_{level}"
+    payload = {
+        "project_id": PID,
+        "pledge_id": pid,
+        "party_level": level,
+        "party_id": PARTIES[level],
+        "amount": mxn(amount),
+        "due": z(due),
+    }
+    return Evt(f"ev_{pid}", "disbursement.pledged", T0 + timedelta(hours=1), None, payload)
+
+
+def made(level: str, at: datetime, amount: int = SHARE, pledge_id: str = "", n: int = 0) -> Evt:
+    pid = pledge_id or f"pl_{level}"
+    payload = {
+        "project_id": PID,
+        "pledge_id": pid,
+        "disbursement_id": f"d_{level}_{n}",
+        "party_level": level,
+        "party_id": PARTIES[level],
+        "amount": mxn(amount),
+        "made_at": z(at),
+        "reference": "spei_123",
+    }
+    return Evt(f"ev_made_{level}_{n}_{at.isoformat()}", "disbursement.made", at, None, payload)
+
+
+def reported(milestone: str, at: datetime, spent: int = HALF, n: int = 0) -> Evt:
+    payload = {
+        "project_id": PID,
+        "milestone_id": milestone,
+        "spent": mxn(spent),
+        "progress_pct": 100,
+        "reported_at": z(at),
+        "evidence": ["d" * 64],
+    }
+    return Evt(f"ev_rep_{milestone}_{n}_{at.isoformat()}", "milestone.reported", at, None, payload)
+
+
+def verified(milestone: str, at: datetime, outcome: str = "confirmed") -> Evt:
+    payload = {
+        "project_id": PID,
+        "milestone_id": milestone,
+        "verified_at": z(at),
+        "verifier_id": "club_espejo_jerez",
+        "outcome": outcome,
+    }
+    return Evt(f"ev_ver_{milestone}_{at.isoformat()}", "milestone.verified", at, None, payload)
+
+
+def contribution(at: datetime, amount: int = SHARE, tid: str = "trf_c1", version: int = 2) -> Contribution:
+    return Contribution(PID, CLUB, tid, amount, "MXN", at, (f"s_{tid}", f"p_{tid}"), version)
+
+
+def clean_events() -> list[Evt]:
+    events = [registered()]
+    for level in PARTIES:
+        events += [pledged(level, day(30)), made(level, day(20))]
+    events += [reported("m1", day(80)), verified("m1", day(100))]
+    events += [reported("m2", day(170)), verified("m2", day(200))]
+    return events
+
+
+CLEAN_CONTRIBS = [contribution(day(10))]
+
+
+def run(
+    events: Sequence[Evt],
+    contribs: Sequence[Contribution] = CLEAN_CONTRIBS,
+    now: datetime | None = LATER,
+    th: Thresholds = TH,
+) -> ProjectResult:
+    return reconcile_project(PID, events, contribs, now, th)
+
+
+def upto(events: list[Evt], t: datetime) -> list[Evt]:
+    """The events published by ``t``: the clock is never behind an event it delivered."""
+    return [e for e in events if e.event_time <= t]
+
+
+def without(events: list[Evt], prefix: str) -> list[Evt]:
+    return [e for e in events if not e.event_id.startswith(prefix)]
+
+
+def only(result: ProjectResult, flag_type: str, key: str | None = None) -> FlagSpec:
+    found = [
+        f for f in result.flags if f.flag_type == flag_type and (key is None or f.key == key)
+    ]
+    assert len(found) == 1, [(f.flag_type, f.key) for f in result.flags]
+    return found[0]
+
+
+def types(result: ProjectResult) -> set[str]:
+    return {f.flag_type for f in result.flags}
+
+
+# --------------------------------------------------------------------------- clean data
+
+
+def test_clean_project_fully_matched_reported_and_verified_raises_nothing() -> None:
+    r = run(clean_events())
+    assert r.flags == []
+    assert r.next_deadline is None
+    s = r.state
+    assert s.status == "registered" and s.currency == "MXN"
+    assert (s.club_received, s.disbursed, s.funds_received, s.spent) == (
+        SHARE, 3 * SHARE, 4 * SHARE, 2 * HALF,
+    )
+    assert [(p.level, p.owed, p.disbursed, p.status) for p in r.parties] == [
+        (level, SHARE, SHARE, "paid_in_full") for level in PARTIES
+    ]
+    assert [(m.milestone_id, m.status, m.spent) for m in r.milestones] == [
+        ("m1", "verified", HALF), ("m2", "verified", HALF),
+    ]
+    assert r.milestones[0].evidence == ("d" * 64,)
+
+
+def test_unregistered_project_keeps_events_and_raises_nothing() -> None:
+    events = without(clean_events(), "ev_reg")
+    r = run(events)
+    assert r.state.status == "unregistered" and r.flags == [] and r.next_deadline is None
+    assert r.state.event_count == len(events)
+    assert run(events + [registered(at=day(500))]) == run(clean_events(), now=day(500))
+
+
+# --------------------------------------------------------------------------- shares
+
+
+def test_share_unpaid_fires_after_the_latest_pledge_due_and_resolves() -> None:
+    events = without(clean_events(), "ev_made_municipal")
+    r = run(upto(events, day(30)), now=day(30))
+    assert r.flags == [] and r.next_deadline == day(30) + TICK
+    r = run(upto(events, day(30)), now=day(30) + TICK)
+    assert types(r) == {"share_unpaid", "late_disbursement"}
+    f = only(r, "share_unpaid")
+    assert (f.key, f.accountable, f.severity, f.amount_at_stake, f.currency) == (
+        "municipal", "mun_jerez", "high", SHARE, "MXN",
+    )
+    assert f.raised_at == day(30) and f.resolved_at is None
+    assert r.parties[0].status == "unpaid"
+    r = run(events + [made("municipal", day(45))])
+    f = only(r, "share_unpaid")
+    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (day(30), day(45), SHARE)
+    assert r.parties[0].status == "paid_in_full"
+
+
+def test_share_paid_exactly_at_the_deadline_is_on_time() -> None:
+    events = without(clean_events(), "ev_made_municipal") + [made("municipal", day(30))]
+    assert run(events).flags == []
+
+
+def test_owed_follows_what_the_club_actually_put_in() -> None:
+    events = [registered()]
+    for level in PARTIES:
+        events += [pledged(level, day(30), 10_000_000), made(level, day(20), 10_000_000)]
+    r = run(events, [contribution(day(10), 10_000_000)], now=day(31))
+    assert "share_unpaid" not in types(r)
+    assert [(p.owed, p.owed_cap, p.status) for p in r.parties] == [
+        (10_000_000, SHARE, "up_to_date")
+    ] * 3
+    # More club money after the deadline raises what each level owes, at once.
+    r = run(events, [contribution(day(10), 10_000_000), contribution(day(40), 5_000_000, "t2")])
+    f = only(r, "share_unpaid", "state")
+    assert (f.raised_at, f.amount_at_stake) == (day(40), 5_000_000)
+
+
+def test_share_unpaid_without_pledges_uses_the_first_milestone_due() -> None:
+    events = upto([e for e in clean_events() if "municipal" not in e.event_id], day(90))
+    r = run(events, now=day(90) + TICK)
+    f = only(r, "share_unpaid")
+    assert f.raised_at == day(90) and f.key == "municipal"
+    assert "share_unpaid" not in types(run(events, now=day(90)))
+
+
+def test_a_level_with_zero_share_takes_no_part() -> None:
+    shares = {"club": 5000, "municipal": 0, "state": 0, "federal": 5000}
+    events = [registered(shares), pledged("federal", day(30), HALF), made("federal", day(20), HALF)]
+    events += [reported("m1", day(80)), verified("m1", day(90))]
+    events += [reported("m2", day(170)), verified("m2", day(190))]
+    r = run(events, [contribution(day(10), HALF)])
+    assert r.flags == []
+    assert [p.status for p in r.parties] == ["not_participating", "not_participating", "paid_in_full"]
+
+
+def test_disbursement_from_someone_else_is_not_attributed() -> None:
+    rogue = made("municipal", day(20), n=9)
+    rogue = replace(rogue, payload={**rogue.payload, "party_id": "mun_otro"})
+    events = without(clean_events(), "ev_made_municipal") + [rogue]
+    r = run(events)
+    assert only(r, "share_unpaid").key == "municipal"
+    assert r.state.unattributed_event_ids == (rogue.event_id,)
+
+
+# --------------------------------------------------------------------------- pledges
+
+
+def test_late_disbursement_is_history_once_paid() -> None:
+    events = without(clean_events(), "ev_made_state") + [made("state", day(50))]
+    f = only(run(events), "late_disbursement")
+    assert (f.key, f.accountable, f.severity) == ("pl_state", "gob_zac", "medium")
+    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (day(30), day(50), SHARE)
+
+
+def test_late_disbursement_boundary_and_partial_payment() -> None:
+    on_time = without(clean_events(), "ev_made_state") + [made("state", day(30))]
+    assert run(on_time).flags == []
+    partial = without(clean_events(), "ev_made_state") + [made("state", day(25), 20_000_000)]
+    r = run(partial, now=day(31))
+    f = only(r, "late_disbursement")
+    assert (f.amount_at_stake, f.resolved_at) == (5_000_000, None)
+    r = run(partial + [made("state", day(60), 5_000_000, n=1)])
+    assert only(r, "late_disbursement").resolved_at == day(60)
+
+
+# --------------------------------------------------------------------------- milestones
+
+
+def test_milestone_overdue_boundary_and_resolution_by_a_late_report() -> None:
+    events = upto([e for e in clean_events() if "_m1_" not in e.event_id], day(90))
+    assert run(events, now=day(90)).flags == []
+    r = run(events, now=day(90) + TICK)
+    f = only(r, "milestone_overdue")
+    assert (f.key, f.accountable, f.severity, f.amount_at_stake) == ("m1", CLUB, "medium", HALF)
+    assert (f.raised_at, f.resolved_at) == (day(90), None)
+    assert r.milestones[0].status == "overdue"
+    r = run(events + [reported("m1", day(100))], now=day(101))
+    assert only(r, "milestone_overdue").resolved_at == day(100)
+    assert r.milestones[0].status == "reported"
+
+
+def test_report_exactly_on_the_due_date_is_on_time() -> None:
+    events = [e for e in clean_events() if "_m1_" not in e.event_id]
+    events += [reported("m1", day(90)), verified("m1", day(95))]
+    assert run(events).flags == []
+
+
+def test_spending_is_cumulative_per_milestone() -> None:
+    events = clean_events() + [reported("m1", day(85), 30_000_000, n=1)]
+    r = run(events)
+    assert r.milestones[0].spent == 30_000_000  # the later report replaces the earlier one
+    assert r.state.spent == 30_000_000 + HALF
+
+
+def test_spending_above_funds_fires_at_the_report_and_resolves_with_funds() -> None:
+    events = [registered(), reported("m1", day(50), 30_000_000)]
+    r = run(events, now=day(55))
+    f = only(r, "spending_above_funds")
+    assert (f.severity, f.accountable, f.amount_at_stake) == ("high", CLUB, 5_000_000)
+    assert (f.raised_at, f.resolved_at) == (day(50), None)
+    r = run(events + [made("federal", day(60))], now=day(61))
+    f = only(r, "spending_above_funds")
+    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (day(50), day(60), 5_000_000)
+
+
+def test_spending_equal_to_funds_is_fine() -> None:
+    r = run([registered(), reported("m1", day(50), SHARE)], now=day(55))
+    assert "spending_above_funds" not in types(r)
+
+
+def test_funds_without_milestone_boundary_and_resolution() -> None:
+    deadline = day(10) + TH.no_milestone_period
+    events = [registered()]
+    r = run(events, now=deadline)
+    assert "funds_without_milestone" not in types(r)
+    assert r.next_deadline is not None and r.next_deadline <= deadline + TICK
+    r = run(events, now=deadline + TICK)
+    f = only(r, "funds_without_milestone")
+    assert (f.severity, f.accountable, f.amount_at_stake) == ("medium", CLUB, SHARE)
+    assert (f.raised_at, f.resolved_at) == (deadline, None)
+    assert "s_trf_c1" in f.evidence
+    r = run(events + [reported("m1", day(140), 1_000)], now=day(141))
+    assert only(r, "funds_without_milestone").resolved_at == day(140)
+
+
+def test_spending_unverified_boundary_resolution_and_dispute() -> None:
+    deadline = day(80) + TH.unverified_period
+    events = upto([e for e in clean_events() if not e.event_id.startswith("ev_ver_m1")], deadline)
+    assert run(events, now=deadline).flags == []
+    f = only(run(events, now=deadline + TICK), "spending_unverified", "m1")
+    assert (f.severity, f.accountable, f.amount_at_stake) == ("low", CLUB, HALF)
+    assert (f.raised_at, f.resolved_at, f.detail["disputed"]) == (deadline, None, False)
+    f = only(run(events + [verified("m1", day(150))]), "spending_unverified", "m1")
+    assert f.resolved_at == day(150)
+    r = run(events + [verified("m1", day(100), "disputed")], now=deadline + TICK)
+    f = only(r, "spending_unverified", "m1")
+    assert f.resolved_at is None and f.detail["disputed"] is True
+    assert r.milestones[0].status == "disputed"
+    # Verified on time, then disputed later: the flag opens at the dispute.
+    r = run(clean_events() + [verified("m1", day(300), "disputed")])
+    f = only(r, "spending_unverified", "m1")
+    assert (f.raised_at, f.resolved_at) == (day(300), None)
+
+
+# --------------------------------------------------------------------------- contributions
+
+
+def test_latest_contribution_version_wins_and_other_projects_are_ignored() -> None:
+    old = contribution(day(10), 1_000, version=1)
+    new = contribution(day(10), SHARE, version=2)
+    elsewhere = replace(new, project_id="prj_other", transfer_id="t9")
+    r = run(clean_events(), [new, old, elsewhere])
+    assert r.state.club_received == SHARE and r.state.contribution_count == 1
+    assert r == run(clean_events(), [old, new])
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[Evt], list[Contribution]]:
+    """Registration plus random pledges, disbursements, reports, verifications, contributions."""
+    days = st.integers(0, 300).map(day)
+    events: list[Evt] = [] if draw(st.integers(0, 9)) == 0 else [registered()]
+    for level in PARTIES:
+        if draw(st.booleans()):
+            events.append(pledged(level, draw(days), draw(st.sampled_from([SHARE, 10_000_000]))))
+        for n in range(draw(st.integers(0, 2))):
+            amount = draw(st.sampled_from([SHARE, 5_000_000, 20_000_000]))
+            events.append(made(level, draw(days), amount, n=n))
+    for mid in ("m1", "m2", "m9"):
+        for n in range(draw(st.integers(0, 2))):
+            events.append(reported(mid, draw(days), draw(st.sampled_from([0, HALF, 80_000_000])), n))
+        if draw(st.booleans()):
+            events.append(verified(mid, draw(days), draw(st.sampled_from(["confirmed", "disputed"]))))
+    contribs = [
+        contribution(draw(days), draw(st.sampled_from([SHARE, 5_000_000])), f"t{i}", version=2)
+        for i in range(draw(st.integers(0, 2)))
+    ]
+    return events, contribs
+
+
+_NOWS = st.one_of(st.none(), st.integers(0, 500).map(day))
+
+
+@settings(max_examples=120, deadline=None)
+@given(scenarios(), _NOWS, st.randoms(use_true_random=False))
+def test_result_is_independent_of_event_order_and_duplicates(
+    scenario: tuple[list[Evt], list[Contribution]], now: datetime | None, rnd: random.Random
+) -> None:
+    events, contribs = scenario
+    shuffled = events + [rnd.choice(events) for _ in range(rnd.randint(0, 4))]
+    rnd.shuffle(shuffled)
+    stale = [replace(c, amount=1, version=1) for c in contribs]
+    mixed = contribs + stale + contribs
+    rnd.shuffle(mixed)
+    assert run(shuffled, mixed, now) == run(events, contribs, now)
+
+
+@settings(max_examples=120, deadline=None)
+@given(scenarios(), _NOWS, st.integers(0, 400))
+def test_a_later_clock_never_changes_or_removes_a_flag(
+    scenario: tuple[list[Evt], list[Contribution]], now: datetime | None, extra_days: int
+) -> None:
+    """For fixed events and now1 <= now2 (None earliest), flags(now1) is a subset of flags(now2).
+
+    Subset by full equality (same raised_at, resolved_at, amount, detail): a later clock only
+    adds flags.  And the result evaluated at ``next_deadline`` differs from the current one.
+    """
+    events, contribs = scenario
+    later = (now or T0) + timedelta(days=extra_days)
+    first, second = run(events, contribs, now), run(events, contribs, later)
+    for f in first.flags:
+        assert f in second.flags
+    if first.next_deadline is not None:
+        assert run(events, contribs, first.next_deadline).flags != first.flags

@@ -1,0 +1,448 @@
+"""Transfer reconciliation rules: each flag fires, stays silent, resolves, and holds at boundaries.
+
+Scenario used throughout: USD 200.00 sent with a USD 4.99 fee at 17.25 MXN/USD, MXN 3,450.00
+promised one hour after sending; the market mid rate is 17.60, so the honest disclosure is
+448 bps.  A payout shortfall of 345 centavos is worth exactly 10 bps at the quoted rate.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_processors.rules import (
+    TICK,
+    Evt,
+    FlagSpec,
+    Thresholds,
+    TransferResult,
+    disclosed_cost_bps,
+    flag_id,
+    reconcile_transfer,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TH = Thresholds()
+TID = "trf_0001"
+AVAIL = T0 + timedelta(hours=1)
+PROMISED = 345_000
+HONEST_BPS = 448
+
+
+def z(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def money(amount: int, currency: str = "MXN") -> dict[str, Any]:
+    return {"amount": amount, "currency": currency}
+
+
+def sent(
+    *,
+    at: datetime = T0,
+    eid: str = "ev_sent",
+    promised: int = PROMISED,
+    avail: datetime = AVAIL,
+    disclosed: int = HONEST_BPS,
+    fee: int = 499,
+    project: bool = False,
+) -> Evt:
+    dest: dict[str, Any] = (
+        {"kind": "project_fund", "project_id": "prj_0001", "club_id": "club_jerez"}
+        if project
+        else {"kind": "beneficiary", "beneficiary": "ben_" + "a" * 26}
+    )
+    return Evt(
+        eid,
+        "transfer.sent",
+        at,
+        7,
+        {
+            "transfer_id": TID,
+            "operator": "op_remesas",
+            "corridor": {"from": "US", "to": "MX"},
+            "send": money(20_000, "USD"),
+            "fee": money(fee, "USD"),
+            "exchange_rate": "17.25",
+            "receive_promised": money(promised),
+            "available_by": z(avail),
+            "destination": dest,
+            "sender": "snd_" + "b" * 26,
+            "receipt_digest": "c" * 64,
+            "disclosed_cost_bps": disclosed,
+        },
+    )
+
+
+def payout(
+    at: datetime, amount: int = PROMISED, currency: str = "MXN", *, eid: str | None = None,
+    published: datetime | None = None,
+) -> Evt:
+    return Evt(
+        eid or f"ev_paid_{at.isoformat()}_{amount}_{currency}",
+        "transfer.paid_out",
+        published or at,
+        None,
+        {
+            "transfer_id": TID,
+            "paid": money(amount, currency),
+            "paid_at": z(at),
+            "payout_ref": "po_1",
+        },
+    )
+
+
+def cancelled(at: datetime) -> Evt:
+    payload = {"transfer_id": TID, "cancelled_at": z(at), "reason_code": "sender_request"}
+    return Evt(f"ev_cancel_{at.isoformat()}", "transfer.cancelled", at, None, payload)
+
+
+def refunded(at: datetime, amount: int = 20_499) -> Evt:
+    payload = {"transfer_id": TID, "refunded": money(amount, "USD"), "refunded_at": z(at)}
+    return Evt(f"ev_refund_{at.isoformat()}", "transfer.refunded", at, None, payload)
+
+
+def run(events: Sequence[Evt], now: datetime | None = None, th: Thresholds = TH) -> TransferResult:
+    return reconcile_transfer(TID, events, now, th)
+
+
+def only(result: TransferResult, flag_type: str) -> FlagSpec:
+    found = [f for f in result.flags if f.flag_type == flag_type]
+    assert len(found) == 1, [f.flag_type for f in result.flags]
+    return found[0]
+
+
+def types(result: TransferResult) -> set[str]:
+    return {f.flag_type for f in result.flags}
+
+
+LATER = T0 + timedelta(days=30)
+
+
+# --------------------------------------------------------------------------- clean data
+
+
+def test_clean_transfer_paid_on_time_in_full_raises_nothing() -> None:
+    r = run([sent(), payout(T0 + timedelta(minutes=30))], LATER)
+    assert r.flags == []
+    assert r.next_deadline is None
+    assert r.contribution is None
+    s = r.state
+    assert s.status == "paid"
+    assert (s.paid_amount, s.payout_count, s.promised_amount) == (PROMISED, 1, PROMISED)
+    assert s.effective_cost_bps == s.disclosed_cost_bps == HONEST_BPS
+    assert s.delivery_seconds == 1800
+    assert s.sent_event_id == "ev_sent" and s.sent_log_index == 7
+    assert s.operator == "op_remesas" and s.destination_kind == "beneficiary"
+    assert "sender" not in repr(s) and "ben_" not in repr(s)  # no person data in state
+
+
+def test_sent_only_with_no_clock_raises_nothing_but_names_the_deadline() -> None:
+    r = run([sent()], None)
+    assert r.flags == [] and r.state.status == "sent"
+    assert r.next_deadline == AVAIL + TICK
+
+
+def test_disclosed_cost_helper() -> None:
+    assert disclosed_cost_bps(20_000, 499, "17.25", PROMISED, "17.60") == HONEST_BPS
+    # mid == quoted rate and nothing withheld: the fee alone, 249.5 bps, rounds half away.
+    assert disclosed_cost_bps(20_000, 499, "17.25", PROMISED, "17.25") == 250
+    # JPY has no minor unit: 10,000 JPY sent, no fee, 0.12 MXN/JPY at mid 0.125.
+    bps = disclosed_cost_bps(
+        10_000, 0, "0.12", 120_000, "0.125", send_currency="JPY", receive_currency="MXN"
+    )
+    assert bps == 400
+
+
+def test_flag_id_is_deterministic_and_keyed() -> None:
+    r = run([sent(), payout(T0, 300_000)], LATER)
+    f = only(r, "short_payout")
+    assert re.fullmatch(r"flg_[a-z2-7]{26}", flag_id(f))
+    assert flag_id(f) == f.flag_id == flag_id(only(run([sent(), payout(T0, 1)], LATER), "short_payout"))
+    other = FlagSpec(**{**f.__dict__, "key": "x"})
+    assert flag_id(other) != flag_id(f)
+
+
+# --------------------------------------------------------------------------- short payout
+
+
+def test_short_payout_fires_with_amount_at_stake() -> None:
+    r = run([sent(), payout(T0 + timedelta(minutes=5), 340_000, eid="ev_p1")], LATER)
+    f = only(r, "short_payout")
+    assert (f.severity, f.amount_at_stake, f.currency) == ("high", 5_000, "MXN")
+    assert f.accountable == "op_remesas" and f.subject_kind == "transfer" and f.key == ""
+    assert f.subject_id == TID
+    assert f.raised_at == T0 + timedelta(minutes=5) and f.resolved_at is None
+    assert f.evidence == ("ev_sent", "ev_p1")
+
+
+def test_short_payout_boundary_exactly_at_tolerance() -> None:
+    at_tolerance = PROMISED * (10_000 - TH.payout_tolerance_bps) // 10_000  # 343,275
+    assert "short_payout" not in types(run([sent(), payout(T0, at_tolerance)], LATER))
+    f = only(run([sent(), payout(T0, at_tolerance - 1)], LATER), "short_payout")
+    assert f.amount_at_stake == PROMISED - at_tolerance + 1
+
+
+def test_short_payout_resolved_by_a_later_payout_stays_in_history() -> None:
+    t1, t2 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=50)
+    r = run([sent(), payout(t1, 300_000), payout(t2, 45_000)], LATER)
+    f = only(r, "short_payout")
+    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (t1, t2, 45_000)
+    assert "paid_twice" not in types(r)
+    assert r.state.paid_amount == PROMISED and r.state.payout_count == 2
+
+
+# --------------------------------------------------------------------------- currency, twice
+
+
+def test_payout_in_another_currency() -> None:
+    r = run([sent(), payout(T0, 20_000, "USD")], LATER)
+    f = only(r, "payout_currency_mismatch")
+    assert (f.severity, f.amount_at_stake, f.currency) == ("medium", PROMISED, "MXN")
+    assert f.detail["paid_currencies"] == "USD"
+    # Only payouts in the promised currency count towards the paid total.
+    assert only(r, "short_payout").amount_at_stake == PROMISED
+    assert r.state.other_currency_payouts == (("USD", 20_000),)
+    assert "late_payout" not in types(r)  # something was delivered on time
+
+
+def test_paid_twice() -> None:
+    t1, t2 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=6)
+    r = run([sent(), payout(t1), payout(t2)], LATER)
+    f = only(r, "paid_twice")
+    assert (f.severity, f.amount_at_stake, f.raised_at, f.resolved_at) == (
+        "medium", PROMISED, t2, None,
+    )
+
+
+def test_one_generous_payout_is_not_paid_twice() -> None:
+    assert run([sent(), payout(T0, PROMISED * 2)], LATER).flags == []
+
+
+def test_paid_twice_boundary() -> None:
+    limit = PROMISED * (10_000 + TH.payout_tolerance_bps) // 10_000  # 346,725
+    ok = run([sent(), payout(T0, PROMISED), payout(T0, limit - PROMISED, eid="b")], LATER)
+    assert "paid_twice" not in types(ok)
+    bad = run([sent(), payout(T0, PROMISED), payout(T0, limit - PROMISED + 1, eid="b")], LATER)
+    assert only(bad, "paid_twice").amount_at_stake == limit - PROMISED + 1
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def test_cost_above_disclosed_boundary() -> None:
+    # 345 centavos short = exactly +10 bps of effective cost: within tolerance.
+    r = run([sent(), payout(T0, PROMISED - 345)], LATER)
+    assert r.state.effective_cost_bps == HONEST_BPS + 10
+    assert "cost_above_disclosed" not in types(r)
+    r = run([sent(), payout(T0, PROMISED - 380)], LATER)  # +11.01 bps
+    f = only(r, "cost_above_disclosed")
+    assert f.detail["effective_cost_bps"] == HONEST_BPS + 11
+    assert (f.severity, f.amount_at_stake, f.currency) == ("medium", 22, "USD")
+
+
+def test_understated_disclosure_is_caught_from_the_operators_own_figures() -> None:
+    # Fee alone is 249.5 bps of the send amount; disclosing 100 bps is provably false.
+    r = run([sent(disclosed=100), payout(T0 + timedelta(minutes=10))], LATER)
+    f = only(r, "cost_above_disclosed")
+    assert f.detail["effective_cost_bps"] == 250
+    assert f.amount_at_stake == 300  # 150 bps of USD 200.00
+    assert f.raised_at == T0 + timedelta(minutes=10)
+
+
+def test_cost_above_disclosed_resolves_when_the_rest_is_paid() -> None:
+    t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    r = run([sent(), payout(t1, PROMISED - 380), payout(t2, 380)], LATER)
+    f = only(r, "cost_above_disclosed")
+    assert (f.raised_at, f.resolved_at) == (t1, t2)
+
+
+def test_cost_above_ceiling_from_the_disclosure_at_sent_time() -> None:
+    r = run([sent(disclosed=600)], T0 + timedelta(minutes=1))
+    f = only(r, "cost_above_ceiling")
+    assert (f.severity, f.raised_at, f.accountable) == ("medium", T0, "op_remesas")
+    assert (f.amount_at_stake, f.currency) == (200, "USD")
+    assert "cost_above_ceiling" not in types(run([sent(disclosed=500)], LATER))
+
+
+def test_cost_above_ceiling_from_the_effective_cost() -> None:
+    # 480 bps disclosed, 725 centavos (21.01 bps) short of promised: effective 501 > 500.
+    r = run([sent(disclosed=480), payout(T0 + timedelta(minutes=3), PROMISED - 725)], LATER)
+    f = only(r, "cost_above_ceiling")
+    assert f.raised_at == T0 + timedelta(minutes=3) and f.detail["effective_cost_bps"] == 501
+
+
+# --------------------------------------------------------------------------- lateness
+
+
+def test_paid_exactly_at_available_by_is_on_time() -> None:
+    assert run([sent(), payout(AVAIL)], LATER).flags == []
+
+
+def test_late_payout_is_a_resolved_flag_in_history() -> None:
+    paid = AVAIL + timedelta(hours=4)
+    for now in (None, LATER):
+        r = run([sent(), payout(paid)], now)
+        f = only(r, "late_payout")
+        assert (f.raised_at, f.resolved_at, f.severity) == (AVAIL, paid, "low")
+        assert f.detail["delay_seconds"] == 4 * 3600
+        assert f.detail["resolved_by"] == "transfer.paid_out"
+        assert f.amount_at_stake == PROMISED
+        assert "missing_payout" not in types(r)
+
+
+def test_open_late_payout_boundary_and_deadlines() -> None:
+    r = run([sent()], AVAIL)
+    assert r.flags == [] and r.next_deadline == AVAIL + TICK
+    r = run([sent()], AVAIL + TICK)
+    f = only(r, "late_payout")
+    assert (f.raised_at, f.resolved_at, f.severity) == (AVAIL, None, "low")
+    assert r.next_deadline == AVAIL + TH.payout_grace + TICK
+
+
+def test_missing_payout_boundary() -> None:
+    deadline = AVAIL + TH.payout_grace
+    assert types(run([sent()], deadline)) == {"late_payout"}
+    r = run([sent()], deadline + TICK)
+    f = only(r, "missing_payout")
+    assert (f.severity, f.amount_at_stake, f.raised_at, f.resolved_at) == (
+        "critical", PROMISED, deadline, None,
+    )
+    assert r.next_deadline is None
+
+
+def test_missing_payout_resolved_by_a_very_late_payout() -> None:
+    paid = AVAIL + timedelta(days=5)
+    r = run([sent(), payout(paid)], LATER)
+    missing, late = only(r, "missing_payout"), only(r, "late_payout")
+    assert missing.resolved_at == late.resolved_at == paid
+    assert missing.raised_at == AVAIL + TH.payout_grace
+    assert late.severity == "medium"  # the delay exceeded the grace period
+
+
+def test_cancelled_before_available_by_raises_nothing() -> None:
+    r = run([sent(), cancelled(T0 + timedelta(minutes=10))], LATER)
+    assert r.flags == [] and r.state.status == "cancelled" and r.next_deadline is None
+
+
+def test_refund_before_the_grace_period_ends_is_no_loss() -> None:
+    r = run([sent(), refunded(AVAIL + timedelta(hours=2))], LATER)
+    assert types(r) == {"late_payout"}
+    assert r.state.status == "refunded" and r.state.refunded_amount == 20_499
+    assert only(r, "late_payout").detail["resolved_by"] == "transfer.refunded"
+
+
+def test_refund_after_the_grace_period_resolves_missing_payout() -> None:
+    refund_at = AVAIL + timedelta(days=10)
+    f = only(run([sent(), refunded(refund_at)], LATER), "missing_payout")
+    assert f.resolved_at == refund_at
+
+
+def test_future_dated_payout_counts_from_its_publication() -> None:
+    r = run([sent(), payout(LATER, published=T0 + timedelta(minutes=30))], LATER)
+    assert r.flags == []
+    assert r.state.first_paid_at == LATER  # the claim is kept as stated
+
+
+# --------------------------------------------------------------------------- ordering
+
+
+def test_payout_before_sent_raises_nothing_until_sent_arrives() -> None:
+    early = payout(AVAIL + timedelta(days=9), 100)
+    r = run([early], LATER)
+    assert r.state.status == "pending_sent" and r.flags == [] and r.next_deadline is None
+    r = run([early, sent()], LATER)
+    assert r.state.status == "paid"
+    assert {"short_payout", "late_payout", "missing_payout"} <= types(r)
+
+
+def test_project_fund_transfer_yields_a_contribution() -> None:
+    t1, t2 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=9)
+    r = run([sent(project=True), payout(t2, 45_000), payout(t1, 300_000)], LATER)
+    c = r.contribution
+    assert c is not None
+    assert (c.project_id, c.club_id, c.transfer_id) == ("prj_0001", "club_jerez", TID)
+    assert (c.amount, c.currency, c.received_at, c.version) == (PROMISED, "MXN", t1, 3)
+    assert c.evidence[0] == "ev_sent" and len(c.evidence) == 3
+    assert run([sent(project=True)], LATER).contribution is None
+
+
+def test_events_of_other_transfers_and_duplicates_are_ignored() -> None:
+    other = Evt("zz", "transfer.paid_out", T0, None, {**payout(T0).payload, "transfer_id": "t2"})
+    p = payout(T0 + timedelta(minutes=1))
+    r = run([sent(), p, p, other], LATER)
+    assert r.state.payout_count == 1 and r.state.event_count == 2 and r.flags == []
+
+
+def test_malformed_payload_is_ignored_not_fatal() -> None:
+    bad = Evt("bad", "transfer.paid_out", T0, None, {"transfer_id": TID, "paid": 5})
+    r = run([sent(), bad, payout(T0)], LATER)
+    assert r.state.ignored_event_ids == ("bad",) and r.flags == []
+
+
+# --------------------------------------------------------------------------- properties
+
+_SCENARIO_TIMES = st.integers(min_value=0, max_value=400).map(lambda h: T0 + timedelta(hours=h))
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> list[Evt]:
+    """A sent event plus random payouts (amounts, currencies, times), cancels and refunds."""
+    events = [
+        sent(
+            avail=T0 + timedelta(hours=draw(st.integers(0, 48))),
+            disclosed=draw(st.sampled_from([100, HONEST_BPS, 499, 500, 501, 700])),
+            project=draw(st.booleans()),
+        )
+    ]
+    for i in range(draw(st.integers(0, 3))):
+        amount = draw(st.sampled_from([1, 3_450, 100_000, 343_275, PROMISED, 346_726]))
+        ccy = draw(st.sampled_from(["MXN", "MXN", "USD"]))
+        at = draw(_SCENARIO_TIMES)
+        lag = timedelta(hours=draw(st.integers(-5, 5)))
+        events.append(payout(at, amount, ccy, eid=f"p{i}", published=at + lag))
+    if draw(st.booleans()):
+        events.append(cancelled(draw(_SCENARIO_TIMES)))
+    if draw(st.booleans()):
+        events.append(refunded(draw(_SCENARIO_TIMES)))
+    return events
+
+
+_NOWS = st.one_of(st.none(), st.integers(0, 600).map(lambda h: T0 + timedelta(hours=h)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), _NOWS, st.randoms(use_true_random=False))
+def test_result_is_independent_of_event_order_and_duplicates(
+    events: list[Evt], now: datetime | None, rnd: random.Random
+) -> None:
+    shuffled = events + [rnd.choice(events) for _ in range(rnd.randint(0, 4))]
+    rnd.shuffle(shuffled)
+    assert run(shuffled, now) == run(events, now)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), _NOWS, st.integers(0, 600))
+def test_a_later_clock_never_changes_or_removes_a_flag(
+    events: list[Evt], now: datetime | None, extra_hours: int
+) -> None:
+    """For fixed events and now1 <= now2 (None earliest), flags(now1) is a subset of flags(now2).
+
+    Subset by full equality: a flag seen at now1 appears at now2 with the same raised_at,
+    resolved_at, amount and detail -- the clock only ever adds flags.  And the result at
+    ``next_deadline`` differs from the result before it.
+    """
+    later = (now or T0) + timedelta(hours=extra_hours)
+    first, second = run(events, now), run(events, later)
+    for f in first.flags:
+        assert f in second.flags
+    if first.next_deadline is not None:
+        assert first.next_deadline > (now or T0) or now is None
+        at_deadline = run(events, first.next_deadline)
+        assert at_deadline.flags != first.flags
