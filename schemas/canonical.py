@@ -159,7 +159,7 @@ def _check_strings(obj: Any) -> None:
             )
 
 
-def parse_json(data: bytes, *, max_bytes: int, max_depth: int = 32) -> Any:
+def parse_json(data: bytes | bytearray | memoryview, *, max_bytes: int, max_depth: int = 32) -> Any:
     """Parse untrusted JSON strictly; every refusal is a ``MalformedInput`` with a reason.
 
     Returns plain ``dict``/``list``/``str``/``int``/``float``/``bool``/``None``.
@@ -171,8 +171,6 @@ def parse_json(data: bytes, *, max_bytes: int, max_depth: int = 32) -> Any:
         raise MalformedInput(
             f"input is {len(data)} bytes, more than the limit of {max_bytes}", reason="oversize"
         )
-    if b"\x00" in data:
-        raise MalformedInput(f"NUL byte at offset {data.index(0)}", reason="nul_byte")
     if data.startswith(_BOM):
         raise MalformedInput(
             "input starts with a UTF-8 byte order mark (RFC 8259 section 8.1)", reason="encoding"
@@ -183,6 +181,8 @@ def parse_json(data: bytes, *, max_bytes: int, max_depth: int = 32) -> Any:
         raise MalformedInput(
             f"invalid UTF-8 at byte {e.start}: {e.reason}", reason="encoding"
         ) from e
+    if b"\x00" in data:
+        raise MalformedInput(f"NUL byte at offset {data.index(0)}", reason="nul_byte")
     # Cheap bound first: depth can't exceed the number of opening brackets.
     if data.count(b"[") + data.count(b"{") > max_depth and _max_depth(data) > max_depth:
         raise MalformedInput(f"JSON nested deeper than {max_depth} levels", reason="depth")

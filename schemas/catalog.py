@@ -110,8 +110,17 @@ def _read_schemas() -> dict[str, dict[str, Any]]:
 
 
 _SCHEMAS: Final = _read_schemas()
+# The copies handed to jsonschema have no "$schema": jsonschema picks the
+# validator class of a resource from its "$schema" (``validator_for``), which
+# would swap our strict class for the stock one as soon as a "$ref" crosses
+# into another file.  Every file is draft 2020-12, stated as the default here.
 _REGISTRY: Final = Registry().with_resources(
-    (s["$id"], Resource.from_contents(s, default_specification=DRAFT202012))
+    (
+        s["$id"],
+        Resource.from_contents(
+            {k: v for k, v in s.items() if k != "$schema"}, default_specification=DRAFT202012
+        ),
+    )
     for s in _SCHEMAS.values()
 )
 
@@ -481,6 +490,26 @@ def _unknown(event_type: str, version: int | None) -> MalformedInput:
     )
 
 
+def _discriminator(err: ValidationError) -> tuple[list[str | int], str] | None:
+    """For a ``oneOf`` whose branches all fail on the same ``const`` (a tag such as
+    ``kind``), point at the tag: "'x' is not one of 'beneficiary', 'project_fund'"
+    says more than "is not valid under any of the given schemas"."""
+    if err.validator != "oneOf" or not err.context:
+        return None
+    by_branch: dict[object, ValidationError] = {}
+    for sub in err.context:
+        if sub.validator == "const" and sub.relative_schema_path:
+            by_branch.setdefault(sub.relative_schema_path[0], sub)
+    if len(by_branch) != len(err.validator_value):
+        return None
+    paths = {tuple(sub.absolute_path) for sub in by_branch.values()}
+    if len(paths) != 1:
+        return None
+    first = next(iter(by_branch.values()))
+    consts = ", ".join(repr(sub.validator_value) for sub in by_branch.values())
+    return list(first.absolute_path), f"{_show(first.instance)} is not one of {consts}"
+
+
 def schema_error(err: ValidationError, *, root: str, reason: str = "schema") -> MalformedInput:
     """Turn a jsonschema error into ``MalformedInput`` naming the field and the rule.
 
@@ -489,7 +518,10 @@ def schema_error(err: ValidationError, *, root: str, reason: str = "schema") -> 
     """
     path: list[str | int] = list(err.absolute_path)
     message = err.message
-    if err.validator == "required" and isinstance(err.instance, dict):
+    discriminator = _discriminator(err)
+    if discriminator is not None:
+        path, message = discriminator
+    elif err.validator == "required" and isinstance(err.instance, dict):
         missing = [k for k in err.validator_value if k not in err.instance]
         if missing:
             path.append(missing[0])

@@ -201,7 +201,10 @@ class _Generator:
         exports = "".join(f"    {json.dumps(n)},\n" for n in names)
         imports = ", ".join(sorted(self._imports))
         return (
-            f"{_HEADER}\nfrom __future__ import annotations\n\nfrom typing import {imports}\n\n"
+            # No "from __future__ import annotations": definitions come in
+            # dependency order, and Python 3.11 only sees NotRequired in
+            # __required_keys__ when annotations are evaluated.
+            f"{_HEADER}\nfrom typing import {imports}\n\n"
             f"__all__ = [\n{exports}]\n\n\n" + "\n\n".join(blocks)
         )
 

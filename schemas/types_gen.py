@@ -6,8 +6,6 @@ regenerate.  ``python -m schemas.codegen --check`` (run by the tests) fails when
 this file is out of date.
 """
 
-from __future__ import annotations
-
 from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [

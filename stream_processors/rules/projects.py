@@ -756,10 +756,10 @@ def _spending_unverified(books: _Books, limit: datetime) -> _Out:
             "milestone_id": mid,
             "reported_at": iso_time(reps[0].at),
             "period_days": books.th.unverified_period.days,
-            "disputed": outcome == "disputed",
+            "verification": outcome or "none",
         }
         if outcome == "disputed":
-            detail["note"] = "verifier disputed the report; stays open until confirmed"
+            detail["note"] = "the verifier disputed the report; open until a confirmation"
         flags.append(
             _flag(
                 books,

@@ -55,10 +55,16 @@ SND = "snd_" + "b" * 26
 REV = "rev_" + "c" * 26
 DIGEST = hashlib.sha256(b"evidence").hexdigest()
 
-KEYS = {
-    name: key_for(name)
-    for name in (AUTHORITY, OPERATOR, COMMITTEE, GOV_MUNICIPAL, GOV_STATE, GOV_FEDERAL, PLATFORM)
-}
+
+class _Keyring(dict[str, Ed25519PrivateKey]):
+    """Deterministic keys for any name, made on first use."""
+
+    def __missing__(self, name: str) -> Ed25519PrivateKey:
+        self[name] = key_for(name)
+        return self[name]
+
+
+KEYS = _Keyring()
 
 
 def verifier(name: str, key_name: str | None = None) -> str:
@@ -183,7 +189,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "accountable": OPERATOR,
         "severity": "high",
         "amount_at_stake": {"amount": 10000, "currency": "MXN"},
-        "evidence": [{"event_id": "a" * 26, "log_index": 17}, {"event_id": "b" * 26, "log_index": None}],
+        "evidence": [
+            {"event_id": "a" * 26, "log_index": 17},
+            {"event_id": "b" * 26, "log_index": None},
+        ],
         "actor": "system",
         "reason_code": "auto_detected",
         "changed_at": "2025-05-01T14:00:00Z",
@@ -272,7 +281,7 @@ def test_schemas_are_closed_and_hold_no_free_text(name: str) -> None:
             # Bounded within 2^53 so the fast canonical encoder equals RFC 8785.
             assert "minimum" in node and "maximum" in node, f"{name}{path} is unbounded"
             assert -(2**53) < node["minimum"] <= node["maximum"] < 2**53
-        assert "number" != types, f"{name}{path}: no floats on the wire"
+        assert types != "number", f"{name}{path}: no floats on the wire"
 
 
 def test_currency_enum_matches_the_iso_4217_table() -> None:
@@ -381,12 +390,18 @@ def test_optional_fields_may_be_left_out() -> None:
 
 def test_project_fund_destination_and_zero_fee() -> None:
     p = sample("transfer.sent")
-    p["destination"] = {"kind": "project_fund", "project_id": "prj-jerez-agua-2025", "club_id": COMMITTEE}
+    p["destination"] = {
+        "kind": "project_fund",
+        "project_id": "prj-jerez-agua-2025",
+        "club_id": COMMITTEE,
+    }
     p["fee"]["amount"] = 0
     catalog.validate_payload("transfer.sent", 1, p)
     p["destination"]["beneficiary"] = BEN
     e = refusal("transfer.sent", p)
-    assert e.reason == "schema" and e.field is not None and e.field.startswith("/payload/destination")
+    assert (
+        e.reason == "schema" and e.field is not None and e.field.startswith("/payload/destination")
+    )
 
 
 def test_unknown_type_and_version() -> None:
@@ -402,7 +417,9 @@ TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z$")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{2,63}$")
 
 
-def _leaves(obj: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+def _leaves(
+    obj: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], Any]]:
     if isinstance(obj, dict):
         for k, v in obj.items():
             yield from _leaves(v, (*path, k))
@@ -666,7 +683,9 @@ def test_milestone_count_limits() -> None:
     _expect("project.registered", p, "/payload/milestones")
     m = p["milestones"]
     for i in range(51):
-        m.append({"milestone_id": f"m-{i:03d}", "due": T0, "amount": {"amount": 1, "currency": "MXN"}})
+        m.append(
+            {"milestone_id": f"m-{i:03d}", "due": T0, "amount": {"amount": 1, "currency": "MXN"}}
+        )
     _expect("project.registered", p, "/payload/milestones")
 
 
@@ -819,7 +838,12 @@ def test_fast_validator_agrees_with_jsonschema(event_type: str) -> None:
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.sampled_from(WEIRD[:31]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["amount", "currency", "kind", "id", "x"]), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["amount", "currency", "kind", "id", "x"]), inner, max_size=3
+        )
+    ),
     max_leaves=6,
 )
 

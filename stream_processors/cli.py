@@ -1,0 +1,201 @@
+"""Subcommands of the processors' room: log, receipt, verify, witness, flags, audit."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _settings() -> Any:
+    from infra.settings import load_settings
+
+    return load_settings()
+
+
+def _db(need_kafka: bool = False) -> tuple[Any, Any]:
+    from infra.db import connect
+    from infra.runtime import resolve
+
+    s = _settings()
+    ep = resolve(s, need_kafka=need_kafka)
+    return s, connect(ep.database_url, s.database_schema, retries=2)
+
+
+def _out(obj: Any, as_json: bool, text: str) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str) if as_json else text)
+
+
+# --- log ----------------------------------------------------------------------------------
+
+
+def cmd_log_checkpoint(a: argparse.Namespace) -> int:
+    from stream_processors.log_reader import latest_checkpoint_row
+
+    s, conn = _db()
+    with conn, conn.cursor() as cur:
+        row = latest_checkpoint_row(cur)
+    if row is None:
+        print("no checkpoint yet: the log is empty", file=sys.stderr)
+        return 1
+    size, root, note = row
+    _out({"size": size, "root": base64.b64encode(root).decode(), "note": note}, a.json, note.rstrip("\n"))
+    return 0
+
+
+def cmd_log_prove(a: argparse.Namespace) -> int:
+    from schemas.errors import MalformedInput
+    from schemas.merkle import leaf_hash, verify_inclusion
+    from stream_processors.log_reader import entry_by_event_id, inclusion, root_at
+
+    s, conn = _db()
+    with conn, conn.cursor() as cur:
+        e = entry_by_event_id(cur, a.event_id)
+        if e is None:
+            raise MalformedInput(f"event {a.event_id} is not in the log", reason="unknown_event")
+        idx, leaf, _, _ = e
+        cur.execute("SELECT size FROM log_state WHERE id = 1")
+        size = a.against or int(cur.fetchone()[0])
+        if idx >= size:
+            raise MalformedInput(f"event {a.event_id} is leaf {idx}, not in a tree of {size}", reason="index")
+        proof = inclusion(cur, idx, size)
+        root = root_at(cur, size)
+    verify_inclusion(leaf_hash(leaf), idx, size, proof, root)
+    obj = {"event_id": a.event_id, "leaf_index": idx, "tree_size": size, "root": base64.b64encode(root).decode(),
+           "inclusion_proof": [base64.b64encode(h).decode() for h in proof]}
+    _out(obj, a.json, f"event {a.event_id} is leaf {idx} of {size}; proof of {len(proof)} hashes verifies against root {obj['root']}")
+    return 0
+
+
+def cmd_log_consistency(a: argparse.Namespace) -> int:
+    from schemas.merkle import verify_consistency
+    from stream_processors.log_reader import consistency, root_at
+
+    s, conn = _db()
+    with conn, conn.cursor() as cur:
+        proof = consistency(cur, a.old, a.new)
+        r1, r2 = root_at(cur, a.old), root_at(cur, a.new)
+    verify_consistency(a.old, a.new, proof, r1, r2)
+    obj = {"old": a.old, "new": a.new, "old_root": base64.b64encode(r1).decode(), "new_root": base64.b64encode(r2).decode(),
+           "proof": [base64.b64encode(h).decode() for h in proof]}
+    _out(obj, a.json, f"tree {a.new} extends tree {a.old}: consistency proof of {len(proof)} hashes verifies")
+    return 0
+
+
+def cmd_log_export(a: argparse.Namespace) -> int:
+    from stream_processors.export import export_log
+
+    s, conn = _db()
+    with conn, conn.cursor() as cur:
+        n = export_log(cur, Path(a.dir))
+    print(f"exported {n} files to {a.dir} (C2SP tlog-tiles layout)")
+    return 0
+
+
+def cmd_receipt(a: argparse.Namespace) -> int:
+    from stream_processors.receipts import receipt_for
+
+    s, conn = _db()
+    with conn, conn.cursor() as cur:
+        r = receipt_for(cur, a.event_id, require_cosigned=not a.allow_unwitnessed)
+    sys.stdout.write(r.to_json())
+    return 0
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    # Imports only the pure core: this command must work with no platform at all.
+    from schemas.keys import parse_verifier_key
+    from schemas.receipt import verify_receipt
+
+    log_key = parse_verifier_key(a.log_key)
+    witnesses = [parse_verifier_key(w) for w in a.witness_key]
+    if a.export:
+        from schemas.export_verify import verify_export
+
+        res = verify_export(Path(a.export), log_key, receipt=Path(a.receipt).read_bytes() if a.receipt else None)
+        print(res)
+        return 0
+    if not a.receipt:
+        raise SystemExit("cuentas verify: give a receipt file, or --export DIR")
+    data = sys.stdin.buffer.read() if a.receipt == "-" else Path(a.receipt).read_bytes()
+    v = verify_receipt(data, log_key, witnesses, a.min_witnesses)
+    msg = (f"OK: event {v.envelope.event_id} ({v.envelope.event_type}) by {v.envelope.publisher_id} is leaf "
+           f"{v.receipt.leaf_index} of the log {v.checkpoint.origin} at size {v.checkpoint.size}; "
+           f"{len(v.witnesses)} witness cosignature(s) checked"
+           + ("; publisher signature checked" if v.publisher_signature_checked else ""))
+    _out({"ok": True, "event_id": v.envelope.event_id, "leaf_index": v.receipt.leaf_index,
+          "tree_size": v.checkpoint.size, "witnesses": [k.name for k, _ in v.witnesses]}, a.json, msg)
+    return 0
+
+
+def cmd_witness_run(a: argparse.Namespace) -> int:
+    import logging
+
+    from infra.identities import PlatformKeys
+    from infra.keystore import load_or_create
+    from infra.runtime import resolve
+    from stream_processors.witness_runner import Witness, witness_verifier_key
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s witness: %(message)s")
+    s = _settings()
+    ep = resolve(s, need_kafka=False)
+    key_path = Path(a.key) if a.key else s.data_path / "keys" / "witness.key"
+    key = load_or_create(key_path)
+    name = a.name
+    w = Witness(name, key, PlatformKeys.load(s).log.verifier, s.data_path / "witness" / f"{name}.json")
+    print(f"witness {name}: verifier key {witness_verifier_key(name, key)}", flush=True)
+    w.run(ep.database_url, s.database_schema, interval=a.interval, once=a.once)
+    return 0
+
+
+def register(sub: Any) -> None:
+    lg = sub.add_parser("log", help="the public audit log: checkpoints, proofs, export")
+    ls = lg.add_subparsers(dest="log_command", metavar="ACTION", required=True)
+    p = ls.add_parser("checkpoint", help="print the latest signed checkpoint (C2SP signed note)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_log_checkpoint)
+    p = ls.add_parser("prove", help="inclusion proof of an event (RFC 9162 2.1.3), checked before printing")
+    p.add_argument("event_id")
+    p.add_argument("--against", type=int, help="tree size to prove against (default: current)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_log_prove)
+    p = ls.add_parser("consistency", help="consistency proof between two tree sizes (RFC 9162 2.1.4)")
+    p.add_argument("old", type=int)
+    p.add_argument("new", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_log_consistency)
+    p = ls.add_parser("export", help="write a static copy of the log (C2SP tlog-tiles) to DIR")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_log_export)
+
+    p = sub.add_parser("receipt", help="print a receipt for an event: signed event, proof, cosigned checkpoint")
+    p.add_argument("event_id")
+    p.add_argument("--allow-unwitnessed", action="store_true", help="use the latest checkpoint even if no witness cosigned it")
+    p.set_defaults(func=cmd_receipt)
+
+    p = sub.add_parser("verify", help="check a receipt (or an exported log) offline",
+                       description="Checks, with nothing but the keys you give it: the log's signature on the "
+                       "checkpoint, the witnesses' cosignatures, the inclusion proof of the event, and the "
+                       "publisher's signature. Explains any failure in one line.")
+    p.add_argument("receipt", nargs="?", help="receipt.json (or - for standard input)")
+    p.add_argument("--log-key", required=True, help="the log's verifier key NAME+KEYID+BASE64")
+    p.add_argument("--witness-key", action="append", default=[], help="a witness verifier key (repeatable)")
+    p.add_argument("--min-witnesses", type=int, default=0, help="how many witness cosignatures are required")
+    p.add_argument("--export", help="a directory written by `cuentas log export` to check (and to check the receipt against)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+    w = sub.add_parser("witness", help="run an independent witness")
+    ws = w.add_subparsers(dest="witness_command", metavar="ACTION", required=True)
+    p = ws.add_parser("run", help="cosign each new checkpoint after checking consistency with the last one")
+    p.add_argument("--key", help="the witness's private key file (created if missing)")
+    p.add_argument("--name", default="witness.demo", help="the witness's key name")
+    p.add_argument("--interval", type=float, default=1.0)
+    p.add_argument("--once", action="store_true", help="check and cosign once, then exit")
+    p.add_argument("--demo", action="store_true", help="the demo witness started by `cuentas up`")
+    p.set_defaults(func=cmd_witness_run)

@@ -1,0 +1,50 @@
+"""The event-time clock the processors share.
+
+``now`` = the smallest, over every partition a reconciler has applied
+events from, of the latest event time applied there, minus the allowed
+lateness (``CLOCK_LATENESS_S``).  Taking the minimum over partitions keeps a
+fast partition from pushing deadlines past events a slower one has not
+delivered yet.  Tests (and operators replaying history) pin the clock with
+``clock_override`` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg2.extras import execute_values
+
+__all__ = ["advance", "now", "pin", "unpin"]
+
+
+def advance(cur: Any, group: str, marks: dict[tuple[str, int], datetime]) -> None:
+    if not marks:
+        return
+    execute_values(
+        cur,
+        "INSERT INTO clock_partitions (group_id, topic, partition, watermark) VALUES %s"
+        " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
+        " watermark = GREATEST(clock_partitions.watermark, EXCLUDED.watermark)",
+        [(group, t, p, w) for (t, p), w in sorted(marks.items())],
+    )
+
+
+def now(cur: Any, lateness: timedelta) -> datetime | None:
+    cur.execute("SELECT now FROM clock_override WHERE id = 1")
+    row = cur.fetchone()
+    if row:
+        return row[0]  # type: ignore[no-any-return]
+    cur.execute("SELECT min(watermark) FROM clock_partitions")
+    (low,) = cur.fetchone()
+    return None if low is None else low - lateness
+
+
+def pin(cur: Any, at: datetime) -> None:
+    cur.execute(
+        "INSERT INTO clock_override (id, now) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET now = EXCLUDED.now", (at,)
+    )
+
+
+def unpin(cur: Any) -> None:
+    cur.execute("DELETE FROM clock_override")

@@ -1,0 +1,54 @@
+"""`cuentas log export DIR`: a static copy of the log in the C2SP tlog-tiles layout.
+
+``checkpoint`` (the latest, with its cosignatures), ``tile/<L>/<N>[.p/<W>]``
+hash tiles and ``tile/entries/<N>[.p/<W>]`` entry bundles for that tree
+size, plus (our extension) ``checkpoints/<size>`` with every earlier signed
+checkpoint so a verifier can check the whole chain.  Everything but
+``checkpoint`` is immutable, so any web server or object store can serve it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from schemas.tiles import TILE_WIDTH, encode_entry_bundle, entries_path, tile_path, tiles_for_size
+from stream_processors.log_reader import PgTileReader, latest_checkpoint_row
+
+__all__ = ["export_log"]
+
+
+def _write(root: Path, rel: str, data: bytes) -> None:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, p)
+
+
+def export_log(cur: Any, out: Path) -> int:
+    row = latest_checkpoint_row(cur)
+    if row is None:
+        return 0
+    size, _root, note = row
+    n = 0
+    tiles = tiles_for_size(size)
+    reader = PgTileReader(cur)
+    for start in range(0, len(tiles), 500):
+        chunk = tiles[start : start + 500]
+        for (level, index, width), data in zip(chunk, reader.read_tiles(chunk), strict=True):
+            _write(out, tile_path(level, index, width), data[: width * 32])
+            n += 1
+    for bundle in range(0, (size + TILE_WIDTH - 1) // TILE_WIDTH):
+        lo, hi = bundle * TILE_WIDTH, min(size, (bundle + 1) * TILE_WIDTH)
+        cur.execute("SELECT leaf FROM log_entries WHERE idx >= %s AND idx < %s ORDER BY idx", (lo, hi))
+        leaves = [bytes(r[0]) for r in cur.fetchall()]
+        _write(out, entries_path(bundle, hi - lo), encode_entry_bundle(leaves))
+        n += 1
+    cur.execute("SELECT size, note FROM checkpoints ORDER BY size")
+    for s, text in cur.fetchall():
+        _write(out, f"checkpoints/{int(s)}", text.encode())
+        n += 1
+    _write(out, "checkpoint", note.encode())
+    return n + 1

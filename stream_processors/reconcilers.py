@@ -1,0 +1,439 @@
+"""Reconcilers: apply accepted events to the reconciled state, in batches, exactly once.
+
+Each batch runs in one PostgreSQL transaction that (1) stores the events per
+entity (primary key = event id, so redelivery is a no-op), (2) recomputes
+every touched entity from ALL its events with the pure rules (so arrival
+order never matters), (3) writes state, summary deltas, deadlines and flag
+changes (each a signed event in the log), (4) confirms the events
+(``pending_reconcile``) and (5) records the consumer's progress and the
+event-time clock.  Only after the commit are flag changes and re-keyed club
+contributions (the Faust repartition to ``contributions.by_project``)
+produced.  A timer re-evaluates entities whose deadlines the clock passed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg2.extras import execute_values
+
+from infra.identities import PlatformKeys
+from infra.settings import Settings
+from schemas.envelope import parse_time
+from stream_processors import clock
+from stream_processors.flag_store import FlagWriter
+from stream_processors.pg import PgWorker, record_progress
+from stream_processors.rules.model import Contribution, Evt, Thresholds
+from stream_processors.rules.projects import ProjectResult, reconcile_project
+from stream_processors.rules.transfers import TransferResult, reconcile_transfer
+
+__all__ = ["install", "thresholds", "apply_transfer_events", "apply_project_events", "run_deadlines"]
+
+log = logging.getLogger(__name__)
+
+
+def thresholds(s: Settings) -> Thresholds:
+    return Thresholds(
+        payout_tolerance_bps=s.payout_tolerance_bps,
+        corridor_cost_ceiling_bps=s.corridor_cost_ceiling_bps,
+        payout_grace=timedelta(hours=s.payout_grace_hours),
+        no_milestone_period=timedelta(days=s.no_milestone_days),
+        unverified_period=timedelta(days=s.unverified_days),
+    )
+
+
+def _json(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return o.isoformat()
+    return str(o)
+
+
+def _entity_of(event_type: str, payload: dict[str, Any]) -> tuple[str, str]:
+    if event_type.startswith("transfer."):
+        return "transfer", str(payload["transfer_id"])
+    return "project", str(payload["project_id"])
+
+
+def parse_forwarded(value: bytes, log_index: int | None) -> Evt:
+    obj = json.loads(value)
+    h = obj["header"]
+    return Evt(h["event_id"], h["type"], parse_time(h["event_time"]), log_index, obj["payload"])
+
+
+def _store_events(cur: Any, evts: Sequence[Evt]) -> None:
+    rows = []
+    for e in evts:
+        kind, eid = _entity_of(e.event_type, dict(e.payload))
+        rows.append((kind, eid, e.event_id, e.event_type, e.event_time, e.log_index, json.dumps(e.payload)))
+    if rows:
+        execute_values(
+            cur,
+            "INSERT INTO entity_events (kind, entity_id, event_id, event_type, event_time, log_index, payload)"
+            " VALUES %s ON CONFLICT DO NOTHING",
+            rows,
+        )
+        cur.execute("DELETE FROM pending_reconcile WHERE event_id = ANY(%s)", ([e.event_id for e in evts],))
+
+
+def _lock(cur: Any, kind: str, ids: Iterable[str]) -> list[str]:
+    ordered = sorted(set(ids))
+    if ordered:
+        # Serialise work on one entity across workers and the deadline timer;
+        # sorted order prevents deadlocks.
+        cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s || x)) FROM unnest(%s::text[]) AS x ORDER BY x",
+            (kind + ":", ordered),
+        )
+    return ordered
+
+
+def _load_events(cur: Any, kind: str, ids: list[str]) -> dict[str, list[Evt]]:
+    out: dict[str, list[Evt]] = {i: [] for i in ids}
+    cur.execute(
+        "SELECT entity_id, event_id, event_type, event_time, log_index, payload FROM entity_events"
+        " WHERE kind = %s AND entity_id = ANY(%s)",
+        (kind, ids),
+    )
+    for eid, ev, et, t, li, payload in cur.fetchall():
+        out[eid].append(Evt(ev, et, t.astimezone(UTC), li, payload))
+    return out
+
+
+def _set_deadlines(cur: Any, kind: str, deadlines: dict[str, datetime | None]) -> None:
+    keep = [(kind, k, d) for k, d in deadlines.items() if d is not None]
+    drop = [k for k, d in deadlines.items() if d is None]
+    if keep:
+        execute_values(
+            cur,
+            "INSERT INTO deadlines (kind, entity_id, due_at) VALUES %s"
+            " ON CONFLICT (kind, entity_id) DO UPDATE SET due_at = EXCLUDED.due_at",
+            keep,
+        )
+    if drop:
+        cur.execute("DELETE FROM deadlines WHERE kind = %s AND entity_id = ANY(%s)", (kind, drop))
+
+
+# --- transfers --------------------------------------------------------------------------
+
+
+def _summary_key(row: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    if not row or row.get("sent_at") is None or row.get("status") == "pending_sent":
+        return None
+    return (row["sent_at"].astimezone(UTC).date(), row["corridor_from"], row["corridor_to"], row["operator"], row["send_currency"])
+
+
+def _summary_vec(row: dict[str, Any] | None) -> list[int]:
+    if not row or _summary_key(row) is None:
+        return [0] * 8
+    paid = 1 if row["payout_count"] else 0
+    ds = row.get("delivery_seconds")
+    return [1, int(row["send_amount"] or 0), int(row["fee_amount"] or 0), int(row["disclosed_cost_bps"] or 0), paid,
+            1 if paid and ds is not None and ds <= 3600 else 0, 1 if paid and ds is not None and ds <= 86400 else 0,
+            1 if row.get("destination_kind") == "project_fund" else 0]
+
+
+_TCOLS = ["transfer_id", "status", "operator", "corridor_from", "corridor_to", "destination_kind", "project_id",
+          "send_amount", "send_currency", "fee_amount", "promised_amount", "promised_currency", "paid_amount",
+          "payout_count", "available_by", "sent_at", "first_paid_at", "delivery_seconds", "disclosed_cost_bps",
+          "effective_cost_bps", "receipt_digest", "sent_event_id", "sent_log_index", "event_count"]
+
+
+def _transfer_row(r: TransferResult) -> dict[str, Any]:
+    st = r.state
+    return {c: getattr(st, c) if c != "first_paid_at" else st.first_paid_at for c in _TCOLS}
+
+
+def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], datetime | None], th: Thresholds,
+                          keys: PlatformKeys, *, ids: Iterable[str] = ()) -> tuple[list[Any], list[Contribution]]:
+    """Store ``evts`` and recompute their transfers (and ``ids``); return flag envelopes and contributions."""
+    _store_events(cur, evts)
+    touched = _lock(cur, "transfer", [*(str(e.payload["transfer_id"]) for e in evts), *ids])
+    if not touched:
+        return [], []
+    now = now_fn()
+    cur.execute(f"SELECT {', '.join(_TCOLS)} FROM transfers WHERE transfer_id = ANY(%s)", (touched,))
+    old = {r[0]: dict(zip(_TCOLS, r, strict=True)) for r in cur.fetchall()}
+    by_id = _load_events(cur, "transfer", touched)
+    results = {tid: reconcile_transfer(tid, by_id[tid], now, th) for tid in touched}
+    rows = []
+    deltas: dict[tuple[Any, ...], list[int]] = {}
+    senders = []
+    for tid, r in results.items():
+        row = _transfer_row(r)
+        rows.append((*[row[c] for c in _TCOLS], json.dumps(asdict(r.state), default=_json)))
+        for sign, rr in ((-1, old.get(tid)), (1, row)):
+            k = _summary_key(rr)
+            if k is not None:
+                acc = deltas.setdefault(k, [0] * 8)
+                for i, v in enumerate(_summary_vec(rr)):
+                    acc[i] += sign * v
+        if tid not in old or _summary_key(old.get(tid)) is None:
+            k = _summary_key(row)
+            sent = next((e for e in by_id[tid] if e.event_type == "transfer.sent"), None)
+            if k is not None and sent is not None:
+                senders.append((*k, str(sent.payload.get("sender", ""))))
+    execute_values(
+        cur,
+        f"INSERT INTO transfers ({', '.join(_TCOLS)}, state) VALUES %s ON CONFLICT (transfer_id) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in _TCOLS[1:]) + ", state = EXCLUDED.state, updated_at = now()",
+        rows,
+    )
+    sender_counts: dict[tuple[Any, ...], int] = {}
+    if senders:
+        returned = execute_values(
+            cur,
+            "INSERT INTO summary_corridor_senders (day, corridor_from, corridor_to, operator, currency, sender)"
+            " VALUES %s ON CONFLICT DO NOTHING RETURNING day, corridor_from, corridor_to, operator, currency",
+            sorted(set(senders)), fetch=True,
+        )
+        for rec in returned:
+            sender_counts[tuple(rec)] = sender_counts.get(tuple(rec), 0) + 1
+    summary = [(*k, *v, sender_counts.get(k, 0)) for k, v in deltas.items() if any(v) or sender_counts.get(k)]
+    for k, n in sender_counts.items():
+        if k not in deltas:
+            summary.append((*k, *([0] * 8), n))
+    if summary:
+        execute_values(
+            cur,
+            "INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers,"
+            " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects, senders)"
+            " VALUES %s ON CONFLICT (day, corridor_from, corridor_to, operator, currency) DO UPDATE SET"
+            " transfers = summary_corridor_day.transfers + EXCLUDED.transfers,"
+            " sent_amount = summary_corridor_day.sent_amount + EXCLUDED.sent_amount,"
+            " fee_amount = summary_corridor_day.fee_amount + EXCLUDED.fee_amount,"
+            " cost_bps_sum = summary_corridor_day.cost_bps_sum + EXCLUDED.cost_bps_sum,"
+            " paid = summary_corridor_day.paid + EXCLUDED.paid,"
+            " paid_within_1h = summary_corridor_day.paid_within_1h + EXCLUDED.paid_within_1h,"
+            " paid_within_1d = summary_corridor_day.paid_within_1d + EXCLUDED.paid_within_1d,"
+            " to_projects = summary_corridor_day.to_projects + EXCLUDED.to_projects,"
+            " senders = summary_corridor_day.senders + EXCLUDED.senders",
+            sorted(summary, key=lambda r: tuple(str(x) for x in r[:5])),
+        )
+    _set_deadlines(cur, "transfer", {tid: r.next_deadline for tid, r in results.items()})
+    contributions = [r.contribution for r in results.values() if r.contribution is not None]
+    if contributions:
+        _store_contributions(cur, contributions)
+    fw = FlagWriter(cur, keys)
+    fw.sync([("transfer", tid) for tid in touched], [f for r in results.values() for f in r.flags], now)
+    return fw.finish(), contributions
+
+
+def _store_contributions(cur: Any, cs: Sequence[Contribution]) -> None:
+    execute_values(
+        cur,
+        "INSERT INTO project_contributions (project_id, transfer_id, club_id, amount, currency, received_at, evidence, version)"
+        " VALUES %s ON CONFLICT (project_id, transfer_id) DO UPDATE SET amount = EXCLUDED.amount,"
+        " currency = EXCLUDED.currency, received_at = EXCLUDED.received_at, evidence = EXCLUDED.evidence,"
+        " version = EXCLUDED.version WHERE project_contributions.version <= EXCLUDED.version",
+        [(c.project_id, c.transfer_id, c.club_id, c.amount, c.currency, c.received_at, json.dumps(list(c.evidence)), c.version)
+         for c in cs],
+    )
+    execute_values(
+        cur, "INSERT INTO dirty_projects (project_id) VALUES %s ON CONFLICT DO NOTHING",
+        sorted({(c.project_id,) for c in cs}),
+    )
+
+
+# --- projects ---------------------------------------------------------------------------
+
+
+def contribution_from_json(obj: dict[str, Any]) -> Contribution:
+    return Contribution(obj["project_id"], obj["club_id"], obj["transfer_id"], int(obj["amount"]), obj["currency"],
+                        parse_time(obj["received_at"]), tuple(obj["evidence"]), int(obj["version"]))
+
+
+def contribution_to_json(c: Contribution) -> bytes:
+    return json.dumps({**asdict(c), "received_at": c.received_at.isoformat().replace("+00:00", "Z"),
+                       "evidence": list(c.evidence)}).encode()
+
+
+def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[Contribution],
+                         now_fn: Callable[[], datetime | None], th: Thresholds, keys: PlatformKeys,
+                         *, ids: Iterable[str] = ()) -> list[Any]:
+    _store_events(cur, evts)
+    if contributions:
+        _store_contributions(cur, contributions)
+    touched = _lock(cur, "project", [*(str(e.payload["project_id"]) for e in evts),
+                                     *(c.project_id for c in contributions), *ids])
+    if not touched:
+        return []
+    now = now_fn()
+    by_id = _load_events(cur, "project", touched)
+    cur.execute(
+        "SELECT project_id, club_id, transfer_id, amount, currency, received_at, evidence, version"
+        " FROM project_contributions WHERE project_id = ANY(%s)", (touched,),
+    )
+    contribs: dict[str, list[Contribution]] = {p: [] for p in touched}
+    for p, club, tr, amt, cur_, at, ev, ver in cur.fetchall():
+        contribs[p].append(Contribution(p, club, tr, int(amt), cur_, at.astimezone(UTC), tuple(ev), int(ver)))
+    results = {p: reconcile_project(p, by_id[p], contribs[p], now, th) for p in touched}
+    _write_projects(cur, results)
+    cur.execute("DELETE FROM dirty_projects WHERE project_id = ANY(%s)", (touched,))
+    _set_deadlines(cur, "project", {p: r.next_deadline for p, r in results.items()})
+    fw = FlagWriter(cur, keys)
+    fw.sync([("project", p) for p in touched], [f for r in results.values() for f in r.flags], now)
+    envs = fw.finish()
+    cur.execute(
+        "UPDATE projects p SET open_flags = (SELECT count(*) FROM flags f WHERE f.subject_kind = 'project'"
+        " AND f.subject_id = p.project_id AND f.status IN ('open', 'acknowledged')) WHERE p.project_id = ANY(%s)",
+        (touched,),
+    )
+    return envs
+
+
+def _write_projects(cur: Any, results: dict[str, ProjectResult]) -> None:
+    rows, parties, miles = [], [], []
+    for p, r in results.items():
+        s = r.state
+        rows.append((p, s.status, s.club_id, s.federation_id, s.country, s.state, s.municipality, s.project_type,
+                     s.currency, s.budget, s.club_received, s.disbursed, s.spent, s.funds_received,
+                     json.dumps(asdict(s), default=_json)))
+        parties += [(p, x.level, x.party_id, x.share_bps, x.owed, x.pledged, x.disbursed, x.latest_due, x.status)
+                    for x in r.parties]
+        miles += [(p, m.milestone_id, m.planned, m.due, m.amount, m.reported_at, m.spent, m.progress_pct,
+                   json.dumps(list(m.evidence)), m.verified_at, m.outcome, m.status) for m in r.milestones]
+    execute_values(
+        cur,
+        "INSERT INTO projects (project_id, status, club_id, federation_id, country, state_code, municipality,"
+        " project_type, currency, budget, club_received, disbursed, spent, funds_received, state) VALUES %s"
+        " ON CONFLICT (project_id) DO UPDATE SET status = EXCLUDED.status, club_id = EXCLUDED.club_id,"
+        " federation_id = EXCLUDED.federation_id, country = EXCLUDED.country, state_code = EXCLUDED.state_code,"
+        " municipality = EXCLUDED.municipality, project_type = EXCLUDED.project_type, currency = EXCLUDED.currency,"
+        " budget = EXCLUDED.budget, club_received = EXCLUDED.club_received, disbursed = EXCLUDED.disbursed,"
+        " spent = EXCLUDED.spent, funds_received = EXCLUDED.funds_received, state = EXCLUDED.state, updated_at = now()",
+        rows,
+    )
+    ids = list(results)
+    cur.execute("DELETE FROM project_parties WHERE project_id = ANY(%s)", (ids,))
+    cur.execute("DELETE FROM milestones WHERE project_id = ANY(%s)", (ids,))
+    if parties:
+        execute_values(cur, "INSERT INTO project_parties (project_id, level, party_id, share_bps, owed, pledged,"
+                       " disbursed, latest_due, status) VALUES %s", parties)
+    if miles:
+        execute_values(cur, "INSERT INTO milestones (project_id, milestone_id, planned, due, amount, reported_at,"
+                       " spent, progress_pct, evidence, verified_at, outcome, status) VALUES %s", miles)
+
+
+# --- deadlines ----------------------------------------------------------------------------
+
+
+def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timedelta, limit: int = 2000) -> tuple[list[Any], list[Contribution]]:
+    """Re-evaluate entities whose next deadline the clock has passed, and dirty projects."""
+    now = clock.now(cur, lateness)
+    envs: list[Any] = []
+    contributions: list[Contribution] = []
+    if now is not None:
+        cur.execute("SELECT kind, entity_id FROM deadlines WHERE due_at <= %s ORDER BY due_at LIMIT %s", (now, limit))
+        due = cur.fetchall()
+        t_ids = [e for k, e in due if k == "transfer"]
+        p_ids = [e for k, e in due if k == "project"]
+        if t_ids:
+            e1, contributions = apply_transfer_events(cur, [], lambda: now, th, keys, ids=t_ids)
+            envs += e1
+        if p_ids:
+            envs += apply_project_events(cur, [], [], lambda: now, th, keys, ids=p_ids)
+    cur.execute("SELECT project_id FROM dirty_projects WHERE since < now() - interval '2 seconds' LIMIT %s", (limit,))
+    dirty = [r[0] for r in cur.fetchall()]
+    if dirty:
+        envs += apply_project_events(cur, [], [], lambda: clock.now(cur, lateness), th, keys, ids=dirty)
+    return envs, contributions
+
+
+# --- Faust wiring -----------------------------------------------------------------------------
+
+
+def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_all: Callable[..., Any]) -> None:
+    th = thresholds(settings)
+    lateness = timedelta(seconds=settings.clock_lateness_s)
+    t = settings.topic
+
+    def log_index(msg: Any) -> int | None:
+        for k, v in msg.headers or ():
+            if k == "log-index":
+                return int(v)
+        return None
+
+    def offsets(events: list[Any]) -> dict[tuple[str, int], int]:
+        out: dict[tuple[str, int], int] = {}
+        for e in events:
+            key = (e.message.topic, e.message.partition)
+            out[key] = max(out.get(key, 0), e.message.offset + 1)
+        return out
+
+    def marks(events: list[Any], evts: list[Evt | None]) -> dict[tuple[str, int], datetime]:
+        out: dict[tuple[str, int], datetime] = {}
+        for e, ev in zip(events, evts, strict=True):
+            if ev is None:
+                continue
+            key = (e.message.topic, e.message.partition)
+            if key not in out or ev.event_time > out[key]:
+                out[key] = ev.event_time
+        return out
+
+    async def publish_after_commit(flag_envs: list[Any], contributions: list[Contribution]) -> None:
+        msgs = [(t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), [("log-index", b"")]) for e in flag_envs]
+        msgs += [(t("contributions.by_project"), c.project_id.encode(), contribution_to_json(c), None) for c in contributions]
+        if msgs:
+            await send_all(msgs)
+
+    # transfers
+    tr_pg = PgWorker(db_url, settings.database_schema, "transfers")
+    tr_group = f"{settings.kafka_topic_prefix}reconcile-transfers"
+    tr_topic = app.topic(t("accepted.transfers"), value_type=bytes, key_type=bytes)
+
+    @app.agent(tr_topic, name="reconcile-transfers")
+    async def reconcile_transfers(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+            evts = [parse_forwarded(e.message.value, log_index(e.message)) for e in events]
+            offs, mk = offsets(events), marks(events, list(evts))
+
+            def work(cur: Any) -> tuple[list[Any], list[Contribution]]:
+                clock.advance(cur, tr_group, mk)
+                out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness), th, keys)
+                record_progress(cur, tr_group, offs, {})
+                return out
+
+            envs, contributions = await tr_pg.run(work)
+            await publish_after_commit(envs, contributions)
+
+    # projects (project events + re-keyed club contributions)
+    pr_pg = PgWorker(db_url, settings.database_schema, "projects")
+    pr_group = f"{settings.kafka_topic_prefix}reconcile-projects"
+    pr_topic = app.topic(t("accepted.projects"), t("contributions.by_project"), value_type=bytes, key_type=bytes)
+
+    @app.agent(pr_topic, name="reconcile-projects")
+    async def reconcile_projects(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+            evts: list[Evt] = []
+            contribs: list[Contribution] = []
+            per: list[Evt | None] = []
+            for e in events:
+                if e.message.topic == t("contributions.by_project"):
+                    contribs.append(contribution_from_json(json.loads(e.message.value)))
+                    per.append(None)
+                else:
+                    ev = parse_forwarded(e.message.value, log_index(e.message))
+                    evts.append(ev)
+                    per.append(ev)
+            offs, mk = offsets(events), marks(events, per)
+
+            def work(cur: Any) -> list[Any]:
+                clock.advance(cur, pr_group, mk)
+                out = apply_project_events(cur, evts, contribs, lambda: clock.now(cur, lateness), th, keys)
+                record_progress(cur, pr_group, offs, {})
+                return out
+
+            envs = await pr_pg.run(work)
+            await publish_after_commit(envs, [])
+
+    dl_pg = PgWorker(db_url, settings.database_schema, "deadlines")
+
+    @app.timer(1.0, on_leader=True)
+    async def deadlines() -> None:
+        envs, contributions = await dl_pg.run(lambda cur: run_deadlines(cur, th, keys, lateness))
+        await publish_after_commit(envs, contributions)
