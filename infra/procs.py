@@ -55,10 +55,8 @@ def stop_process(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, ti
     """Signal the child's whole process group, wait, and SIGKILL it if it lingers."""
     if proc.poll() is not None:
         return proc.returncode
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -59,4 +59,4 @@ def resolve(settings: Settings, *, need_kafka: bool = True, need_db: bool = True
             "the platform is not running here: start it with `cuentas up` "
             f"(data dir {settings.data_path}), or set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL"
         )
-    return Endpoints(kafka, db, str(recorded.get("dashboard_url", "")), int(recorded.get("supervisor_pid", 0) or 0))
+    return Endpoints(kafka, db, str(recorded.get("dashboard_url", "")), int(str(recorded.get("supervisor_pid", 0) or 0)))

@@ -57,9 +57,9 @@ def collect_status(settings: Settings) -> dict[str, Any]:
                         if h is not None:
                             lag[group] = lag.get(group, 0) + max(0, h - int(nxt))
                     cur.execute("SELECT size FROM log_state WHERE id = 1")
-                    size = int(cur.fetchone()[0])
+                    size = int(cur.fetchone()[0])  # type: ignore[index]
                     cur.execute("SELECT count(*) FROM pending_reconcile")
-                    pend = int(cur.fetchone()[0])
+                    pend = int(cur.fetchone()[0])  # type: ignore[index]
                 comp["processors"] = {"ok": bool(lag) or size == 0, "lag": lag, "log_size": size,
                                       "pending_reconcile": pend}
         finally:

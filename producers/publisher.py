@@ -13,6 +13,7 @@ gate can acknowledge even input it cannot parse.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -42,7 +43,7 @@ def outbox_path(settings: Settings, publisher_id: str) -> Path:
 def _murmur_partition(key: bytes, n: int) -> int:
     from kafka.partitioner.default import murmur2
 
-    return (murmur2(key) & 0x7FFFFFFF) % n
+    return int(murmur2(key) & 0x7FFFFFFF) % n
 
 
 class Publisher:
@@ -54,6 +55,7 @@ class Publisher:
         self.outbox = outbox
         self._producer = producer
         self._ack_consumer: Any = None
+        self._known_topics: set[str] = set()
 
     @classmethod
     def open(cls, settings: Settings, publisher_id: str, private_key: Ed25519PrivateKey | None,
@@ -105,8 +107,14 @@ class Publisher:
     def _send(self, logical_topic: str, key: bytes, raw: bytes, event_id: str) -> None:
         headers = [("cc-publisher", self.publisher_id.encode()), ("cc-event-id", event_id.encode())]
         try:
+            full = self.s.topic(logical_topic)
+            if full not in self._known_topics:
+                # A just-created topic may not be in the producer's metadata
+                # yet; partitions_for waits for it instead of failing the send.
+                self.producer.partitions_for(full)
+                self._known_topics.add(full)
             self.producer.send(self.s.topic(logical_topic), key=key, value=raw, headers=headers)
-        except Exception as e:  # noqa: BLE001 - the outbox keeps it; resend later
+        except Exception as e:
             log.warning("send failed, kept in the outbox for later: %s", e)
             self._producer = None
 
@@ -114,7 +122,7 @@ class Publisher:
         if self._producer is not None:
             try:
                 self._producer.flush(timeout=timeout)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 log.warning("flush failed, events stay in the outbox: %s", e)
                 self._producer = None
 
@@ -157,7 +165,7 @@ class Publisher:
             batches = c.poll(timeout_ms=int(timeout * 1000), max_records=5000)
         except UnavailableService:
             raise
-        except Exception as e:  # noqa: BLE001 - broker trouble: keep the outbox, retry later
+        except Exception as e:
             log.warning("reading acknowledgements failed: %s", e)
             self._close_acks()
             return 0
@@ -178,10 +186,8 @@ class Publisher:
 
     def _close_acks(self) -> None:
         if self._ack_consumer is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._ack_consumer.close()
-            except Exception:  # noqa: BLE001
-                pass
             self._ack_consumer = None
 
     def settle(self, timeout: float = 120.0, progress: Callable[[Counts], None] | None = None) -> Counts:
@@ -201,8 +207,6 @@ class Publisher:
     def close(self) -> None:
         self._close_acks()
         if self._producer is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._producer.close(timeout=5)
-            except Exception:  # noqa: BLE001
-                pass
         self.outbox.close()

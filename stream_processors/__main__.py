@@ -16,9 +16,9 @@ def main() -> int:
         s = load_settings()
         ep = resolve(s)
         s = s.replace(kafka_bootstrap_servers=ep.kafka_bootstrap)
-        from stream_processors.app import create_app
-
         import os
+
+        from stream_processors.app import create_app
 
         comps = os.environ.get("CUENTAS_COMPONENTS")
         app = create_app(s, ep.database_url, **({"components": tuple(comps.split(","))} if comps else {}))

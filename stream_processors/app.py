@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -82,16 +83,16 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
     def refresh_topic_ids() -> None:
         try:
             tids.update(topic_ids(settings, [t(n) for n in (*GATE_SOURCES, "accepted.transfers", "accepted.projects", "contributions.by_project")]))
-        except Exception as e:  # noqa: BLE001 - informational only
+        except Exception as e:
             log.warning("could not read topic ids: %s", e)
 
-    async def send_all(messages: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]]) -> None:
+    async def send_all(messages: Sequence[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]]) -> None:
         futs = [await app.producer.send(topic, key, value, partition=None, timestamp=None, headers=headers)
                 for topic, key, value, headers in messages]
         if futs:
             await asyncio.gather(*futs)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _on_assigned(app_: faust.App, assigned: Any, **kw: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(None, refresh_topic_ids)
 
@@ -195,7 +196,7 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
             if not rows:
                 return
             log.info("re-driving %d accepted events not yet reconciled", len(rows))
-            msgs = []
+            msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = []
             for event_type, idx, leaf in rows:
                 ft = forward_topic(event_type)
                 if ft:

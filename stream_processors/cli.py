@@ -37,7 +37,7 @@ def _out(obj: Any, as_json: bool, text: str) -> None:
 def cmd_log_checkpoint(a: argparse.Namespace) -> int:
     from stream_processors.log_reader import latest_checkpoint_row
 
-    s, conn = _db()
+    _s, conn = _db()
     with conn, conn.cursor() as cur:
         row = latest_checkpoint_row(cur)
     if row is None:
@@ -53,7 +53,7 @@ def cmd_log_prove(a: argparse.Namespace) -> int:
     from schemas.merkle import leaf_hash, verify_inclusion
     from stream_processors.log_reader import entry_by_event_id, inclusion, root_at
 
-    s, conn = _db()
+    _s, conn = _db()
     with conn, conn.cursor() as cur:
         e = entry_by_event_id(cur, a.event_id)
         if e is None:
@@ -76,7 +76,7 @@ def cmd_log_consistency(a: argparse.Namespace) -> int:
     from schemas.merkle import verify_consistency
     from stream_processors.log_reader import consistency, root_at
 
-    s, conn = _db()
+    _s, conn = _db()
     with conn, conn.cursor() as cur:
         proof = consistency(cur, a.old, a.new)
         r1, r2 = root_at(cur, a.old), root_at(cur, a.new)
@@ -90,7 +90,7 @@ def cmd_log_consistency(a: argparse.Namespace) -> int:
 def cmd_log_export(a: argparse.Namespace) -> int:
     from stream_processors.export import export_log
 
-    s, conn = _db()
+    _s, conn = _db()
     with conn, conn.cursor() as cur:
         n = export_log(cur, Path(a.dir))
     print(f"exported {n} files to {a.dir} (C2SP tlog-tiles layout)")
@@ -100,7 +100,7 @@ def cmd_log_export(a: argparse.Namespace) -> int:
 def cmd_receipt(a: argparse.Namespace) -> int:
     from stream_processors.receipts import receipt_for
 
-    s, conn = _db()
+    _s, conn = _db()
     with conn, conn.cursor() as cur:
         r = receipt_for(cur, a.event_id, require_cosigned=not a.allow_unwitnessed)
     sys.stdout.write(r.to_json())

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from psycopg2.extras import execute_values
 
@@ -128,8 +129,8 @@ def load_registry(cur, authority) -> TrustRegistry:  # type: ignore[no-untyped-d
     return reg
 
 
-def process_batch(cur, core: GateCore, items: Sequence[Incoming], *, now: datetime | None = None,
-                  reload_registry=None) -> GateOutcome:  # type: ignore[no-untyped-def]
+def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: datetime | None = None,
+                  reload_registry: Callable[[], TrustRegistry] | None = None) -> GateOutcome:
     """Decide, append and quarantine a batch inside the caller's transaction."""
     now = now or datetime.now(UTC)
     out = GateOutcome()

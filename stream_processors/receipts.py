@@ -23,7 +23,8 @@ def publisher_key_for(cur: Any, publisher_id: str) -> str | None:
     if not row:
         return None
     p = row[0]
-    return p.get("new_public_key") or p.get("public_key")
+    key = p.get("new_public_key") or p.get("public_key")
+    return str(key) if key else None
 
 
 def receipt_for(cur: Any, event_id: str, *, require_cosigned: bool = True) -> Receipt:

@@ -376,7 +376,8 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
         return out
 
     async def publish_after_commit(flag_envs: list[Any], contributions: list[Contribution]) -> None:
-        msgs = [(t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), [("log-index", b"")]) for e in flag_envs]
+        msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = [
+            (t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), None) for e in flag_envs]
         msgs += [(t("contributions.by_project"), c.project_id.encode(), contribution_to_json(c), None) for c in contributions]
         if msgs:
             await send_all(msgs)

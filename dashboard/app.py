@@ -1,0 +1,37 @@
+"""Cuentas Claras public dashboard: ``streamlit run dashboard/app.py``.
+
+A multipage app (``st.navigation``); every page is a script in
+``dashboard/pages``.  This entry point only sets the page, the language and
+the style, then runs the page the visitor chose.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:  # `streamlit run dashboard/app.py` without an installed package
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from dashboard import i18n, style  # noqa: E402
+from dashboard.i18n import t  # noqa: E402
+
+st.set_page_config(page_title="Cuentas Claras", page_icon=":material/receipt_long:", layout="wide")
+i18n.setup()
+style.inject()
+
+pages = [
+    st.Page("pages/overview.py", title=t("nav.overview"), icon=":material/insights:", url_path="overview",
+            default=True),
+    st.Page("pages/track.py", title=t("nav.track"), icon=":material/receipt_long:", url_path="track"),
+    st.Page("pages/projects.py", title=t("nav.projects"), icon=":material/handshake:", url_path="projects"),
+    st.Page("pages/watchdog.py", title=t("nav.watchdog"), icon=":material/policy:", url_path="watchdog"),
+    st.Page("pages/publishers.py", title=t("nav.publishers"), icon=":material/campaign:", url_path="publishers"),
+    st.Page("pages/audit.py", title=t("nav.audit"), icon=":material/verified:", url_path="audit"),
+]
+page = st.navigation(pages)
+st.sidebar.caption(t("app.privacy_note"))
+page.run()

@@ -1,0 +1,250 @@
+"""Reviewer accounts of the watchdog page: argon2id passwords, rate limit, session tokens.
+
+* Accounts live in ``reviewers`` (never readable by the public reader role);
+  each has a random ``rev_`` pseudonym, the only name that reaches the
+  public record when the reviewer acts.
+* Passwords are hashed with argon2id (argon2-cffi defaults, RFC 9106).
+* At most :data:`MAX_FAILURES` failed attempts per user name in
+  :data:`LOCK_WINDOW` (counted since the last success); then the name is
+  locked until the window passes.  Unknown names are rate limited too, and
+  take as long to refuse as known ones.
+* A sign-in returns a random token (256 bits); only its SHA-256 is stored,
+  with an expiry :data:`SESSION_TTL` later.
+
+Every function takes a psycopg2 connection of the WRITER role and commits
+its own changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any, Final
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from schemas.errors import CuentasError, MalformedInput
+
+__all__ = [
+    "AuthError",
+    "LOCK_WINDOW",
+    "MAX_FAILURES",
+    "MIN_PASSWORD_LENGTH",
+    "Reviewer",
+    "SESSION_TTL",
+    "add_reviewer",
+    "list_reviewers",
+    "login",
+    "logout",
+    "new_reviewer_id",
+    "normalize_username",
+    "remove_reviewer",
+    "reviewer_by_username",
+    "reviewer_for_token",
+]
+
+MAX_FAILURES: Final = 5
+LOCK_WINDOW: Final = timedelta(minutes=15)
+SESSION_TTL: Final = timedelta(hours=8)
+MIN_PASSWORD_LENGTH: Final = 12
+MAX_PASSWORD_LENGTH: Final = 1024
+_USERNAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.@+-]{1,63}$")
+
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+
+
+class AuthError(CuentasError):
+    """A sign-in that did not succeed; ``reason`` is ``bad_credentials`` or ``locked``."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    username: str
+    reviewer_id: str
+
+
+def normalize_username(username: str) -> str:
+    """Lower-case, trimmed; ``MalformedInput`` unless 2-64 of ``a-z 0-9 _ . @ + -``."""
+    if not isinstance(username, str):
+        raise MalformedInput("a user name is text", reason="username")
+    u = username.strip().lower()
+    if not _USERNAME_RE.match(u):
+        raise MalformedInput(
+            "user names are 2-64 characters: lower-case letters, digits and _ . @ + -", reason="username"
+        )
+    return u
+
+
+def new_reviewer_id() -> str:
+    """``rev_`` + 26 base32 characters of 128 random bits (common.v1.json reviewer_id)."""
+    return "rev_" + base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def add_reviewer(conn: Any, username: str, password: str) -> Reviewer:
+    u = normalize_username(username)
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise MalformedInput(
+            f"the password must have at least {MIN_PASSWORD_LENGTH} characters", reason="password"
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise MalformedInput("the password is too long", reason="password")
+    rid = new_reviewer_id()
+    with conn.cursor() as cur:
+        cur.execute("SELECT disabled_at FROM reviewers WHERE username = %s FOR UPDATE", (u,))
+        row = cur.fetchone()
+        if row is not None and row[0] is None:
+            conn.rollback()
+            raise MalformedInput(f"reviewer {u} already exists", reason="duplicate")
+        if row is not None:
+            # Re-enabling a removed account keeps its pseudonym: the public record stays linked.
+            cur.execute(
+                "UPDATE reviewers SET password_hash = %s, disabled_at = NULL WHERE username = %s"
+                " RETURNING reviewer_id",
+                (_hasher.hash(password), u),
+            )
+            rid = cur.fetchone()[0]
+        else:
+            cur.execute(
+                "INSERT INTO reviewers (username, reviewer_id, password_hash) VALUES (%s, %s, %s)",
+                (u, rid, _hasher.hash(password)),
+            )
+    conn.commit()
+    return Reviewer(u, rid)
+
+
+def remove_reviewer(conn: Any, username: str) -> bool:
+    """Disable an account and end its sessions (the row stays: its pseudonym is in the record)."""
+    u = normalize_username(username)
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE reviewers SET disabled_at = now() WHERE username = %s AND disabled_at IS NULL", (u,)
+        )
+        changed = cur.rowcount > 0
+        cur.execute("DELETE FROM reviewer_sessions WHERE username = %s", (u,))
+    conn.commit()
+    return changed
+
+
+def list_reviewers(conn: Any) -> list[dict[str, Any]]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT username, reviewer_id, created_at, disabled_at FROM reviewers ORDER BY username"
+        )
+        rows = [
+            {"username": u, "reviewer_id": r, "created_at": c, "disabled_at": d}
+            for u, r, c, d in cur.fetchall()
+        ]
+    conn.rollback()
+    return rows
+
+
+def _recent_failures(cur: Any, u: str) -> int:
+    cur.execute(
+        "SELECT count(*) FROM reviewer_attempts WHERE username = %s AND NOT ok"
+        " AND attempted_at > now() - %s"
+        " AND attempted_at > coalesce((SELECT max(attempted_at) FROM reviewer_attempts"
+        "   WHERE username = %s AND ok), '-infinity'::timestamptz)",
+        (u, LOCK_WINDOW, u),
+    )
+    return int(cur.fetchone()[0])
+
+
+def login(conn: Any, username: str, password: str) -> tuple[str, Reviewer]:
+    """Check a password; return ``(session token, reviewer)`` or raise :class:`AuthError`."""
+    try:
+        u = normalize_username(username)
+    except MalformedInput:
+        raise AuthError("wrong user name or password", reason="bad_credentials") from None
+    if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD_LENGTH:
+        raise AuthError("wrong user name or password", reason="bad_credentials")
+    with conn.cursor() as cur:
+        # One sign-in per user name at a time, so parallel guesses cannot beat the counter.
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('cuentas-reviewer:' || %s))", (u,))
+        if _recent_failures(cur, u) >= MAX_FAILURES:
+            conn.rollback()
+            raise AuthError("too many failed attempts; try again later", reason="locked")
+        cur.execute(
+            "SELECT reviewer_id, password_hash FROM reviewers WHERE username = %s AND disabled_at IS NULL",
+            (u,),
+        )
+        row = cur.fetchone()
+        ok = False
+        stored = row[1] if row else _dummy_hash()
+        try:
+            ok = _hasher.verify(stored, password) and row is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+        cur.execute("INSERT INTO reviewer_attempts (username, ok) VALUES (%s, %s)", (u, ok))
+        cur.execute(
+            "DELETE FROM reviewer_attempts WHERE username = %s AND attempted_at < now() - interval '1 day'", (u,)
+        )
+        if not ok or row is None:
+            conn.commit()
+            raise AuthError("wrong user name or password", reason="bad_credentials")
+        if _hasher.check_needs_rehash(stored):
+            cur.execute("UPDATE reviewers SET password_hash = %s WHERE username = %s", (_hasher.hash(password), u))
+        token = secrets.token_urlsafe(32)
+        cur.execute("DELETE FROM reviewer_sessions WHERE username = %s AND expires_at <= now()", (u,))
+        cur.execute(
+            "INSERT INTO reviewer_sessions (token_sha256, username, expires_at) VALUES (%s, %s, now() + %s)",
+            (_token_hash(token), u, SESSION_TTL),
+        )
+    conn.commit()
+    return token, Reviewer(u, row[0])
+
+
+def reviewer_for_token(conn: Any, token: str | None) -> Reviewer | None:
+    """The reviewer of a live session token, or None (expired, unknown, account disabled)."""
+    if not token or not isinstance(token, str) or len(token) > 200:
+        return None
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT r.username, r.reviewer_id FROM reviewer_sessions s JOIN reviewers r ON r.username = s.username"
+            " WHERE s.token_sha256 = %s AND s.expires_at > now() AND r.disabled_at IS NULL",
+            (_token_hash(token),),
+        )
+        row = cur.fetchone()
+    conn.rollback()
+    return Reviewer(row[0], row[1]) if row else None
+
+
+def reviewer_by_username(conn: Any, username: str) -> Reviewer | None:
+    """An enabled account by name (for OIDC sign-in, where the identity provider checked the person)."""
+    try:
+        u = normalize_username(username)
+    except MalformedInput:
+        return None
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT username, reviewer_id FROM reviewers WHERE username = %s AND disabled_at IS NULL", (u,)
+        )
+        row = cur.fetchone()
+    conn.rollback()
+    return Reviewer(row[0], row[1]) if row else None
+
+
+def logout(conn: Any, token: str | None) -> None:
+    if not token:
+        return
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM reviewer_sessions WHERE token_sha256 = %s", (_token_hash(token),))
+    conn.commit()

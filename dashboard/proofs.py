@@ -1,0 +1,223 @@
+"""Receipts and proofs built by the dashboard itself, then verified with the pure core.
+
+The page never trusts a stored "verified" flag: it reads the log entry, the
+inclusion proof from the hash tiles (one query, :mod:`stream_processors.log_reader`)
+and the newest checkpoint that covers the entry (preferring one that a
+witness cosigned), builds the receipt (:func:`schemas.receipt.build_receipt`)
+and checks it (:func:`schemas.receipt.verify_receipt`) against the log's
+public key.  Only then is it shown as verified.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import streamlit as st
+
+from dashboard.data import cursor
+from infra.settings import Settings
+from schemas.errors import CuentasError, MalformedInput, VerificationError
+from schemas.keys import VerifierKey, public_key_bytes
+from schemas.merkle import leaf_hash, verify_consistency, verify_inclusion
+from schemas.note import open_checkpoint, parse_note
+from schemas.receipt import Receipt, build_receipt, verify_receipt
+from stream_processors import log_reader
+
+__all__ = [
+    "ReceiptCheck",
+    "ConsistencyCheck",
+    "log_verifier",
+    "check_receipt",
+    "check_consistency",
+    "proof_document",
+]
+
+ReceiptState = Literal["verified", "unwitnessed", "no_checkpoint", "not_in_log", "failed", "no_key"]
+
+
+def _key_path(settings: Settings) -> Path:
+    return Path(settings.log_key_file or settings.data_path / "keys" / "log.key")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_verifier(path: str, origin: str, mtime: float) -> VerifierKey:
+    from infra.identities import passphrase
+    from infra.keystore import read_private_key
+
+    return VerifierKey(origin, public_key_bytes(read_private_key(Path(path), passphrase())))
+
+
+def log_verifier(settings: Settings) -> VerifierKey | None:
+    """The log's public key (``PlatformKeys.log.verifier``), or None when the key file is absent.
+
+    Unlike ``PlatformKeys.load`` this never creates a key: a dashboard that
+    invented its own log key would "verify" nothing.
+    """
+    p = _key_path(settings)
+    try:
+        if not p.is_file():
+            return None
+        return _load_verifier(str(p), settings.log_origin, p.stat().st_mtime)
+    except (CuentasError, OSError):
+        return None
+
+
+@dataclass
+class ReceiptCheck:
+    state: ReceiptState
+    leaf_index: int | None = None
+    tree_size: int | None = None
+    witnesses: int = 0
+    receipt_json: str | None = None
+    proof: list[str] = field(default_factory=list)
+    leaf_hash: str | None = None
+    checkpoint: str | None = None
+    event_type: str | None = None
+    publisher_id: str | None = None
+    event_time: Any = None
+    error: str | None = None
+
+
+@st.cache_data(ttl=15, show_spinner=False, max_entries=256)
+def _receipt_parts(url: str, schema: str, event_id: str) -> dict[str, Any] | None:
+    with cursor(url, schema) as cur:
+        cur.execute(
+            "SELECT idx, leaf, event_type, publisher_id, event_time FROM log_entries WHERE event_id = %s",
+            (event_id,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        idx, leaf = int(row[0]), bytes(row[1])
+        out: dict[str, Any] = {"idx": idx, "leaf": leaf, "event_type": row[2], "publisher_id": row[3],
+                               "event_time": row[4], "size": None, "note": None, "proof": [], "cosigned": False}
+        cp = log_reader.latest_checkpoint_row(cur, min_size=idx + 1, cosigned=True)
+        if cp is not None:
+            out["cosigned"] = True
+        else:
+            cp = log_reader.latest_checkpoint_row(cur, min_size=idx + 1)
+        if cp is None:
+            return out
+        size, _root, note = cp
+        out["size"], out["note"] = size, note
+        out["proof"] = log_reader.inclusion(cur, idx, size)
+    return out
+
+
+def check_receipt(url: str, schema: str, event_id: str, log_key: VerifierKey | None) -> ReceiptCheck:
+    """Build the receipt of ``event_id`` and verify it; the state says how far it got."""
+    try:
+        parts = _receipt_parts(url, schema, event_id)
+    except CuentasError as e:  # missing or short tiles: the log's own data is inconsistent
+        return ReceiptCheck("failed", error=getattr(e, "reason", "") or "proof")
+    if parts is None:
+        return ReceiptCheck("not_in_log")
+    res = ReceiptCheck("no_checkpoint", leaf_index=parts["idx"], event_type=parts["event_type"],
+                       publisher_id=parts["publisher_id"], event_time=parts["event_time"],
+                       leaf_hash=base64.b64encode(leaf_hash(parts["leaf"])).decode())
+    if parts["note"] is None:
+        return res
+    res.tree_size = parts["size"]
+    res.checkpoint = parts["note"]
+    res.proof = [base64.b64encode(h).decode() for h in parts["proof"]]
+    receipt: Receipt = build_receipt(parts["leaf"], parts["idx"], parts["size"], parts["proof"], parts["note"])
+    res.receipt_json = receipt.to_json()
+    if log_key is None:
+        res.state = "no_key"
+        return res
+    try:
+        verify_receipt(receipt, log_key)
+    except (VerificationError, MalformedInput) as e:
+        res.state = "failed"
+        res.error = getattr(e, "reason", "") or str(e)
+        return res
+    try:
+        res.witnesses = sum(1 for s in parse_note(parts["note"]).signatures if s.name != log_key.name)
+    except MalformedInput:
+        res.witnesses = 0
+    res.state = "verified" if parts["cosigned"] and res.witnesses >= 1 else "unwitnessed"
+    return res
+
+
+def proof_document(check: ReceiptCheck, event_id: str) -> str:
+    """An inclusion proof without the event body (for events that carry pseudonyms)."""
+    import json
+
+    return json.dumps(
+        {
+            "event_id": event_id,
+            "leaf_index": check.leaf_index,
+            "tree_size": check.tree_size,
+            "leaf_hash": check.leaf_hash,
+            "inclusion_proof": check.proof,
+            "checkpoint": check.checkpoint,
+        },
+        indent=2,
+        ensure_ascii=False,
+    ) + "\n"
+
+
+@dataclass
+class ConsistencyCheck:
+    ok: bool
+    size1: int
+    size2: int
+    proof: list[str] = field(default_factory=list)
+    root1: str | None = None
+    root2: str | None = None
+    error: str | None = None
+
+
+def check_consistency(url: str, schema: str, size1: int, size2: int,
+                      log_key: VerifierKey | None) -> ConsistencyCheck:
+    """Prove from the tiles that checkpoint ``size2`` extends checkpoint ``size1``, and verify it.
+
+    The two roots come from the SIGNED checkpoints (their log signature is
+    checked first), never from an unsigned column.
+    """
+    res = ConsistencyCheck(False, size1, size2)
+    if size1 <= 0 or size2 <= 0:
+        res.error = "bad_size"
+        return res
+    if size1 > size2:
+        res.error = "size_order"
+        return res
+    try:
+        with cursor(url, schema) as cur:
+            cur.execute("SELECT size, note FROM checkpoints WHERE size = ANY(%s)", ([size1, size2],))
+            notes = {int(s): n for s, n in cur.fetchall()}
+            if size1 not in notes or size2 not in notes:
+                res.error = "no_checkpoint"
+                return res
+            if log_key is None:
+                res.error = "no_key"
+                return res
+            cp1, _ = open_checkpoint(notes[size1], log_key)
+            cp2, _ = open_checkpoint(notes[size2], log_key)
+            proof = log_reader.consistency(cur, size1, size2) if size1 != size2 else []
+    except CuentasError as e:
+        res.error = getattr(e, "reason", "") or "bad_signature"
+        return res
+    res.root1 = base64.b64encode(cp1.root).decode()
+    res.root2 = base64.b64encode(cp2.root).decode()
+    res.proof = [base64.b64encode(h).decode() for h in proof]
+    try:
+        verify_consistency(size1, size2, proof, cp1.root, cp2.root)
+    except (VerificationError, MalformedInput) as e:
+        res.error = getattr(e, "reason", "") or "bad_proof"
+        return res
+    res.ok = True
+    return res
+
+
+def verify_inclusion_only(check: ReceiptCheck, log_key: VerifierKey) -> None:
+    """Re-check an inclusion proof against the signed checkpoint (used for proof-only results)."""
+    if check.checkpoint is None or check.leaf_index is None or check.tree_size is None or check.leaf_hash is None:
+        raise MalformedInput("nothing to verify", reason="incomplete")
+    cp, _ = open_checkpoint(check.checkpoint, log_key)
+    verify_inclusion(base64.b64decode(check.leaf_hash), check.leaf_index, cp.size,
+                     [base64.b64decode(h) for h in check.proof], cp.root)
+

@@ -1,0 +1,90 @@
+"""Pieces every page uses: the data target, friendly errors, charts with a table and downloads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.i18n import t
+
+__all__ = ["PAGES", "chart_block", "downloads", "load", "show_db_error", "table", "target", "vega"]
+
+T = TypeVar("T")
+
+#: Page files, relative to app.py (for st.page_link).
+PAGES = {
+    "overview": "pages/overview.py",
+    "track": "pages/track.py",
+    "projects": "pages/projects.py",
+    "watchdog": "pages/watchdog.py",
+    "publishers": "pages/publishers.py",
+    "audit": "pages/audit.py",
+}
+
+
+def show_db_error() -> None:
+    """One friendly message instead of a traceback (details stay in the server's log)."""
+    st.error(t("error.db"), icon=":material/cloud_off:")
+    st.caption(t("error.db_hint"))
+
+
+def target() -> data.Target:
+    try:
+        return data.target()
+    except data.DataUnavailable:
+        show_db_error()
+        st.stop()
+        raise  # unreachable: st.stop raises
+
+
+def load(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Call a data function; on a database problem show the message and stop the page."""
+    try:
+        return fn(*args, **kw)
+    except data.DataUnavailable:
+        show_db_error()
+        st.stop()
+        raise
+
+
+def _csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode("utf-8")
+
+
+def _json(df: pd.DataFrame) -> bytes:
+    return df.to_json(orient="records", date_format="iso", force_ascii=False, indent=1).encode("utf-8")
+
+
+def downloads(df: pd.DataFrame, name: str, key: str) -> None:
+    """CSV and JSON of the raw numbers (amounts in minor units, with their currency)."""
+    st.download_button(
+        t("common.download_csv"), _csv(df), file_name=f"{name}.csv", mime="text/csv",
+        key=f"{key}_csv", on_click="ignore", icon=":material/download:",
+    )
+    st.download_button(
+        t("common.download_json"), _json(df), file_name=f"{name}.json", mime="application/json",
+        key=f"{key}_json", on_click="ignore", icon=":material/download:",
+    )
+
+
+def table(df: pd.DataFrame, **kw: Any) -> None:
+    st.dataframe(df, hide_index=True, width="stretch", **kw)
+
+
+def chart_block(draw: Callable[[], None], shown: pd.DataFrame, raw: pd.DataFrame, name: str, key: str,
+                caption: str | None = None) -> None:
+    """A chart, then the same numbers as a table (expander) and as CSV / JSON downloads."""
+    draw()
+    if caption:
+        st.caption(caption)
+    with st.expander(t("common.table_alternative")):
+        table(shown)
+        downloads(raw, name, key)
+
+
+def vega(df: pd.DataFrame, spec: dict[str, Any], alt: str) -> None:
+    st.vega_lite_chart(df, spec, width="stretch", alt=alt)

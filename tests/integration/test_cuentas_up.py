@@ -1,0 +1,92 @@
+"""`cuentas up` on embedded defaults: starts, answers, and leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from infra.procs import free_port
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env.update(
+        CUENTAS_DATA_DIR=str(tmp_path / "data"),
+        EMBEDDED_KAFKA_PORT=str(free_port()),
+        EMBEDDED_POSTGRES_PORT=str(free_port()),
+        DASHBOARD_PORT=str(free_port()),
+        KAFKA_SESSION_TIMEOUT_S="6", KAFKA_REBALANCE_TIMEOUT_S="6", KAFKA_HEARTBEAT_S="1",
+    )
+    env.update(extra)
+    return env
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_up_then_sigint_leaves_no_process(tmp_path):
+    env = _env(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    port = int(env["DASHBOARD_PORT"])
+    seen: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 90
+        healthy = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen = _descendants(proc.pid) or seen
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                    healthy = r.status == 200
+            except OSError:
+                pass
+            if healthy:
+                break
+            time.sleep(0.5)
+        assert healthy, "dashboard did not answer /_stcore/health"
+        seen = _descendants(proc.pid)
+        names = " ".join(" ".join(p.cmdline()) for p in seen)
+        for part in ("tansu", "postgres", "stream_processors", "streamlit", "witness"):
+            assert part in names, f"{part} is not running under cuentas up"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+    time.sleep(0.5)
+    alive = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+    assert b"dashboard" in out
+
+
+@pytest.mark.parametrize(
+    "var,value,needle",
+    [
+        ("DATABASE_URL", "postgresql://nobody@127.0.0.1:{port}/x", "127.0.0.1:{port}"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:{port}", "127.0.0.1:{port}"),
+    ],
+)
+def test_unreachable_service_fails_fast_with_one_line(tmp_path, var, value, needle):
+    port = free_port()
+    env = _env(tmp_path, **{var: value.format(port=port)})
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "infra.cli", "up"], env=env, cwd=ROOT, capture_output=True, timeout=60)
+    assert time.monotonic() - t0 < 30
+    assert r.returncode != 0
+    err = r.stderr.decode().strip().splitlines()
+    assert len(err) == 1, err
+    assert needle.format(port=port) in err[0] and "Traceback" not in err[0]
