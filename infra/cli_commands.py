@@ -17,6 +17,7 @@ def register(sub: Any) -> None:
     for module in (
         "producers.cli",
         "stream_processors.cli",
+        "dashboard.cli",
         "benchmarks.cli",
     ):
         try:

@@ -45,6 +45,7 @@ INTEGRITY_REASONS = {
     "party_mismatch": ("role_violation", "high"),
     "key_revoked": ("revoked_key_used", "high"),
     "publisher_revoked": ("revoked_key_used", "high"),
+    "key_expired": ("revoked_key_used", "high"),
     "seq_reused": ("equivocation", "high"),
 }
 
