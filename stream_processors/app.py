@@ -150,7 +150,9 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
                 msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = []
                 for ev, d in zip(events, outcome.decisions, strict=True):
                     pub = d.publisher_id or _header(ev.message, "cc-publisher")
-                    eid = d.event_id or _header(ev.message, "cc-event-id")
+                    # The outbox knows a hand-over by the id in its header (for
+                    # raw or hostile bytes it may differ from the parsed one).
+                    eid = _header(ev.message, "cc-event-id") or d.event_id
                     if pub:
                         acks[pub].append({"event_id": eid, "status": d.outcome, "log_index": d.log_index,
                                           "reason": d.reason or None, "message": d.message or None})
@@ -203,6 +205,17 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
                     payload = json.loads(leaf)["payload"]
                     msgs.append((t(ft), partition_key(event_type, payload), leaf, [("log-index", str(idx).encode())]))
             await send_all(msgs)
+
+    if "gate" in components:
+        gap_pg = PgWorker(db_url, settings.database_schema, "sequence-gaps")
+
+        @app.timer(max(1.0, settings.redrive_after_s / 3), on_leader=True)
+        async def sequence_gaps() -> None:
+            from stream_processors.sequence_gaps import check_gaps
+
+            envs = await gap_pg.run(lambda cur: check_gaps(cur, keys, settings.redrive_after_s))
+            if envs:
+                await send_all([(t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), None) for e in envs])
 
     if "reconcilers" in components:
         from stream_processors.reconcilers import install as install_reconcilers

@@ -153,7 +153,91 @@ def cmd_witness_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _flags(cur: Any, flag_type: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    q = ("SELECT flag_id, flag_type, key, subject_kind, subject_id, accountable, severity, amount_at_stake, currency,"
+         " status, raised_at, resolved_at FROM flags WHERE (%s::text IS NULL OR flag_type = %s)"
+         " AND (%s::text IS NULL OR status = %s) ORDER BY amount_at_stake DESC NULLS LAST, raised_at")
+    params: list[Any] = [flag_type, flag_type, status, status]
+    if limit:
+        q += " LIMIT %s"
+        params.append(limit)
+    cur.execute(q, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def cmd_flags_list(a: argparse.Namespace) -> int:
+    _s, conn = _db()
+    with conn, conn.cursor() as cur:
+        rows = _flags(cur, a.type, a.status, a.limit)
+    if a.json:
+        _out(rows, True, "")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{len(rows)} flag(s)")
+    for col in ("flag", "type", "subject", "accountable", "severity", "at stake", "status", "raised"):
+        t.add_column(col)
+    for r in rows:
+        stake = f"{r['amount_at_stake']} {r['currency']}" if r["amount_at_stake"] is not None else ""
+        t.add_row(r["flag_id"], r["flag_type"], f"{r['subject_kind']}:{r['subject_id']}", r["accountable"],
+                  r["severity"], stake, r["status"], str(r["raised_at"])[:19])
+    Console().print(t)
+    return 0
+
+
+def cmd_flags_check(a: argparse.Namespace) -> int:
+    from stream_processors.ground_truth import render_table, score
+
+    truth = [json.loads(line) for line in Path(a.ground_truth).read_text().splitlines() if line.strip()]
+    _s, conn = _db()
+    with conn, conn.cursor() as cur:
+        flags = _flags(cur)
+    scores = score(truth, flags)
+    if a.json:
+        _out(scores, True, "")
+    else:
+        print(render_table(scores))
+    perfect = all(v.get("precision", 1) == 1 and v.get("recall", 1) == 1 for v in scores.values())
+    return 0 if perfect else 1
+
+
+def cmd_audit_conservation(a: argparse.Namespace) -> int:
+    from infra.runtime import resolve
+    from stream_processors.conservation import conservation_report, render
+
+    s = _settings()
+    ep = resolve(s, need_kafka=False)
+    report = conservation_report(s, ep.database_url)
+    _out(report, a.json, render(report) if not a.json else "")
+    return 0 if report["exact"] else 1
+
+
 def register(sub: Any) -> None:
+    fl = sub.add_parser("flags", help="discrepancies and integrity alarms")
+    fs = fl.add_subparsers(dest="flags_command", metavar="ACTION", required=True)
+    p = fs.add_parser("list", help="list flags, largest amount at stake first")
+    p.add_argument("--type", help="only this flag type (e.g. missing_payout)")
+    p.add_argument("--status", choices=["open", "acknowledged", "resolved", "dismissed", "withdrawn"])
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_flags_list)
+    p = fs.add_parser("check", help="precision and recall per class against a simulator's ground truth",
+                      description="Compares the flags in the database with the ground truth written by "
+                      "`cuentas simulate --anomalies`; exit 1 unless every class has precision and recall 1.")
+    p.add_argument("ground_truth", help="the .truth.jsonl file written by the simulator")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_flags_check)
+
+    au = sub.add_parser("audit", help="platform-wide audits")
+    aus = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    p = aus.add_parser("conservation", help="per publisher: handed = accepted + rejected + duplicates, pending 0",
+                       description="Reads the publishers' outboxes in the data directory and checks each "
+                       "against the log and the quarantine. Exit 1 unless exact with nothing pending.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit_conservation)
+
     lg = sub.add_parser("log", help="the public audit log: checkpoints, proofs, export")
     ls = lg.add_subparsers(dest="log_command", metavar="ACTION", required=True)
     p = ls.add_parser("checkpoint", help="print the latest signed checkpoint (C2SP signed note)")

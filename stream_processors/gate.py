@@ -232,9 +232,34 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
             " ON CONFLICT (event_id) DO UPDATE SET deliveries = duplicate_counts.deliveries + EXCLUDED.deliveries",
             [(e, p, n) for e, (p, n) in counts.items()],
         )
+    _record_seqs(cur, [d for d in decisions if d.envelope is not None and d.outcome != "duplicate"
+                       and d.reason not in ("equivocation", "seq_reused", "unknown_publisher")])
     out.decisions = decisions
     out.integrity = [d for d in rejected if d.reason in INTEGRITY_REASONS and d.publisher_id]
     return out
+
+
+def _record_seqs(cur: Any, decisions: Sequence[Decision]) -> None:
+    """Remember every (publisher, seq) seen, for gap detection (see sequence_gaps)."""
+    pairs = sorted({(d.envelope.publisher_id, d.envelope.seq) for d in decisions if d.envelope is not None})
+    if not pairs:
+        return
+    new = execute_values(
+        cur, "INSERT INTO publisher_seqs (publisher_id, seq) VALUES %s ON CONFLICT DO NOTHING RETURNING publisher_id, seq",
+        pairs, fetch=True,
+    )
+    agg: dict[str, tuple[int, int]] = {}
+    for pub, seq in new:
+        n, mx = agg.get(pub, (0, 0))
+        agg[pub] = (n + 1, max(mx, int(seq)))
+    if agg:
+        execute_values(
+            cur,
+            "INSERT INTO publisher_sequences (publisher_id, max_seq, accepted, seen, last_seen_at) VALUES %s"
+            " ON CONFLICT (publisher_id) DO UPDATE SET seen = publisher_sequences.seen + EXCLUDED.seen,"
+            " max_seq = GREATEST(publisher_sequences.max_seq, EXCLUDED.max_seq), last_seen_at = now()",
+            [(p, mx, 0, n, datetime.now(UTC)) for p, (n, mx) in sorted(agg.items())],
+        )
 
 
 def _dedupe_rows(rows: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]

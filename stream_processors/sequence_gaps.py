@@ -1,0 +1,78 @@
+"""Per-publisher sequence gaps: a sequence number that never arrived is an integrity flag.
+
+Publishers number their events 1, 2, 3, ... (the SDK's outbox allocates them
+without gaps).  The gate records every (publisher, seq) it sees; this check
+advances each publisher's contiguous watermark and, once a publisher has been
+quiet for a while (so in-flight and republished events had their chance),
+opens a ``sequence_gap`` flag listing the first missing numbers, and resolves
+it when they all arrived.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from infra.identities import PlatformKeys
+from stream_processors.flag_store import FlagWriter
+from stream_processors.rules.model import FlagSpec
+
+__all__ = ["check_gaps"]
+
+
+def _advance(cur: Any, pub: str, upto: int) -> int:
+    cur.execute(
+        "SELECT min(s.seq) FROM publisher_seqs s WHERE s.publisher_id = %s AND s.seq >= %s"
+        " AND NOT EXISTS (SELECT 1 FROM publisher_seqs t WHERE t.publisher_id = s.publisher_id AND t.seq = s.seq + 1)",
+        (pub, max(upto, 1)),
+    )
+    (last,) = cur.fetchone()
+    if upto == 0:
+        cur.execute("SELECT 1 FROM publisher_seqs WHERE publisher_id = %s AND seq = 1", (pub,))
+        if cur.fetchone() is None:
+            return 0
+    return int(last) if last is not None else upto
+
+
+def _missing(cur: Any, pub: str, upto: int, max_seq: int, limit: int = 20) -> list[int]:
+    cur.execute(
+        "SELECT g FROM generate_series(%s, %s) g WHERE NOT EXISTS"
+        " (SELECT 1 FROM publisher_seqs t WHERE t.publisher_id = %s AND t.seq = g) ORDER BY g LIMIT %s",
+        (upto + 1, max_seq, pub, limit),
+    )
+    return [int(r[0]) for r in cur.fetchall()]
+
+
+def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float) -> list[Any]:
+    """Advance watermarks; open or resolve ``sequence_gap`` flags; return flag envelopes."""
+    cur.execute(
+        "SELECT publisher_id, max_seq, contiguous_upto, last_seen_at FROM publisher_sequences"
+        " WHERE contiguous_upto < max_seq FOR UPDATE SKIP LOCKED"
+    )
+    rows = cur.fetchall()
+    cur.execute("SELECT subject_id FROM flags WHERE flag_type = 'sequence_gap' AND status IN ('open', 'acknowledged')")
+    open_gaps = {r[0] for r in cur.fetchall()}
+    fw = FlagWriter(cur, keys)
+    now = datetime.now(UTC)
+    for pub, max_seq, upto, last_seen in rows:
+        new_upto = _advance(cur, pub, int(upto))
+        if new_upto != upto:
+            cur.execute("UPDATE publisher_sequences SET contiguous_upto = %s WHERE publisher_id = %s", (new_upto, pub))
+        quiet = last_seen is None or (now - last_seen).total_seconds() >= quiet_s
+        if new_upto < int(max_seq) and quiet:
+            missing = _missing(cur, pub, new_upto, int(max_seq))
+            spec = FlagSpec("sequence_gap", "gap", "publisher", pub, pub, "high", None, None, (),  # type: ignore[arg-type]
+                            now, None, {"first_missing": missing, "contiguous_upto": new_upto, "max_seq": int(max_seq)})
+            if pub not in open_gaps:
+                fw.raise_integrity(spec)
+        elif new_upto >= int(max_seq) and pub in open_gaps:
+            fw.review(_gap_id(pub), "resolved", "system", "auto_resolved")
+    # publishers whose gap closed completely are no longer selected above
+    for pub in open_gaps - {r[0] for r in rows}:
+        fw.review(_gap_id(pub), "resolved", "system", "auto_resolved")
+    return fw.finish()
+
+
+def _gap_id(pub: str) -> str:
+    return FlagSpec("sequence_gap", "gap", "publisher", pub, pub, "high", None, None, (),  # type: ignore[arg-type]
+                    datetime.now(UTC), None).flag_id
