@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import pandas as pd
 import psycopg2
-import psycopg2.extensions
 import streamlit as st
 
 from infra import db
 from infra.runtime import resolve
 from infra.settings import Settings, load_settings
 from schemas.errors import CuentasError
+from stream_processors import log_reader
 
 __all__ = [
     "DataUnavailable",
@@ -102,10 +102,8 @@ def cursor(url: str, schema: str, *, readonly: bool = True) -> Iterator[Any]:
         if not readonly:
             conn.commit()
     except psycopg2.Error as e:
-        try:
+        with suppress(psycopg2.Error):
             conn.rollback()
-        except psycopg2.Error:
-            pass
         raise DataUnavailable(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
     finally:
         conn.close()
@@ -382,7 +380,16 @@ def publishers(url: str, schema: str) -> dict[str, pd.DataFrame]:
             "SELECT reason, count(*)::bigint AS n FROM quarantine GROUP BY reason ORDER BY 2 DESC, 1 LIMIT 50"
         )
         reasons = _frame(cur)
-    return {"sequences": seqs, "rejected": rejected, "reasons": reasons}
+        # Who each publisher is, from the registry's own signed events (index log_entries_type).
+        cur.execute(
+            "SELECT DISTINCT ON (pid) pid AS publisher_id, kind FROM ("
+            " SELECT convert_from(leaf, 'UTF8')::jsonb -> 'payload' ->> 'publisher_id' AS pid,"
+            "  convert_from(leaf, 'UTF8')::jsonb -> 'payload' ->> 'kind' AS kind, idx"
+            " FROM log_entries WHERE event_type = 'publisher.registered') r"
+            " WHERE pid IS NOT NULL ORDER BY pid, idx DESC"
+        )
+        registry = _frame(cur)
+    return {"sequences": seqs, "rejected": rejected, "reasons": reasons, "registry": registry}
 
 
 @st.cache_data(ttl=_TTL_LIVE, show_spinner=False, max_entries=64)
@@ -429,16 +436,14 @@ def checkpoints(url: str, schema: str, limit: int = 50) -> dict[str, Any]:
                 (int(history.iloc[0]["size"]),),
             )
             cosigs = _frame(cur)
-    return {"log_size": log_size, "history": history, "cosignatures": cosigs}
+        latest = log_reader.latest_checkpoint_row(cur)
+    return {"log_size": log_size, "history": history, "cosignatures": cosigs,
+            "latest_note": latest[2] if latest else None}
 
 
 def clear_all() -> None:
-    """Forget every cached query (after a reviewer changed something)."""
-    st.cache_data.clear()
+    """Forget every cached query of this module."""
+    for fn in (overview, transfer_by_digest, transfer_flags, project_filters, projects, project_detail,
+               flag_queue, flag_detail, accountables, publishers, publisher_rejections, checkpoints):
+        fn.clear()
 
-
-def is_connection_error(e: BaseException) -> bool:
-    return isinstance(e, DataUnavailable | psycopg2.OperationalError)
-
-
-_ = psycopg2.extensions

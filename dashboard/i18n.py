@@ -179,10 +179,7 @@ def setup() -> str:
     import streamlit as st
 
     qp = st.query_params.get("lang")
-    if qp in LANGS:
-        lang = str(qp)
-    else:
-        lang = st.session_state.get(_STATE_KEY) or _browser_language()
+    lang = str(qp) if qp in LANGS else (st.session_state.get(_STATE_KEY) or _browser_language())
     if lang not in LANGS:
         lang = DEFAULT_LANG
     st.session_state[_STATE_KEY] = lang
@@ -201,6 +198,16 @@ def setup() -> str:
 
 
 # --- numbers --------------------------------------------------------------------------------
+
+
+def _missing(x: object) -> bool:
+    """None, NaN or NaT (what pandas puts in empty cells)."""
+    if x is None:
+        return True
+    try:
+        return bool(x != x)
+    except (TypeError, ValueError):
+        return False
 
 
 def _group(digits: str, sep: str) -> str:
@@ -226,20 +233,20 @@ def _format_decimal(value: Decimal, decimals: int, lang: str | None) -> str:
 
 
 def fmt_int(n: int | None, lang: str | None = None) -> str:
-    if n is None:
+    if _missing(n):
         return "—"
-    return _format_decimal(Decimal(int(n)), 0, lang)
+    return _format_decimal(Decimal(int(n)), 0, lang)  # type: ignore[arg-type]
 
 
 def fmt_number(x: float | int | Decimal | None, decimals: int = 1, lang: str | None = None) -> str:
-    if x is None:
+    if _missing(x):
         return "—"
     return _format_decimal(Decimal(str(x)), decimals, lang)
 
 
 def fmt_money(amount: int | None, currency: str | None, lang: str | None = None) -> str:
     """``amount`` minor units of ``currency`` (``fmt_money(123456, "USD")`` -> ``USD 1,234.56``)."""
-    if amount is None or not currency:
+    if _missing(amount) or not currency or _missing(currency):
         return "—"
     exp = ISO_4217_MINOR_UNITS.get(currency, 2)
     number = _format_decimal(Decimal(int(amount)).scaleb(-exp), exp, lang)
@@ -248,14 +255,14 @@ def fmt_money(amount: int | None, currency: str | None, lang: str | None = None)
 
 def fmt_pct(ratio: float | Decimal | None, decimals: int = 1, lang: str | None = None) -> str:
     """A ratio (0.25) as a percentage (25.0 %)."""
-    if ratio is None:
+    if _missing(ratio):
         return "—"
     return t("fmt.percent", lang, n=fmt_number(Decimal(str(ratio)) * 100, decimals, lang))
 
 
 def fmt_bps(bps: int | float | None, decimals: int = 2, lang: str | None = None) -> str:
     """Basis points (470) as a percentage (4.70 %)."""
-    if bps is None:
+    if _missing(bps):
         return "—"
     return t("fmt.percent", lang, n=fmt_number(Decimal(str(bps)) / 100, decimals, lang))
 
@@ -276,7 +283,7 @@ def _browser_tz() -> tzinfo:
 
 
 def fmt_date(d: date | datetime | None, lang: str | None = None) -> str:
-    if d is None:
+    if _missing(d):
         return "—"
     if isinstance(d, datetime):
         if d.tzinfo is None:
@@ -286,7 +293,7 @@ def fmt_date(d: date | datetime | None, lang: str | None = None) -> str:
 
 
 def fmt_datetime(dt: datetime | None, lang: str | None = None) -> str:
-    if dt is None:
+    if _missing(dt):
         return "—"
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
@@ -302,7 +309,7 @@ def fmt_datetime(dt: datetime | None, lang: str | None = None) -> str:
 
 
 def fmt_duration(seconds: int | float | None, lang: str | None = None) -> str:
-    if seconds is None:
+    if _missing(seconds):
         return "—"
     s = max(0, int(seconds))
     if s < 3600:

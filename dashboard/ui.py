@@ -11,9 +11,12 @@ import streamlit as st
 from dashboard import data
 from dashboard.i18n import t
 
-__all__ = ["PAGES", "chart_block", "downloads", "load", "show_db_error", "table", "target", "vega"]
+__all__ = ["LEGEND", "PAGES", "chart_block", "downloads", "load", "show_db_error", "table", "target", "vega"]
 
 T = TypeVar("T")
+
+#: Legends under a chart, one entry per line, so that none is cut off on a phone.
+LEGEND: dict[str, Any] = {"orient": "bottom", "direction": "vertical", "labelLimit": 280}
 
 #: Page files, relative to app.py (for st.page_link).
 PAGES = {

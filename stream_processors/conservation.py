@@ -64,9 +64,9 @@ def conservation_report(settings: Settings, db_url: str) -> dict[str, Any]:
                 db.close()
             with conn.cursor() as cur:
                 cur.execute("SELECT count(*) FROM log_entries WHERE event_id = ANY(%s)", (accepted_ids,))
-                in_log = int(cur.fetchone()[0])
+                in_log = int(cur.fetchone()[0])  # type: ignore[index]
                 cur.execute("SELECT count(DISTINCT event_id) FROM quarantine WHERE event_id = ANY(%s)", (rejected_ids,))
-                in_q = int(cur.fetchone()[0])
+                in_q = int(cur.fetchone()[0])  # type: ignore[index]
             problems = []
             if h != a + r + d + p:
                 problems.append(f"handed {h} != accepted {a} + rejected {r} + duplicates {d} + pending {p}")

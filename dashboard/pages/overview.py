@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
-from dashboard.i18n import fmt_bps, fmt_datetime, fmt_int, fmt_money, fmt_pct, t, t_code
+from dashboard.i18n import current, fmt_bps, fmt_datetime, fmt_int, fmt_money, fmt_pct, t, t_code
 from dashboard.style import BAD, GOOD, NEUTRAL, OKABE_ITO, WARN
 from schemas.money import ISO_4217_MINOR_UNITS
 
@@ -24,14 +24,8 @@ SDG_CEILING_BPS = 500
 G20_1H_TARGET = 0.75
 
 
-def flag_emoji(code: str) -> str:
-    if len(code) != 2 or not code.isalpha():
-        return code
-    return "".join(chr(0x1F1E6 + ord(c) - ord("A")) for c in code.upper())
-
-
 def corridor_label(a: str, b: str) -> str:
-    return f"{flag_emoji(a)} {a} → {flag_emoji(b)} {b}"
+    return f"{a} → {b}"
 
 
 def major(amount: int, currency: str) -> float:
@@ -49,8 +43,8 @@ def flow_dot(edges: list[tuple[str, str, float, str]], colours: dict[str, str]) 
     lines = [
         "digraph flows {",
         '  rankdir=LR; bgcolor="transparent"; nodesep=0.25; ranksep=1.1;',
-        '  node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=11, penwidth=0];',
-        '  edge [fontname="sans-serif", fontsize=10, arrowsize=0.6];',
+        '  node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=14, penwidth=0, margin="0.15,0.08"];',
+        '  edge [fontname="sans-serif", fontsize=12, arrowsize=0.6];',
     ]
     nodes: dict[str, str] = {}
     for a, b, _, _ in edges:
@@ -70,6 +64,7 @@ def flow_dot(edges: list[tuple[str, str, float, str]], colours: dict[str, str]) 
 
 
 tg = ui.target()
+L = current()  # captured: widget labels may be formatted outside the script thread
 k = max(1, int(tg.settings.min_group_size))
 
 st.title(t("overview.title"))
@@ -78,7 +73,7 @@ st.caption(t("overview.intro"))
 PERIODS = [30, 90, 365, 0]
 period = st.selectbox(
     t("overview.period"), PERIODS, index=1, key="ov_period",
-    format_func=lambda d: t("overview.period_all") if d == 0 else t("overview.period_days", n=d),
+    format_func=lambda d: t("overview.period_all", L) if d == 0 else t("overview.period_days", L, n=d),
 )
 
 
@@ -164,9 +159,10 @@ def flags_section(fl: pd.DataFrame) -> None:
         "mark": {"type": "bar", "tooltip": True},
         "encoding": {
             "y": {"field": "type_label", "type": "nominal", "sort": "-x", "title": None},
-            "x": {"field": "n", "type": "quantitative", "title": t("col.count")},
+            "x": {"field": "n", "type": "quantitative", "title": t("col.count"),
+                  "axis": {"format": "d", "tickMinStep": 1}},
             "color": {"field": "status_label", "type": "nominal", "title": None,
-                      "scale": {"range": [WARN, NEUTRAL]}, "legend": {"orient": "bottom"}},
+                      "scale": {"range": [WARN, NEUTRAL]}, "legend": ui.LEGEND},
         },
     }
     ui.chart_block(lambda: ui.vega(chart, spec, t("overview.flags_title")), shown, fl, "open_flags", "ov_flags")
@@ -202,7 +198,7 @@ def cost_section(visible: pd.DataFrame) -> None:
                  "color": {"field": "band", "type": "nominal", "title": None,
                            "scale": {"domain": [t("overview.band_ok"), t("overview.band_mid"), t("overview.band_bad")],
                                      "range": [GOOD, WARN, BAD]},
-                           "legend": {"orient": "bottom"}}}},
+                           "legend": ui.LEGEND}}},
             {"mark": {"type": "rule", "strokeDash": [6, 4], "color": "#000000", "size": 2},
              "encoding": {"x": {"datum": SDG_TARGET_BPS / 100}}},
             {"mark": {"type": "rule", "color": BAD, "size": 2}, "encoding": {"x": {"datum": SDG_CEILING_BPS / 100}}},
@@ -243,11 +239,12 @@ def speed_section(visible: pd.DataFrame) -> None:
             {"mark": {"type": "bar", "tooltip": True},
              "encoding": {
                  "y": {"field": "corridor", "type": "nominal", "title": None},
-                 "yOffset": {"field": "measure"},
+                 "yOffset": {"field": "measure", "sort": [t("overview.within_1h"), t("overview.within_1d")]},
                  "x": {"field": "pct", "type": "quantitative", "title": t("overview.speed_axis"),
                        "scale": {"domain": [0, 100]}},
                  "color": {"field": "measure", "type": "nominal", "title": None,
-                           "scale": {"range": [OKABE_ITO[0], OKABE_ITO[1]]}, "legend": {"orient": "bottom"}}}},
+                           "scale": {"domain": [t("overview.within_1h"), t("overview.within_1d")],
+                                     "range": [OKABE_ITO[0], OKABE_ITO[1]]}, "legend": ui.LEGEND}}},
             {"mark": {"type": "rule", "strokeDash": [6, 4], "color": "#000000", "size": 2},
              "encoding": {"x": {"datum": G20_1H_TARGET * 100}}},
         ],
@@ -280,7 +277,7 @@ def flows_section(visible: pd.DataFrame, d: dict[str, Any]) -> None:
             colours[cor] = NEUTRAL
             op = str(r["operator"])
             colours[op] = OKABE_ITO[4]
-            n, proj = int(r["transfers"]), int(r["to_projects"])
+            n = int(r["transfers"])
             edges.append((cor, op, n, fmt_int(n)))
             rows.append((cor, op, n))
         ops = g.groupby("operator", as_index=False)[["transfers", "to_projects"]].sum()
@@ -352,15 +349,17 @@ def matched_section(levels: pd.DataFrame, projects: pd.DataFrame) -> None:
             rows.append({"level": t_code("level", r["level"]), "measure": t(f"col.{m}"),
                          "amount": major(int(r[m]), ccy)})
     long = pd.DataFrame(rows)
+    order = [t("col.owed"), t("col.pledged"), t("col.disbursed")]
     spec = {
         "height": {"step": 16},
         "mark": {"type": "bar", "tooltip": True},
         "encoding": {
             "y": {"field": "level", "type": "nominal", "title": None},
-            "yOffset": {"field": "measure"},
+            "yOffset": {"field": "measure", "sort": order},
             "x": {"field": "amount", "type": "quantitative", "title": t("overview.amount_axis", code=ccy)},
             "color": {"field": "measure", "type": "nominal", "title": None,
-                      "scale": {"range": [OKABE_ITO[7], OKABE_ITO[1], OKABE_ITO[2]]}, "legend": {"orient": "bottom"}},
+                      "scale": {"domain": order, "range": [OKABE_ITO[7], OKABE_ITO[1], OKABE_ITO[2]]},
+                      "legend": ui.LEGEND},
         },
     }
     shown = pd.DataFrame({
