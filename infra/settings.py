@@ -86,6 +86,7 @@ class Settings:
     no_milestone_days: float = _s("NO_MILESTONE_DAYS", 120.0, "Days after funds arrive within which a milestone must be reported.")
     unverified_days: float = _s("UNVERIFIED_DAYS", 60.0, "Days within which reported spending must be verified.")
     clock_lateness_s: float = _s("CLOCK_LATENESS_S", 3600.0, "Event-time lateness allowed before deadlines fire (out-of-order tolerance).")
+    clock_idle_s: float = _s("CLOCK_IDLE_S", 10.0, "A partition with no new events for this long (wall clock) stops holding the event-time clock back.")
 
     # ---------------------------------------------------------------------------
     @property

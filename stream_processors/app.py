@@ -220,6 +220,6 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
     if "reconcilers" in components:
         from stream_processors.reconcilers import install as install_reconcilers
 
-        install_reconcilers(app, settings, db_url, keys, send_all)
+        install_reconcilers(app, settings, db_url, keys, send_all, tids)
 
     return app

@@ -1,10 +1,13 @@
 """The event-time clock the processors share.
 
-``now`` = the smallest, over every partition a reconciler has applied
-events from, of the latest event time applied there, minus the allowed
-lateness (``CLOCK_LATENESS_S``).  Taking the minimum over partitions keeps a
-fast partition from pushing deadlines past events a slower one has not
-delivered yet.  Tests (and operators replaying history) pin the clock with
+``now`` = the smallest, over every *active* partition a reconciler has
+applied events from, of the latest event time applied there, minus the
+allowed lateness (``CLOCK_LATENESS_S``).  Taking the minimum keeps a fast
+partition from pushing deadlines past events a slower one has not delivered
+yet.  A partition that received nothing for ``CLOCK_IDLE_S`` (wall clock) is
+idle and drops out of the minimum, as in Flink's watermark idleness, so a
+quiet partition cannot stop time; when every partition is idle, everything
+sent has been applied and the clock is the latest event time seen.  Tests (and operators replaying history) pin the clock with
 ``clock_override`` instead of sleeping.
 """
 
@@ -25,19 +28,24 @@ def advance(cur: Any, group: str, marks: dict[tuple[str, int], datetime]) -> Non
         cur,
         "INSERT INTO clock_partitions (group_id, topic, partition, watermark) VALUES %s"
         " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
-        " watermark = GREATEST(clock_partitions.watermark, EXCLUDED.watermark)",
+        " watermark = GREATEST(clock_partitions.watermark, EXCLUDED.watermark), updated_at = now()",
         [(group, t, p, w) for (t, p), w in sorted(marks.items())],
     )
 
 
-def now(cur: Any, lateness: timedelta) -> datetime | None:
+def now(cur: Any, lateness: timedelta, idle_s: float = 10.0) -> datetime | None:
     cur.execute("SELECT now FROM clock_override WHERE id = 1")
     row = cur.fetchone()
     if row:
         return row[0]  # type: ignore[no-any-return]
-    cur.execute("SELECT min(watermark) FROM clock_partitions")
-    (low,) = cur.fetchone()
-    return None if low is None else low - lateness
+    cur.execute(
+        "SELECT min(watermark) FILTER (WHERE updated_at > now() - make_interval(secs => %s)), max(watermark)"
+        " FROM clock_partitions",
+        (idle_s,),
+    )
+    active_low, high = cur.fetchone()
+    t = active_low if active_low is not None else high
+    return None if t is None else t - lateness
 
 
 def pin(cur: Any, at: datetime) -> None:

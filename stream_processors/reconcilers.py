@@ -322,9 +322,10 @@ def _write_projects(cur: Any, results: dict[str, ProjectResult]) -> None:
 # --- deadlines ----------------------------------------------------------------------------
 
 
-def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timedelta, limit: int = 2000) -> tuple[list[Any], list[Contribution]]:
+def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timedelta, limit: int = 2000,
+                  idle_s: float = 10.0) -> tuple[list[Any], list[Contribution]]:
     """Re-evaluate entities whose next deadline the clock has passed, and dirty projects."""
-    now = clock.now(cur, lateness)
+    now = clock.now(cur, lateness, idle_s)
     envs: list[Any] = []
     contributions: list[Contribution] = []
     if now is not None:
@@ -340,14 +341,15 @@ def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timede
     cur.execute("SELECT project_id FROM dirty_projects WHERE since < now() - interval '2 seconds' LIMIT %s", (limit,))
     dirty = [r[0] for r in cur.fetchall()]
     if dirty:
-        envs += apply_project_events(cur, [], [], lambda: clock.now(cur, lateness), th, keys, ids=dirty)
+        envs += apply_project_events(cur, [], [], lambda: clock.now(cur, lateness, idle_s), th, keys, ids=dirty)
     return envs, contributions
 
 
 # --- Faust wiring -----------------------------------------------------------------------------
 
 
-def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_all: Callable[..., Any]) -> None:
+def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_all: Callable[..., Any],
+            topic_ids: dict[str, str] | None = None) -> None:
     th = thresholds(settings)
     lateness = timedelta(seconds=settings.clock_lateness_s)
     t = settings.topic
@@ -395,8 +397,8 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
 
             def work(cur: Any) -> tuple[list[Any], list[Contribution]]:
                 clock.advance(cur, tr_group, mk)
-                out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness), th, keys)
-                record_progress(cur, tr_group, offs, {})
+                out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
+                record_progress(cur, tr_group, offs, topic_ids or {})
                 return out
 
             envs, contributions = await tr_pg.run(work)
@@ -425,8 +427,8 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
 
             def work(cur: Any) -> list[Any]:
                 clock.advance(cur, pr_group, mk)
-                out = apply_project_events(cur, evts, contribs, lambda: clock.now(cur, lateness), th, keys)
-                record_progress(cur, pr_group, offs, {})
+                out = apply_project_events(cur, evts, contribs, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
+                record_progress(cur, pr_group, offs, topic_ids or {})
                 return out
 
             envs = await pr_pg.run(work)
@@ -436,5 +438,5 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
 
     @app.timer(1.0, on_leader=True)
     async def deadlines() -> None:
-        envs, contributions = await dl_pg.run(lambda cur: run_deadlines(cur, th, keys, lateness))
+        envs, contributions = await dl_pg.run(lambda cur: run_deadlines(cur, th, keys, lateness, idle_s=settings.clock_idle_s))
         await publish_after_commit(envs, contributions)
