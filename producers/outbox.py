@@ -16,7 +16,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Outbox", "OutboxRow", "Counts"]
+__all__ = ["Outbox", "OutboxRow", "Counts", "RETRYABLE_REASONS", "RETRY_ATTEMPTS"]
+
+#: Rejections that may be a race, not a verdict: the publisher's registration
+#: (or key rotation) may simply not have reached the gate yet.  Such events
+#: stay pending and are republished, up to RETRY_ATTEMPTS hand-overs in all;
+#: after that the rejection is final.
+RETRYABLE_REASONS = frozenset({"unknown_publisher", "unknown_key"})
+RETRY_ATTEMPTS = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -141,6 +148,14 @@ class Outbox:
                 status = str(r.get("status"))
                 if status not in ("accepted", "duplicate", "rejected"):
                     continue
+                if status == "rejected" and r.get("reason") in RETRYABLE_REASONS:
+                    cur = self.db.execute(
+                        "UPDATE events SET reason = ?, message = ? WHERE event_id = ? AND status = 'pending'"
+                        " AND attempts < ?",
+                        (r.get("reason"), r.get("message"), r.get("event_id"), RETRY_ATTEMPTS),
+                    )
+                    if cur.rowcount:
+                        continue  # still pending: republished later
                 cur = self.db.execute(
                     "UPDATE events SET status = ?, reason = ?, message = ?, log_index = ?, confirmed_at = ?"
                     " WHERE event_id = ? AND status = 'pending'",

@@ -128,9 +128,22 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
                 items = [gate_mod.Incoming(e.message.value or b"", f"{e.message.topic}/{e.message.partition}/{e.message.offset}") for e in events]
                 offs = _offsets(events)
 
+                from stream_processors import clock
+                from stream_processors.reconcilers import backlog_state
+
+                cu = backlog_state(app, events)
+
                 def work(cur: Any) -> gate_mod.GateOutcome:
                     c = core()
                     out = gate_mod.process_batch(cur, c, items, reload_registry=reload_registry)
+                    marks: dict[tuple[str, int], Any] = {}
+                    for ev, d in zip(events, out.decisions, strict=True):
+                        if d.outcome == "accepted" and d.envelope is not None and forward_topic(d.envelope.event_type):
+                            k = (ev.message.topic, ev.message.partition)
+                            t_ev = d.envelope.time()
+                            if k not in marks or t_ev > marks[k]:
+                                marks[k] = t_ev
+                    clock.advance(cur, group, marks, cu)
                     from stream_processors.integrity import raise_gate_flags
 
                     raise_gate_flags(cur, out.integrity, keys)

@@ -4,9 +4,12 @@
 applied events from, of the latest event time applied there, minus the
 allowed lateness (``CLOCK_LATENESS_S``).  Taking the minimum keeps a fast
 partition from pushing deadlines past events a slower one has not delivered
-yet.  A partition that received nothing for ``CLOCK_IDLE_S`` (wall clock) is
-idle and drops out of the minimum, as in Flink's watermark idleness, so a
-quiet partition cannot stop time; when every partition is idle, everything
+yet.  A partition that was caught up (no backlog) and received nothing for
+``CLOCK_IDLE_S`` (wall clock) is idle and drops out of the minimum, as in
+Flink's watermark idleness, so a quiet partition cannot stop time, while a
+partition still holding a backlog always counts, however long it waits its
+turn.  The gate contributes its partitions too, so events still queued
+upstream hold the clock back; when every partition is idle, everything
 sent has been applied and the clock is the latest event time seen.  Tests (and operators replaying history) pin the clock with
 ``clock_override`` instead of sleeping.
 """
@@ -21,15 +24,19 @@ from psycopg2.extras import execute_values
 __all__ = ["advance", "now", "pin", "unpin"]
 
 
-def advance(cur: Any, group: str, marks: dict[tuple[str, int], datetime]) -> None:
+def advance(cur: Any, group: str, marks: dict[tuple[str, int], datetime],
+            caught_up: dict[tuple[str, int], bool] | None = None) -> None:
+    """Record per partition the latest event time applied, and whether it has no backlog left."""
     if not marks:
         return
+    caught_up = caught_up or {}
     execute_values(
         cur,
-        "INSERT INTO clock_partitions (group_id, topic, partition, watermark) VALUES %s"
+        "INSERT INTO clock_partitions (group_id, topic, partition, watermark, caught_up) VALUES %s"
         " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
-        " watermark = GREATEST(clock_partitions.watermark, EXCLUDED.watermark), updated_at = now()",
-        [(group, t, p, w) for (t, p), w in sorted(marks.items())],
+        " watermark = GREATEST(clock_partitions.watermark, EXCLUDED.watermark), updated_at = now(),"
+        " caught_up = EXCLUDED.caught_up",
+        [(group, t, p, w, bool(caught_up.get((t, p), False))) for (t, p), w in sorted(marks.items())],
     )
 
 
@@ -39,8 +46,8 @@ def now(cur: Any, lateness: timedelta, idle_s: float = 10.0) -> datetime | None:
     if row:
         return row[0]  # type: ignore[no-any-return]
     cur.execute(
-        "SELECT min(watermark) FILTER (WHERE updated_at > now() - make_interval(secs => %s)), max(watermark)"
-        " FROM clock_partitions",
+        "SELECT min(watermark) FILTER (WHERE NOT caught_up OR updated_at > now() - make_interval(secs => %s)),"
+        " max(watermark) FROM clock_partitions",
         (idle_s,),
     )
     active_low, high = cur.fetchone()

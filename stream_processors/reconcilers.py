@@ -348,6 +348,27 @@ def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timede
 # --- Faust wiring -----------------------------------------------------------------------------
 
 
+def backlog_state(app: Any, events: list[Any]) -> dict[tuple[str, int], bool]:
+    """Per partition in the batch: True when the batch reached the high watermark (no backlog).
+
+    The high watermark comes from the Fetch responses (right on every broker,
+    unlike ListOffsets on the embedded one).
+    """
+    last: dict[Any, int] = {}
+    for e in events:
+        tp = e.message.tp
+        last[tp] = max(last.get(tp, -1), e.message.offset)
+    out: dict[tuple[str, int], bool] = {}
+    for tp, off in last.items():
+        try:
+            hw = app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - unknown: count as backlog, the safe side
+            hw = None
+        out[(tp.topic, tp.partition)] = hw is not None and off + 1 >= hw
+    return out
+
+
+
 def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_all: Callable[..., Any],
             topic_ids: dict[str, str] | None = None) -> None:
     th = thresholds(settings)
@@ -366,6 +387,9 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
             key = (e.message.topic, e.message.partition)
             out[key] = max(out.get(key, 0), e.message.offset + 1)
         return out
+
+    def caught_up(events: list[Any]) -> dict[tuple[str, int], bool]:
+        return backlog_state(app, events)
 
     def marks(events: list[Any], evts: list[Evt | None]) -> dict[tuple[str, int], datetime]:
         out: dict[tuple[str, int], datetime] = {}
@@ -393,10 +417,10 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
     async def reconcile_transfers(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
             evts = [parse_forwarded(e.message.value, log_index(e.message)) for e in events]
-            offs, mk = offsets(events), marks(events, list(evts))
+            offs, mk, cu = offsets(events), marks(events, list(evts)), caught_up(events)
 
             def work(cur: Any) -> tuple[list[Any], list[Contribution]]:
-                clock.advance(cur, tr_group, mk)
+                clock.advance(cur, tr_group, mk, cu)
                 out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
                 record_progress(cur, tr_group, offs, topic_ids or {})
                 return out
@@ -423,10 +447,10 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
                     ev = parse_forwarded(e.message.value, log_index(e.message))
                     evts.append(ev)
                     per.append(ev)
-            offs, mk = offsets(events), marks(events, per)
+            offs, mk, cu = offsets(events), marks(events, per), caught_up(events)
 
             def work(cur: Any) -> list[Any]:
-                clock.advance(cur, pr_group, mk)
+                clock.advance(cur, pr_group, mk, cu)
                 out = apply_project_events(cur, evts, contribs, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
                 record_progress(cur, pr_group, offs, topic_ids or {})
                 return out

@@ -25,11 +25,15 @@ def test_clock_min_over_active_partitions_with_idleness_and_pin(migrated):
             # a watermark never goes back
             clock.advance(cur, "g", {("t", 0): T0})
             assert clock.now(cur, lateness) == T0 + timedelta(days=2) - lateness
-            # partition 0 goes quiet: it stops holding the clock back
+            # partition 0 waits its turn with a backlog: however long, it still holds the clock
+            cur.execute("UPDATE clock_partitions SET updated_at = now() - interval '1 minute' WHERE partition = 0")
+            assert clock.now(cur, lateness, idle_s=10) == T0 + timedelta(days=2) - lateness
+            # caught up and quiet: idle, it stops holding the clock back
+            clock.advance(cur, "g", {("t", 0): T0 + timedelta(days=2)}, {("t", 0): True})
             cur.execute("UPDATE clock_partitions SET updated_at = now() - interval '1 minute' WHERE partition = 0")
             assert clock.now(cur, lateness, idle_s=10) == T0 + timedelta(days=5) - lateness
             # everything idle: all sent has been applied, the clock is the latest event time
-            cur.execute("UPDATE clock_partitions SET updated_at = now() - interval '1 minute'")
+            cur.execute("UPDATE clock_partitions SET updated_at = now() - interval '1 minute', caught_up = true")
             assert clock.now(cur, lateness, idle_s=10) == T0 + timedelta(days=5) - lateness
             # tests and operators pin the clock instead of sleeping
             clock.pin(cur, T0 + timedelta(days=30))

@@ -1,0 +1,1441 @@
+"""The publisher's side of the command line: keys, registration, publishing, simulation.
+
+    cuentas keys new NAME [--out FILE] [--passphrase-env VAR]
+    cuentas keys show FILE [--name NAME] [--json]
+    cuentas keys rotate FILE [--overlap 7d] [--json]
+    cuentas publishers register ID --kind KIND --key VERIFIER_KEY [--party-level L --party-id P]
+    cuentas publishers list [--json]
+    cuentas publish FILE.jsonl --as PUBLISHER --key KEYFILE [--json]
+    cuentas simulate --seed N [--rate R] (--duration D | --events N) [--anomalies]
+                     [--start ISO] [--span D] [--truth FILE] [--json]
+    cuentas simulate --demo
+
+Every expected failure is one line (``CuentasError``, printed by ``infra.cli``);
+heavy imports (Kafka, PostgreSQL, the simulator) happen inside the handlers so
+``cuentas --help`` stays instant.  ``publish`` validates and signs each line on
+its own: a bad line is reported with its number and the field and rule it
+breaks, and never stops the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from schemas.catalog import REGISTRY_EVENT_TYPES, ROLES_BY_KIND
+from schemas.envelope import MAX_ENVELOPE_BYTES, Envelope, format_time
+from schemas.errors import (
+    ConfigurationError,
+    CuentasError,
+    MalformedInput,
+    UnavailableService,
+    VerificationError,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.settings import Settings
+    from producers.publisher import Publisher
+    from producers.simulator import SimEvent, SimPublisher, Simulation
+    from schemas.registry import TrustRegistry
+
+__all__ = [
+    "DEMO_EVENTS",
+    "DEMO_SEED",
+    "DEMO_SPAN",
+    "LineProblem",
+    "ParsedLine",
+    "PublishReport",
+    "parse_duration",
+    "parse_lines",
+    "parse_start",
+    "prepare_lines",
+    "publish_lines",
+    "register",
+]
+
+DEMO_SEED = 2002  # the year 3x1 para Migrantes began
+DEMO_EVENTS = 1_500
+DEMO_SPAN = timedelta(days=90)
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{2,63}$")
+_LINE_MEMBERS = frozenset({"type", "payload", "event_time", "event_id"})
+_CHUNK = 500
+
+
+# --- small parsers -------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``10m``, ``2h``, ``90d``, ``1w``, ``1h30m`` or plain seconds."""
+    raw = text.strip().lower()
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(raw):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not raw or pos != len(raw) or total <= 0:
+        raise MalformedInput(
+            f"{text!r} is not a duration; write it like 90s, 10m, 2h, 90d or 1h30m",
+            reason="duration",
+        )
+    return timedelta(seconds=total)
+
+
+def parse_start(text: str) -> datetime:
+    """An ISO 8601 date or date-time; no offset means UTC."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise MalformedInput(
+            f"--start {text!r} is not an ISO 8601 date or time (e.g. 2025-01-01T00:00:00Z)",
+            reason="time",
+        ) from e
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _passphrase(var: str | None) -> bytes | None:
+    """The passphrase from ``--passphrase-env VAR``, else CUENTAS_KEY_PASSPHRASE, else none."""
+    if var:
+        value = os.environ.get(var)
+        if not value:
+            raise ConfigurationError(f"--passphrase-env {var}: that environment variable is empty")
+        return value.encode()
+    from infra.identities import passphrase
+
+    return passphrase()
+
+
+def _check_id(value: str, what: str) -> str:
+    if not _ID_RE.match(value):
+        raise MalformedInput(
+            f"{what} {value!r} must be 3-64 lowercase ASCII letters, digits or _ . : - "
+            "(starting with a letter or digit)",
+            reason="id",
+        )
+    return value
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def _settings() -> Settings:
+    from infra.settings import load_settings
+
+    return load_settings()
+
+
+def _running(settings: Settings, *, need_db: bool = True) -> tuple[Settings, str]:
+    """Settings pointed at the running platform's broker, and its database URL."""
+    from infra.runtime import resolve
+
+    ep = resolve(settings, need_db=need_db)
+    return settings.replace(kafka_bootstrap_servers=ep.kafka_bootstrap), ep.database_url
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    tmp.replace(path)
+
+
+def _console(stderr: bool = True) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _progress(console: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+
+
+# --- keys ----------------------------------------------------------------------------
+
+
+def _key_name(path: Path, name: str | None) -> str:
+    if name:
+        return _check_id(name, "--name")
+    base = path.name
+    for suffix in (".old", ".key", ".pem"):
+        base = base.removesuffix(suffix)
+    if not _ID_RE.match(base):
+        raise MalformedInput(
+            f"cannot tell the publisher id from the file name {path.name!r}; give it with --name",
+            reason="id",
+        )
+    return base
+
+
+def _key_info(name: str, key: Ed25519PrivateKey, path: Path) -> dict[str, Any]:
+    from schemas.keys import VerifierKey, public_key_bytes
+
+    vk = VerifierKey(name, public_key_bytes(key))
+    return {"name": name, "file": str(path), "key_id": vk.key_id.hex(), "verifier_key": str(vk)}
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.keystore import write_private_key
+
+    name = _check_id(args.name, "publisher id")
+    out = (
+        Path(args.out)
+        if args.out
+        else _settings().data_path / "keys" / "publishers" / (name + ".key")
+    )
+    if out.exists():
+        raise ConfigurationError(
+            f"{out} already exists; a key is never overwritten (rotate it with "
+            f"`cuentas keys rotate {out}`)"
+        )
+    key = Ed25519PrivateKey.generate()
+    write_private_key(out, key, _passphrase(args.passphrase_env))
+    info = _key_info(name, key, out)
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"wrote {out} (mode 600{', encrypted' if _passphrase(args.passphrase_env) else ''})")
+    print(info["verifier_key"])
+    print(f"next: cuentas publishers register {name} --kind KIND --key {info['verifier_key']}")
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    from infra.keystore import read_private_key
+
+    path = Path(args.file)
+    key = read_private_key(path, _passphrase(args.passphrase_env))
+    info = _key_info(_key_name(path, args.name), key, path)
+    if args.json:
+        _print_json(info)
+    else:
+        print(info["verifier_key"])
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.keystore import read_private_key, write_private_key
+    from schemas.catalog import validate_payload
+
+    path = Path(args.file)
+    pw = _passphrase(args.passphrase_env)
+    name = _key_name(path, args.name)
+    old = read_private_key(path, pw)
+    old_path = path.with_name(path.name + ".old")
+    if old_path.exists():
+        raise ConfigurationError(
+            f"{old_path} already exists (an earlier rotation); move it somewhere safe first"
+        )
+    overlap = parse_duration(args.overlap)
+    new = Ed25519PrivateKey.generate()
+    staged = path.with_name(path.name + ".new")
+    write_private_key(staged, new, pw)
+    path.replace(old_path)
+    staged.replace(path)
+    now = datetime.now(UTC).replace(microsecond=0)
+    info_new, info_old = _key_info(name, new, path), _key_info(name, old, old_path)
+    payload = {
+        "publisher_id": name,
+        "new_public_key": info_new["verifier_key"],
+        "valid_from": format_time(now),
+        "old_key_valid_until": format_time(now + overlap),
+    }
+    validate_payload("publisher.key_rotated", 1, payload)
+    if args.json:
+        _print_json(
+            {
+                "new": info_new,
+                "old": info_old,
+                "registry_event": {"type": "publisher.key_rotated", "payload": payload},
+            }
+        )
+        return 0
+    print(f"new key in {path}, old key kept in {old_path}")
+    print(f"new verifier key: {info_new['verifier_key']}")
+    print("The registry authority must publish this event before the new key is used")
+    print(f"(the old key {info_old['key_id']} stays valid until {payload['old_key_valid_until']}):")
+    print(json.dumps({"type": "publisher.key_rotated", "payload": payload}, sort_keys=True))
+    return 0
+
+
+# --- publishers (registry) -----------------------------------------------------------
+
+
+def _authority(settings: Settings) -> Any:
+    """The registry authority's identity, read (never created) from its key file."""
+    from infra.identities import AUTHORITY_NAME, Identity, passphrase
+    from infra.keystore import read_private_key
+
+    path = Path(settings.registry_key_file or settings.data_path / "keys" / "registry.key")
+    if not path.exists():
+        raise ConfigurationError(
+            f"no registry authority key at {path}: run this where `cuentas up` runs "
+            "(same CUENTAS_DATA_DIR), or set REGISTRY_KEY_FILE"
+        )
+    return Identity(AUTHORITY_NAME, read_private_key(path, passphrase()))
+
+
+def _load_registry(settings: Settings, db_url: str, authority: Any) -> TrustRegistry:
+    from infra.db import connection
+    from stream_processors.gate import load_registry
+
+    with connection(db_url, settings.database_schema, retries=2) as conn, conn.cursor() as cur:
+        return load_registry(cur, authority.verifier)
+
+
+def _settle_one(
+    pub: Publisher, envs: Sequence[Envelope], timeout: float
+) -> list[tuple[Envelope, tuple[str, str | None, str | None, int | None] | None]]:
+    pub.settle(timeout=timeout)
+    return [(e, pub.outbox.status_of(e.event_id)) for e in envs]
+
+
+def cmd_publishers_register(args: argparse.Namespace) -> int:
+    from producers.registry import authority_publisher, registration_payload
+    from schemas.keys import ALG_ED25519, parse_verifier_key
+
+    pid = _check_id(args.id, "publisher id")
+    vk = parse_verifier_key(args.key, alg=ALG_ED25519)
+    if vk.name != pid:
+        raise MalformedInput(
+            f"the verifier key is named {vk.name!r}, not {pid!r}: a key is bound to its publisher "
+            f"id (make one with `cuentas keys new {pid}`)",
+            reason="verifier_key",
+        )
+    party = None
+    if args.party_level or args.party_id:
+        if not (args.party_level and args.party_id):
+            raise MalformedInput("give both --party-level and --party-id", reason="party")
+        party = {"level": args.party_level, "id": _check_id(args.party_id, "--party-id")}
+    if (args.kind == "government") != (party is not None):
+        raise MalformedInput(
+            "a government publisher needs --party-level and --party-id (and only a government)",
+            reason="party",
+        )
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()] if args.roles else None
+    valid_from = parse_start(args.valid_from) if args.valid_from else datetime.now(UTC)
+    payload = registration_payload(
+        pid,
+        args.kind,
+        vk.public_key,
+        roles=roles,
+        party=party,
+        valid_from=valid_from.replace(microsecond=0),
+    )
+    s = _settings()
+    s2, db_url = _running(s)
+    authority = _authority(s)
+    reg = _load_registry(s, db_url, authority)
+    if reg.publisher(pid) is not None:
+        raise ConfigurationError(
+            f"{pid} is already registered; a new key is added by rotation "
+            "(`cuentas keys rotate`), not by registering again"
+        )
+    pub = authority_publisher(s2, authority)
+    try:
+        env = pub.sign("publisher.registered", payload, seq=pub.outbox.next_seq())
+        pub.publish_envelope(env)
+        ((_, status),) = _settle_one(pub, [env], args.timeout)
+    finally:
+        pub.close()
+    result = {
+        "publisher_id": pid,
+        "event_id": env.event_id,
+        "status": status[0] if status else "pending",
+        "reason": status[1] if status else None,
+        "log_index": status[3] if status else None,
+    }
+    if args.json:
+        _print_json(result)
+    if status is None or status[0] == "pending":
+        if not args.json:
+            print(
+                f"{pid}: no acknowledgement within {args.timeout:g}s; the registration stays "
+                "in the outbox and is re-sent on the next run (are the processors running?)"
+            )
+        return 1
+    if status[0] == "rejected":
+        if not args.json:
+            print(f"{pid}: registration rejected: {status[1]}: {status[2]}")
+        return 1
+    if not args.json:
+        print(f"registered {pid} ({args.kind}) with key {vk.key_id.hex()}; log index {status[3]}")
+    return 0
+
+
+def cmd_publishers_list(args: argparse.Namespace) -> int:
+    s = _settings()
+    _, db_url = _running(s, need_db=True)
+    state = _load_registry(s, db_url, _authority(s)).to_state()
+    pubs = state["publishers"]
+    if args.json:
+        _print_json(pubs)
+        return 0
+    if not pubs:
+        print("no publishers registered yet")
+        return 0
+    width = max(len(p) for p in pubs)
+    for pid, p in pubs.items():
+        party = f"{p['party']['level']} {p['party']['id']}" if p["party"] else "-"
+        keys = []
+        for k in p["keys"]:
+            kid = k["public_key"].split("+")[1]
+            state_txt = (
+                "revoked " + k["revoked_at"]
+                if k["revoked_at"]
+                else ("until " + k["valid_until"] if k["valid_until"] else "valid")
+            )
+            keys.append(f"{kid} ({state_txt})")
+        revoked = f"  REVOKED {p['revoked_at']}" if p["revoked_at"] else ""
+        print(f"{pid:<{width}}  {p['kind']:<10} {party:<30} {', '.join(keys)}{revoked}")
+    return 0
+
+
+# --- publish FILE.jsonl ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """Why one line of the file was not published or not accepted."""
+
+    line: int
+    reason: str
+    message: str
+    field: str | None = None
+    by: str = "cuentas"  # "cuentas": refused before signing; "platform": rejected by the gate
+
+    def __str__(self) -> str:
+        who = "rejected by the platform: " if self.by == "platform" else ""
+        return f"line {self.line}: {who}{self.message}"
+
+
+@dataclass(frozen=True)
+class ParsedLine:
+    line: int
+    event_type: str
+    payload: dict[str, Any]
+    event_time: str | None
+    event_id: str | None
+
+
+def parse_lines(lines: Iterable[str]) -> tuple[list[ParsedLine], list[LineProblem]]:
+    """Split a JSONL file into well-shaped lines and problems (1-based line numbers).
+
+    Shape only: ``{"type": str, "payload": object, "event_time"?: str,
+    "event_id"?: str}``; blank lines are skipped.  Payloads are checked when
+    signed (``prepare_lines``).
+    """
+    good: list[ParsedLine] = []
+    bad: list[LineProblem] = []
+    for n, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except ValueError as e:
+            bad.append(LineProblem(n, "json", f"not valid JSON ({e.msg} at column {e.colno})"))
+            continue
+        if not isinstance(obj, dict):
+            bad.append(
+                LineProblem(
+                    n,
+                    "shape",
+                    "each line must be a JSON object "
+                    '{"type": ..., "payload": {...}, "event_time"?: ...}',
+                )
+            )
+            continue
+        extra = sorted(set(obj) - _LINE_MEMBERS)
+        if extra:
+            bad.append(
+                LineProblem(
+                    n,
+                    "shape",
+                    f"{extra[0]}: unknown member (allowed: type, payload, event_time, event_id)",
+                    extra[0],
+                )
+            )
+            continue
+        problem = None
+        if not isinstance(obj.get("type"), str):
+            problem = ("type", 'type: is required and must be a string such as "transfer.sent"')
+        elif not isinstance(obj.get("payload"), dict):
+            problem = ("payload", "payload: is required and must be a JSON object")
+        elif "event_time" in obj and not isinstance(obj["event_time"], str):
+            problem = (
+                "event_time",
+                "event_time: must be an RFC 3339 string like 2025-05-01T12:00:00Z",
+            )
+        elif "event_id" in obj and not isinstance(obj["event_id"], str):
+            problem = ("event_id", "event_id: must be a string of 26 base32 characters")
+        if problem is not None:
+            bad.append(LineProblem(n, "shape", problem[1], problem[0]))
+            continue
+        good.append(
+            ParsedLine(n, obj["type"], obj["payload"], obj.get("event_time"), obj.get("event_id"))
+        )
+    return good, bad
+
+
+class _Outbox(Protocol):
+    def next_seq(self) -> int: ...
+
+    def status_of(self, event_id: str) -> tuple[str, str | None, str | None, int | None] | None: ...
+
+
+class PublisherLike(Protocol):
+    """What ``publish_lines`` needs of ``producers.publisher.Publisher`` (tests pass a fake)."""
+
+    publisher_id: str
+    outbox: _Outbox
+
+    def sign(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        event_time: datetime | str | None = None,
+        event_id: str | None = None,
+        seq: int | None = None,
+    ) -> Envelope: ...
+
+    def publish_many(self, envs: list[Envelope]) -> None: ...
+
+    def settle(self, timeout: float = ..., progress: Any = None) -> Any: ...
+
+
+def prepare_lines(
+    pub: PublisherLike,
+    parsed: Sequence[ParsedLine],
+    *,
+    max_bytes: int = MAX_ENVELOPE_BYTES,
+) -> tuple[list[tuple[int, Envelope]], list[LineProblem], list[tuple[int, str]]]:
+    """Validate and sign each line with consecutive sequence numbers.
+
+    Returns the signed envelopes, the lines refused (field and rule named), and
+    lines whose ``event_id`` the outbox already holds (they are not signed
+    again: a re-signed copy would differ and read as equivocation).
+    """
+    envs: list[tuple[int, Envelope]] = []
+    problems: list[LineProblem] = []
+    already: list[tuple[int, str]] = []
+    seq = pub.outbox.next_seq()
+    for p in parsed:
+        if p.event_type in REGISTRY_EVENT_TYPES:
+            problems.append(
+                LineProblem(
+                    p.line,
+                    "role",
+                    f"type: {p.event_type} is signed by the registry authority only "
+                    "(use `cuentas publishers register`)",
+                    "/header/type",
+                )
+            )
+            continue
+        if p.event_id is not None and pub.outbox.status_of(p.event_id) is not None:
+            already.append((p.line, p.event_id))
+            continue
+        try:
+            env = pub.sign(
+                p.event_type, p.payload, event_time=p.event_time, event_id=p.event_id, seq=seq
+            )
+        except MalformedInput as e:
+            problems.append(LineProblem(p.line, e.reason, str(e), e.field))
+            continue
+        size = len(env.leaf_bytes())
+        if size > max_bytes:
+            problems.append(
+                LineProblem(
+                    p.line,
+                    "oversize",
+                    f"the signed event is {size} bytes, over the {max_bytes} "
+                    "byte limit (MAX_EVENT_BYTES)",
+                )
+            )
+            continue
+        envs.append((p.line, env))
+        seq += 1
+    return envs, problems, already
+
+
+@dataclass
+class PublishReport:
+    """The outcome of ``cuentas publish``: every line is accepted, rejected or pending."""
+
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[LineProblem] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.pending
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rejected": [asdict(p) for p in self.rejected],
+            "pending": self.pending,
+            "counts": {
+                "accepted": len(self.accepted),
+                "rejected": len(self.rejected),
+                "pending": len(self.pending),
+            },
+        }
+
+    def render(self) -> str:
+        out = [str(p) for p in self.rejected]
+        for p in self.pending:
+            out.append(
+                f"line {p['line']}: pending: no acknowledgement yet (event {p['event_id']}; "
+                "it stays in the outbox and is re-sent next time)"
+            )
+        dup = sum(1 for a in self.accepted if a.get("duplicate"))
+        local = sum(1 for p in self.rejected if p.by == "cuentas")
+        out.append(
+            f"accepted {len(self.accepted)}"
+            + (f" ({dup} already in the log)" if dup else "")
+            + f", rejected {len(self.rejected)}"
+            + (
+                f" ({local} before publishing, {len(self.rejected) - local} by the platform)"
+                if self.rejected
+                else ""
+            )
+            + f", pending {len(self.pending)}"
+        )
+        return "\n".join(out)
+
+
+def publish_lines(
+    pub: PublisherLike,
+    lines: Iterable[str],
+    *,
+    timeout: float = 120.0,
+    max_bytes: int = MAX_ENVELOPE_BYTES,
+    on_published: Callable[[int, int], None] | None = None,
+    on_settle: Callable[[Any], None] | None = None,
+) -> PublishReport:
+    """Parse, sign, publish, wait for acknowledgements, and say what became of every line."""
+    parsed, problems = parse_lines(lines)
+    envs, refused, already = prepare_lines(pub, parsed, max_bytes=max_bytes)
+    problems += refused
+    total = len(envs)
+    for i in range(0, total, _CHUNK):
+        pub.publish_many([e for _, e in envs[i : i + _CHUNK]])
+        if on_published:
+            on_published(min(total, i + _CHUNK), total)
+    if envs or already:
+        pub.settle(timeout=timeout, progress=on_settle)
+    report = PublishReport(rejected=problems)
+    tracked = [(n, e.event_id) for n, e in envs] + already
+    for n, eid in tracked:
+        st = pub.outbox.status_of(eid)
+        status = st[0] if st else "pending"
+        if status in ("accepted", "duplicate"):
+            report.accepted.append(
+                {
+                    "line": n,
+                    "event_id": eid,
+                    "log_index": st[3] if st else None,
+                    "duplicate": status == "duplicate",
+                }
+            )
+        elif status == "rejected" and st is not None:
+            report.rejected.append(
+                LineProblem(n, st[1] or "rejected", f"{st[1]}: {st[2]}", by="platform")
+            )
+        else:
+            report.pending.append({"line": n, "event_id": eid})
+    report.rejected.sort(key=lambda p: p.line)
+    report.accepted.sort(key=lambda a: a["line"])
+    report.pending.sort(key=lambda a: a["line"])
+    return report
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from infra.keystore import read_private_key
+    from producers.publisher import Publisher
+
+    pid = _check_id(args.as_, "--as")
+    path = Path(args.file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise MalformedInput(f"cannot read {path}: {e}", reason="file") from e
+    key = read_private_key(Path(args.key), _passphrase(args.passphrase_env))
+    s = _settings()
+    s2, _ = _running(s, need_db=False)
+    console = _console()
+    pub = Publisher.open(s2, pid, key)
+    try:
+        with _progress(console) as progress:
+            sent = progress.add_task("publishing", total=None)
+            acked = progress.add_task("acknowledged", total=None)
+            base_pending = pub.outbox.pending()
+
+            def on_published(done: int, total: int) -> None:
+                progress.update(sent, completed=done, total=total)
+
+            def on_settle(counts: Any) -> None:
+                total = progress.tasks[sent].total or 0
+                ours = max(0, counts.pending - base_pending)
+                progress.update(acked, total=total, completed=max(0, total - ours))
+
+            report = publish_lines(
+                pub,
+                lines,
+                timeout=args.timeout,
+                max_bytes=s.max_event_bytes,
+                on_published=on_published,
+                on_settle=on_settle,
+            )
+    finally:
+        pub.close()
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(report.render())
+    return 0 if report.ok else 1
+
+
+# --- simulate --------------------------------------------------------------------------
+
+
+class _Fleet:
+    """One Publisher (own outbox) per simulated publisher, sharing a single Kafka producer."""
+
+    def __init__(self, settings: Settings, publishers: Iterable[SimPublisher]) -> None:
+        from infra.kafka import make_producer
+        from producers.outbox import Outbox
+        from producers.publisher import Publisher, outbox_path
+
+        self.producer = make_producer(settings)
+        self.pubs: dict[str, Publisher] = {
+            p.publisher_id: Publisher(
+                settings,
+                p.publisher_id,
+                p.key,
+                Outbox(outbox_path(settings, p.publisher_id)),
+                producer=self.producer,
+            )
+            for p in publishers
+        }
+
+    def publish(self, events: Sequence[SimEvent]) -> None:
+        """Hand over a chunk; each publisher's events keep their order."""
+        by_pub: dict[str, list[SimEvent]] = {}
+        for ev in events:
+            by_pub.setdefault(ev.publisher_id, []).append(ev)
+        for pid, evs in by_pub.items():
+            pub = self.pubs[pid]
+            run: list[Envelope] = []
+            for ev in evs:
+                if ev.outbox_seq is not None:
+                    run.append(ev.envelope)
+                    continue
+                if run:
+                    pub.publish_many(run)
+                    run = []
+                # Forgeries, replays, equivocating copies and refused events: as raw bytes,
+                # without advancing the outbox's sequence number.
+                pub.publish_raw(
+                    ev.raw,
+                    event_id=ev.event_id,
+                    topic=ev.topic,
+                    key=ev.key,
+                    event_type=ev.envelope.event_type,
+                    seq=None,
+                )
+            if run:
+                pub.publish_many(run)
+
+    def counts(self) -> dict[str, Any]:
+        return {pid: p.outbox.counts() for pid, p in self.pubs.items()}
+
+    def settle(self, timeout: float, progress: Callable[[int], None] | None = None) -> int:
+        """Poll acknowledgements until nothing is pending; return what is still pending."""
+        try:
+            self.producer.flush(timeout=60)
+        except Exception as e:  # the outboxes keep everything; settle resends it
+            raise UnavailableService(f"cannot hand events to Kafka: {e}") from e
+        deadline = time.monotonic() + timeout
+        last_resend = time.monotonic()
+        while True:
+            pending = 0
+            for p in self.pubs.values():
+                if p.outbox.pending():
+                    p.poll_acks(timeout=0.05)
+                    pending += p.outbox.pending()
+            if progress:
+                progress(pending)
+            if pending == 0 or time.monotonic() > deadline:
+                return pending
+            if time.monotonic() - last_resend > 20:
+                for p in self.pubs.values():
+                    p.resend_due()
+                last_resend = time.monotonic()
+            time.sleep(0.2)
+
+    def statuses(self) -> dict[str, tuple[str, str | None]]:
+        out: dict[str, tuple[str, str | None]] = {}
+        for p in self.pubs.values():
+            for eid, status, reason in p.outbox.db.execute(
+                "SELECT event_id, status, reason FROM events"
+            ):
+                out[eid] = (status, reason)
+        return out
+
+    def close(self) -> None:
+        for p in self.pubs.values():
+            p._producer = None  # shared: closed once below
+            p.close()
+        with contextlib.suppress(Exception):
+            self.producer.close(timeout=5)
+
+
+def _state_path(settings: Settings, name: str) -> Path:
+    return settings.data_path / "simulations" / f"{name}.state.json"
+
+
+def _first_seq(settings: Settings, ids: Iterable[str], state: Path) -> dict[str, int]:
+    """Per publisher, the next sequence number: remembered for a re-run, else from the outbox.
+
+    Remembering it makes a re-run of the same simulation byte-identical (the
+    platform reads it as duplicates) instead of a new run under new numbers.
+    """
+    if state.exists():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return {k: int(v) for k, v in json.loads(state.read_text())["first_seq"].items()}
+    from producers.outbox import Outbox
+    from producers.publisher import outbox_path
+
+    out: dict[str, int] = {}
+    for pid in ids:
+        path = outbox_path(settings, pid)
+        if path.exists():
+            box = Outbox(path)
+            try:
+                out[pid] = box.next_seq()
+            finally:
+                box.close()
+        else:
+            out[pid] = 1
+    _write_atomic(state, json.dumps({"first_seq": out}, sort_keys=True, indent=1))
+    return out
+
+
+def _register_all(
+    settings: Settings, db_url: str, sim: Simulation, timeout: float, echo: Callable[[str], None]
+) -> int:
+    """Publish the registry actions the platform does not have yet; wait until accepted."""
+    from producers.registry import authority_publisher
+    from schemas.keys import parse_verifier_key
+
+    authority = _authority(settings)
+    reg = _load_registry(settings, db_url, authority)
+    todo = []
+    for action in sim.registry:
+        info = reg.publisher(action.publisher_id)
+        if action.event_type == "publisher.registered":
+            if info is None:
+                todo.append(action)
+                continue
+            kid = parse_verifier_key(str(action.payload["public_key"])).key_id.hex()
+            if info.key(kid) is None:
+                raise ConfigurationError(
+                    f"publisher {action.publisher_id} is already registered with another key: "
+                    "this platform ran a simulation with another seed (use that seed, or a fresh "
+                    "CUENTAS_DATA_DIR)"
+                )
+        else:
+            kid = str(action.payload["key_id"])
+            key = info.key(kid) if info is not None else None
+            if key is None or key.revoked_at is None:
+                todo.append(action)
+    if not todo:
+        return 0
+    pub = authority_publisher(settings, authority)
+    try:
+        base = pub.outbox.next_seq()
+        envs = [pub.sign(a.event_type, a.payload, seq=base + i) for i, a in enumerate(todo)]
+        pub.publish_many(envs)
+        echo(f"registering {len(todo)} publisher event(s) with the registry authority...")
+        results = _settle_one(pub, envs, timeout)
+    finally:
+        pub.close()
+    for env, st in results:
+        who = env.payload["publisher_id"]
+        if st is None or st[0] == "pending":
+            raise UnavailableService(
+                f"no acknowledgement for the registry event of {who} within {timeout:g}s: "
+                "are the processors running (cuentas status)?"
+            )
+        if st[0] == "rejected":
+            raise VerificationError(
+                f"the registry event of {who} was rejected: {st[1]}: {st[2]}",
+                reason=st[1] or "rejected",
+            )
+    return len(todo)
+
+
+def _publish_sim(
+    fleet: _Fleet,
+    events: Sequence[SimEvent],
+    rate: float | None,
+    advance: Callable[[int], None],
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    chunk = _CHUNK if not rate else max(1, min(_CHUNK, int(rate / 5) or 1))
+    t0 = time.monotonic()
+    done = 0
+    for i in range(0, len(events), chunk):
+        if stop():
+            break
+        part = events[i : i + chunk]
+        if rate:
+            wait = t0 + (done + len(part)) / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        fleet.publish(part)
+        done += len(part)
+        advance(len(part))
+    return done
+
+
+def _observe(sim: Simulation, statuses: Mapping[str, tuple[str, str | None]]) -> dict[str, Any]:
+    expected: dict[str, tuple[str, str | None]] = {}
+    for ev in sim.events:
+        expected.setdefault(ev.event_id, (ev.expect, ev.reason))
+    got: dict[str, int] = {"accepted": 0, "rejected": 0, "pending": 0}
+    reasons: dict[str, int] = {}
+    mismatches: list[dict[str, Any]] = []
+    for eid, (want, want_reason) in expected.items():
+        status, reason = statuses.get(eid, ("pending", None))
+        status = "accepted" if status == "duplicate" else status
+        got[status] = got.get(status, 0) + 1
+        if status == "rejected":
+            reasons[reason or "?"] = reasons.get(reason or "?", 0) + 1
+        if status != "pending" and (
+            status != want or (want == "rejected" and reason != want_reason)
+        ):
+            mismatches.append(
+                {
+                    "event_id": eid,
+                    "expected": want,
+                    "expected_reason": want_reason,
+                    "got": status,
+                    "reason": reason,
+                }
+            )
+    want_counts: dict[str, int] = {}
+    for want, _ in expected.values():
+        want_counts[want] = want_counts.get(want, 0) + 1
+    return {
+        "unique_events": len(expected),
+        "expected": want_counts,
+        "observed": got,
+        "rejections": dict(sorted(reasons.items())),
+        "mismatches": mismatches,
+    }
+
+
+def _summary_text(
+    sim: Simulation,
+    obs: Mapping[str, Any],
+    per_pub: Mapping[str, Any],
+    truth_path: Path,
+    elapsed: float,
+    published: int,
+) -> str:
+    lines = [
+        f"simulation seed {sim.seed} (run {sim.run_tag}): {len(sim.events):,} events from "
+        f"{len(sim.publishers)} publishers, {format_time(sim.start)} .. {format_time(sim.end)}",
+        f"  published {published:,} in {elapsed:.1f}s ({published / max(elapsed, 1e-6):,.0f}/s)",
+    ]
+    o, e = obs["observed"], obs["expected"]
+    rej = ", ".join(f"{k} {v}" for k, v in obs["rejections"].items()) or "none"
+    lines.append(
+        f"  acknowledged: accepted {o.get('accepted', 0):,} (expected {e.get('accepted', 0):,}), "
+        f"rejected {o.get('rejected', 0)} (expected {e.get('rejected', 0)}: {rej}), "
+        f"pending {o.get('pending', 0)}"
+    )
+    for m in obs["mismatches"][:5]:
+        lines.append(
+            f"  UNEXPECTED: event {m['event_id']} expected {m['expected']}"
+            f"{' (' + str(m['expected_reason']) + ')' if m['expected_reason'] else ''}"
+            f", got {m['got']} ({m['reason']})"
+        )
+    lines.append(f"  ground truth: {len(sim.truth)} lines -> {truth_path}")
+    if sim.skipped:
+        lines.append(f"  not injected (window too short): {', '.join(sim.skipped)}")
+    lines.append(
+        "  per publisher (outbox totals; handed = accepted + rejected + duplicates + pending):"
+    )
+    width = max(len(p) for p in per_pub)
+    for pid, c in sorted(per_pub.items()):
+        ok = c.handed == c.accepted + c.rejected + c.duplicates + c.pending
+        lines.append(
+            f"    {pid:<{width}}  handed {c.handed:>6,}  accepted {c.accepted:>6,}  "
+            f"rejected {c.rejected:>3}  duplicates {c.duplicates:>3}  "
+            f"pending {c.pending:>5}  {'ok' if ok else 'MISMATCH'}"
+        )
+    return "\n".join(lines)
+
+
+def _simulation_inputs(args: argparse.Namespace) -> tuple[int, datetime, timedelta, float | None]:
+    if args.seed is None:
+        raise MalformedInput("--seed N is required (or --demo)", reason="usage")
+    if args.rate is not None and args.rate <= 0:
+        raise MalformedInput("--rate must be positive (events per second)", reason="usage")
+    span = parse_duration(args.span)
+    if args.events is not None:
+        n = args.events
+    elif args.duration is not None:
+        if args.rate is None:
+            raise MalformedInput(
+                "--duration needs --rate: it publishes rate x duration events "
+                "(or give --events N to publish as fast as possible)",
+                reason="usage",
+            )
+        n = int(args.rate * parse_duration(args.duration).total_seconds())
+    else:
+        raise MalformedInput("give --events N or --duration D (with --rate R)", reason="usage")
+    if n < 1:
+        raise MalformedInput("the simulation must publish at least one event", reason="usage")
+    if args.start:
+        start = parse_start(args.start)
+    else:
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        start = now - span - timedelta(minutes=10)
+    return n, start, span, args.rate
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.demo:
+        return _run_demo(args)
+    from producers.simulator import roster, simulate
+
+    n, start, span, rate = _simulation_inputs(args)
+    s = _settings()
+    s2, db_url = _running(s)
+    console = _console()
+    key = hashlib.sha256(f"{args.seed}|{format_time(start)}|{span}|{n}|{args.anomalies}".encode())
+    state = _state_path(s, f"seed-{args.seed}-{key.hexdigest()[:10]}")
+    first = _first_seq(s, [p.publisher_id for p in roster(args.seed)], state)
+    console.print(f"generating {n:,} events (seed {args.seed}, {format_time(start)} + {span})...")
+    t0 = time.monotonic()
+    sim = simulate(
+        args.seed, events=n, start=start, span=span, anomalies=args.anomalies, first_seq=first
+    )
+    console.print(f"generated in {time.monotonic() - t0:.1f}s")
+    truth_path = (
+        Path(args.truth)
+        if args.truth
+        else (s.data_path / "simulations" / f"seed-{args.seed}.truth.jsonl")
+    )
+    _write_atomic(truth_path, sim.truth_jsonl())
+    if args.receipts:
+        _write_atomic(
+            Path(args.receipts),
+            "".join(
+                json.dumps({"transfer_id": t, "receipt_code": c}) + "\n"
+                for t, c in sorted(sim.receipts.items())
+            ),
+            0o600,
+        )
+    _register_all(s, db_url, sim, args.timeout, console.print)
+    fleet = _Fleet(s2, sim.publishers)
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task("publishing", total=len(sim.events))
+            acks = progress.add_task("acknowledged", total=len(sim.events))
+            t1 = time.monotonic()
+            published = _publish_sim(fleet, sim.events, rate, lambda k: progress.advance(task, k))
+            elapsed = time.monotonic() - t1
+            fleet.settle(
+                args.timeout,
+                lambda pending: progress.update(acks, completed=max(0, len(sim.events) - pending)),
+            )
+        obs = _observe(sim, fleet.statuses())
+        per_pub = fleet.counts()
+    finally:
+        fleet.close()
+    if args.json:
+        _print_json(
+            {
+                **sim.summary(),
+                "truth_file": str(truth_path),
+                "published": published,
+                "publish_seconds": round(elapsed, 3),
+                "final_clock": format_time(
+                    sim.final_clock(s.kafka_partitions, timedelta(seconds=s.clock_lateness_s))
+                ),
+                "acknowledgements": obs,
+                "per_publisher": {k: v.as_dict() for k, v in sorted(per_pub.items())},
+            }
+        )
+    else:
+        print(_summary_text(sim, obs, per_pub, truth_path, elapsed, published))
+    pending = obs["observed"].get("pending", 0)
+    return 1 if pending or obs["mismatches"] else 0
+
+
+# --- the demo -------------------------------------------------------------------------------
+
+
+def _demo_paths(settings: Settings) -> tuple[Path, Path, Path]:
+    d = settings.data_path / "demo"
+    return d / "state.json", d / "receipt-codes.txt", d / "truth.jsonl"
+
+
+def _retry(
+    what: str,
+    fn: Callable[[], Any],
+    stop: Callable[[], bool],
+    echo: Callable[[str], None],
+    patience: float = 600.0,
+) -> Any:
+    """Retry ``fn`` while the platform is still starting (UnavailableService)."""
+    deadline = time.monotonic() + patience
+    delay = 1.0
+    while True:
+        try:
+            return fn()
+        except UnavailableService as e:
+            if stop() or time.monotonic() > deadline:
+                raise
+            echo(f"{what}: {e}; retrying in {delay:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    """Backfill 90 days of demo traffic (with anomalies), then trickle live events until stopped."""
+    stopping = {"flag": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop = lambda: stopping["flag"]  # noqa: E731
+    echo = lambda msg: print(msg, flush=True)  # noqa: E731
+    try:
+        return _demo(args, stop, echo)
+    except CuentasError as e:
+        # The demo is an extra: its failure must not take the platform down with it.
+        echo(f"cuentas simulate --demo: {e}; the demo publisher stops, the platform keeps running")
+        return 0
+
+
+def _demo(args: argparse.Namespace, stop: Callable[[], bool], echo: Callable[[str], None]) -> int:
+    from producers.simulator import LiveFeed, roster, simulate
+
+    s = _settings()
+    s2, db_url = _retry("waiting for the platform", lambda: _running(s), stop, echo)
+    state_path, codes_path, truth_path = _demo_paths(s)
+    state: dict[str, Any] = {}
+    if state_path.exists():
+        with contextlib.suppress(OSError, ValueError):
+            state = json.loads(state_path.read_text())
+    if not state.get("start"):
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        ids = [p.publisher_id for p in roster(DEMO_SEED)]
+        from producers.outbox import Outbox
+        from producers.publisher import outbox_path
+
+        first: dict[str, int] = {}
+        for pid in ids:
+            p = outbox_path(s, pid)
+            if p.exists():
+                box = Outbox(p)
+                first[pid] = box.next_seq()
+                box.close()
+        state = {
+            "seed": DEMO_SEED,
+            "start": format_time(now - DEMO_SPAN - timedelta(minutes=10)),
+            "events": DEMO_EVENTS,
+            "first_seq": first,
+            "backfill_done": False,
+        }
+        _write_atomic(state_path, json.dumps(state, indent=1, sort_keys=True))
+    sim = simulate(
+        DEMO_SEED,
+        events=int(state["events"]),
+        start=parse_start(state["start"]),
+        span=DEMO_SPAN,
+        anomalies=True,
+        first_seq=state.get("first_seq") or {},
+    )
+    _write_atomic(truth_path, sim.truth_jsonl())
+    labels = {"on_time": "paid on time", "short": "paid short", "late": "paid late"}
+    codes = [(sim.demo_receipts[k][1], v) for k, v in labels.items() if k in sim.demo_receipts]
+    _write_atomic(
+        codes_path,
+        "# Cuentas Claras demo: receipt codes of simulated transfers\n"
+        + "".join(f"{c}  {what}\n" for c, what in codes),
+    )
+    for c, what in codes:
+        echo(f"Demo receipt code: {c} ({what})")
+    _retry(
+        "registering the demo publishers",
+        lambda: _register_all(s, db_url, sim, 120.0, echo),
+        stop,
+        echo,
+    )
+    fleet = _Fleet(s2, sim.publishers)
+    try:
+        if not state.get("backfill_done"):
+            echo(f"publishing the demo backfill: {len(sim.events):,} events over the last 90 days")
+            _publish_sim(fleet, sim.events, None, lambda k: None, stop)
+            pending = fleet.settle(180.0)
+            echo(f"backfill published ({pending} still waiting for acknowledgement)")
+            if not stop():
+                state["backfill_done"] = True
+                _write_atomic(state_path, json.dumps(state, indent=1, sort_keys=True))
+        rate = args.rate or 3.0
+        echo(f"live trickle: about {rate:g} events per second until stopped")
+        _trickle(fleet, LiveFeed(DEMO_SEED, rate=rate), stop, echo)
+    finally:
+        fleet.close()
+    return 0
+
+
+def _trickle(
+    fleet: _Fleet, feed: Any, stop: Callable[[], bool], echo: Callable[[str], None]
+) -> None:
+    last = time.monotonic()
+    last_acks = last_note = last
+    sent = 0
+    while not stop():
+        time.sleep(0.25)
+        now_m = time.monotonic()
+        for ev in feed.tick(datetime.now(UTC), now_m - last):
+            pub = fleet.pubs[ev.publisher_id]
+            try:
+                pub.publish(ev.event_type, ev.payload, event_time=datetime.now(UTC))
+                sent += 1
+            except MalformedInput as e:  # a simulator bug: say so, keep going
+                echo(f"live event refused before publishing: {e}")
+        last = now_m
+        if now_m - last_acks > 5:
+            for pub in fleet.pubs.values():
+                if pub.outbox.pending():
+                    pub.poll_acks(timeout=0.05)
+                    pub.resend_due()
+            last_acks = now_m
+        if now_m - last_note > 60:
+            echo(f"live trickle: {sent:,} events published so far")
+            last_note = now_m
+    with contextlib.suppress(Exception):
+        fleet.producer.flush(timeout=10)
+
+
+# --- registration with the top-level parser ---------------------------------------------
+
+
+def _keys_parser(sub: Any) -> None:
+    keys = sub.add_parser(
+        "keys",
+        help="create, show and rotate a publisher's signing key",
+        description="A publisher signs every event with its Ed25519 key, kept "
+        "in a PKCS#8 file of mode 600 (optionally passphrase-encrypted).",
+    )
+    ks = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    new = ks.add_parser("new", help="create a key file and print its verifier key")
+    new.add_argument("name", metavar="NAME", help="the publisher id the key belongs to")
+    new.add_argument(
+        "--out",
+        metavar="FILE",
+        help="where to write it (default <data dir>/keys/publishers/NAME.key)",
+    )
+    new.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="encrypt with the passphrase in this environment variable",
+    )
+    new.add_argument("--json", action="store_true", help="machine-readable output")
+    new.set_defaults(func=cmd_keys_new)
+    show = ks.add_parser("show", help="print a key file's C2SP verifier key NAME+KEYID+BASE64")
+    show.add_argument("file", metavar="FILE")
+    show.add_argument("--name", help="publisher id (default: the file name without .key)")
+    show.add_argument("--passphrase-env", metavar="VAR")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(func=cmd_keys_show)
+    rot = ks.add_parser(
+        "rotate",
+        help="new key in FILE, old one kept as FILE.old",
+        description="Writes a new key to FILE, keeps the old one as FILE.old and "
+        "prints the publisher.key_rotated event the registry authority must "
+        "publish before the new key is used.",
+    )
+    rot.add_argument("file", metavar="FILE")
+    rot.add_argument("--name", help="publisher id (default: the file name without .key)")
+    rot.add_argument(
+        "--overlap", default="7d", help="how long the old key stays valid (default 7d)"
+    )
+    rot.add_argument("--passphrase-env", metavar="VAR")
+    rot.add_argument("--json", action="store_true", help="machine-readable output")
+    rot.set_defaults(func=cmd_keys_rotate)
+
+
+def _publishers_parser(sub: Any) -> None:
+    pubs = sub.add_parser(
+        "publishers",
+        help="the registry: who may publish what",
+        description="Registry events are signed by the registry authority "
+        "key of this platform (<data dir>/keys/registry.key).",
+    )
+    ps = pubs.add_subparsers(dest="publishers_command", metavar="ACTION", required=True)
+    reg = ps.add_parser("register", help="admit a publisher with its first key")
+    reg.add_argument("id", metavar="ID", help="publisher id, e.g. mto-remesas-norte")
+    reg.add_argument("--kind", required=True, choices=sorted(ROLES_BY_KIND))
+    reg.add_argument(
+        "--key",
+        required=True,
+        metavar="VERIFIER_KEY",
+        help="from `cuentas keys show FILE`: ID+KEYID+BASE64",
+    )
+    reg.add_argument(
+        "--party-level",
+        choices=("municipal", "state", "federal"),
+        help="government publishers: the level they speak for",
+    )
+    reg.add_argument("--party-id", help="government publishers: the party id")
+    reg.add_argument("--roles", help="comma-separated event types (default: the kind's roles)")
+    reg.add_argument("--valid-from", metavar="ISO", help="first valid event time (default now)")
+    reg.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for the acknowledgement (default 60)",
+    )
+    reg.add_argument("--json", action="store_true", help="machine-readable output")
+    reg.set_defaults(func=cmd_publishers_register)
+    ls = ps.add_parser("list", help="registered publishers, their keys and roles")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=cmd_publishers_list)
+
+
+def _publish_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "publish",
+        help="sign and publish events from a JSONL file",
+        description='Each line: {"type": "transfer.sent", "payload": {...}, '
+        '"event_time"?: "2025-05-01T12:00:00Z", "event_id"?: "..."}. Bad lines '
+        "are reported with their number and never stop the others; exit 1 if "
+        "any line is rejected or still pending.",
+    )
+    p.add_argument("file", metavar="FILE.jsonl")
+    p.add_argument("--as", dest="as_", required=True, metavar="PUBLISHER")
+    p.add_argument("--key", required=True, metavar="KEYFILE")
+    p.add_argument("--passphrase-env", metavar="VAR")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for acknowledgements (default 120)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_publish)
+
+
+def _simulate_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="publish a realistic, deterministic simulation",
+        description="Registers the simulated publishers, publishes their signed "
+        "events in order, writes the ground truth and waits for every "
+        "acknowledgement. Same seed and start: byte-identical events.",
+    )
+    p.add_argument("--seed", type=int, metavar="N")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--events", type=int, metavar="N", help="publish N events")
+    size.add_argument(
+        "--duration", metavar="D", help="publish for D (e.g. 10m) at --rate: rate x duration events"
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        metavar="R",
+        help="events per second (default: as fast as possible; demo: live rate)",
+    )
+    p.add_argument(
+        "--anomalies", action="store_true", help="inject labelled discrepancies and attacks"
+    )
+    p.add_argument("--start", metavar="ISO", help="first event time (default: now - span)")
+    p.add_argument(
+        "--span", default="90d", metavar="D", help="event-time window (default 90d, at least 30d)"
+    )
+    p.add_argument(
+        "--truth",
+        metavar="FILE",
+        help="ground truth JSONL (default <data dir>/simulations/seed-N.truth.jsonl)",
+    )
+    p.add_argument(
+        "--receipts",
+        metavar="FILE",
+        help="also write every transfer's receipt code (JSONL, mode 600)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for acknowledgements (default 300)",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="demo mode for `cuentas up --demo`: backfill, then a live trickle",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable summary")
+    p.set_defaults(func=cmd_simulate)
+
+
+def register(sub: Any) -> None:
+    """Add keys, publishers, publish and simulate to the top-level ``cuentas`` parser."""
+    _keys_parser(sub)
+    _publishers_parser(sub)
+    _publish_parser(sub)
+    _simulate_parser(sub)

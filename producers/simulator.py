@@ -1,0 +1,1948 @@
+"""A deterministic, realistic simulator of remittances and 3x1 hometown projects.
+
+Pure: ``simulate(seed, ...)`` returns the publishers (with Ed25519 keys derived
+from the seed), the registry actions to publish first, the signed envelopes in
+publication order and the ground truth; it publishes nothing.  Same inputs give
+byte-identical envelopes, so a run can be re-published (it reads as duplicates)
+and any platform can be scored against the same truth.
+
+What it models (figures from ``/work/shared/design/domain.md``):
+
+* Remittances US->MX/GT/SV/HN and a few CA/ES->MX through 4-6 operators.  A
+  sender sends ~US$370 a month in 2-3 transfers (lognormal amounts); costs are
+  fee + FX margin, 2-5 %, disclosed honestly with the rules' own formula
+  (``disclosed_cost_bps``); 80 % are paid within the hour, the rest within a
+  business day.
+* 3x1 projects of every type, registered by a club committee: infrastructure
+  25 % club / 25 % federal / 50 % municipal+state, productive 50 % club / 50 %
+  federal.  Club members' contributions are transfers to the project fund;
+  governments pledge and disburse; the committee reports milestones with
+  evidence digests and the hometown mirror club verifies them.
+* With ``anomalies=True``, labelled cases of every discrepancy the rules flag
+  and of every attack on the gate (forgery, revoked key, wrong role, replay,
+  equivocation, sequence gap, out-of-order delivery).
+
+Time layout of a window ``[start, end]`` (why: the platform's clock is the
+minimum over partitions of the latest event time minus an hour of lateness, so
+nothing may depend on the exact value of the final clock):
+
+* every deadline of a clean entity is met before ``cutoff`` (``end`` - 2 days
+  12 h) or falls after ``end`` + 1 day;
+* every injected time-based anomaly has its deadline before ``cutoff``;
+* the last 2 days 6 h (the tail) hold only instant-paid transfers plus one
+  deadline-free event per project (the federal government's second tranche),
+  so every partition of both topics has an event in the last hours.
+
+Ground truth: one JSON object per expected flag, ``{"class", "flag_type",
+"subject_kind", "subject_id", "key", "status"}`` (``key`` null means any key),
+plus ``{"class": "replay"|"out_of_order", "expect": "no_flag", ...}`` for cases
+that must raise nothing.  ``class`` is the injected case; its flags follow the
+rules' definitions, collateral flags included (a short payout also raises a cost
+above the disclosed one, for example).
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import hashlib
+import json
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
+from typing import Any, Final, Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from schemas.catalog import ROLES_BY_KIND, partition_key, topic_for
+from schemas.envelope import (
+    Envelope,
+    event_id_from,
+    format_time,
+    sign_event,
+)
+from schemas.errors import MalformedInput
+from schemas.keys import format_verifier_key, key_id, public_key_bytes
+from schemas.privacy import pseudonym, receipt_code, receipt_digest
+from stream_processors.rules.transfers import disclosed_cost_bps, effective_cost_bps
+
+__all__ = [
+    "ANOMALY_CLASSES",
+    "ATTACK_CLASSES",
+    "DEFAULT_EVENTS",
+    "DISCREPANCY_CLASSES",
+    "MIN_SPAN",
+    "NO_FLAG_CLASSES",
+    "REGISTRATION_VALID_FROM",
+    "LiveFeed",
+    "LiveEvent",
+    "RegistryAction",
+    "SimEvent",
+    "SimPublisher",
+    "Simulation",
+    "roster",
+    "simulate",
+]
+
+#: Events generated when ``events`` is None.
+DEFAULT_EVENTS: Final = 5_000
+#: Shortest window: one month of event time.
+MIN_SPAN: Final = timedelta(days=30)
+#: Keys are valid from here, so any later window (and a re-run) is covered.
+REGISTRATION_VALID_FROM: Final = datetime(2000, 1, 1, tzinfo=UTC)
+
+#: Discrepancy classes (named after the flag they are about).
+DISCREPANCY_CLASSES: Final[tuple[str, ...]] = (
+    "short_payout",
+    "missing_payout",
+    "late_payout",
+    "cost_above_disclosed",
+    "cost_above_ceiling",
+    "payout_currency_mismatch",
+    "paid_twice",
+    "share_unpaid",
+    "late_disbursement",
+    "funds_without_milestone",
+    "spending_above_funds",
+    "milestone_overdue",
+    "spending_unverified",
+)
+#: Attacks on the gate that must raise an integrity flag.
+ATTACK_CLASSES: Final[tuple[str, ...]] = (
+    "forged_signature",
+    "revoked_key",
+    "wrong_role",
+    "equivocation",
+    "sequence_gap",
+)
+#: Cases that must raise nothing.
+NO_FLAG_CLASSES: Final[tuple[str, ...]] = ("replay", "out_of_order")
+ANOMALY_CLASSES: Final[tuple[str, ...]] = DISCREPANCY_CLASSES + ATTACK_CLASSES + NO_FLAG_CLASSES
+
+_DAY: Final = timedelta(days=1)
+_HOUR: Final = timedelta(hours=1)
+_MIN: Final = timedelta(minutes=1)
+#: The quiet tail: only instant transfers and deadline-free project events.
+_TAIL: Final = timedelta(days=2, hours=6)
+_KEY_DOMAIN: Final = b"cuentas-claras/sim-key/v1\x00"
+_SECRET_DOMAIN: Final = b"cuentas-claras/sim-secret/v1\x00"
+_RNG_DOMAIN: Final = b"cuentas-claras/sim-rng/v1\x00"
+_AUTHORITY: Final = "registry.cuentasclaras"
+_CEILING_BPS: Final = 500
+_PAYOUT_TOL_BPS: Final = 50
+_DISCLOSURE_TOL_BPS: Final = 10
+_PAYOUT_GRACE: Final = timedelta(hours=72)
+
+# --- the world -----------------------------------------------------------------------
+
+#: (from, to) -> (send currency, receive currency, mid rate around 2024-25, share of sends %)
+_CORRIDORS: Final[Mapping[tuple[str, str], tuple[str, str, str, float]]] = {
+    ("US", "MX"): ("USD", "MXN", "18.20", 70.0),
+    ("US", "GT"): ("USD", "GTQ", "7.74", 11.0),
+    ("US", "SV"): ("USD", "USD", "1", 7.0),
+    ("US", "HN"): ("USD", "HNL", "25.30", 7.0),
+    ("CA", "MX"): ("CAD", "MXN", "13.40", 3.0),
+    ("ES", "MX"): ("EUR", "MXN", "19.60", 2.0),
+}
+_OPERATOR_POOL: Final[tuple[str, ...]] = (
+    "mto-remesas-norte",
+    "mto-envios-sol",
+    "mto-giros-pacifico",
+    "mto-enlace-familiar",
+    "mto-dinero-puente",
+    "mto-paisano-express",
+)
+#: State code -> municipalities (ids only: no place smaller than a municipality).
+_STATES: Final[Mapping[str, tuple[str, ...]]] = {
+    "MX-ZAC": ("jerez", "tlaltenango", "nochistlan", "juchipila", "valparaiso", "fresnillo"),
+    "MX-JAL": ("jalostotitlan", "tepatitlan", "ameca", "autlan", "yahualica", "teocaltiche"),
+    "MX-MIC": ("zamora", "jiquilpan", "sahuayo", "puruandiro", "huandacareo", "cotija"),
+    "MX-GUA": ("acambaro", "penjamo", "yuriria", "salvatierra", "jerecuaro", "moroleon"),
+    "MX-OAX": ("tlacolula", "miahuatlan", "tlaxiaco", "ixtlan", "juxtlahuaca", "zimatlan"),
+}
+_FEDERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
+    "MX-ZAC": ("fed-zac-sur-ca", "fed-zac-il"),
+    "MX-JAL": ("fed-jal-il", "fed-jal-sur-ca"),
+    "MX-MIC": ("fed-mic-il", "fed-mic-tx"),
+    "MX-GUA": ("fed-gua-tx", "fed-gua-il"),
+    "MX-OAX": ("fed-oax-ca", "fed-oax-ny"),
+}
+_US_CITIES: Final = ("la", "chi", "dal", "hou", "phx", "den", "sj", "atl", "ny", "sea")
+_FEDERAL: Final = "gob-fed-bienestar"
+_INFRA_TYPES: Final = (
+    "water_sanitation",
+    "electricity",
+    "roads_paving",
+    "health_building",
+    "school_building",
+    "community_centre",
+)
+_PROJECT_TYPES: Final = (*_INFRA_TYPES, "scholarships", "productive", "agriculture")
+
+
+def _b32(raw: bytes, n: int) -> str:
+    return base64.b32encode(raw).decode("ascii").rstrip("=").lower()[:n]
+
+
+def _h(*parts: object) -> bytes:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
+
+
+def _derive_key(seed: int, name: str) -> Ed25519PrivateKey:
+    raw = hashlib.sha256(_KEY_DOMAIN + str(seed).encode() + b"\x00" + name.encode()).digest()
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def _operator_secret(seed: int, operator: str) -> bytes:
+    """The operator's off-record secret for pseudonyms and receipt codes."""
+    return hashlib.sha256(
+        _SECRET_DOMAIN + str(seed).encode() + b"\x00" + operator.encode()
+    ).digest()
+
+
+def _rng(seed: int, *parts: object) -> random.Random:
+    digest = hashlib.sha256(_RNG_DOMAIN + "|".join(map(str, (seed, *parts))).encode()).digest()
+    return random.Random(int.from_bytes(digest, "big"))
+
+
+# --- publishers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SimPublisher:
+    """One simulated publisher: id, kind, roles, government party and its private key."""
+
+    publisher_id: str
+    kind: str
+    roles: tuple[str, ...]
+    party: Mapping[str, str] | None
+    key: Ed25519PrivateKey = field(repr=False)
+    role: str = ""  # what it is in the story: operator, club committee, mirror club...
+
+    @property
+    def public_key(self) -> bytes:
+        return public_key_bytes(self.key)
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.publisher_id, self.public_key).hex()
+
+    @property
+    def verifier_key(self) -> str:
+        return format_verifier_key(self.publisher_id, self.public_key)
+
+    def registration_payload(self) -> dict[str, Any]:
+        """The ``publisher.registered`` payload the registry authority signs."""
+        p: dict[str, Any] = {
+            "publisher_id": self.publisher_id,
+            "kind": self.kind,
+            "roles": list(self.roles),
+            "public_key": self.verifier_key,
+            "valid_from": format_time(REGISTRATION_VALID_FROM),
+        }
+        if self.party is not None:
+            p["party"] = dict(self.party)
+        return p
+
+
+@dataclass(frozen=True)
+class _Club:
+    club_id: str
+    committee: str
+    mirror: str
+    municipal: str
+    state_gov: str
+    state: str
+    municipality: str
+    federation: str
+
+
+@dataclass(frozen=True)
+class _Roster:
+    publishers: tuple[SimPublisher, ...]
+    operators: tuple[str, ...]
+    corridors_by_operator: Mapping[str, tuple[tuple[str, str], ...]]
+    clubs: tuple[_Club, ...]
+
+
+def _build_roster(seed: int) -> _Roster:
+    rng = _rng(seed, "roster")
+    n_ops = rng.randint(4, 6)
+    operators = tuple(sorted(rng.sample(_OPERATOR_POOL, n_ops)))
+    corridors: dict[str, list[tuple[str, str]]] = {op: [("US", "MX")] for op in operators}
+    for corridor in _CORRIDORS:
+        if corridor == ("US", "MX"):
+            continue
+        for op in rng.sample(operators, 1 if corridor[0] != "US" else 2):
+            corridors[op].append(corridor)
+    pubs: list[SimPublisher] = []
+
+    def add(
+        pid: str,
+        kind: str,
+        role: str,
+        *,
+        roles: Sequence[str] | None = None,
+        party: Mapping[str, str] | None = None,
+    ) -> None:
+        pubs.append(
+            SimPublisher(
+                pid, kind, tuple(roles or ROLES_BY_KIND[kind]), party, _derive_key(seed, pid), role
+            )
+        )
+
+    for op in operators:
+        add(op, "operator", "money transfer operator")
+    clubs: list[_Club] = []
+    for state, munis in _STATES.items():
+        st = state.split("-")[1].lower()
+        state_gov = f"gob-est-{st}"
+        add(state_gov, "government", "state government", party={"level": "state", "id": state_gov})
+        for muni in sorted(rng.sample(munis, 3)):
+            city = rng.choice(_US_CITIES)
+            club = _Club(
+                club_id=f"club-{muni}-{city}",
+                committee=f"comite-{muni}-{city}",
+                mirror=f"espejo-{muni}",
+                municipal=f"gob-mun-{st}-{muni}",
+                state_gov=state_gov,
+                state=state,
+                municipality=f"mx-{st}-{muni}",
+                federation=rng.choice(_FEDERATIONS[state]),
+            )
+            clubs.append(club)
+            add(
+                club.committee,
+                "committee",
+                "club project committee",
+                roles=("project.registered", "milestone.reported"),
+            )
+            add(club.mirror, "committee", "hometown mirror club", roles=("milestone.verified",))
+            add(
+                club.municipal,
+                "government",
+                "municipal government",
+                party={"level": "municipal", "id": club.municipal},
+            )
+    add(_FEDERAL, "government", "federal government", party={"level": "federal", "id": _FEDERAL})
+    pubs.sort(key=lambda p: p.publisher_id)
+    return _Roster(
+        tuple(pubs), operators, {k: tuple(v) for k, v in corridors.items()}, tuple(clubs)
+    )
+
+
+def roster(seed: int) -> tuple[SimPublisher, ...]:
+    """The publishers every simulation of ``seed`` uses (ids depend only on the seed).
+
+    A run with anomalies adds one more operator, whose key is compromised and
+    revoked during the window; its id carries the run tag so that a later run
+    never meets an earlier revocation.
+    """
+    return _build_roster(seed).publishers
+
+
+# --- results -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryAction:
+    """A registry event for the authority to sign and publish before the simulated events."""
+
+    event_type: Literal["publisher.registered", "publisher.revoked"]
+    payload: Mapping[str, Any]
+
+    @property
+    def publisher_id(self) -> str:
+        return str(self.payload["publisher_id"])
+
+
+Expect = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    """One envelope to publish, with what the gate should make of it.
+
+    ``outbox_seq`` is the sequence number to record in the publisher's outbox,
+    or None for bytes that must not advance it (a forgery, a replay, an
+    equivocating copy, an event the gate will refuse).
+    """
+
+    envelope: Envelope
+    expect: Expect
+    reason: str | None
+    label: str | None
+    outbox_seq: int | None
+
+    @property
+    def raw(self) -> bytes:
+        return self.envelope.leaf_bytes()
+
+    @property
+    def publisher_id(self) -> str:
+        return self.envelope.publisher_id
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.event_id
+
+    @property
+    def topic(self) -> str:
+        return topic_for(self.envelope.event_type)
+
+    @property
+    def key(self) -> bytes:
+        return partition_key(self.envelope.event_type, self.envelope.payload)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Everything one simulated run publishes, and what the platform should conclude."""
+
+    seed: int
+    start: datetime
+    end: datetime
+    cutoff: datetime
+    tail_start: datetime
+    anomalies: bool
+    run_tag: str
+    publishers: tuple[SimPublisher, ...]
+    registry: tuple[RegistryAction, ...]
+    events: tuple[SimEvent, ...]
+    truth: tuple[Mapping[str, Any], ...]
+    receipts: Mapping[str, str]
+    demo_receipts: Mapping[str, tuple[str, str]]
+    skipped: tuple[str, ...]
+
+    def publisher(self, publisher_id: str) -> SimPublisher:
+        for p in self.publishers:
+            if p.publisher_id == publisher_id:
+                return p
+        raise KeyError(publisher_id)
+
+    def truth_jsonl(self) -> str:
+        """The ground truth, one JSON object per line (sorted keys, stable order)."""
+        return "".join(json.dumps(t, sort_keys=True) + "\n" for t in self.truth)
+
+    def digest(self) -> str:
+        """SHA-256 over every envelope's bytes in order: equal digests, equal runs."""
+        h = hashlib.sha256()
+        for e in self.events:
+            h.update(e.raw)
+            h.update(b"\n")
+        return h.hexdigest()
+
+    def accepted(self) -> list[Envelope]:
+        """The envelopes the gate should accept, in publication order."""
+        return [e.envelope for e in self.events if e.expect == "accepted"]
+
+    def final_clock(self, partitions: int = 4, lateness: timedelta = _HOUR) -> datetime:
+        """The platform's event-time clock once everything is reconciled.
+
+        Minimum over the partitions of ``accepted.transfers`` and
+        ``accepted.projects`` (keyed like the publish topics) of the latest event
+        time there, minus ``lateness`` (CLOCK_LATENESS_S).
+        """
+        from kafka.partitioner.default import murmur2
+
+        marks: dict[tuple[str, int], datetime] = {}
+        for ev in self.events:
+            if ev.expect != "accepted":
+                continue
+            topic = ev.topic
+            if topic not in ("publish.transfers", "publish.projects"):
+                continue
+            part = (murmur2(ev.key) & 0x7FFFFFFF) % partitions
+            t = ev.envelope.time()
+            if marks.get((topic, part), t) <= t:
+                marks[(topic, part)] = t
+        if not marks:
+            return self.end - lateness
+        return min(marks.values()) - lateness
+
+    def registry_envelopes(
+        self,
+        authority_key: Ed25519PrivateKey,
+        authority_id: str = _AUTHORITY,
+        *,
+        first_seq: int = 1,
+        event_time: datetime | None = None,
+    ) -> list[Envelope]:
+        """The registry actions signed by ``authority_key`` (tests; the CLI signs its own)."""
+        at = event_time or (self.start - _HOUR)
+        return [
+            sign_event(
+                authority_key,
+                publisher_id=authority_id,
+                event_type=a.event_type,
+                payload=a.payload,
+                seq=first_seq + i,
+                event_time=at,
+                event_id=event_id_from(f"{self.run_tag}|registry|{i}".encode()),
+            )
+            for i, a in enumerate(self.registry)
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by event type, expected outcome, class and publisher kind."""
+        by_type: dict[str, int] = {}
+        by_expect: dict[str, int] = {}
+        by_label: dict[str, int] = {}
+        for e in self.events:
+            by_type[e.envelope.event_type] = by_type.get(e.envelope.event_type, 0) + 1
+            by_expect[e.expect] = by_expect.get(e.expect, 0) + 1
+            if e.label:
+                by_label[e.label] = by_label.get(e.label, 0) + 1
+        return {
+            "seed": self.seed,
+            "run_tag": self.run_tag,
+            "start": format_time(self.start),
+            "end": format_time(self.end),
+            "events": len(self.events),
+            "publishers": len(self.publishers),
+            "transfers": len(self.receipts),
+            "projects": by_type.get("project.registered", 0),
+            "by_type": dict(sorted(by_type.items())),
+            "expected": dict(sorted(by_expect.items())),
+            "labelled_events": dict(sorted(by_label.items())),
+            "truth_lines": len(self.truth),
+            "skipped_classes": list(self.skipped),
+        }
+
+
+# --- money ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Quote:
+    corridor: tuple[str, str]
+    send: int
+    send_ccy: str
+    fee: int
+    rate: str
+    mid: str
+    promised: int
+    recv_ccy: str
+    disclosed: int
+
+
+def _mid_rate(corridor: tuple[str, str], at: datetime) -> Decimal:
+    """A smooth, deterministic market mid rate (a few % of drift over weeks)."""
+    _, _, base, _ = _CORRIDORS[corridor]
+    if base == "1":
+        return Decimal(1)
+    days = (at - datetime(2020, 1, 1, tzinfo=UTC)).total_seconds() / 86400
+    phase = sum(map(ord, "".join(corridor)))
+    drift = 0.018 * math.sin(2 * math.pi * days / 47 + phase) + 0.005 * math.sin(
+        2 * math.pi * days / 9.3 + phase / 3
+    )
+    return (Decimal(base) * Decimal(repr(round(1 + drift, 6)))).quantize(Decimal("0.000001"))
+
+
+def _quote(
+    corridor: tuple[str, str],
+    send: int,
+    at: datetime,
+    *,
+    cost_bps: int,
+    margin_bps: int,
+    withholding_bps: int = 0,
+    cap_bps: int | None = None,
+) -> _Quote:
+    """Price a transfer: fee + FX margin of about ``cost_bps``, disclosed by the rules' formula.
+
+    ``withholding_bps`` pays less than the quoted rate promises while disclosing
+    as if it did not (an understated disclosure); ``cap_bps`` lowers the fee
+    until the honest disclosure is at most that.
+    """
+    src, dst, _, _ = _CORRIDORS[corridor]
+    mid = _mid_rate(corridor, at)
+    if src == dst:
+        margin_bps = 0
+    rate = (mid * (10000 - margin_bps) / 10000).quantize(Decimal("0.0001"), ROUND_DOWN)
+    if src == dst:
+        rate = Decimal(1)
+    rate_s, mid_s = str(rate), str(mid)
+    nominal = int((Decimal(send) * rate).to_integral_value(ROUND_FLOOR))
+    promised = nominal * (10000 - withholding_bps) // 10000
+    fee = max(0, (send * max(0, cost_bps - margin_bps) + 5000) // 10000)
+    while True:
+        disclosed = disclosed_cost_bps(
+            send, fee, rate_s, nominal, mid_s, send_currency=src, receive_currency=dst
+        )
+        if cap_bps is None or disclosed <= cap_bps or fee == 0:
+            break
+        fee = max(0, fee - max(1, send // 2000))
+    return _Quote(corridor, send, src, fee, rate_s, mid_s, promised, dst, disclosed)
+
+
+def _expected_transfer_flags(
+    q: _Quote,
+    payouts: Sequence[tuple[int, str, datetime]],
+    available_by: datetime,
+) -> list[tuple[str, str]]:
+    """The flags the rules' table gives one transfer once everything has happened.
+
+    ``payouts`` are ``(amount, currency, effective time)``.  Only used for
+    transfers whose events all lie well before the final clock, and whose
+    conditions never flip back except the timing ones, which resolve when paid.
+    """
+    out: list[tuple[str, str]] = []
+    mine = [p for p in payouts if p[1] == q.recv_ccy]
+    paid = sum(p[0] for p in mine)
+    if payouts and paid * 10000 < q.promised * (10000 - _PAYOUT_TOL_BPS):
+        out.append(("short_payout", "open"))
+    if any(p[1] != q.recv_ccy for p in payouts):
+        out.append(("payout_currency_mismatch", "open"))
+    if len(mine) > 1 and paid * 10000 > q.promised * (10000 + _PAYOUT_TOL_BPS):
+        out.append(("paid_twice", "open"))
+    eff = None
+    if mine:
+        eff = effective_cost_bps(
+            q.send,
+            q.fee,
+            q.rate,
+            q.promised,
+            paid,
+            q.disclosed,
+            send_currency=q.send_ccy,
+            receive_currency=q.recv_ccy,
+        )
+        if eff > q.disclosed + _DISCLOSURE_TOL_BPS:
+            out.append(("cost_above_disclosed", "open"))
+    if max(q.disclosed, eff if eff is not None else q.disclosed) > _CEILING_BPS:
+        out.append(("cost_above_ceiling", "open"))
+    settled = min((p[2] for p in payouts), default=None)
+    if settled is None:
+        out += [("late_payout", "open"), ("missing_payout", "open")]
+    else:
+        if settled > available_by:
+            out.append(("late_payout", "resolved"))
+        if settled > available_by + _PAYOUT_GRACE:
+            out.append(("missing_payout", "resolved"))
+    return out
+
+
+# --- drafts --------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class _Draft:
+    idx: int
+    publisher_id: str
+    event_type: str
+    payload: dict[str, Any]
+    event_time: datetime
+    publish_at: datetime
+    event_id: str
+    kind: str = "normal"  # normal | replay | equivocation | forged | refused
+    reason: str | None = None
+    label: str | None = None
+    original: _Draft | None = None
+    seq: int = 0
+    envelope: Envelope | None = None
+
+
+@dataclass(slots=True)
+class _Transfer:
+    transfer_id: str
+    operator: str
+    quote: _Quote
+    sent: _Draft
+    available_by: datetime
+    payouts: list[tuple[int, str, datetime]] = field(default_factory=list)
+    payout_drafts: list[_Draft] = field(default_factory=list)
+    label: str | None = None
+    beneficiary: bool = True
+    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class _Sender:
+    operator: str
+    corridor: tuple[str, str]
+    pseudonym: str
+    beneficiaries: tuple[str, ...]
+    typical: float  # typical send, major units
+
+
+def _iso(t: datetime) -> str:
+    return format_time(t)
+
+
+def _money(amount: int, currency: str) -> dict[str, Any]:
+    return {"amount": amount, "currency": currency}
+
+
+class _Market:
+    """Operators, corridors, pricing and senders: what the backfill and the live trickle share."""
+
+    def __init__(self, seed: int, rng: random.Random, run_tag: str) -> None:
+        self.seed = seed
+        self.roster = _build_roster(seed)
+        self.rng = rng
+        self.run_tag = run_tag
+        self.secrets = {op: _operator_secret(seed, op) for op in self.roster.operators}
+        self.profiles = {op: self._profile(op) for op in self.roster.operators}
+
+    def _profile(self, op: str) -> tuple[int, int]:
+        r = _rng(self.seed, "profile", op)
+        return r.randint(300, 420), r.randint(80, 220)  # (typical cost bps, FX margin bps)
+
+    def clean_quote(
+        self, op: str, corridor: tuple[str, str], send: int, at: datetime, major: float
+    ) -> _Quote:
+        """An honest price of 2.2-4.8 %: under the 5 % ceiling, as clean traffic must be."""
+        base, margin = self.profiles[op]
+        cost = base + int(self.rng.gauss(0, 30)) + (60 if major < 100 else 0)
+        cost = max(220, min(480, cost))
+        return _quote(
+            corridor, send, at, cost_bps=cost, margin_bps=min(margin, cost - 40), cap_bps=490
+        )
+
+    def instant_delay(self) -> timedelta:
+        """Time to payout of an instant transfer: lognormal, median ~4 min, under 50 min."""
+        secs = self.rng.lognormvariate(math.log(240), 0.9)
+        return timedelta(seconds=int(min(3000, max(20, secs))))
+
+    def new_sender(self, op: str, corridor: tuple[str, str], n: int) -> _Sender:
+        secret = self.secrets.get(op) or _operator_secret(self.seed, op)
+        ident = f"{self.run_tag}:sender:{n}"
+        bens = tuple(
+            pseudonym(secret, "ben", f"{ident}:ben:{i}") for i in range(self.rng.choice((1, 1, 2)))
+        )
+        monthly = min(2500.0, max(80.0, self.rng.lognormvariate(math.log(340), 0.45)))
+        per_month = self.rng.choice((2.0, 2.5, 3.0))
+        return _Sender(op, corridor, pseudonym(secret, "snd", ident), bens, monthly / per_month)
+
+    def pick_corridor(self) -> tuple[str, str]:
+        corridors = list(_CORRIDORS)
+        return self.rng.choices(corridors, weights=[_CORRIDORS[c][3] for c in corridors])[0]
+
+    def pick_operator(self, corridor: tuple[str, str]) -> str:
+        ops = [o for o in self.roster.operators if corridor in self.roster.corridors_by_operator[o]]
+        weights = [3.0 if i == 0 else 2.0 if i == 1 else 1.0 for i in range(len(ops))]
+        return self.rng.choices(ops, weights=weights)[0]
+
+    def send_amount(self, s: _Sender) -> float:
+        """Lognormal around the sender's typical amount, often rounded as people do."""
+        major = min(2500.0, max(20.0, s.typical * self.rng.lognormvariate(0, 0.25)))
+        r = self.rng.random()
+        if r < 0.6:
+            return float(max(20, round(major / 10) * 10))
+        if r < 0.8:
+            return float(round(major))
+        return round(major, 2)
+
+
+class _Builder(_Market):
+    """Builds one run: drafts first (payloads and times), then order, sequence numbers, signing."""
+
+    def __init__(
+        self,
+        seed: int,
+        *,
+        events: int,
+        start: datetime,
+        span: timedelta,
+        anomalies: bool,
+        first_seq: Mapping[str, int],
+    ) -> None:
+        self.seed = seed
+        self.n_events = events
+        self.start = start
+        self.end = start + span
+        self.tail_start = self.end - _TAIL
+        self.cutoff = self.tail_start - timedelta(hours=6)
+        self.fut = self.end + _DAY
+        self.anomalies = anomalies
+        seqs = ",".join(f"{k}={v}" for k, v in sorted(first_seq.items()) if v != 1)
+        tag = _b32(
+            _h("run", seed, _iso(start), int(span.total_seconds()), events, anomalies, seqs), 5
+        )
+        super().__init__(seed, _rng(seed, tag, "main"), tag)
+        self.first_seq = dict(first_seq)
+        self.drafts: list[_Draft] = []
+        self.truth: list[dict[str, Any]] = []
+        self.transfers: list[_Transfer] = []
+        self.receipts: dict[str, str] = {}
+        self.skipped: list[str] = []
+        self.pubs: dict[str, SimPublisher] = {p.publisher_id: p for p in self.roster.publishers}
+        self.registry: list[RegistryAction] = []
+        self.revoked_op: str | None = None
+        self.revoked_at: datetime | None = None
+        self.attacker = _derive_key(seed, "attacker")
+        self._counter = 0
+        self._clean_projects = 0
+
+    # -- small helpers -------------------------------------------------------------------
+
+    def _id(self, prefix: str, n: int = 10) -> str:
+        """``prefix-runtag-<hex>``: unique, and saying nothing about what the entity is."""
+        self._counter += 1
+        return f"{prefix}-{self.run_tag}-{_h(self.run_tag, prefix, self._counter).hex()[:n]}"
+
+    def _at(self, a: datetime, b: datetime) -> datetime:
+        """A whole-second instant in [a, b] (a when the interval is empty)."""
+        span = int((b - a).total_seconds())
+        return a + timedelta(seconds=self.rng.randint(0, span)) if span > 0 else a
+
+    def draft(
+        self,
+        publisher_id: str,
+        event_type: str,
+        payload: dict[str, Any],
+        event_time: datetime,
+        *,
+        publish_at: datetime | None = None,
+        kind: str = "normal",
+        reason: str | None = None,
+        label: str | None = None,
+        original: _Draft | None = None,
+    ) -> _Draft:
+        idx = len(self.drafts)
+        eid = (
+            original.event_id
+            if original is not None
+            else event_id_from(f"{self.run_tag}|{idx}".encode())
+        )
+        d = _Draft(
+            idx,
+            publisher_id,
+            event_type,
+            payload,
+            event_time,
+            publish_at or event_time,
+            eid,
+            kind,
+            reason,
+            label,
+            original,
+        )
+        self.drafts.append(d)
+        return d
+
+    def flag(
+        self,
+        cls: str,
+        flag_type: str,
+        kind: str,
+        subject: str,
+        key: str | None,
+        status: str = "open",
+    ) -> None:
+        self.truth.append(
+            {
+                "class": cls,
+                "flag_type": flag_type,
+                "subject_kind": kind,
+                "subject_id": subject,
+                "key": key,
+                "status": status,
+            }
+        )
+
+    # -- transfers -------------------------------------------------------------------------
+
+    def transfer(
+        self,
+        op: str,
+        corridor: tuple[str, str],
+        major: float,
+        at: datetime,
+        *,
+        sender: str,
+        destination: dict[str, Any],
+        instant: bool = True,
+        quote: _Quote | None = None,
+        label: str | None = None,
+    ) -> _Transfer:
+        """A ``transfer.sent`` draft (payouts are added by the caller)."""
+        send = max(1500, round(major * 100))
+        q = quote or self.clean_quote(op, corridor, send, at, major)
+        tid = self._id("trf", 12)
+        code = receipt_code(self.secrets.get(op) or _operator_secret(self.seed, op), tid)
+        self.receipts[tid] = code
+        available_by = at + _HOUR if instant else _next_business_day(at)
+        payload = {
+            "transfer_id": tid,
+            "operator": op,
+            "corridor": {"from": corridor[0], "to": corridor[1]},
+            "send": _money(q.send, q.send_ccy),
+            "fee": _money(q.fee, q.send_ccy),
+            "exchange_rate": q.rate,
+            "receive_promised": _money(q.promised, q.recv_ccy),
+            "available_by": _iso(available_by),
+            "destination": destination,
+            "sender": sender,
+            "receipt_digest": receipt_digest(code),
+            "disclosed_cost_bps": q.disclosed,
+        }
+        d = self.draft(op, "transfer.sent", payload, at, label=label)
+        tr = _Transfer(
+            tid,
+            op,
+            q,
+            d,
+            available_by,
+            label=label,
+            beneficiary=destination["kind"] == "beneficiary",
+        )
+        self.transfers.append(tr)
+        return tr
+
+    def payout(
+        self,
+        tr: _Transfer,
+        paid_at: datetime,
+        amount: int | None = None,
+        currency: str | None = None,
+        *,
+        publish_at: datetime | None = None,
+        label: str | None = None,
+    ) -> _Draft:
+        amount = tr.quote.promised if amount is None else amount
+        currency = currency or tr.quote.recv_ccy
+        event_time = min(self.end, paid_at + timedelta(seconds=self.rng.randint(5, 90)))
+        payload = {
+            "transfer_id": tr.transfer_id,
+            "paid": _money(amount, currency),
+            "paid_at": _iso(paid_at),
+            "payout_ref": self._id("po", 10),
+        }
+        d = self.draft(
+            tr.operator,
+            "transfer.paid_out",
+            payload,
+            event_time,
+            publish_at=publish_at,
+            label=label,
+        )
+        tr.payouts.append((amount, currency, min(paid_at, event_time)))
+        tr.payout_drafts.append(d)
+        return d
+
+    def pay_clean(self, tr: _Transfer, instant: bool) -> None:
+        at = tr.sent.event_time
+        if instant:
+            paid = at + self.instant_delay()
+        else:
+            paid = self._at(at + 2 * _HOUR, tr.available_by - _HOUR)
+        self.payout(tr, paid)
+
+    def sender_destination(self, s: _Sender) -> dict[str, Any]:
+        return {"kind": "beneficiary", "beneficiary": self.rng.choice(s.beneficiaries)}
+
+    def clean_transfers(self, count: int, cancellations: int, refunded_one: bool) -> None:
+        """``count`` clean paid transfers, plus cancelled ones, spread over the window."""
+        total = count + cancellations
+        if total <= 0:
+            return
+        lo, hi = self.start + _MIN, self.end - 75 * _MIN
+        span_days = max(1.0, (hi - lo).total_seconds() / 86400)
+        slots: list[tuple[datetime, int]] = []
+        senders: list[_Sender] = []
+        while len(slots) < total:
+            corridor = self.pick_corridor()
+            op = self.pick_operator(corridor)
+            rev = self.revoked_op is not None and self.rng.random() < 0.03
+            if rev:
+                op, corridor = str(self.revoked_op), ("US", "MX")
+            s = self.new_sender(op, corridor, len(senders))
+            senders.append(s)
+            period = 30.0 / self.rng.choice((2.0, 2.5, 3.0))
+            t = self.rng.uniform(0, period)
+            last = span_days
+            if rev and self.revoked_at is not None:
+                last = min(last, (self.revoked_at - _DAY - lo).total_seconds() / 86400)
+            while t < last:
+                slots.append((lo + timedelta(seconds=int(t * 86400)), len(senders) - 1))
+                t += period * self.rng.uniform(0.7, 1.3)
+        if len(slots) > total:
+            drop = set(self.rng.sample(range(len(slots)), len(slots) - total))
+            slots = [s for i, s in enumerate(slots) if i not in drop]
+        slots.sort()
+        cancel_idx = (
+            set(self.rng.sample(range(len(slots)), cancellations)) if cancellations else set()
+        )
+        refund_pick = min(cancel_idx) if (refunded_one and cancel_idx) else None
+        slow_limit = self.tail_start - 4 * _DAY
+        for i, (at, si) in enumerate(slots):
+            s = senders[si]
+            instant = at >= slow_limit or s.operator == self.revoked_op or self.rng.random() < 0.8
+            tr = self.transfer(
+                s.operator,
+                s.corridor,
+                self.send_amount(s),
+                at,
+                sender=s.pseudonym,
+                destination=self.sender_destination(s),
+                instant=instant,
+            )
+            if i in cancel_idx:
+                self.cancel(tr, refund=(i == refund_pick))
+            else:
+                self.pay_clean(tr, instant)
+
+    def cancel(self, tr: _Transfer, *, refund: bool) -> None:
+        at = tr.sent.event_time + timedelta(seconds=self.rng.randint(120, 1500))
+        self.draft(
+            tr.operator,
+            "transfer.cancelled",
+            {
+                "transfer_id": tr.transfer_id,
+                "cancelled_at": _iso(at),
+                "reason_code": "sender_request",
+            },
+            at,
+        )
+        tr.cancelled = True
+        if refund:
+            rt = min(self.end, at + timedelta(seconds=self.rng.randint(600, 7200)))
+            q = tr.quote
+            self.draft(
+                tr.operator,
+                "transfer.refunded",
+                {
+                    "transfer_id": tr.transfer_id,
+                    "refunded": _money(q.send + q.fee, q.send_ccy),
+                    "refunded_at": _iso(rt),
+                },
+                rt,
+            )
+
+    # -- transfer anomalies ------------------------------------------------------------------
+
+    def anomaly_transfer(self, label: str) -> _Transfer:
+        at = self._at(self.start + 12 * _HOUR, self.cutoff - 5 * _DAY)
+        corridor = ("US", "MX")
+        op = self.pick_operator(corridor)
+        s = self.new_sender(op, corridor, 10_000_000 + len(self.transfers))
+        major = self.send_amount(s)
+        send = max(1500, round(major * 100))
+        q: _Quote | None = None
+        if label == "cost_above_ceiling":
+            q = _quote(
+                corridor,
+                send,
+                at,
+                cost_bps=self.rng.randint(580, 850),
+                margin_bps=self.profiles[op][1],
+            )
+        elif label == "cost_above_disclosed":
+            _, margin = self.profiles[op]
+            q = _quote(
+                corridor,
+                send,
+                at,
+                cost_bps=self.rng.randint(150, 250),
+                margin_bps=margin,
+                withholding_bps=margin + self.rng.randint(120, 260),
+                cap_bps=490,
+            )
+        tr = self.transfer(
+            op,
+            corridor,
+            major,
+            at,
+            sender=s.pseudonym,
+            destination=self.sender_destination(s),
+            quote=q,
+            label=label,
+        )
+        q = tr.quote
+        paid = at + self.instant_delay()
+        if label == "short_payout":
+            short = q.promised * (10000 - self.rng.randint(200, 900)) // 10000
+            self.payout(tr, paid, short, label=label)
+        elif label == "missing_payout":
+            pass
+        elif label == "late_payout":
+            self.payout(
+                tr, tr.available_by + timedelta(minutes=self.rng.randint(90, 40 * 60)), label=label
+            )
+        elif label == "payout_currency_mismatch":
+            self.payout(tr, paid, q.send, q.send_ccy, label=label)
+        elif label == "paid_twice":
+            self.payout(tr, paid)
+            self.payout(tr, paid + timedelta(hours=self.rng.randint(20, 70)), label=label)
+        else:
+            self.payout(tr, paid)
+        for flag_type, status in _expected_transfer_flags(q, tr.payouts, tr.available_by):
+            self.flag(label, flag_type, "transfer", tr.transfer_id, "", status)
+        return tr
+
+    # -- projects ------------------------------------------------------------------------------
+
+    def project(self, label: str | None) -> bool:
+        """One project's whole life; False when the window is too short for ``label``."""
+        rng = self.rng
+        c, fut = self.cutoff, self.fut
+        room = {
+            None: 8,
+            "share_unpaid": 30,
+            "late_disbursement": 60,
+            "milestone_overdue": 25,
+            "spending_above_funds": 10,
+            "spending_unverified": 68,
+            "funds_without_milestone": 126,
+        }[label]
+        lo, hi = self.start + 6 * _HOUR, c - timedelta(days=room)
+        if hi < lo:
+            if label is None:
+                hi = lo
+            else:
+                return False
+        r = lo + (hi - lo) * (rng.random() ** 1.3)
+        r = r.replace(microsecond=0)
+        club = rng.choice(self.roster.clubs)
+        if label in ("share_unpaid", "late_disbursement"):
+            ptype = rng.choice(_INFRA_TYPES)
+        elif label is None and self._clean_projects < len(_PROJECT_TYPES):
+            ptype = _PROJECT_TYPES[self._clean_projects]  # every type at least once
+        else:
+            ptype = rng.choice(_PROJECT_TYPES)
+        if label is None:
+            self._clean_projects += 1
+        productive = ptype in ("productive", "agriculture")
+        if productive:
+            shares = {"club": 5000, "municipal": 0, "state": 0, "federal": 5000}
+            budget = rng.randint(80, 250) * 100_000
+            families = rng.randint(5, 40)
+        else:
+            mun = rng.choices((2500, 2000, 3000), weights=(70, 15, 15))[0]
+            shares = {"club": 2500, "municipal": mun, "state": 5000 - mun, "federal": 2500}
+            if ptype == "scholarships":
+                budget, families = rng.randint(150, 500) * 100_000, rng.randint(10, 60)
+            else:
+                budget, families = rng.randint(300, 1000) * 100_000, rng.randint(40, 800)
+        pid = self._id("prj", 8)
+        short = pid.rsplit("-", 1)[1]
+        parties = {"municipal": club.municipal, "state": club.state_gov, "federal": _FEDERAL}
+
+        # milestones: dues over the project's planned length
+        k = 2 if productive or ptype == "scholarships" else rng.randint(3, 4)
+        length = timedelta(days=rng.uniform(120, 360))
+        dues = sorted(r + length * (i + 1) / k * rng.uniform(0.9, 1.05) for i in range(k))
+        dues = [
+            max(d, r + timedelta(days=15) + i * _DAY).replace(microsecond=0)
+            for i, d in enumerate(dues)
+        ]
+        never: set[int] = set()
+        if label == "milestone_overdue":
+            dues[0] = min(r + timedelta(days=rng.uniform(20, 60)), c - 2 * _DAY).replace(
+                microsecond=0
+            )
+            dues[1:] = [max(d, dues[0] + timedelta(days=15)) for d in dues[1:]]
+            never.add(0)
+        if label == "funds_without_milestone":
+            dues = [max(d, fut + timedelta(days=10 + 20 * i)) for i, d in enumerate(dues)]
+        weights = [rng.uniform(0.7, 1.3) for _ in range(k)]
+        amounts = [int(budget * w / sum(weights)) for w in weights]
+        amounts[-1] = budget - sum(amounts[:-1])
+        mids = [f"ms-{i + 1}" for i in range(k)]
+
+        funds: list[tuple[datetime, int]] = []
+        # contributions: club members pay into the project fund
+        club_share = budget * shares["club"] // 10000
+        n_contrib = min(10, 3 + budget // 20_000_000)
+        target = club_share * rng.uniform(0.75, 1.0)
+        for i in range(n_contrib):
+            first = i == 0
+            at = self._at(r + 12 * _HOUR, r + (3 if first else 20) * _DAY)
+            at = min(at, c - _DAY)
+            corridor = ("CA", "MX") if rng.random() < 0.05 else ("US", "MX")
+            op = self.pick_operator(corridor)
+            mxn = target / n_contrib * rng.uniform(0.6, 1.4)
+            major = round(mxn / 100 / float(_mid_rate(corridor, at)) / 10) * 10
+            secret = self.secrets[op]
+            member = pseudonym(secret, "snd", f"{self.run_tag}:{club.club_id}:member:{pid}:{i}")
+            tr = self.transfer(
+                op,
+                corridor,
+                max(50.0, float(major)),
+                at,
+                sender=member,
+                destination={"kind": "project_fund", "project_id": pid, "club_id": club.club_id},
+            )
+            self.pay_clean(tr, True)
+            funds.append((tr.payouts[0][2], tr.quote.promised))
+
+        # registration (its milestone dues may still move later, before anything is signed)
+        reg = self.draft(
+            club.committee,
+            "project.registered",
+            {
+                "project_id": pid,
+                "club_id": club.club_id,
+                "federation_id": club.federation,
+                "country": "MX",
+                "state": club.state,
+                "municipality": club.municipality,
+                "project_type": ptype,
+                "budget": _money(budget, "MXN"),
+                "shares": shares,
+                "parties": parties,
+                "families_benefited": families,
+                "milestones": [
+                    {"milestone_id": m, "due": _iso(d), "amount": _money(a, "MXN")}
+                    for m, d, a in zip(mids, dues, amounts, strict=True)
+                ],
+                "agreement_signed_at": _iso(r - timedelta(days=rng.randint(3, 40))),
+            },
+            r,
+        )
+
+        # pledges and disbursements
+        def disburse(level: str, pledge_id: str, amount: int, at: datetime) -> None:
+            made = at - timedelta(seconds=rng.randint(0, 3 * 3600))
+            self.draft(
+                parties[level],
+                "disbursement.made",
+                {
+                    "project_id": pid,
+                    "pledge_id": pledge_id,
+                    "disbursement_id": self._id("dsb", 8),
+                    "party_level": level,
+                    "party_id": parties[level],
+                    "amount": _money(amount, "MXN"),
+                    "made_at": _iso(made),
+                    "reference": f"spei-{_b32(_h(pledge_id, at), 12)}",
+                },
+                at,
+            )
+            funds.append((made, amount))
+
+        def pledge(level: str, n: int, amount: int, at: datetime, due: datetime) -> str:
+            pl = f"plg-{short}-{level[:3]}-{n}"
+            self.draft(
+                parties[level],
+                "disbursement.pledged",
+                {
+                    "project_id": pid,
+                    "pledge_id": pl,
+                    "party_level": level,
+                    "party_id": parties[level],
+                    "amount": _money(amount, "MXN"),
+                    "due": _iso(due),
+                },
+                at,
+            )
+            return pl
+
+        tranche_b = 0
+        b_pledge = ""
+        for level in ("municipal", "state", "federal"):
+            cap = budget * shares[level] // 10000
+            if cap == 0:
+                continue
+            p_at = min(self._at(r + 12 * _HOUR, r + 6 * _DAY), c - _DAY)
+            amount = cap
+            if level == "federal":
+                tranche_b = int(cap * rng.uniform(0.2, 0.35))
+                amount = cap - tranche_b
+            due = (p_at + timedelta(days=rng.uniform(25, 75))).replace(microsecond=0)
+            anomaly = (label == "share_unpaid" and level == "municipal") or (
+                label == "late_disbursement" and level == "state"
+            )
+            if label == "share_unpaid" and level == "municipal":
+                due = max(p_at + timedelta(days=20), min(due, c - 2 * _DAY))
+            elif label == "late_disbursement" and level == "state":
+                due = max(p_at + timedelta(days=20), min(due, c - 33 * _DAY))
+            elif due <= fut and p_at + _DAY > min(due, c) - 12 * _HOUR:
+                due = (fut + timedelta(days=rng.uniform(10, 60))).replace(microsecond=0)
+            pl = pledge(level, 1, amount, p_at, due)
+            if level == "federal":
+                b_due = (fut + timedelta(days=rng.uniform(30, 120))).replace(microsecond=0)
+                b_pledge = pledge(level, 2, tranche_b, p_at, b_due)
+            if anomaly:
+                if label == "share_unpaid":
+                    self.flag(label, "share_unpaid", "project", pid, "municipal")
+                    self.flag(label, "late_disbursement", "project", pid, pl)
+                else:
+                    late = self._at(due + 5 * _DAY, min(due + 30 * _DAY, c - _DAY))
+                    disburse(level, pl, amount, late)
+                    self.flag(label, "late_disbursement", "project", pid, pl, "resolved")
+                    self.flag(label, "share_unpaid", "project", pid, "state", "resolved")
+                continue
+            if due <= fut or rng.random() < 0.5:
+                last = min(due, c) - 12 * _HOUR
+                if p_at + _DAY <= last:
+                    if amount > 1_000_000 and rng.random() < 0.3:
+                        half = amount // 2
+                        t1 = self._at(p_at + _DAY, last)
+                        disburse(level, pl, half, t1)
+                        disburse(level, pl, amount - half, self._at(t1, last))
+                    else:
+                        disburse(level, pl, amount, self._at(p_at + _DAY, last))
+        funds.sort()
+        first_funds = funds[0][0]
+
+        # milestone reports (cumulative per milestone) and their verification
+        def available(t: datetime) -> int:
+            return sum(a for ft, a in funds if ft <= t)
+
+        need_fwm = label != "funds_without_milestone" and first_funds + 120 * _DAY <= fut
+        must_one = need_fwm or label in ("spending_above_funds", "spending_unverified")
+
+        def postpone(i: int) -> None:
+            # No time (or money) left to report milestone i before it falls due in the
+            # window: the agreement plans it, and every later one, after the window.
+            for j in range(i, k):
+                dues[j] = max(dues[j], fut + timedelta(days=10 + 15 * (j - i)))
+                reg.payload["milestones"][j]["due"] = _iso(dues[j])
+
+        reports: list[tuple[int, datetime, int, _Draft]] = []
+        spent_total = 0
+        last_t = first_funds + _DAY
+        for i in range(k):
+            if i in never or label == "funds_without_milestone":
+                continue
+            forced = must_one and not reports
+            required = forced or dues[i] <= fut
+            hi_t = min(dues[i] - 12 * _HOUR, c - 3 * _DAY)
+            if forced and need_fwm:
+                hi_t = min(hi_t, first_funds + 110 * _DAY)
+            if forced and label == "spending_unverified":
+                hi_t = min(hi_t, c - 62 * _DAY)
+            t: datetime | None = None
+            spent = 0
+            if last_t <= hi_t and (required or rng.random() < 0.35):
+                t = (last_t + (hi_t - last_t) * rng.uniform(0.3, 0.8)).replace(microsecond=0)
+                spent = min(amounts[i], int((available(t) - spent_total) * 0.8))
+                if spent < 100:
+                    t = None
+            if t is None:
+                if forced:
+                    raise AssertionError(f"simulator bug: cannot report {pid} {mids[i]}")
+                if required:
+                    postpone(i)
+                continue
+            spent_total += spent
+            reported_at = t - timedelta(seconds=rng.randint(0, 3600))
+            d = self.draft(
+                club.committee,
+                "milestone.reported",
+                {
+                    "project_id": pid,
+                    "milestone_id": mids[i],
+                    "spent": _money(spent, "MXN"),
+                    "progress_pct": max(5, min(100, round(100 * spent / amounts[i]))),
+                    "reported_at": _iso(reported_at),
+                    "evidence": [
+                        hashlib.sha256(_h("evidence", pid, mids[i], j)).hexdigest()
+                        for j in range(rng.randint(1, 4))
+                    ],
+                },
+                t,
+            )
+            reports.append((i, reported_at, spent, d))
+            last_t = t + 12 * _HOUR
+        for n, (i, reported_at, _spent, _d) in enumerate(reports):
+            deadline = reported_at + 60 * _DAY
+            if label == "spending_unverified" and n == 0:
+                self.verify(
+                    club,
+                    pid,
+                    mids[i],
+                    self._at(reported_at + 5 * _DAY, reported_at + 25 * _DAY),
+                    "disputed",
+                )
+                self.flag(label, "spending_unverified", "project", pid, mids[i])
+                continue
+            hi_v = min(reported_at + 30 * _DAY, c - 12 * _HOUR)
+            if deadline <= fut or (rng.random() < 0.7 and reported_at + _DAY <= hi_v):
+                self.verify(club, pid, mids[i], self._at(reported_at + _DAY, hi_v), "confirmed")
+
+        # the tail: the federal government's second tranche, paid early at quarter end
+        tail_at = self._at(self.end - 6 * _HOUR, self.end - 10 * _MIN)
+        disburse("federal", b_pledge, tranche_b, tail_at)
+        if label == "spending_above_funds":
+            i, _rep_at, spent, d = reports[-1]
+            extra = sum(a for _, a in funds) - spent_total + budget // 10
+            d.payload["spent"] = _money(spent + extra, "MXN")
+            d.payload["progress_pct"] = 100
+            self.flag(label, "spending_above_funds", "project", pid, "")
+        elif label == "milestone_overdue":
+            self.flag(label, "milestone_overdue", "project", pid, mids[0])
+        elif label == "funds_without_milestone":
+            self.flag(label, "funds_without_milestone", "project", pid, "")
+        return True
+
+    def verify(self, club: _Club, pid: str, mid: str, at: datetime, outcome: str) -> None:
+        self.draft(
+            club.mirror,
+            "milestone.verified",
+            {
+                "project_id": pid,
+                "milestone_id": mid,
+                "verified_at": _iso(at - timedelta(seconds=self.rng.randint(0, 3600))),
+                "verifier_id": club.mirror,
+                "outcome": outcome,
+            },
+            at,
+        )
+
+    # -- attacks -------------------------------------------------------------------------------
+
+    def add_revoked_operator(self) -> None:
+        """An operator whose key is compromised mid-window: registered, revoked, then used."""
+        op = f"mto-giros-rapidos-{self.run_tag}"
+        pub = SimPublisher(
+            op,
+            "operator",
+            ROLES_BY_KIND["operator"],
+            None,
+            _derive_key(self.seed, op),
+            "money transfer operator (key compromised)",
+        )
+        self.pubs[op] = pub
+        self.secrets[op] = _operator_secret(self.seed, op)
+        self.profiles[op] = self._profile(op)
+        self.revoked_op = op
+        self.revoked_at = self._at(
+            self.start + (self.cutoff - self.start) * 0.4,
+            self.start + (self.cutoff - self.start) * 0.6,
+        )
+
+    def attacks(self) -> None:
+        rng = self.rng
+        c = self.cutoff
+        ops = list(self.roster.operators)
+        missing = [t for t in self.transfers if t.label == "missing_payout"]
+        victim_tr = missing[0]
+        victim = victim_tr.operator
+        # forged signature: payouts that would hide the missing payout, signed by a wrong key
+        for _ in range(2):
+            at = self._at(victim_tr.available_by + 80 * _HOUR, c - _DAY)
+            self.draft(
+                victim,
+                "transfer.paid_out",
+                {
+                    "transfer_id": victim_tr.transfer_id,
+                    "paid": _money(victim_tr.quote.promised, victim_tr.quote.recv_ccy),
+                    "paid_at": _iso(victim_tr.available_by - 10 * _MIN),
+                    "payout_ref": self._id("po", 10),
+                },
+                at,
+                kind="forged",
+                reason="bad_signature",
+                label="forged_signature",
+            )
+        self.flag("forged_signature", "forged_signature", "publisher", victim, "bad_signature")
+
+        # revoked key: the compromised operator's key keeps signing after revocation
+        assert self.revoked_op is not None and self.revoked_at is not None
+        rev = self.revoked_op
+        for _ in range(3):
+            at = self._at(self.revoked_at + _HOUR, min(self.revoked_at + 5 * _DAY, c - _DAY))
+            s = self.new_sender(rev, ("US", "MX"), 20_000_000 + rng.randint(0, 10**6))
+            tr = self.transfer(
+                rev,
+                ("US", "MX"),
+                self.send_amount(s),
+                at,
+                sender=s.pseudonym,
+                destination=self.sender_destination(s),
+                label="revoked_key",
+            )
+            self.transfers.remove(tr)
+            self.receipts.pop(tr.transfer_id)
+            tr.sent.kind, tr.sent.reason = "refused", "key_revoked"
+        self.registry.append(
+            RegistryAction(
+                "publisher.revoked",
+                {
+                    "publisher_id": rev,
+                    "key_id": self.pubs[rev].key_id,
+                    "revoked_at": _iso(self.revoked_at),
+                    "reason_code": "key_compromise",
+                },
+            )
+        )
+        self.flag("revoked_key", "revoked_key_used", "publisher", rev, "key_revoked")
+
+        # wrong role 1: a club committee records a transfer itself
+        club = rng.choice(self.roster.clubs)
+        at = self._at(self.start + 2 * _DAY, c - _DAY)
+        s = self.new_sender(ops[0], ("US", "MX"), 30_000_000)
+        tid = self._id("trf", 12)
+        code = receipt_code(_operator_secret(self.seed, club.committee), tid)
+        q = self.clean_quote(ops[0], ("US", "MX"), 50000, at, 500.0)
+        self.draft(
+            club.committee,
+            "transfer.sent",
+            {
+                "transfer_id": tid,
+                "operator": club.committee,
+                "corridor": {"from": "US", "to": "MX"},
+                "send": _money(q.send, q.send_ccy),
+                "fee": _money(q.fee, q.send_ccy),
+                "exchange_rate": q.rate,
+                "receive_promised": _money(q.promised, q.recv_ccy),
+                "available_by": _iso(at + _HOUR),
+                "destination": self.sender_destination(s),
+                "sender": s.pseudonym,
+                "receipt_digest": receipt_digest(code),
+                "disclosed_cost_bps": q.disclosed,
+            },
+            at,
+            kind="refused",
+            reason="role_not_allowed",
+            label="wrong_role",
+        )
+        self.flag("wrong_role", "role_violation", "publisher", club.committee, "role_not_allowed")
+
+        # wrong role 2: a municipality disburses in the name of another municipality
+        regs = [
+            d
+            for d in self.drafts
+            if d.event_type == "project.registered" and d.event_time < c - 2 * _DAY
+        ]
+        target = regs[0]
+        own = {d.payload["parties"]["municipal"] for d in regs}
+        others = sorted(
+            {cl.municipal for cl in self.roster.clubs} - {target.payload["parties"]["municipal"]}
+        )
+        liar = next((m for m in others if m in own), others[0])
+        at = self._at(target.event_time + _DAY, c - _DAY)
+        self.draft(
+            liar,
+            "disbursement.made",
+            {
+                "project_id": target.payload["project_id"],
+                "pledge_id": f"plg-{target.payload['project_id'].rsplit('-', 1)[1]}-mun-1",
+                "disbursement_id": self._id("dsb", 8),
+                "party_level": "municipal",
+                "party_id": target.payload["parties"]["municipal"],
+                "amount": _money(1_000_000, "MXN"),
+                "made_at": _iso(at - _HOUR),
+                "reference": f"spei-{_b32(_h('liar', at), 12)}",
+            },
+            at,
+            kind="refused",
+            reason="party_mismatch",
+            label="wrong_role",
+        )
+        self.flag("wrong_role", "role_violation", "publisher", liar, "party_mismatch")
+
+        clean = [
+            t
+            for t in self.transfers
+            if t.label is None
+            and t.beneficiary
+            and len(t.payout_drafts) == 1
+            and t.sent.event_time < c - 2 * _DAY
+            and t.operator != rev
+        ]
+        by_op = {t.operator: t for t in clean}
+        # replay: an accepted event sent again, byte for byte
+        tr = rng.choice(clean)
+        self.draft(
+            tr.operator,
+            tr.sent.event_type,
+            tr.sent.payload,
+            tr.sent.event_time,
+            publish_at=tr.sent.publish_at + timedelta(minutes=rng.randint(10, 600)),
+            kind="replay",
+            reason="duplicate",
+            label="replay",
+            original=tr.sent,
+        )
+        self.truth.append(
+            {
+                "class": "replay",
+                "expect": "no_flag",
+                "subject_kind": "transfer",
+                "subject_id": tr.transfer_id,
+                "event_id": tr.sent.event_id,
+            }
+        )
+
+        # equivocation: the same event id signed again with other content
+        eq_op = next(o for o in ops if o != victim and o in by_op)
+        tr_eq = by_op[eq_op]
+        orig = tr_eq.payout_drafts[0]
+        altered = json.loads(json.dumps(orig.payload))
+        altered["paid"]["amount"] = altered["paid"]["amount"] * 92 // 100
+        self.draft(
+            eq_op,
+            orig.event_type,
+            altered,
+            orig.event_time,
+            publish_at=orig.publish_at + timedelta(minutes=rng.randint(30, 300)),
+            kind="equivocation",
+            reason="equivocation",
+            label="equivocation",
+            original=orig,
+        )
+        self.flag("equivocation", "equivocation", "publisher", eq_op, orig.event_id)
+
+        # out-of-order delivery: a payout published before its transfer.sent
+        ooo = next(t for t in clean if t is not tr and t is not tr_eq)
+        ooo.payout_drafts[0].publish_at = ooo.sent.publish_at - timedelta(seconds=1)
+        ooo.payout_drafts[0].label = "out_of_order"
+        self.truth.append(
+            {
+                "class": "out_of_order",
+                "expect": "no_flag",
+                "subject_kind": "transfer",
+                "subject_id": ooo.transfer_id,
+            }
+        )
+
+        # sequence gap: one operator skips a sequence number
+        gap_op = next((o for o in ops if o not in (victim, eq_op)), ops[-1])
+        self.gap_publisher = gap_op
+        self.flag("sequence_gap", "sequence_gap", "publisher", gap_op, None)
+
+    # -- finishing -----------------------------------------------------------------------------
+
+    def finish(self) -> Simulation:
+        self.drafts.sort(key=lambda d: (d.publish_at, d.idx))
+        counters: dict[str, int] = {}
+        gap_pub = getattr(self, "gap_publisher", None)
+        gap_at = None
+        if gap_pub is not None:
+            mine = sum(1 for d in self.drafts if d.publisher_id == gap_pub and d.kind == "normal")
+            gap_at = max(2, mine // 2)
+        for d in self.drafts:
+            if d.kind != "normal":
+                continue
+            n = counters.get(d.publisher_id, 0) + 1
+            if d.publisher_id == gap_pub and n == gap_at:
+                n += 1  # the skipped number
+                d.label = d.label or "sequence_gap"
+            counters[d.publisher_id] = n
+            d.seq = self.first_seq.get(d.publisher_id, 1) + n - 1
+        extra: dict[str, int] = {}
+        for d in self.drafts:
+            if d.kind in ("replay", "equivocation"):
+                assert d.original is not None
+                d.seq = d.original.seq
+            elif d.kind in ("refused", "forged"):
+                k = extra.get(d.publisher_id, 0) + 1
+                extra[d.publisher_id] = k
+                base = self.first_seq.get(d.publisher_id, 1) + counters.get(d.publisher_id, 0)
+                d.seq = base + k - 1 + (1000 if d.kind == "forged" else 0)
+        events: list[SimEvent] = []
+        for d in self.drafts:
+            events.append(self._sign(d))
+        truth = sorted(
+            self.truth,
+            key=lambda t: (t["class"], t.get("flag_type", ""), t["subject_id"], t.get("key") or ""),
+        )
+        return Simulation(
+            seed=self.seed,
+            start=self.start,
+            end=self.end,
+            cutoff=self.cutoff,
+            tail_start=self.tail_start,
+            anomalies=self.anomalies,
+            run_tag=self.run_tag,
+            publishers=tuple(sorted(self.pubs.values(), key=lambda p: p.publisher_id)),
+            registry=tuple(self.registry),
+            events=tuple(events),
+            truth=tuple(truth),
+            receipts=dict(self.receipts),
+            demo_receipts=self._demo_receipts(),
+            skipped=tuple(self.skipped),
+        )
+
+    def _sign(self, d: _Draft) -> SimEvent:
+        if d.kind == "replay":
+            assert d.original is not None and d.original.envelope is not None
+            return SimEvent(d.original.envelope, "duplicate", "duplicate", d.label, None)
+        pub = self.pubs[d.publisher_id]
+        env = sign_event(
+            pub.key,
+            publisher_id=d.publisher_id,
+            event_type=d.event_type,
+            payload=d.payload,
+            seq=d.seq,
+            event_time=d.event_time,
+            event_id=d.event_id,
+        )
+        if d.kind == "forged":
+            # Claims the victim's real key id; signed with a key that is not it.
+            env = Envelope(
+                env.event_id,
+                env.event_type,
+                env.schema_version,
+                env.publisher_id,
+                pub.key_id,
+                env.seq,
+                env.event_time,
+                env.payload,
+                bytes(64),
+            )
+            sig = self.attacker.sign(env.signed_bytes())
+            env = Envelope(
+                env.event_id,
+                env.event_type,
+                env.schema_version,
+                env.publisher_id,
+                env.key_id,
+                env.seq,
+                env.event_time,
+                env.payload,
+                sig,
+            )
+        d.envelope = env
+        if d.kind == "normal":
+            return SimEvent(env, "accepted", None, d.label, d.seq)
+        return SimEvent(env, "rejected", d.reason, d.label, None)
+
+    def _demo_receipts(self) -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
+        for label, name in (("short_payout", "short"), ("late_payout", "late")):
+            t = next((t for t in self.transfers if t.label == label), None)
+            if t is not None:
+                out[name] = (t.transfer_id, self.receipts[t.transfer_id])
+        mid = self.start + (self.end - self.start) / 2
+        on_time = next(
+            (
+                t
+                for t in self.transfers
+                if t.label is None
+                and t.beneficiary
+                and t.sent.event_time >= mid
+                and len(t.payouts) == 1
+                and t.payouts[0][1] == t.quote.recv_ccy
+                and t.payouts[0][2] <= t.available_by
+            ),
+            None,
+        )
+        if on_time is not None:
+            out["on_time"] = (on_time.transfer_id, self.receipts[on_time.transfer_id])
+        return out
+
+
+def _next_business_day(at: datetime) -> datetime:
+    """23:00 UTC of the next business day (Friday and weekend sends: Monday)."""
+    day = at.replace(hour=23, minute=0, second=0, microsecond=0)
+    step = {4: 3, 5: 2}.get(at.weekday(), 1)
+    return day + timedelta(days=step)
+
+
+# --- entry point ---------------------------------------------------------------------
+
+
+def _scale(n: int, per: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, n // per))
+
+
+def simulate(
+    seed: int,
+    *,
+    events: int | None,
+    start: datetime,
+    span: timedelta,
+    anomalies: bool,
+    first_seq: Mapping[str, int] | None = None,
+) -> Simulation:
+    """Generate one run: ``events`` envelopes (exactly) with event times in ``[start, start+span]``.
+
+    ``first_seq`` gives, per publisher, the first sequence number to use (what
+    its outbox would allocate next), so that a second run on the same platform
+    continues each publisher's sequence instead of reusing numbers.  Raises
+    ``MalformedInput`` for a window that is too short, not in the past, or an
+    event count too small for what the run must contain.
+    """
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise MalformedInput("start must be timezone-aware (UTC)", reason="time")
+    start = start.astimezone(UTC).replace(microsecond=0)
+    span = timedelta(seconds=int(span.total_seconds()))
+    if span < MIN_SPAN:
+        raise MalformedInput(
+            f"the simulated window must span at least {MIN_SPAN.days} days, got {span}",
+            reason="span",
+        )
+    if start + span > datetime.now(UTC):
+        raise MalformedInput(
+            f"the simulated window ends at {format_time(start + span)}, in the future; every "
+            "event time must be in the past (move --start back or shorten the span)",
+            reason="time",
+        )
+    n = DEFAULT_EVENTS if events is None else events
+    if n < 1:
+        raise MalformedInput("the number of events must be positive", reason="events")
+    # Hundreds of thousands of small objects and no reference cycles: the cyclic
+    # collector would only rescan the growing heap (a third of the run time).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _simulate(seed, n, start, span, anomalies, first_seq or {})
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _simulate(
+    seed: int,
+    n: int,
+    start: datetime,
+    span: timedelta,
+    anomalies: bool,
+    first_seq: Mapping[str, int],
+) -> Simulation:
+    b = _Builder(seed, events=n, start=start, span=span, anomalies=anomalies, first_seq=first_seq)
+    if anomalies:
+        b.add_revoked_operator()
+    b.registry.extend(
+        RegistryAction("publisher.registered", p.registration_payload())
+        for p in sorted(b.pubs.values(), key=lambda p: p.publisher_id)
+    )
+    # projects first (their contributions are transfers), anomalies, then the crowd
+    n_clean_projects = _scale(n, 400, 3, 400)
+    labels: list[str | None] = [None] * n_clean_projects
+    if anomalies:
+        per = _scale(n, 50_000, 1, 10)
+        for cls in (
+            "share_unpaid",
+            "late_disbursement",
+            "milestone_overdue",
+            "spending_above_funds",
+            "spending_unverified",
+            "funds_without_milestone",
+        ):
+            labels += [cls] * per
+    b.rng.shuffle(labels)
+    for label in labels:
+        if not b.project(label) and label not in b.skipped:
+            b.skipped.append(label)
+    if anomalies:
+        per = _scale(n, 10_000, 1, 25)
+        for cls in (
+            "short_payout",
+            "missing_payout",
+            "late_payout",
+            "cost_above_disclosed",
+            "cost_above_ceiling",
+            "payout_currency_mismatch",
+            "paid_twice",
+        ):
+            for _ in range(per):
+                b.anomaly_transfer(cls)
+    # clean remittances fill the rest; attacks need some of them, so they come last
+    attack_events = 9 if anomalies else 0  # 2 forged, 3 revoked, 2 wrong role, replay, equiv.
+    remaining = n - len(b.drafts) - attack_events
+    min_clean = 40
+    if remaining < 2 * min_clean:
+        raise MalformedInput(
+            f"{n} events are too few for this simulation: it needs at least "
+            f"{n - remaining + 2 * min_clean} (projects, anomalies and a quiet tail of transfers)",
+            reason="events",
+        )
+    # Two events per transfer; an odd count gets one cancelled-and-refunded transfer (three).
+    refunded = remaining % 2 == 1
+    pairs = (remaining - 3) // 2 if refunded else remaining // 2
+    plain_cancels = pairs // 300
+    b.clean_transfers(pairs - plain_cancels, plain_cancels + int(refunded), refunded)
+    if anomalies:
+        b.attacks()
+    sim = b.finish()
+    if len(sim.events) != n:  # pragma: no cover - a bookkeeping bug, not bad input
+        raise AssertionError(f"simulator produced {len(sim.events)} events, not {n}")
+    return sim
+
+
+# --- live trickle (demo) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """An event for the demo's live trickle: signed and timed by the caller (event time = now)."""
+
+    publisher_id: str
+    event_type: str
+    payload: Mapping[str, Any]
+
+
+class LiveFeed:
+    """Clean instant remittances happening now: ``tick(now, elapsed)`` returns what to publish.
+
+    Not deterministic on purpose (ids must never repeat across demo restarts);
+    it reuses the simulation's operators, corridors and pricing so the live
+    traffic looks like the backfill.
+    """
+
+    def __init__(self, seed: int, *, rate: float = 2.0, rng: random.Random | None = None) -> None:
+        self.rate = rate
+        self.rng = rng or random.Random()
+        self.market = _Market(
+            seed, self.rng, "live-" + _b32(self.rng.getrandbits(64).to_bytes(8, "big"), 8)
+        )
+        self.pending: list[tuple[datetime, str, dict[str, Any]]] = []
+        self.receipts: dict[str, str] = {}
+        self._senders: list[_Sender] = []
+        self._carry = 0.0
+
+    def _sender(self) -> _Sender:
+        m = self.market
+        if len(self._senders) < 300 or self.rng.random() < 0.05:
+            corridor = m.pick_corridor()
+            self._senders.append(
+                m.new_sender(m.pick_operator(corridor), corridor, len(self._senders))
+            )
+        return self.rng.choice(self._senders)
+
+    def tick(self, now: datetime, elapsed: float) -> list[LiveEvent]:
+        """Events due by ``now``: new sends (about ``rate`` events a second) and due payouts."""
+        m = self.market
+        now = now.astimezone(UTC).replace(microsecond=0)
+        out: list[LiveEvent] = []
+        self._carry += self.rate / 2 * max(0.0, elapsed)  # each transfer is two events
+        while self._carry >= 1:
+            self._carry -= 1
+            s = self._sender()
+            major = m.send_amount(s)
+            send = max(1500, round(major * 100))
+            q = m.clean_quote(s.operator, s.corridor, send, now, major)
+            tid = "trf-live-" + _b32(self.rng.getrandbits(80).to_bytes(10, "big"), 16)
+            code = receipt_code(m.secrets[s.operator], tid)
+            self.receipts[tid] = code
+            out.append(
+                LiveEvent(
+                    s.operator,
+                    "transfer.sent",
+                    {
+                        "transfer_id": tid,
+                        "operator": s.operator,
+                        "corridor": {"from": s.corridor[0], "to": s.corridor[1]},
+                        "send": _money(q.send, q.send_ccy),
+                        "fee": _money(q.fee, q.send_ccy),
+                        "exchange_rate": q.rate,
+                        "receive_promised": _money(q.promised, q.recv_ccy),
+                        "available_by": _iso(now + _HOUR),
+                        "destination": {
+                            "kind": "beneficiary",
+                            "beneficiary": self.rng.choice(s.beneficiaries),
+                        },
+                        "sender": s.pseudonym,
+                        "receipt_digest": receipt_digest(code),
+                        "disclosed_cost_bps": q.disclosed,
+                    },
+                )
+            )
+            paid_at = now + timedelta(seconds=self.rng.randint(3, 45))
+            self.pending.append(
+                (
+                    paid_at,
+                    s.operator,
+                    {
+                        "transfer_id": tid,
+                        "paid": _money(q.promised, q.recv_ccy),
+                        "paid_at": _iso(paid_at),
+                        "payout_ref": "po-live-"
+                        + _b32(self.rng.getrandbits(60).to_bytes(8, "big"), 12),
+                    },
+                )
+            )
+        due = [p for p in self.pending if p[0] <= now]
+        self.pending = [p for p in self.pending if p[0] > now]
+        out += [LiveEvent(op, "transfer.paid_out", payload) for _, op, payload in due]
+        return out
