@@ -138,7 +138,7 @@ def remove_reviewer(conn: Any, username: str) -> bool:
         cur.execute(
             "UPDATE reviewers SET disabled_at = now() WHERE username = %s AND disabled_at IS NULL", (u,)
         )
-        changed = cur.rowcount > 0
+        changed = bool(cur.rowcount > 0)
         cur.execute("DELETE FROM reviewer_sessions WHERE username = %s", (u,))
     conn.commit()
     return changed

@@ -232,19 +232,19 @@ def _format_decimal(value: Decimal, decimals: int, lang: str | None) -> str:
     return sign + out
 
 
-def fmt_int(n: int | None, lang: str | None = None) -> str:
+def fmt_int(n: Any, lang: str | None = None) -> str:
     if _missing(n):
         return "—"
-    return _format_decimal(Decimal(int(n)), 0, lang)  # type: ignore[arg-type]
+    return _format_decimal(Decimal(int(n)), 0, lang)
 
 
-def fmt_number(x: float | int | Decimal | None, decimals: int = 1, lang: str | None = None) -> str:
+def fmt_number(x: Any, decimals: int = 1, lang: str | None = None) -> str:
     if _missing(x):
         return "—"
     return _format_decimal(Decimal(str(x)), decimals, lang)
 
 
-def fmt_money(amount: int | None, currency: str | None, lang: str | None = None) -> str:
+def fmt_money(amount: Any, currency: Any, lang: str | None = None) -> str:
     """``amount`` minor units of ``currency`` (``fmt_money(123456, "USD")`` -> ``USD 1,234.56``)."""
     if _missing(amount) or not currency or _missing(currency):
         return "—"
@@ -253,14 +253,14 @@ def fmt_money(amount: int | None, currency: str | None, lang: str | None = None)
     return t("fmt.money", lang, amount=number, code=currency)
 
 
-def fmt_pct(ratio: float | Decimal | None, decimals: int = 1, lang: str | None = None) -> str:
+def fmt_pct(ratio: Any, decimals: int = 1, lang: str | None = None) -> str:
     """A ratio (0.25) as a percentage (25.0 %)."""
     if _missing(ratio):
         return "—"
     return t("fmt.percent", lang, n=fmt_number(Decimal(str(ratio)) * 100, decimals, lang))
 
 
-def fmt_bps(bps: int | float | None, decimals: int = 2, lang: str | None = None) -> str:
+def fmt_bps(bps: Any, decimals: int = 2, lang: str | None = None) -> str:
     """Basis points (470) as a percentage (4.70 %)."""
     if _missing(bps):
         return "—"
@@ -282,8 +282,8 @@ def _browser_tz() -> tzinfo:
     return UTC
 
 
-def fmt_date(d: date | datetime | None, lang: str | None = None) -> str:
-    if _missing(d):
+def fmt_date(d: Any, lang: str | None = None) -> str:
+    if _missing(d) or not isinstance(d, date):
         return "—"
     if isinstance(d, datetime):
         if d.tzinfo is None:
@@ -292,8 +292,8 @@ def fmt_date(d: date | datetime | None, lang: str | None = None) -> str:
     return t("fmt.date", lang, d=d.day, mon=t(f"month.{d.month}", lang), y=d.year)
 
 
-def fmt_datetime(dt: datetime | None, lang: str | None = None) -> str:
-    if _missing(dt):
+def fmt_datetime(dt: Any, lang: str | None = None) -> str:
+    if _missing(dt) or not isinstance(dt, datetime):
         return "—"
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
@@ -308,7 +308,7 @@ def fmt_datetime(dt: datetime | None, lang: str | None = None) -> str:
     return t("fmt.datetime", lang, date=fmt_date(local.date(), lang), time=clock, tz=zone)
 
 
-def fmt_duration(seconds: int | float | None, lang: str | None = None) -> str:
+def fmt_duration(seconds: Any, lang: str | None = None) -> str:
     if _missing(seconds):
         return "—"
     s = max(0, int(seconds))

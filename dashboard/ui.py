@@ -55,11 +55,11 @@ def load(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
 
 
 def _csv(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
+    return str(df.to_csv(index=False)).encode("utf-8")
 
 
 def _json(df: pd.DataFrame) -> bytes:
-    return df.to_json(orient="records", date_format="iso", force_ascii=False, indent=1).encode("utf-8")
+    return str(df.to_json(orient="records", date_format="iso", force_ascii=False, indent=1)).encode("utf-8")
 
 
 def downloads(df: pd.DataFrame, name: str, key: str) -> None:
@@ -78,7 +78,7 @@ def table(df: pd.DataFrame, **kw: Any) -> None:
     st.dataframe(df, hide_index=True, width="stretch", **kw)
 
 
-def chart_block(draw: Callable[[], None], shown: pd.DataFrame, raw: pd.DataFrame, name: str, key: str,
+def chart_block(draw: Callable[[], object], shown: pd.DataFrame, raw: pd.DataFrame, name: str, key: str,
                 caption: str | None = None) -> None:
     """A chart, then the same numbers as a table (expander) and as CSV / JSON downloads."""
     draw()

@@ -90,7 +90,8 @@ class Supervisor:
             Child("witness", [py, "-m", "infra.cli", "witness", "run", "--demo"], self.logs / "witness.log"),
             Child("dashboard", [py, "-m", "streamlit", "run", str(dash), "--server.headless", "true",
                                 "--server.port", str(self.s.dashboard_port), "--server.address", self.s.dashboard_host,
-                                "--browser.gatherUsageStats", "false"], self.logs / "dashboard.log"),
+                                "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none",
+                                "--client.toolbarMode", "viewer"], self.logs / "dashboard.log"),
         ]
         if self.demo:
             self.children.append(Child("demo-publisher", [py, "-m", "infra.cli", "simulate", "--demo"],

@@ -30,7 +30,7 @@ def corridor_label(a: str, b: str) -> str:
 
 def major(amount: int, currency: str) -> float:
     """Only for chart geometry (bar lengths); every number shown as text is exact."""
-    return int(amount) / (10 ** ISO_4217_MINOR_UNITS.get(currency, 2))
+    return float(int(amount) / (10 ** ISO_4217_MINOR_UNITS.get(currency, 2)))
 
 
 def dot_quote(s: str) -> str:

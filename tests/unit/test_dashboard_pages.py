@@ -1,0 +1,449 @@
+"""The dashboard's pages, run with Streamlit's AppTest against a real, migrated PostgreSQL.
+
+Each test gets its own schema (``migrated``) and points the app at it with
+environment variables.  Test data goes in with plain INSERTs matching the
+migrations; the green-check test builds a small real log (signed envelopes,
+tiles, a signed checkpoint and a witness cosignature).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from streamlit.testing.v1 import AppTest
+
+from infra.identities import PlatformKeys
+from infra.settings import Settings
+from schemas.envelope import Envelope, sign_event
+from schemas.note import cosign, parse_note
+from schemas.privacy import pseudonym, receipt_code, receipt_digest
+from stream_processors import log_writer
+from stream_processors.checkpointer import make_checkpoint
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+PAGES = ["pages/overview.py", "pages/track.py", "pages/projects.py", "pages/watchdog.py",
+         "pages/publishers.py", "pages/audit.py"]
+LOCALES = Path(APP).parent / "locales"
+OPERATOR = "op.remesas-sol"
+SECRET = b"operator-secret-0123456789abcdef"
+TRANSFER = "tr-0001"
+PROJECT = "mx-zac-agua-2025"
+FLAG = "flg_aaaaaaaaaaaaaaaaaaaaaaaaaa"
+PFLAG = "flg_bbbbbbbbbbbbbbbbbbbbbbbbbb"
+T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def strings(lang: str) -> dict[str, str]:
+    data: dict[str, str] = json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The dashboard never talks to Kafka: do not start the embedded broker for these tests."""
+    return "unused:9092"
+
+
+@pytest.fixture(autouse=True)
+def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still argon2id, with test-sized cost (production uses argon2-cffi's RFC 9106 defaults)."""
+    from argon2 import PasswordHasher
+
+    from dashboard import auth
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1))
+    auth._dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def env(migrated: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("DATABASE_URL", migrated.database_url)
+    monkeypatch.setenv("DATABASE_SCHEMA", migrated.database_schema)
+    monkeypatch.setenv("CUENTAS_DATA_DIR", migrated.data_dir)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "unused:9092")
+    for var in ("DASHBOARD_DATABASE_URL", "CUENTAS_CONFIG", "MIN_GROUP_SIZE", "LOG_KEY_FILE", "REGISTRY_KEY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    return migrated
+
+
+def sql(settings: Settings, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(settings.database_url, options=f"-c search_path={settings.database_schema}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            rows = cur.fetchall() if cur.description else []
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def run(page: str | None = None, *, lang: str = "en", query: dict[str, str] | None = None,
+        at: AppTest | None = None) -> AppTest:
+    if at is None:
+        at = AppTest.from_file(APP, default_timeout=30)
+        at.query_params["lang"] = lang
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def text(at: AppTest) -> str:
+    """Everything a visitor can read on the page (and the downloadable tables)."""
+    parts: list[str] = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "success", "info", "warning", "error",
+                 "code", "text"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    for m in at.metric:
+        parts += [str(m.label), str(m.value)]
+    for df in at.dataframe:
+        parts.append(df.value.to_csv())
+    for el in at.get("graphviz_chart"):
+        parts.append(str(el.proto.spec))
+    for el in at.get("page_link"):
+        parts.append(str(el.proto.label))
+    return "\n".join(parts)
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+
+def append(cur: Any, envs: list[Envelope]) -> list[int]:
+    return log_writer.append(cur, [log_writer.NewLeaf(e.event_id, e.event_type, e.publisher_id, e.seq, e.time(),
+                                                      e.leaf_bytes()) for e in envs])
+
+
+def build_log(settings: Settings, keys: PlatformKeys, *, witness: bool = True) -> dict[str, Any]:
+    """A real log: signed envelopes, tiles, a signed checkpoint and (optionally) a witness cosignature."""
+    op = Ed25519PrivateKey.generate()
+    code = receipt_code(SECRET, TRANSFER)
+    sent = sign_event(op, publisher_id=OPERATOR, event_type="transfer.sent", seq=1, event_time=T0, payload={
+        "transfer_id": TRANSFER, "operator": OPERATOR, "corridor": {"from": "US", "to": "MX"},
+        "send": {"amount": 40000, "currency": "USD"}, "fee": {"amount": 800, "currency": "USD"},
+        "exchange_rate": "17.5", "receive_promised": {"amount": 686000, "currency": "MXN"},
+        "available_by": "2025-05-01T13:00:00Z",
+        "destination": {"kind": "beneficiary", "beneficiary": pseudonym(SECRET, "ben", "family")},
+        "sender": pseudonym(SECRET, "snd", "sender"), "receipt_digest": receipt_digest(code),
+        "disclosed_cost_bps": 350,
+    })
+    paid = sign_event(op, publisher_id=OPERATOR, event_type="transfer.paid_out", seq=2,
+                      event_time=T0 + timedelta(minutes=50), payload={
+                          "transfer_id": TRANSFER, "paid": {"amount": 686000, "currency": "MXN"},
+                          "paid_at": "2025-05-01T12:40:00Z", "payout_ref": "pay-0001"})
+    conn = psycopg2.connect(settings.database_url, options=f"-c search_path={settings.database_schema}")
+    try:
+        with conn.cursor() as cur:
+            indices = append(cur, [sent, paid])
+            size = make_checkpoint(cur, keys.log)
+            cur.execute("SELECT note FROM checkpoints WHERE size = %s", (size,))
+            note = cur.fetchone()[0]  # type: ignore[index]
+            if witness:
+                ts = int(time.time())
+                sig = cosign(parse_note(note).text, "witness.example", Ed25519PrivateKey.generate(), ts)
+                cur.execute(
+                    "INSERT INTO cosignatures (checkpoint_size, witness, key_id, cosigned_at, signature_line)"
+                    " VALUES (%s, %s, %s, %s, %s)",
+                    (size, "witness.example", sig.key_id.hex(), ts, sig.line()),
+                )
+        conn.commit()
+    finally:
+        conn.close()
+    return {"code": code, "sent": sent, "paid": paid, "indices": indices, "size": size}
+
+
+def seed(settings: Settings, log: dict[str, Any]) -> None:
+    """Reconciled state and summaries, with plain INSERTs."""
+    sent: Envelope = log["sent"]
+    sql(settings, "INSERT INTO transfers (transfer_id, status, operator, corridor_from, corridor_to, destination_kind,"
+        " send_amount, send_currency, fee_amount, promised_amount, promised_currency, paid_amount, payout_count,"
+        " available_by, sent_at, first_paid_at, delivery_seconds, disclosed_cost_bps, effective_cost_bps,"
+        " receipt_digest, sent_event_id, sent_log_index, event_count, state) VALUES (%s, 'paid', %s, 'US', 'MX',"
+        " 'beneficiary', 40000, 'USD', 800, 686000, 'MXN', 680000, 1, %s, %s, %s, 2400, 350, 380, %s, %s, %s, 2,"
+        " '{}')",
+        (TRANSFER, OPERATOR, T0 + timedelta(hours=1), T0, T0 + timedelta(minutes=40),
+         receipt_digest(log["code"]), sent.event_id, log["indices"][0]))
+    sql(settings, "INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers,"
+        " senders, sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects)"
+        " VALUES (current_date, 'US', 'MX', %s, 'USD', 40, 7, 1600000, 32000, 14000, 36, 30, 35, 4),"
+        " (current_date - 1, 'US', 'MX', %s, 'USD', 20, 6, 800000, 16000, 7000, 20, 18, 20, 0),"
+        " (current_date, 'US', 'GT', 'op.tiny-group', 'USD', 3, 2, 999999, 9999, 1800, 3, 3, 3, 0)",
+        (OPERATOR, OPERATOR))
+    evidence = json.dumps([{"event_id": sent.event_id, "log_index": log["indices"][0]}])
+    sql(settings, "INSERT INTO flags (flag_id, flag_type, subject_kind, subject_id, accountable, severity,"
+        " amount_at_stake, currency, status, raised_at, evidence) VALUES"
+        " (%s, 'short_payout', 'transfer', %s, %s, 'medium', 6000, 'MXN', 'open', %s, %s),"
+        " (%s, 'share_unpaid', 'project', %s, 'gov.mx-zac-jerez', 'high', 25000000, 'MXN', 'open', %s, '[]')",
+        (FLAG, TRANSFER, OPERATOR, T0 + timedelta(minutes=41), evidence, PFLAG, PROJECT, T0))
+    sql(settings, "INSERT INTO summary_flags (flag_type, status, currency, n, amount) VALUES"
+        " ('short_payout', 'open', 'MXN', 1, 6000), ('share_unpaid', 'open', 'MXN', 1, 25000000)")
+    sql(settings, "INSERT INTO projects (project_id, status, club_id, country, state_code, municipality, project_type,"
+        " currency, budget, club_received, disbursed, spent, funds_received, open_flags, state) VALUES"
+        " (%s, 'registered', 'club.jerez-la', 'MX', 'MX-ZAC', 'jerez', 'water_sanitation', 'MXN', 100000000,"
+        " 25000000, 50000000, 30000000, 75000000, 1, '{}')", (PROJECT,))
+    sql(settings, "INSERT INTO project_parties (project_id, level, party_id, share_bps, owed, pledged, disbursed,"
+        " latest_due, status) VALUES"
+        " (%s, 'federal', 'gov.mx-federal', 2500, 25000000, 25000000, 25000000, %s, 'paid_in_full'),"
+        " (%s, 'state', 'gov.mx-zac', 2500, 25000000, 25000000, 25000000, %s, 'paid_in_full'),"
+        " (%s, 'municipal', 'gov.mx-zac-jerez', 2500, 25000000, 0, 0, %s, 'unpaid')",
+        (PROJECT, T0, PROJECT, T0, PROJECT, T0))
+    sql(settings, "INSERT INTO milestones (project_id, milestone_id, planned, due, amount, reported_at, spent,"
+        " progress_pct, evidence, verified_at, outcome, status) VALUES"
+        " (%s, 'ms-1-pozo', true, %s, 50000000, %s, 30000000, 60, %s, %s, 'confirmed', 'verified'),"
+        " (%s, 'ms-2-red', true, %s, 50000000, NULL, 0, NULL, '[]', NULL, NULL, 'overdue')",
+        (PROJECT, T0, T0 + timedelta(days=10), json.dumps(["ab" * 32]), T0 + timedelta(days=20),
+         PROJECT, T0 + timedelta(days=90)))
+    sql(settings, "INSERT INTO publisher_sequences (publisher_id, max_seq, accepted, last_event_time,"
+        " last_accepted_at) VALUES (%s, 5, 3, %s, %s)", (OPERATOR, T0, T0))
+    sql(settings, "INSERT INTO quarantine (raw_sha256, event_id, publisher_id, event_type, reason, message, raw,"
+        " source) VALUES (%s, NULL, %s, 'transfer.sent', 'schema',"
+        " %s, %s, 'cc.events/0/7')",
+        (b"\x01" * 32, OPERATOR, "payload/sender: 'Juan Perez Lopez' does not match '^snd_[a-z2-7]{26}$'", b"{}"))
+
+
+@pytest.fixture
+def world(env: Settings) -> dict[str, Any]:
+    keys = PlatformKeys.load(env)  # creates the platform's keys in the test's data dir
+    log = build_log(env, keys)
+    seed(env, log)
+    return {"settings": env, "keys": keys, **log}
+
+
+# --- tests ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["es", "en", "fr", "pt"])
+def test_every_page_on_an_empty_database_in_every_language(env: Settings, lang: str) -> None:
+    s = strings(lang)
+    at = run(lang=lang)
+    assert s["overview.title"] in text(at)
+    for page in PAGES[1:]:
+        run(page, at=at)
+        assert not at.error, [e.value for e in at.error]
+    assert s["audit.title"] in text(at)
+    assert s["audit.no_checkpoint"] in text(at)
+    # the language stays in the URL
+    assert at.query_params["lang"] == [lang] or at.query_params["lang"] == lang
+
+
+def test_language_from_the_browser_and_the_switcher(env: Settings) -> None:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.context = {"locale": "pt-BR"}
+    at.run()
+    assert strings("pt")["overview.title"] in text(at)
+    at.selectbox(key="_cc_lang_picker").select("fr").run()
+    assert strings("fr")["overview.title"] in text(at)
+    assert at.query_params["lang"] in ("fr", ["fr"])
+
+
+def test_pages_with_data(world: dict[str, Any]) -> None:
+    at = run(lang="en")
+    page = text(at)
+    assert "USD 24,000.00" in page  # 1,600,000 + 800,000 cents sent by the visible group
+    assert "op.tiny-group" not in page and "9,999.99" not in page  # 2 senders < MIN_GROUP_SIZE 5
+    assert "Paid less than promised" in page
+    assert "MXN 250,000.00" in page or "MXN 60.00" in page
+
+    run("pages/projects.py", at=at)
+    page = text(at)
+    assert PROJECT in page and "gov.mx-zac-jerez" in page and "Late: share not paid" in page
+    assert "ms-1-pozo" in page and "abababababab" in page
+
+    run("pages/watchdog.py", at=at)
+    page = text(at)
+    assert "Paid less than promised" in page and OPERATOR in page
+    assert page.index("Agreed share not paid") < page.index("Paid less than promised")  # by amount at stake
+    at.selectbox(key="wd_flag").select(FLAG).run()
+    assert world["sent"].event_id in text(at)
+
+    run("pages/publishers.py", at=at)
+    page = text(at)
+    assert OPERATOR in page and "Juan" not in page and "Perez" not in page
+    assert "Does not follow the event format" in page
+
+    run("pages/audit.py", at=at)
+    page = text(at)
+    assert "witness.example" in page
+    assert "is valid" in page
+
+
+def test_other_languages_format_numbers_their_way(world: dict[str, Any]) -> None:
+    assert "USD 24.000,00" in text(run(lang="pt"))
+    assert "24\u202f000,00\u00a0USD" in text(run(lang="fr"))
+    assert "USD 24,000.00" in text(run(lang="es"))
+
+
+def test_track_shows_a_verified_receipt(world: dict[str, Any]) -> None:
+    code = world["code"].replace("-", " ").lower()  # typed loosely
+    at = run("pages/track.py", query={"code": code})
+    page = text(at)
+    assert at.success, page
+    assert any("Verified" in s.value for s in at.success)
+    assert "snd_" not in page and "ben_" not in page
+    assert "MXN 6,800.00" in page and "40 min" in page
+    receipt = [b for b in at.get("download_button") if "receipt" in str(b.proto.label).lower()]
+    assert receipt
+    assert "cuentas verify receipt.json --log-key" in page
+
+
+def test_track_without_a_witness_is_not_green(env: Settings) -> None:
+    keys = PlatformKeys.load(env)
+    log = build_log(env, keys, witness=False)
+    seed(env, log)
+    at = run("pages/track.py", query={"code": log["code"]})
+    assert not any("Verified" in s.value for s in at.success)
+    assert any("not yet witnessed" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("garbage", [
+    "", "   ", "hello", "CC-0000", "' OR 1=1 --", "'; DROP TABLE transfers; --", "CC-ABCD-EFGH-JKMN-PQRS'--",
+    "\u202eCC-1234", "x" * 300, "CC-UUUU-UUUU-UUUU-UUUU", "<script>alert(1)</script>",
+])
+def test_track_refuses_bad_codes_kindly(world: dict[str, Any], garbage: str) -> None:
+    at = run("pages/track.py")
+    at.text_input(key="track_code").input(garbage[:64])
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert not at.success
+    assert not at.error
+    assert at.warning or at.info
+
+
+def test_track_unknown_code(world: dict[str, Any]) -> None:
+    other = receipt_code(SECRET, "tr-somebody-else")
+    at = run("pages/track.py", query={"code": other})
+    assert any(strings("en")["track.not_found"] in w.value for w in at.warning)
+    assert TRANSFER not in text(at)
+
+
+def test_bad_filters_and_ids(world: dict[str, Any]) -> None:
+    at = run("pages/projects.py")
+    for bad in ("' OR 1=1 --", "UPPER CASE", "../../etc/passwd", "a"):
+        at.text_input(key="pj_search").input(bad).run()
+        assert not at.exception and not at.error
+        assert any(strings("en")["projects.bad_search"] in w.value for w in at.warning)
+    at.text_input(key="pj_search").input("no-such-project").run()
+    assert any(strings("en")["projects.none"] in i.value for i in at.info)
+
+    run("pages/watchdog.py", at=at)
+    at.text_input(key="wd_acc").input("x'; DELETE FROM flags; --").run()
+    assert any(strings("en")["watchdog.bad_accountable"] in w.value for w in at.warning)
+    at.text_input(key="wd_acc").input("").run()
+    at.multiselect(key="wd_status").set_value([]).run()
+    assert any(strings("en")["watchdog.pick_status"] in i.value for i in at.info)
+
+    run("pages/audit.py", at=at)
+    at.text_input(key="au_event").input("' UNION SELECT leaf FROM log_entries --").run()
+    assert any(strings("en")["audit.bad_event_id"] in w.value for w in at.warning)
+    at.text_input(key="au_event").input(world["paid"].event_id).run()
+    page = text(at)
+    assert "entry 1 of a tree of 2" in page
+    at.number_input(key="au_s1").set_value(5)
+    at.number_input(key="au_s2").set_value(2)
+    at.button[0].click()
+    at.run()
+    assert not at.exception and not at.error
+    assert any(strings("en")["audit.cons_size_order"] in w.value for w in at.warning)
+    assert sql(world["settings"], "SELECT count(*) FROM flags")[0][0] == 2
+
+
+def test_consistency_between_two_checkpoints(world: dict[str, Any]) -> None:
+    s, keys = world["settings"], world["keys"]
+    extra = sign_event(Ed25519PrivateKey.generate(), publisher_id="op.other", event_type="transfer.paid_out",
+                       seq=1, event_time=T0, payload={"transfer_id": "tr-9", "paid": {"amount": 5, "currency": "MXN"},
+                                                      "paid_at": "2025-05-01T12:00:00Z", "payout_ref": "p-9"})
+    conn = psycopg2.connect(s.database_url, options=f"-c search_path={s.database_schema}")
+    with conn.cursor() as cur:
+        append(cur, [extra])
+        make_checkpoint(cur, keys.log)
+    conn.commit()
+    conn.close()
+    at = run("pages/audit.py")
+    at.number_input(key="au_s1").set_value(2)
+    at.number_input(key="au_s2").set_value(3)
+    at.button[0].click()
+    at.run()
+    assert any("Consistent" in x.value for x in at.success), text(at)
+
+
+def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
+    from dashboard import auth
+    from infra import db
+
+    s = world["settings"]
+    conn = db.connect(s.database_url, s.database_schema)
+    rev = auth.add_reviewer(conn, "ana@example.org", "correct horse battery")
+    conn.close()
+    en = strings("en")
+
+    at = run("pages/watchdog.py")
+    assert not [b for b in at.button if b.key in ("wd_ack", "wd_resolve", "wd_dismiss")]
+    assert en["watchdog.sign_in_to_act"] in text(at)
+
+    def sign_in(user: str, password: str) -> None:
+        at.text_input(key="rev_user").input(user)
+        at.text_input(key="rev_pass").input(password)
+        next(b for b in at.button if b.label == en["auth.sign_in"]).click()
+        at.run()
+        assert not at.exception
+
+    sign_in("ana@example.org", "wrong password!")
+    assert any(en["auth.bad"] in e.value for e in at.error)
+    for _ in range(5):
+        sign_in("mallory", "guess guess guess")
+        assert any(en["auth.bad"] in e.value for e in at.error)
+    sign_in("mallory", "guess guess guess")  # the sixth try within 15 minutes
+    assert any(en["auth.locked"] in e.value for e in at.error)
+    assert not [b for b in at.button if b.key == "wd_ack"]
+
+    sign_in("ana@example.org", "correct horse battery")
+    assert any(rev.reviewer_id in i.value for i in at.info)
+    at.selectbox(key="wd_flag").select(FLAG).run()
+    at.button(key="wd_ack").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("acknowledged" in x.value.lower() for x in at.success), text(at)
+
+    assert sql(s, "SELECT status FROM flags WHERE flag_id = %s", (FLAG,))[0][0] == "acknowledged"
+    hist = sql(s, "SELECT actor, reason_code, event_id, log_index FROM flag_history WHERE flag_id = %s", (FLAG,))
+    assert hist == [(rev.reviewer_id, "reviewer_ack", hist[0][2], 2)]
+    logged = sql(s, "SELECT event_type, publisher_id FROM log_entries WHERE event_id = %s", (hist[0][2],))
+    assert logged == [("flag.changed", "platform.cuentasclaras")]
+    assert sql(s, "SELECT status, n, amount FROM summary_flags WHERE flag_type = 'short_payout' ORDER BY status") == [
+        ("acknowledged", 1, 6000), ("open", 0, 0)]
+
+    # dismissing a project flag with a reason, then signing out removes the actions again
+    at.selectbox(key="wd_flag").select(PFLAG).run()
+    at.selectbox(key="wd_reason").select("reviewer_dismissed_explained").run()
+    at.button(key="wd_dismiss").click()
+    at.run()
+    assert sql(s, "SELECT status FROM flags WHERE flag_id = %s", (PFLAG,))[0][0] == "dismissed"
+    assert sql(s, "SELECT open_flags FROM projects WHERE project_id = %s", (PROJECT,))[0][0] == 0
+    at.button(key="rev_logout").click()
+    at.run()
+    assert not [b for b in at.button if b.key in ("wd_ack", "wd_resolve", "wd_dismiss")]
+
+
+def test_unreachable_database_gives_one_friendly_message(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    msg = strings("en")["error.db"]
+    at = run(query={"code": "CC-0000-0000-0000-0000"})
+    assert [e.value for e in at.error] == [msg]
+    for page in PAGES[1:]:
+        run(page, at=at)
+        if page == "pages/track.py":
+            at.button[0].click()
+            at.run()
+        assert [e.value for e in at.error] == [msg], page
