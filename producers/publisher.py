@@ -90,8 +90,11 @@ class Publisher:
                          topic=topic_for(env.event_type), key=partition_key(env.event_type, env.payload))
 
     def publish_many(self, envs: list[Envelope]) -> None:
-        rows = [(e.event_id, e.seq, e.event_type, topic_for(e.event_type), partition_key(e.event_type, e.payload),
-                 e.leaf_bytes()) for e in envs]
+        self.publish_raw_many([(e.event_id, e.seq, e.event_type, topic_for(e.event_type),
+                                partition_key(e.event_type, e.payload), e.leaf_bytes()) for e in envs])
+
+    def publish_raw_many(self, rows: list[tuple[str, int | None, str | None, str, bytes, bytes]]) -> None:
+        """Hand over many ``(event_id, seq, event_type, topic, key, raw)`` at once: one outbox transaction."""
         self.outbox.add_many(rows)
         for event_id, _seq, _et, topic, key, raw in rows:
             self._send(topic, key, raw, event_id)
