@@ -1,7 +1,7 @@
 """Cuentas Claras public dashboard: ``streamlit run dashboard/app.py``.
 
 A multipage app (``st.navigation``); every page is a script in
-``dashboard/pages``.  This entry point only sets the page, the language and
+``dashboard/views``.  This entry point only sets the page, the language and
 the style, then runs the page the visitor chose.
 """
 
@@ -24,13 +24,13 @@ i18n.setup()
 style.inject()
 
 pages = [
-    st.Page("pages/overview.py", title=t("nav.overview"), icon=":material/insights:", url_path="overview",
+    st.Page("views/overview.py", title=t("nav.overview"), icon=":material/insights:", url_path="overview",
             default=True),
-    st.Page("pages/track.py", title=t("nav.track"), icon=":material/receipt_long:", url_path="track"),
-    st.Page("pages/projects.py", title=t("nav.projects"), icon=":material/handshake:", url_path="projects"),
-    st.Page("pages/watchdog.py", title=t("nav.watchdog"), icon=":material/policy:", url_path="watchdog"),
-    st.Page("pages/publishers.py", title=t("nav.publishers"), icon=":material/campaign:", url_path="publishers"),
-    st.Page("pages/audit.py", title=t("nav.audit"), icon=":material/verified:", url_path="audit"),
+    st.Page("views/track.py", title=t("nav.track"), icon=":material/receipt_long:", url_path="track"),
+    st.Page("views/projects.py", title=t("nav.projects"), icon=":material/handshake:", url_path="projects"),
+    st.Page("views/watchdog.py", title=t("nav.watchdog"), icon=":material/policy:", url_path="watchdog"),
+    st.Page("views/publishers.py", title=t("nav.publishers"), icon=":material/campaign:", url_path="publishers"),
+    st.Page("views/audit.py", title=t("nav.audit"), icon=":material/verified:", url_path="audit"),
 ]
 page = st.navigation(pages)
 st.sidebar.caption(t("app.privacy_note"))

@@ -22,7 +22,7 @@ from infra.settings import Settings
 from schemas.errors import CuentasError, MalformedInput, VerificationError
 from schemas.keys import VerifierKey, public_key_bytes
 from schemas.merkle import leaf_hash, verify_consistency, verify_inclusion
-from schemas.note import open_checkpoint, parse_note
+from schemas.note import open_checkpoint, parse_note, verify_cosignatures
 from schemas.receipt import Receipt, build_receipt, verify_receipt
 from stream_processors import log_reader
 
@@ -48,6 +48,31 @@ def _load_verifier(path: str, origin: str, mtime: float) -> VerifierKey:
     from infra.keystore import read_private_key
 
     return VerifierKey(origin, public_key_bytes(read_private_key(Path(path), passphrase())))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _witnesses(spec: str, demo_path: str, mtime: float) -> tuple[VerifierKey, ...]:
+    from schemas.keys import ALG_COSIGNATURE_V1, parse_verifier_key
+
+    if spec.strip():
+        return tuple(parse_verifier_key(k.strip(), alg=ALG_COSIGNATURE_V1) for k in spec.split(",") if k.strip())
+    if demo_path:
+        from infra.identities import passphrase
+        from infra.keystore import read_private_key
+
+        return (VerifierKey("witness.demo", public_key_bytes(read_private_key(Path(demo_path), passphrase())),
+                            ALG_COSIGNATURE_V1),)
+    return ()
+
+
+def witness_verifiers(settings: Settings) -> tuple[VerifierKey, ...]:
+    """The witnesses whose cosignatures the dashboard checks (WITNESS_KEYS, else the demo witness)."""
+    demo = settings.data_path / "keys" / "witness.key"
+    try:
+        mtime = demo.stat().st_mtime if not settings.witness_keys and demo.exists() else 0.0
+        return _witnesses(settings.witness_keys, str(demo) if mtime else "", mtime)
+    except CuentasError:
+        return ()
 
 
 def log_verifier(settings: Settings) -> VerifierKey | None:
@@ -107,7 +132,8 @@ def _receipt_parts(url: str, schema: str, event_id: str) -> dict[str, Any] | Non
     return out
 
 
-def check_receipt(url: str, schema: str, event_id: str, log_key: VerifierKey | None) -> ReceiptCheck:
+def check_receipt(url: str, schema: str, event_id: str, log_key: VerifierKey | None,
+                  witness_keys: tuple[VerifierKey, ...] = ()) -> ReceiptCheck:
     """Build the receipt of ``event_id`` and verify it; the state says how far it got."""
     try:
         parts = _receipt_parts(url, schema, event_id)
@@ -134,9 +160,11 @@ def check_receipt(url: str, schema: str, event_id: str, log_key: VerifierKey | N
         res.state = "failed"
         res.error = getattr(e, "reason", "") or str(e)
         return res
+    # The green check needs at least one cosignature that verifies under a
+    # witness key we trust (C2SP tlog-cosignature), not merely a signature line.
     try:
-        res.witnesses = sum(1 for s in parse_note(parts["note"]).signatures if s.name != log_key.name)
-    except MalformedInput:
+        res.witnesses = len(verify_cosignatures(parse_note(parts["note"]), witness_keys, 0)) if witness_keys else 0
+    except (MalformedInput, VerificationError):
         res.witnesses = 0
     res.state = "verified" if parts["cosigned"] and res.witnesses >= 1 else "unwitnessed"
     return res

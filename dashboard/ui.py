@@ -20,12 +20,12 @@ LEGEND: dict[str, Any] = {"orient": "bottom", "direction": "vertical", "labelLim
 
 #: Page files, relative to app.py (for st.page_link).
 PAGES = {
-    "overview": "pages/overview.py",
-    "track": "pages/track.py",
-    "projects": "pages/projects.py",
-    "watchdog": "pages/watchdog.py",
-    "publishers": "pages/publishers.py",
-    "audit": "pages/audit.py",
+    "overview": "views/overview.py",
+    "track": "views/track.py",
+    "projects": "views/projects.py",
+    "watchdog": "views/watchdog.py",
+    "publishers": "views/publishers.py",
+    "audit": "views/audit.py",
 }
 
 

@@ -116,11 +116,27 @@ def check_reachable(settings: Settings, timeout: float = 10.0) -> None:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
-    servers = ",".join(client_config(settings)["bootstrap_servers"])
+    boot = client_config(settings)["bootstrap_servers"]
+    servers = ",".join(boot)
+    # A refused or silent TCP connection answers at once; only then spend the
+    # Kafka handshake's timeouts on a broker that is at least listening.
+    from infra.procs import port_open
+
+    def _hp(s: str) -> tuple[str, int]:
+        host, _, port = s.rpartition(":")
+        return host.strip("[]") or "localhost", int(port or 9092)
+
+    if not any(port_open(*_hp(b), timeout=min(3.0, timeout)) for b in boot):
+        raise UnavailableService(
+            f"cannot reach Kafka at {servers}: connection refused or timed out "
+            "(check KAFKA_BOOTSTRAP_SERVERS and that the brokers run)"
+        )
     try:
-        admin = KafkaAdminClient(**client_config(settings), request_timeout_ms=int(timeout * 1000),
-                                 api_version_auto_timeout_ms=int(timeout * 1000))
-        admin.close()
+        admin = KafkaAdminClient(**client_config(settings), request_timeout_ms=int(timeout * 1000))
+        try:
+            admin.list_topics()
+        finally:
+            admin.close()
     except (KafkaError, OSError, ValueError) as e:
         raise UnavailableService(
             f"cannot reach Kafka at {servers}: {type(e).__name__} "

@@ -70,6 +70,9 @@ class Settings:
     log_origin: str = _s("LOG_ORIGIN", "cuentasclaras.example/log", "Checkpoint origin line and log key name (C2SP tlog-checkpoint).")
     log_key_file: str = _s("LOG_KEY_FILE", "", "Private key of the log. Unset: <data dir>/keys/log.key, created on first start.")
     registry_key_file: str = _s("REGISTRY_KEY_FILE", "", "Private key of the registry authority. Unset: <data dir>/keys/registry.key.")
+    witness_keys: str = _s(
+        "WITNESS_KEYS", "", "Comma-separated verifier keys of the witnesses the dashboard trusts. Unset: the demo witness's key, if present."
+    )
     checkpoint_interval_s: float = _s("CHECKPOINT_INTERVAL_S", 1.0, "Shortest time between two checkpoints.")
     # --- ingestion gate ----------------------------------------------------------
     max_event_bytes: int = _s("MAX_EVENT_BYTES", 65536, "Largest signed event accepted; larger ones are quarantined as oversize.")

@@ -25,7 +25,12 @@ from infra.runtime import Endpoints, clear_endpoints, write_endpoints
 from infra.settings import Settings
 from schemas.errors import UnavailableService
 
-__all__ = ["Supervisor", "Child"]
+__all__ = ["Supervisor", "Child", "MAX_RESTARTS", "RESTART_WINDOW_S"]
+
+#: A child that dies is restarted, unless it died more than this many times...
+MAX_RESTARTS = 5
+#: ...within this many seconds; then the platform stops and says why.
+RESTART_WINDOW_S = 300.0
 
 
 @dataclass
@@ -69,7 +74,7 @@ class Supervisor:
         ensure_topics(kafka_settings)
         from producers.registry import bootstrap_platform
 
-        bootstrap_platform(s, url)
+        bootstrap_platform(kafka_settings, url)
         self.endpoints = Endpoints(bootstrap, url, f"http://{s.dashboard_host}:{s.dashboard_port}", os.getpid())
         write_endpoints(s, self.endpoints)
         return self.endpoints
@@ -136,13 +141,27 @@ class Supervisor:
             self.start_children()
             wait_until(lambda: self._stopping or self.dashboard_healthy() or self._dead() is not None, timeout=60, interval=0.25)
             self.echo(self.describe())
+            deaths: dict[str, list[float]] = {}
+            env = self._env()
             while not self._stopping:
                 dead = self._dead()
                 if dead is not None:
-                    self.echo(f"cuentas up: {dead.name} exited with code {dead.proc.returncode if dead.proc else '?'}; last lines of {dead.log_path}:")
+                    rc = dead.proc.returncode if dead.proc else "?"
+                    self.echo(f"cuentas up: {dead.name} exited with code {rc}; last lines of {dead.log_path}:")
                     self.echo(tail(dead.log_path))
-                    code = 1
-                    break
+                    now = time.monotonic()
+                    recent = [t for t in deaths.get(dead.name, []) if now - t < RESTART_WINDOW_S] + [now]
+                    deaths[dead.name] = recent
+                    if len(recent) > MAX_RESTARTS:
+                        self.echo(f"cuentas up: {dead.name} died {len(recent)} times in {RESTART_WINDOW_S:.0f} s; stopping")
+                        code = 1
+                        break
+                    # Effects are idempotent and progress is in PostgreSQL, so
+                    # a restarted processor simply carries on (ADR 0002).
+                    time.sleep(min(30.0, 2.0 ** (len(recent) - 1)))
+                    self.echo(f"cuentas up: restarting {dead.name}")
+                    dead.proc = spawn(dead.argv, log_path=dead.log_path, env=env)
+                    continue
                 if self.kafka and not self.kafka.alive():
                     self.echo(f"cuentas up: the embedded broker died; last lines of {self.kafka.log_path}:\n{tail(self.kafka.log_path)}")
                     code = 1

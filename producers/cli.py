@@ -27,7 +27,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,18 +188,64 @@ def _progress(console: Any) -> Any:
     )
 
 
+@contextlib.contextmanager
+def _publisher_locks(settings: Settings, ids: Iterable[str]) -> Iterator[None]:
+    """Hold an exclusive lock per publisher for as long as this process publishes as it.
+
+    Two processes numbering one publisher's events (say the demo's live trickle
+    and a `cuentas simulate` with the demo's seed) would hand out the same
+    sequence numbers, which the gate reads as equivocation.  The locks sit next
+    to the outboxes and vanish with the process.
+    """
+    import fcntl
+
+    from producers.publisher import outbox_path
+
+    held: list[Any] = []
+    try:
+        for pid in sorted(set(ids)):
+            path = outbox_path(settings, pid).with_suffix(".lock")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = path.open("a")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                f.close()
+                raise ConfigurationError(
+                    f"publisher {pid} is in use by another process on this machine (the demo "
+                    "publisher of `cuentas up --demo`?); wait for it to finish or stop it"
+                ) from e
+            held.append(f)
+        yield
+    finally:
+        for f in held:
+            f.close()
+
+
 # --- keys ----------------------------------------------------------------------------
 
 
-def _key_name(path: Path, name: str | None) -> str:
+def _sidecar(path: Path) -> Path:
+    """``FILE.pub``: the key's verifier key, public, so the key's publisher id travels with it."""
+    return path.with_name(path.name + ".pub")
+
+
+def _key_name(path: Path, name: str | None, key: Ed25519PrivateKey | None = None) -> str:
     if name:
         return _check_id(name, "--name")
-    base = path.name
-    for suffix in (".old", ".key", ".pem"):
-        base = base.removesuffix(suffix)
-    if not _ID_RE.match(base):
+    pub = _sidecar(path)
+    if key is not None and pub.exists():
+        from schemas.keys import parse_verifier_key, public_key_bytes
+
+        with contextlib.suppress(OSError, MalformedInput):
+            vk = parse_verifier_key(pub.read_text().strip())
+            if vk.public_key == public_key_bytes(key):
+                return vk.name
+    base = path.name.removesuffix(".old")
+    if not base.endswith(".key") or not _ID_RE.match(base := base.removesuffix(".key")):
         raise MalformedInput(
-            f"cannot tell the publisher id from the file name {path.name!r}; give it with --name",
+            f"cannot tell the publisher id of {path.name!r} (no {_sidecar(path).name} next to it "
+            "and not named ID.key); give it with --name",
             reason="id",
         )
     return base
@@ -231,6 +277,7 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
     key = Ed25519PrivateKey.generate()
     write_private_key(out, key, _passphrase(args.passphrase_env))
     info = _key_info(name, key, out)
+    _write_atomic(_sidecar(out), info["verifier_key"] + "\n")
     if args.json:
         _print_json(info)
         return 0
@@ -245,7 +292,7 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     key = read_private_key(path, _passphrase(args.passphrase_env))
-    info = _key_info(_key_name(path, args.name), key, path)
+    info = _key_info(_key_name(path, args.name, key), key, path)
     if args.json:
         _print_json(info)
     else:
@@ -261,8 +308,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     pw = _passphrase(args.passphrase_env)
-    name = _key_name(path, args.name)
     old = read_private_key(path, pw)
+    name = _key_name(path, args.name, old)
     old_path = path.with_name(path.name + ".old")
     if old_path.exists():
         raise ConfigurationError(
@@ -276,6 +323,9 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     staged.replace(path)
     now = datetime.now(UTC).replace(microsecond=0)
     info_new, info_old = _key_info(name, new, path), _key_info(name, old, old_path)
+    if _sidecar(path).exists():
+        _sidecar(path).replace(_sidecar(old_path))
+    _write_atomic(_sidecar(path), info_new["verifier_key"] + "\n")
     payload = {
         "publisher_id": name,
         "new_public_key": info_new["verifier_key"],
@@ -373,13 +423,16 @@ def cmd_publishers_register(args: argparse.Namespace) -> int:
             f"{pid} is already registered; a new key is added by rotation "
             "(`cuentas keys rotate`), not by registering again"
         )
-    pub = authority_publisher(s2, authority)
-    try:
-        env = pub.sign("publisher.registered", payload, seq=pub.outbox.next_seq())
-        pub.publish_envelope(env)
-        ((_, status),) = _settle_one(pub, [env], args.timeout)
-    finally:
-        pub.close()
+    from infra.identities import AUTHORITY_NAME
+
+    with _publisher_locks(s, [AUTHORITY_NAME]):
+        pub = authority_publisher(s2, authority)
+        try:
+            env = pub.sign("publisher.registered", payload, seq=pub.outbox.next_seq())
+            pub.publish_envelope(env)
+            ((_, status),) = _settle_one(pub, [env], args.timeout)
+        finally:
+            pub.close()
     result = {
         "publisher_id": pid,
         "event_id": env.event_id,
@@ -474,7 +527,7 @@ def parse_lines(lines: Iterable[str]) -> tuple[list[ParsedLine], list[LineProble
             continue
         try:
             obj = json.loads(text)
-        except ValueError as e:
+        except json.JSONDecodeError as e:
             bad.append(LineProblem(n, "json", f"not valid JSON ({e.msg} at column {e.colno})"))
             continue
         if not isinstance(obj, dict):
@@ -524,12 +577,16 @@ class _Outbox(Protocol):
 
     def status_of(self, event_id: str) -> tuple[str, str | None, str | None, int | None] | None: ...
 
+    def pending(self) -> int: ...
+
 
 class PublisherLike(Protocol):
     """What ``publish_lines`` needs of ``producers.publisher.Publisher`` (tests pass a fake)."""
 
     publisher_id: str
-    outbox: _Outbox
+
+    @property
+    def outbox(self) -> _Outbox: ...
 
     def sign(
         self,
@@ -627,6 +684,13 @@ class PublishReport:
     def render(self) -> str:
         out = [str(p) for p in self.rejected]
         for p in self.pending:
+            if p.get("reason") in ("unknown_publisher", "unknown_key"):
+                out.append(
+                    f"line {p['line']}: pending: {p['reason']}: {p.get('message')} (re-sent a few "
+                    "more times in case the registration is on its way; is it registered? see "
+                    "`cuentas publishers list`)"
+                )
+                continue
             out.append(
                 f"line {p['line']}: pending: no acknowledgement yet (event {p['event_id']}; "
                 "it stays in the outbox and is re-sent next time)"
@@ -686,7 +750,10 @@ def publish_lines(
                 LineProblem(n, st[1] or "rejected", f"{st[1]}: {st[2]}", by="platform")
             )
         else:
-            report.pending.append({"line": n, "event_id": eid})
+            pending: dict[str, Any] = {"line": n, "event_id": eid}
+            if st is not None and st[1]:
+                pending["reason"], pending["message"] = st[1], st[2]
+            report.pending.append(pending)
     report.rejected.sort(key=lambda p: p.line)
     report.accepted.sort(key=lambda a: a["line"])
     report.pending.sort(key=lambda a: a["line"])
@@ -707,7 +774,18 @@ def cmd_publish(args: argparse.Namespace) -> int:
     s = _settings()
     s2, _ = _running(s, need_db=False)
     console = _console()
-    pub = Publisher.open(s2, pid, key)
+    with _publisher_locks(s, [pid]):
+        report = _publish_file(Publisher.open(s2, pid, key), lines, args, s, console)
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(report.render())
+    return 0 if report.ok else 1
+
+
+def _publish_file(
+    pub: Publisher, lines: list[str], args: argparse.Namespace, s: Settings, console: Any
+) -> PublishReport:
     try:
         with _progress(console) as progress:
             sent = progress.add_task("publishing", total=None)
@@ -732,11 +810,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             )
     finally:
         pub.close()
-    if args.json:
-        _print_json(report.as_dict())
-    else:
-        print(report.render())
-    return 0 if report.ok else 1
+    return report
 
 
 # --- simulate --------------------------------------------------------------------------
@@ -847,39 +921,53 @@ def _first_seq(settings: Settings, ids: Iterable[str], state: Path) -> dict[str,
     if state.exists():
         with contextlib.suppress(OSError, ValueError, KeyError):
             return {k: int(v) for k, v in json.loads(state.read_text())["first_seq"].items()}
+    out = _next_seqs(settings, ids)
+    _write_atomic(state, json.dumps({"first_seq": out}, sort_keys=True, indent=1))
+    return out
+
+
+def _next_seqs(settings: Settings, ids: Iterable[str]) -> dict[str, int]:
+    """Each publisher's next sequence number, from its outbox (1 when it has none)."""
     from producers.outbox import Outbox
     from producers.publisher import outbox_path
 
     out: dict[str, int] = {}
     for pid in ids:
         path = outbox_path(settings, pid)
-        if path.exists():
-            box = Outbox(path)
-            try:
-                out[pid] = box.next_seq()
-            finally:
-                box.close()
-        else:
+        if not path.exists():
             out[pid] = 1
-    _write_atomic(state, json.dumps({"first_seq": out}, sort_keys=True, indent=1))
+            continue
+        box = Outbox(path)
+        try:
+            out[pid] = box.next_seq()
+        finally:
+            box.close()
     return out
 
 
 def _register_all(
     settings: Settings, db_url: str, sim: Simulation, timeout: float, echo: Callable[[str], None]
 ) -> int:
-    """Publish the registry actions the platform does not have yet; wait until accepted."""
+    """Publish the registry actions the platform does not have yet; wait until accepted.
+
+    Each action has a deterministic event id, and one still pending in the
+    authority's outbox (an earlier attempt) is re-sent, never signed again: two
+    registrations of one publisher must never reach the gate.
+    """
+    from infra.identities import AUTHORITY_NAME
     from producers.registry import authority_publisher
+    from schemas.envelope import event_id_from
     from schemas.keys import parse_verifier_key
 
     authority = _authority(settings)
     reg = _load_registry(settings, db_url, authority)
-    todo = []
-    for action in sim.registry:
+    todo: list[tuple[str, Any]] = []
+    for i, action in enumerate(sim.registry):
         info = reg.publisher(action.publisher_id)
+        eid = event_id_from(f"{sim.run_tag}|registry|{i}".encode())
         if action.event_type == "publisher.registered":
             if info is None:
-                todo.append(action)
+                todo.append((eid, action))
                 continue
             kid = parse_verifier_key(str(action.payload["public_key"])).key_id.hex()
             if info.key(kid) is None:
@@ -889,23 +977,30 @@ def _register_all(
                     "CUENTAS_DATA_DIR)"
                 )
         else:
-            kid = str(action.payload["key_id"])
-            key = info.key(kid) if info is not None else None
+            key = info.key(str(action.payload["key_id"])) if info is not None else None
             if key is None or key.revoked_at is None:
-                todo.append(action)
+                todo.append((eid, action))
     if not todo:
         return 0
-    pub = authority_publisher(settings, authority)
-    try:
-        base = pub.outbox.next_seq()
-        envs = [pub.sign(a.event_type, a.payload, seq=base + i) for i, a in enumerate(todo)]
-        pub.publish_many(envs)
-        echo(f"registering {len(todo)} publisher event(s) with the registry authority...")
-        results = _settle_one(pub, envs, timeout)
-    finally:
-        pub.close()
-    for env, st in results:
-        who = env.payload["publisher_id"]
+    with _publisher_locks(settings, [AUTHORITY_NAME]):
+        pub = authority_publisher(settings, authority)
+        try:
+            fresh = [(eid, a) for eid, a in todo if pub.outbox.status_of(eid) is None]
+            base = pub.outbox.next_seq()
+            envs = [
+                pub.sign(a.event_type, a.payload, seq=base + k, event_id=eid)
+                for k, (eid, a) in enumerate(fresh)
+            ]
+            if envs:
+                pub.publish_many(envs)
+            if len(fresh) < len(todo):
+                pub.resend_due(0)
+            echo(f"registering {len(todo)} publisher event(s) with the registry authority...")
+            pub.settle(timeout=timeout)
+            results = [(a.publisher_id, pub.outbox.status_of(eid)) for eid, a in todo]
+        finally:
+            pub.close()
+    for who, st in results:
         if st is None or st[0] == "pending":
             raise UnavailableService(
                 f"no acknowledgement for the registry event of {who} within {timeout:g}s: "
@@ -1012,14 +1107,18 @@ def _summary_text(
     lines.append(
         "  per publisher (outbox totals; handed = accepted + rejected + duplicates + pending):"
     )
-    width = max(len(p) for p in per_pub)
-    for pid, c in sorted(per_pub.items()):
+    active = {pid: c for pid, c in per_pub.items() if c.handed}
+    width = max((len(p) for p in active), default=10)
+    for pid, c in sorted(active.items()):
         ok = c.handed == c.accepted + c.rejected + c.duplicates + c.pending
         lines.append(
             f"    {pid:<{width}}  handed {c.handed:>6,}  accepted {c.accepted:>6,}  "
             f"rejected {c.rejected:>3}  duplicates {c.duplicates:>3}  "
             f"pending {c.pending:>5}  {'ok' if ok else 'MISMATCH'}"
         )
+    idle = len(per_pub) - len(active)
+    if idle:
+        lines.append(f"    ({idle} more registered publishers had nothing to publish)")
     return "\n".join(lines)
 
 
@@ -1054,16 +1153,56 @@ def _simulation_inputs(args: argparse.Namespace) -> tuple[int, datetime, timedel
 def cmd_simulate(args: argparse.Namespace) -> int:
     if args.demo:
         return _run_demo(args)
-    from producers.simulator import roster, simulate
+    from producers.simulator import roster
 
     n, start, span, rate = _simulation_inputs(args)
     s = _settings()
     s2, db_url = _running(s)
     console = _console()
+    with _publisher_locks(s, [p.publisher_id for p in roster(args.seed)]):
+        sim, truth_path, run = _simulate_and_publish(
+            args, s, s2, db_url, console, n, start, span, rate
+        )
+    obs = run["acknowledgements"]
+    if args.json:
+        _print_json(
+            {
+                **sim.summary(),
+                "truth_file": str(truth_path),
+                **run,
+                "per_publisher": {k: v.as_dict() for k, v in sorted(run["per_publisher"].items())},
+            }
+        )
+    else:
+        print(
+            _summary_text(
+                sim, obs, run["per_publisher"], truth_path, run["publish_seconds"], run["published"]
+            )
+        )
+    pending = obs["observed"].get("pending", 0)
+    return 1 if pending or obs["mismatches"] else 0
+
+
+def _simulate_and_publish(
+    args: argparse.Namespace,
+    s: Settings,
+    s2: Settings,
+    db_url: str,
+    console: Any,
+    n: int,
+    start: datetime,
+    span: timedelta,
+    rate: float | None,
+) -> tuple[Simulation, Path, dict[str, Any]]:
+    from producers.simulator import roster, simulate
+
     key = hashlib.sha256(f"{args.seed}|{format_time(start)}|{span}|{n}|{args.anomalies}".encode())
     state = _state_path(s, f"seed-{args.seed}-{key.hexdigest()[:10]}")
     first = _first_seq(s, [p.publisher_id for p in roster(args.seed)], state)
-    console.print(f"generating {n:,} events (seed {args.seed}, {format_time(start)} + {span})...")
+    console.print(
+        f"generating {n:,} events (seed {args.seed}, {span.total_seconds() / 86400:g} days from "
+        f"{format_time(start)})..."
+    )
     t0 = time.monotonic()
     sim = simulate(
         args.seed, events=n, start=start, span=span, anomalies=args.anomalies, first_seq=first
@@ -1084,7 +1223,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             ),
             0o600,
         )
-    _register_all(s, db_url, sim, args.timeout, console.print)
+    _register_all(s2, db_url, sim, args.timeout, console.print)
     fleet = _Fleet(s2, sim.publishers)
     try:
         with _progress(console) as progress:
@@ -1101,24 +1240,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         per_pub = fleet.counts()
     finally:
         fleet.close()
-    if args.json:
-        _print_json(
-            {
-                **sim.summary(),
-                "truth_file": str(truth_path),
-                "published": published,
-                "publish_seconds": round(elapsed, 3),
-                "final_clock": format_time(
-                    sim.final_clock(s.kafka_partitions, timedelta(seconds=s.clock_lateness_s))
-                ),
-                "acknowledgements": obs,
-                "per_publisher": {k: v.as_dict() for k, v in sorted(per_pub.items())},
-            }
-        )
-    else:
-        print(_summary_text(sim, obs, per_pub, truth_path, elapsed, published))
-    pending = obs["observed"].get("pending", 0)
-    return 1 if pending or obs["mismatches"] else 0
+    lateness = timedelta(seconds=s.clock_lateness_s)
+    return (
+        sim,
+        truth_path,
+        {
+            "published": published,
+            "publish_seconds": round(elapsed, 3),
+            "final_clock": format_time(sim.final_clock(s.kafka_partitions, lateness)),
+            "acknowledgements": obs,
+            "per_publisher": per_pub,
+        },
+    )
 
 
 # --- the demo -------------------------------------------------------------------------------
@@ -1159,8 +1292,13 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    stop = lambda: stopping["flag"]  # noqa: E731
-    echo = lambda msg: print(msg, flush=True)  # noqa: E731
+
+    def stop() -> bool:
+        return stopping["flag"]
+
+    def echo(msg: str) -> None:
+        print(msg, flush=True)
+
     try:
         return _demo(args, stop, echo)
     except CuentasError as e:
@@ -1170,10 +1308,24 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace, stop: Callable[[], bool], echo: Callable[[str], None]) -> int:
-    from producers.simulator import LiveFeed, roster, simulate
+    from producers.simulator import roster
 
     s = _settings()
     s2, db_url = _retry("waiting for the platform", lambda: _running(s), stop, echo)
+    with _publisher_locks(s, [p.publisher_id for p in roster(DEMO_SEED)]):
+        return _demo_run(args, s, s2, db_url, stop, echo)
+
+
+def _demo_run(
+    args: argparse.Namespace,
+    s: Settings,
+    s2: Settings,
+    db_url: str,
+    stop: Callable[[], bool],
+    echo: Callable[[str], None],
+) -> int:
+    from producers.simulator import LiveFeed, roster, simulate
+
     state_path, codes_path, truth_path = _demo_paths(s)
     state: dict[str, Any] = {}
     if state_path.exists():
@@ -1181,17 +1333,7 @@ def _demo(args: argparse.Namespace, stop: Callable[[], bool], echo: Callable[[st
             state = json.loads(state_path.read_text())
     if not state.get("start"):
         now = datetime.now(UTC).replace(second=0, microsecond=0)
-        ids = [p.publisher_id for p in roster(DEMO_SEED)]
-        from producers.outbox import Outbox
-        from producers.publisher import outbox_path
-
-        first: dict[str, int] = {}
-        for pid in ids:
-            p = outbox_path(s, pid)
-            if p.exists():
-                box = Outbox(p)
-                first[pid] = box.next_seq()
-                box.close()
+        first = _next_seqs(s, [p.publisher_id for p in roster(DEMO_SEED)])
         state = {
             "seed": DEMO_SEED,
             "start": format_time(now - DEMO_SPAN - timedelta(minutes=10)),
@@ -1220,7 +1362,7 @@ def _demo(args: argparse.Namespace, stop: Callable[[], bool], echo: Callable[[st
         echo(f"Demo receipt code: {c} ({what})")
     _retry(
         "registering the demo publishers",
-        lambda: _register_all(s, db_url, sim, 120.0, echo),
+        lambda: _register_all(s2, db_url, sim, 120.0, echo),
         stop,
         echo,
     )

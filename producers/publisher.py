@@ -112,14 +112,18 @@ class Publisher:
         try:
             full = self.s.topic(logical_topic)
             if full not in self._known_topics:
-                # A just-created topic may not be in the producer's metadata
-                # yet; partitions_for waits for it instead of failing the send.
-                self.producer.partitions_for(full)
+                # A just-created topic may be missing from the producer's
+                # metadata, or listed with no partitions yet: wait for them
+                # rather than fail the send.
+                deadline = time.monotonic() + 15
+                while not self.producer.partitions_for(full) and time.monotonic() < deadline:
+                    self.producer._metadata.request_update()
+                    time.sleep(0.2)
                 self._known_topics.add(full)
             self.producer.send(self.s.topic(logical_topic), key=key, value=raw, headers=headers)
         except Exception as e:
             log.warning("send failed, kept in the outbox for later: %s", e)
-            self._producer = None
+            self._drop_producer()
 
     def flush(self, timeout: float = 30) -> None:
         if self._producer is not None:
@@ -127,7 +131,15 @@ class Publisher:
                 self._producer.flush(timeout=timeout)
             except Exception as e:
                 log.warning("flush failed, events stay in the outbox: %s", e)
-                self._producer = None
+                self._drop_producer()
+
+    def _drop_producer(self) -> None:
+        """Close a producer that failed (never just forget it: its sockets would leak)."""
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.close(timeout=0)
+            self._producer = None
+        self._known_topics.clear()
 
     def resend_due(self, older_than_s: float | None = None) -> int:
         rows = self.outbox.due_for_resend(self.s.outbox_resend_after_s if older_than_s is None else older_than_s)

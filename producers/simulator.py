@@ -366,9 +366,10 @@ Expect = Literal["accepted", "duplicate", "rejected"]
 class SimEvent:
     """One envelope to publish, with what the gate should make of it.
 
-    ``outbox_seq`` is the sequence number to record in the publisher's outbox,
+    ``outbox_seq`` is the sequence number to record in the publisher's outbox
+    (events the publisher signed, refused ones included: they used a number),
     or None for bytes that must not advance it (a forgery, a replay, an
-    equivocating copy, an event the gate will refuse).
+    equivocating copy).
     """
 
     envelope: Envelope
@@ -1259,6 +1260,7 @@ class _Builder(_Market):
                 b_due = (fut + timedelta(days=rng.uniform(30, 120))).replace(microsecond=0)
                 b_pledge = pledge(level, 2, tranche_b, p_at, b_due)
             if anomaly:
+                assert label is not None
                 if label == "share_unpaid":
                     self.flag(label, "share_unpaid", "project", pid, "municipal")
                     self.flag(label, "late_disbursement", "project", pid, pl)
@@ -1594,14 +1596,25 @@ class _Builder(_Market):
             }
         )
 
-        # sequence gap: one operator skips a sequence number
-        gap_op = next((o for o in ops if o not in (victim, eq_op)), ops[-1])
-        self.gap_publisher = gap_op
-        self.flag("sequence_gap", "sequence_gap", "publisher", gap_op, None)
+        # sequence gap: the federal government skips a sequence number.  Not an operator:
+        # the platform flags a gap once its publisher has gone quiet, and operators keep
+        # publishing in the demo's live trickle.
+        self.gap_publisher = _FEDERAL
+        self.flag("sequence_gap", "sequence_gap", "publisher", _FEDERAL, None)
 
     # -- finishing -----------------------------------------------------------------------------
 
     def finish(self) -> Simulation:
+        """Order, number, sign.
+
+        Sequence numbers follow publication order per publisher, because the
+        platform's gap check counts every envelope it could parse: events the
+        publisher signed but the gate refuses (revoked key, wrong role) consume
+        a number like any other; replays and equivocating copies repeat the
+        original's; a forgery claims the number after the victim's last genuine
+        event (a far-off number would read as a gap in the victim's sequence);
+        the gap publisher skips one number and nothing else does.
+        """
         self.drafts.sort(key=lambda d: (d.publish_at, d.idx))
         counters: dict[str, int] = {}
         gap_pub = getattr(self, "gap_publisher", None)
@@ -1610,7 +1623,7 @@ class _Builder(_Market):
             mine = sum(1 for d in self.drafts if d.publisher_id == gap_pub and d.kind == "normal")
             gap_at = max(2, mine // 2)
         for d in self.drafts:
-            if d.kind != "normal":
+            if d.kind not in ("normal", "refused"):
                 continue
             n = counters.get(d.publisher_id, 0) + 1
             if d.publisher_id == gap_pub and n == gap_at:
@@ -1618,16 +1631,13 @@ class _Builder(_Market):
                 d.label = d.label or "sequence_gap"
             counters[d.publisher_id] = n
             d.seq = self.first_seq.get(d.publisher_id, 1) + n - 1
-        extra: dict[str, int] = {}
         for d in self.drafts:
             if d.kind in ("replay", "equivocation"):
                 assert d.original is not None
                 d.seq = d.original.seq
-            elif d.kind in ("refused", "forged"):
-                k = extra.get(d.publisher_id, 0) + 1
-                extra[d.publisher_id] = k
-                base = self.first_seq.get(d.publisher_id, 1) + counters.get(d.publisher_id, 0)
-                d.seq = base + k - 1 + (1000 if d.kind == "forged" else 0)
+            elif d.kind == "forged":
+                counters[d.publisher_id] = n = counters.get(d.publisher_id, 0) + 1
+                d.seq = self.first_seq.get(d.publisher_id, 1) + n - 1
         events: list[SimEvent] = []
         for d in self.drafts:
             events.append(self._sign(d))
@@ -1694,7 +1704,7 @@ class _Builder(_Market):
         d.envelope = env
         if d.kind == "normal":
             return SimEvent(env, "accepted", None, d.label, d.seq)
-        return SimEvent(env, "rejected", d.reason, d.label, None)
+        return SimEvent(env, "rejected", d.reason, d.label, d.seq if d.kind == "refused" else None)
 
     def _demo_receipts(self) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
@@ -1812,7 +1822,7 @@ def _simulate(
             labels += [cls] * per
     b.rng.shuffle(labels)
     for label in labels:
-        if not b.project(label) and label not in b.skipped:
+        if not b.project(label) and label is not None and label not in b.skipped:
             b.skipped.append(label)
     if anomalies:
         per = _scale(n, 10_000, 1, 25)

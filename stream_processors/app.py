@@ -87,10 +87,22 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
             log.warning("could not read topic ids: %s", e)
 
     async def send_all(messages: Sequence[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]]) -> None:
-        futs = [await app.producer.send(topic, key, value, partition=None, timestamp=None, headers=headers)
-                for topic, key, value, headers in messages]
-        if futs:
-            await asyncio.gather(*futs)
+        """Produce what follows a commit; losing it is safe, so a broker outage never crashes us.
+
+        Everything sent here is re-derived if lost (ADR 0002): acknowledgements
+        (the publisher republishes and gets a duplicate ack), forwards (the
+        re-drive timer), contributions (the dirty-projects sweep) and flag
+        notifications (the flags themselves are in PostgreSQL and the log).
+        """
+        if not messages:
+            return
+        try:
+            futs = [await app.producer.send(topic, key, value, partition=None, timestamp=None, headers=headers)
+                    for topic, key, value, headers in messages]
+            await asyncio.wait_for(asyncio.gather(*futs), timeout=30)
+        except Exception as e:
+            log.warning("could not produce %d message(s) after commit (%s: %s); they will be re-derived",
+                        len(messages), type(e).__name__, e)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _on_assigned(app_: faust.App, assigned: Any, **kw: Any) -> None:

@@ -30,7 +30,8 @@ from schemas.errors import MalformedInput, VerificationError
 from schemas.registry import TrustRegistry
 from stream_processors import log_writer
 
-__all__ = ["Incoming", "Decision", "GateCore", "GateOutcome", "process_batch", "load_registry", "INTEGRITY_REASONS"]
+__all__ = ["Incoming", "Decision", "GateCore", "GateOutcome", "process_batch", "load_registry", "INTEGRITY_REASONS",
+           "AUTHENTICATED_REJECTIONS"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,14 @@ INTEGRITY_REASONS = {
     "key_expired": ("revoked_key_used", "high"),
     "seq_reused": ("equivocation", "high"),
 }
+
+
+#: Rejections decided after the signature verified: the publisher really sent
+#: this sequence number, so it is not a gap.
+AUTHENTICATED_REJECTIONS = frozenset({
+    "time_out_of_range", "role_not_allowed", "party_mismatch", "key_revoked", "key_expired",
+    "publisher_revoked", "key_not_yet_valid", "already_registered", "not_authority",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +107,15 @@ class GateCore:
     def check(self, d: Decision, now: datetime) -> Decision:
         env = d.envelope
         assert env is not None
+        try:
+            self.registry.authorize(env)
+        except VerificationError as e:
+            return self._reject(d, e.reason, str(e))
         t = _utc(env.event_time)
         if t > now + self.max_future_skew:
             return self._reject(d, "time_out_of_range", f"event_time {env.event_time} is more than {self.max_future_skew} in the future")
         if t < now - self.max_age:
             return self._reject(d, "time_out_of_range", f"event_time {env.event_time} is older than {self.max_age.days} days")
-        try:
-            self.registry.authorize(env)
-        except VerificationError as e:
-            return self._reject(d, e.reason, str(e))
         return d
 
     @staticmethod
@@ -168,17 +177,14 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
         prior = known.get(env.event_id)
         if prior is None and env.event_id in batch_hashes:
             prior = (batch_hashes[env.event_id], -1)
-        if prior is not None:
-            if prior[0] == lh:
-                d.outcome, d.reason = "duplicate", "duplicate"
-                d.log_index = prior[1] if prior[1] >= 0 else None
-            else:
-                GateCore._reject(d, "equivocation", f"event id {env.event_id} was already logged with different content")
+        if prior is not None and prior[0] == lh:
+            # The very bytes of an event already accepted (so already
+            # authenticated): a replay or a redelivery, acknowledged again.
+            d.outcome, d.reason = "duplicate", "duplicate"
+            d.log_index = prior[1] if prior[1] >= 0 else None
             continue
-        owner = seq_owner.get((env.publisher_id, env.seq))
-        if owner is not None and owner != env.event_id:
-            GateCore._reject(d, "seq_reused", f"sequence number {env.seq} of {env.publisher_id} already belongs to event {owner}")
-            continue
+        # Authenticate before anything is concluded about the publisher:
+        # otherwise an unsigned envelope could get a flag raised against it.
         core.check(d, now)
         if d.outcome == "rejected" and d.reason in ("unknown_publisher", "unknown_key") and reload_registry and not reloaded:
             # Another worker may have accepted a registration or rotation.
@@ -186,12 +192,24 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
             reloaded = True
             d.outcome, d.reason, d.message = "accepted", "", ""
             core.check(d, now)
-        if d.outcome == "accepted":
-            if env.event_type.startswith("publisher."):
+        if d.outcome == "rejected":
+            continue
+        if prior is not None:
+            GateCore._reject(d, "equivocation", f"event id {env.event_id} was already logged with different content")
+            continue
+        owner = seq_owner.get((env.publisher_id, env.seq))
+        if owner is not None and owner != env.event_id:
+            GateCore._reject(d, "seq_reused", f"sequence number {env.seq} of {env.publisher_id} already belongs to event {owner}")
+            continue
+        if env.event_type.startswith("publisher."):
+            try:
                 core.registry.apply(env)
-            batch_hashes[env.event_id] = lh
-            seq_owner[(env.publisher_id, env.seq)] = env.event_id
-            accepted.append(d)
+            except (VerificationError, MalformedInput) as e:
+                GateCore._reject(d, getattr(e, "reason", "registry"), str(e))
+                continue
+        batch_hashes[env.event_id] = lh
+        seq_owner[(env.publisher_id, env.seq)] = env.event_id
+        accepted.append(d)
 
     if accepted:
         leaves = [
@@ -232,8 +250,10 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
             " ON CONFLICT (event_id) DO UPDATE SET deliveries = duplicate_counts.deliveries + EXCLUDED.deliveries",
             [(e, p, n) for e, (p, n) in counts.items()],
         )
-    _record_seqs(cur, [d for d in decisions if d.envelope is not None and d.outcome != "duplicate"
-                       and d.reason not in ("equivocation", "seq_reused", "unknown_publisher")])
+    # Only authenticated events count for sequence gaps: a forger must not be
+    # able to open or close gaps in someone else's numbering.
+    _record_seqs(cur, [d for d in decisions if d.envelope is not None
+                       and (d.outcome == "accepted" or d.reason in AUTHENTICATED_REJECTIONS)])
     out.decisions = decisions
     out.integrity = [d for d in rejected if d.reason in INTEGRITY_REASONS and d.publisher_id]
     return out

@@ -362,7 +362,7 @@ def backlog_state(app: Any, events: list[Any]) -> dict[tuple[str, int], bool]:
     for tp, off in last.items():
         try:
             hw = app.consumer.highwater(tp)
-        except Exception:  # noqa: BLE001 - unknown: count as backlog, the safe side
+        except Exception:
             hw = None
         out[(tp.topic, tp.partition)] = hw is not None and off + 1 >= hw
     return out

@@ -2,10 +2,12 @@
 
 Publishers number their events 1, 2, 3, ... (the SDK's outbox allocates them
 without gaps).  The gate records every (publisher, seq) it sees; this check
-advances each publisher's contiguous watermark and, once a publisher has been
-quiet for a while (so in-flight and republished events had their chance),
-opens a ``sequence_gap`` flag listing the first missing numbers, and resolves
-it when they all arrived.
+advances each publisher's contiguous watermark and, once the same first
+missing number has been missing for a while (so in-flight and republished
+events had their chance), opens a ``sequence_gap`` flag listing the first
+missing numbers, and resolves it when they all arrived.  Only authenticated
+events count (see ``gate.AUTHENTICATED_REJECTIONS``), so a forger can neither
+open nor close a gap in someone else's numbering.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def _missing(cur: Any, pub: str, upto: int, max_seq: int, limit: int = 20) -> li
 def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float) -> list[Any]:
     """Advance watermarks; open or resolve ``sequence_gap`` flags; return flag envelopes."""
     cur.execute(
-        "SELECT publisher_id, max_seq, contiguous_upto, last_seen_at FROM publisher_sequences"
+        "SELECT publisher_id, max_seq, contiguous_upto, gap_at, gap_since FROM publisher_sequences"
         " WHERE contiguous_upto < max_seq FOR UPDATE SKIP LOCKED"
     )
     rows = cur.fetchall()
@@ -54,12 +56,17 @@ def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float) -> list[Any]:
     open_gaps = {r[0] for r in cur.fetchall()}
     fw = FlagWriter(cur, keys)
     now = datetime.now(UTC)
-    for pub, max_seq, upto, last_seen in rows:
+    for pub, max_seq, upto, gap_at, gap_since in rows:
         new_upto = _advance(cur, pub, int(upto))
-        if new_upto != upto:
-            cur.execute("UPDATE publisher_sequences SET contiguous_upto = %s WHERE publisher_id = %s", (new_upto, pub))
-        quiet = last_seen is None or (now - last_seen).total_seconds() >= quiet_s
-        if new_upto < int(max_seq) and quiet:
+        if new_upto < int(max_seq) and (gap_at is None or int(gap_at) != new_upto):
+            # a new first gap (or the first one seen): start its clock
+            gap_at, gap_since = new_upto, now
+        cur.execute(
+            "UPDATE publisher_sequences SET contiguous_upto = %s, gap_at = %s, gap_since = %s WHERE publisher_id = %s",
+            (new_upto, gap_at if new_upto < int(max_seq) else None, gap_since if new_upto < int(max_seq) else None, pub),
+        )
+        aged = gap_since is not None and (now - gap_since).total_seconds() >= quiet_s
+        if new_upto < int(max_seq) and aged:
             missing = _missing(cur, pub, new_upto, int(max_seq))
             spec = FlagSpec("sequence_gap", "gap", "publisher", pub, pub, "high", None, None, (),  # type: ignore[arg-type]
                             now, None, {"first_missing": missing, "contiguous_upto": new_upto, "max_seq": int(max_seq)})

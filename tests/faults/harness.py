@@ -50,6 +50,7 @@ class Stack:
     settings: Settings = field(init=False)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     publishers: dict[str, Publisher] = field(default_factory=dict)
+    restarts: int = 0
 
     def start(self, *, workers: int = 1) -> Stack:
         self.kafka = EmbeddedKafka(self.root, free_port()).start()
@@ -149,22 +150,31 @@ def publish(stack: Stack, sim: Any, *, order: Iterable[Any] | None = None, every
         auth.publish_envelope(env)
     settle_all(stack, timeout=120)
     events = list(order if order is not None else sim.events)
-    for i, ev in enumerate(events):
-        pub = stack.publisher(ev.publisher_id, None)
-        for _ in range(2 if twice else 1):
-            pub.publish_raw(ev.raw, event_id=ev.event_id, topic=ev.topic, key=ev.key,
-                            event_type=ev.envelope.event_type, seq=ev.outbox_seq)
-        if hook is not None and i % every == every - 1:
-            for p in stack.publishers.values():
-                p.flush()
-            hook(i)
-    for p in stack.publishers.values():
-        p.flush()
+    for start in range(0, len(events), every):
+        chunk = events[start : start + every]
+        by_pub: dict[str, list[tuple[str, int | None, str | None, str, bytes, bytes]]] = {}
+        for ev in chunk:
+            row = (ev.event_id, ev.outbox_seq, ev.envelope.event_type, ev.topic, ev.key, ev.raw)
+            by_pub.setdefault(ev.publisher_id, []).extend([row, row] if twice else [row])
+        for pid, rows in by_pub.items():
+            stack.publisher(pid, None).publish_raw_many(rows)
+        for p in stack.publishers.values():
+            p.flush()
+        if hook is not None:
+            hook(start + len(chunk))
+
+
+def revive(stack: Stack) -> None:
+    """Restart a processor that died, as `cuentas up` does (its restart policy)."""
+    if stack.procs and stack.procs[-1].poll() is not None:
+        stack.start_worker()
+        stack.restarts += 1
 
 
 def settle_all(stack: Stack, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        revive(stack)
         pending = 0
         for p in stack.publishers.values():
             p.poll_acks(timeout=0.2)
@@ -184,6 +194,7 @@ def wait_quiescent(stack: Stack, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     calm = 0
     while time.monotonic() < deadline:
+        revive(stack)
         try:
             conn = connect(s.database_url, s.database_schema, retries=5)
             try:
@@ -211,8 +222,12 @@ def snapshot(stack: Stack) -> dict[str, Any]:
     reconciled tables, and the current flags (withdrawn ones are gone from the view)."""
     q = stack.query
     return {
+        # The platform's own flag events and its bootstrap registration (signed at
+        # start-up time) are per run; everything the publishers sent must match.
         "log": sorted(bytes(r[0]).hex() for r in q(
-            "SELECT leaf_hash FROM log_entries WHERE publisher_id <> 'platform.cuentasclaras'")),
+            "SELECT leaf_hash FROM log_entries WHERE publisher_id <> 'platform.cuentasclaras' AND NOT"
+            " (event_type = 'publisher.registered'"
+            "  AND convert_from(leaf, 'UTF8')::jsonb -> 'payload' ->> 'publisher_id' = 'platform.cuentasclaras')")),
         "transfers": q("SELECT transfer_id, status, paid_amount, payout_count, delivery_seconds, effective_cost_bps"
                        " FROM transfers ORDER BY transfer_id"),
         "projects": q("SELECT project_id, status, club_received, disbursed, spent, funds_received FROM projects"
@@ -227,6 +242,24 @@ def snapshot(stack: Stack) -> dict[str, Any]:
 
 
 def shuffled(events: list[Any], seed: int) -> list[Any]:
-    out = list(events)
-    random.Random(seed).shuffle(out)
+    """A random order, except that copies sharing an event id keep their relative order.
+
+    (Which of two equivocating copies the log accepts is decided by arrival,
+    by design; everything else may arrive in any order.)
+    """
+    rng = random.Random(seed)
+    positions = list(range(len(events)))
+    rng.shuffle(positions)
+    out: list[Any] = [None] * len(events)
+    groups: dict[str, list[int]] = {}
+    for i, ev in enumerate(events):
+        groups.setdefault(ev.event_id, []).append(i)
+    for i, pos in enumerate(positions):
+        out[pos] = events[i]
+    # put each id's copies back in their original relative order
+    for idxs in groups.values():
+        if len(idxs) > 1:
+            slots = sorted(positions[i] for i in idxs)
+            for slot, i in zip(slots, idxs, strict=True):
+                out[slot] = events[i]
     return out

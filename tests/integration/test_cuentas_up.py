@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -32,6 +33,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _cmd(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:  # gone, or a zombie not yet reaped
+        return ""
+
+
 def _descendants(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -60,17 +68,37 @@ def test_up_then_sigint_leaves_no_process(tmp_path):
             time.sleep(0.5)
         assert healthy, "dashboard did not answer /_stcore/health"
         seen = _descendants(proc.pid)
-        names = " ".join(" ".join(p.cmdline()) for p in seen)
+        names = " ".join(_cmd(p) for p in seen)
         for part in ("tansu", "postgres", "stream_processors", "streamlit", "witness"):
             assert part in names, f"{part} is not running under cuentas up"
+
+        # `cuentas status` finds the running platform and calls it healthy
+        status = subprocess.run([sys.executable, "-m", "infra.cli", "status", "--json"], env=env, cwd=ROOT,
+                                capture_output=True, timeout=60)
+        report = json.loads(status.stdout)
+        assert status.returncode == 0, report
+        assert {"broker", "topics", "database", "processors", "dashboard"} <= set(report["components"])
+
+        # a processor that dies is reported by name and restarted
+        victim = next(p for p in seen if "stream_processors" in _cmd(p))
+        victim.kill()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            again = [p for p in _descendants(proc.pid) if "stream_processors" in _cmd(p)]
+            if again and again[0].pid != victim.pid:
+                break
+            time.sleep(0.5)
+        assert again and again[0].pid != victim.pid, "the processors were not restarted"
+        seen = _descendants(proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
     time.sleep(0.5)
-    alive = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
+    alive = [p for p in seen if p.is_running() and _cmd(p)]
+    assert not alive, f"left behind: {[_cmd(p) for p in alive]}"
     assert b"dashboard" in out
+    assert b"processors exited with code -9" in out and b"restarting processors" in out
 
 
 @pytest.mark.parametrize(

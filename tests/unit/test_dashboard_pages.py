@@ -28,8 +28,8 @@ from stream_processors import log_writer
 from stream_processors.checkpointer import make_checkpoint
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = ["pages/overview.py", "pages/track.py", "pages/projects.py", "pages/watchdog.py",
-         "pages/publishers.py", "pages/audit.py"]
+PAGES = ["views/overview.py", "views/track.py", "views/projects.py", "views/watchdog.py",
+         "views/publishers.py", "views/audit.py"]
 LOCALES = Path(APP).parent / "locales"
 OPERATOR = "op.remesas-sol"
 SECRET = b"operator-secret-0123456789abcdef"
@@ -68,6 +68,7 @@ def env(migrated: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("DATABASE_SCHEMA", migrated.database_schema)
     monkeypatch.setenv("CUENTAS_DATA_DIR", migrated.data_dir)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "unused:9092")
+    monkeypatch.setenv("WITNESS_KEYS", TRUSTED_WITNESS)
     for var in ("DASHBOARD_DATABASE_URL", "CUENTAS_CONFIG", "MIN_GROUP_SIZE", "LOG_KEY_FILE", "REGISTRY_KEY_FILE"):
         monkeypatch.delenv(var, raising=False)
     return migrated
@@ -125,6 +126,16 @@ def append(cur: Any, envs: list[Envelope]) -> list[int]:
                                                       e.leaf_bytes()) for e in envs])
 
 
+def _trusted_witness() -> str:
+    from schemas.keys import ALG_COSIGNATURE_V1, format_verifier_key, public_key_bytes
+
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    return format_verifier_key("witness.example", public_key_bytes(key), ALG_COSIGNATURE_V1)
+
+
+TRUSTED_WITNESS = _trusted_witness()
+
+
 def build_log(settings: Settings, keys: PlatformKeys, *, witness: bool = True) -> dict[str, Any]:
     """A real log: signed envelopes, tiles, a signed checkpoint and (optionally) a witness cosignature."""
     op = Ed25519PrivateKey.generate()
@@ -151,7 +162,8 @@ def build_log(settings: Settings, keys: PlatformKeys, *, witness: bool = True) -
             note = cur.fetchone()[0]  # type: ignore[index]
             if witness:
                 ts = int(time.time())
-                sig = cosign(parse_note(note).text, "witness.example", Ed25519PrivateKey.generate(), ts)
+                wkey = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # TRUSTED_WITNESS below
+                sig = cosign(parse_note(note).text, "witness.example", wkey, ts)
                 cur.execute(
                     "INSERT INTO cosignatures (checkpoint_size, witness, key_id, cosigned_at, signature_line)"
                     " VALUES (%s, %s, %s, %s, %s)",
@@ -255,24 +267,24 @@ def test_pages_with_data(world: dict[str, Any]) -> None:
     assert "Paid less than promised" in page
     assert "MXN 250,000.00" in page or "MXN 60.00" in page
 
-    run("pages/projects.py", at=at)
+    run("views/projects.py", at=at)
     page = text(at)
     assert PROJECT in page and "gov.mx-zac-jerez" in page and "Late: share not paid" in page
     assert "ms-1-pozo" in page and "abababababab" in page
 
-    run("pages/watchdog.py", at=at)
+    run("views/watchdog.py", at=at)
     page = text(at)
     assert "Paid less than promised" in page and OPERATOR in page
     assert page.index("Agreed share not paid") < page.index("Paid less than promised")  # by amount at stake
     at.selectbox(key="wd_flag").select(FLAG).run()
     assert world["sent"].event_id in text(at)
 
-    run("pages/publishers.py", at=at)
+    run("views/publishers.py", at=at)
     page = text(at)
     assert OPERATOR in page and "Juan" not in page and "Perez" not in page
     assert "Does not follow the event format" in page
 
-    run("pages/audit.py", at=at)
+    run("views/audit.py", at=at)
     page = text(at)
     assert "witness.example" in page
     assert "is valid" in page
@@ -286,7 +298,7 @@ def test_other_languages_format_numbers_their_way(world: dict[str, Any]) -> None
 
 def test_track_shows_a_verified_receipt(world: dict[str, Any]) -> None:
     code = world["code"].replace("-", " ").lower()  # typed loosely
-    at = run("pages/track.py", query={"code": code})
+    at = run("views/track.py", query={"code": code})
     page = text(at)
     assert at.success, page
     assert any("Verified" in s.value for s in at.success)
@@ -297,11 +309,24 @@ def test_track_shows_a_verified_receipt(world: dict[str, Any]) -> None:
     assert "cuentas verify receipt.json --log-key" in page
 
 
+def test_track_with_an_untrusted_witness_is_not_green(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cosignature line by a witness the dashboard does not trust earns no green check."""
+    from schemas.keys import ALG_COSIGNATURE_V1, format_verifier_key, public_key_bytes
+
+    other = format_verifier_key("witness.example", public_key_bytes(Ed25519PrivateKey.generate()), ALG_COSIGNATURE_V1)
+    monkeypatch.setenv("WITNESS_KEYS", other)
+    keys = PlatformKeys.load(env)
+    log = build_log(env, keys)
+    at = run("views/track.py", query={"code": log["code"]})
+    assert not at.success
+    assert any("not yet witnessed" in w.value for w in at.warning)
+
+
 def test_track_without_a_witness_is_not_green(env: Settings) -> None:
     keys = PlatformKeys.load(env)
     log = build_log(env, keys, witness=False)
     seed(env, log)
-    at = run("pages/track.py", query={"code": log["code"]})
+    at = run("views/track.py", query={"code": log["code"]})
     assert not any("Verified" in s.value for s in at.success)
     assert any("not yet witnessed" in w.value for w in at.warning)
 
@@ -311,7 +336,7 @@ def test_track_without_a_witness_is_not_green(env: Settings) -> None:
     "\u202eCC-1234", "x" * 300, "CC-UUUU-UUUU-UUUU-UUUU", "<script>alert(1)</script>",
 ])
 def test_track_refuses_bad_codes_kindly(world: dict[str, Any], garbage: str) -> None:
-    at = run("pages/track.py")
+    at = run("views/track.py")
     at.text_input(key="track_code").input(garbage[:64])
     at.button[0].click()
     at.run()
@@ -323,13 +348,13 @@ def test_track_refuses_bad_codes_kindly(world: dict[str, Any], garbage: str) -> 
 
 def test_track_unknown_code(world: dict[str, Any]) -> None:
     other = receipt_code(SECRET, "tr-somebody-else")
-    at = run("pages/track.py", query={"code": other})
+    at = run("views/track.py", query={"code": other})
     assert any(strings("en")["track.not_found"] in w.value for w in at.warning)
     assert TRANSFER not in text(at)
 
 
 def test_bad_filters_and_ids(world: dict[str, Any]) -> None:
-    at = run("pages/projects.py")
+    at = run("views/projects.py")
     for bad in ("' OR 1=1 --", "UPPER CASE", "../../etc/passwd", "a"):
         at.text_input(key="pj_search").input(bad).run()
         assert not at.exception and not at.error
@@ -337,14 +362,14 @@ def test_bad_filters_and_ids(world: dict[str, Any]) -> None:
     at.text_input(key="pj_search").input("no-such-project").run()
     assert any(strings("en")["projects.none"] in i.value for i in at.info)
 
-    run("pages/watchdog.py", at=at)
+    run("views/watchdog.py", at=at)
     at.text_input(key="wd_acc").input("x'; DELETE FROM flags; --").run()
     assert any(strings("en")["watchdog.bad_accountable"] in w.value for w in at.warning)
     at.text_input(key="wd_acc").input("").run()
     at.multiselect(key="wd_status").set_value([]).run()
     assert any(strings("en")["watchdog.pick_status"] in i.value for i in at.info)
 
-    run("pages/audit.py", at=at)
+    run("views/audit.py", at=at)
     at.text_input(key="au_event").input("' UNION SELECT leaf FROM log_entries --").run()
     assert any(strings("en")["audit.bad_event_id"] in w.value for w in at.warning)
     at.text_input(key="au_event").input(world["paid"].event_id).run()
@@ -370,7 +395,7 @@ def test_consistency_between_two_checkpoints(world: dict[str, Any]) -> None:
         make_checkpoint(cur, keys.log)
     conn.commit()
     conn.close()
-    at = run("pages/audit.py")
+    at = run("views/audit.py")
     at.number_input(key="au_s1").set_value(2)
     at.number_input(key="au_s2").set_value(3)
     at.button[0].click()
@@ -388,7 +413,7 @@ def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
     conn.close()
     en = strings("en")
 
-    at = run("pages/watchdog.py")
+    at = run("views/watchdog.py")
     assert not [b for b in at.button if b.key in ("wd_ack", "wd_resolve", "wd_dismiss")]
     assert en["watchdog.sign_in_to_act"] in text(at)
 
@@ -443,7 +468,7 @@ def test_unreachable_database_gives_one_friendly_message(env: Settings, monkeypa
     assert [e.value for e in at.error] == [msg]
     for page in PAGES[1:]:
         run(page, at=at)
-        if page == "pages/track.py":
+        if page == "views/track.py":
             at.button[0].click()
             at.run()
         assert [e.value for e in at.error] == [msg], page

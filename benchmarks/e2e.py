@@ -1,0 +1,552 @@
+"""End to end: signed transfer events through gate, log and reconciliation, on the real stack.
+
+    cuentas bench e2e [--events 100000] [--workers 1|2] [--rates 500,1000,2000] [--rate-seconds 20] [--quick]
+
+One run: the embedded broker and an embedded PostgreSQL on free ports,
+migrations, topics, the processors as subprocess(es) (``python -m
+stream_processors``), an operator registered through the gate.  All events
+are signed before any clock starts; kafka-python publishes them.
+
+Timing uses one clock: the machine's wall clock.  The publisher records
+``time.time()`` right before each ``send``; PostgreSQL runs with
+``track_commit_timestamp = on`` and ``pg_xact_commit_timestamp(xmin)`` of a
+row is the instant its transaction committed, i.e. the moment the effect
+became visible.  Per event:
+
+* logged     - its ``log_entries`` row (gate + log writer committed);
+* reconciled - its ``entity_events`` row, committed in the same transaction
+  as the transfer's state, summaries and flags;
+* flag       - the first ``flag_history`` row of a flag on its transfer,
+  measured from the publication of the payout that triggered it.
+
+Phases: (a) saturation - publish N events as fast as kafka-python can and
+measure until the last one is reconciled; (b) fixed offered rates, paced by
+the publisher, for latency percentiles.  Then, on the same broker with the
+processors stopped, the baselines: kafka-python produce and consume of the
+same payloads, a bare Faust agent that only counts (subprocess), Ed25519
+verification on one core and in two processes, and the pure CPU cost of the
+gate's decision and of the transfer rules per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.common import (
+    RESULTS_DIR,
+    ROOT,
+    RssSampler,
+    Services,
+    bench_settings,
+    fmt_bytes,
+    fmt_ms,
+    fmt_rate,
+    machine_info,
+    percentiles,
+    print_table,
+    start_pyspy,
+    summarize_collapsed,
+    wait_until,
+    write_result,
+)
+from benchmarks.platform import prepare, query, register_operator, start_processors, stop_processors
+from benchmarks.workload import OPERATOR, Msg, presign
+from infra.settings import Settings
+
+__all__ = ["run"]
+
+
+# --- publishing --------------------------------------------------------------------------------------
+
+
+class Publisher:
+    """kafka-python producer of pre-signed messages, with the SDK's headers and keys."""
+
+    def __init__(self, s: Settings) -> None:
+        from infra.kafka import make_producer
+
+        self.s = s
+        self.producer = make_producer(s)
+        self.header = ("cc-publisher", OPERATOR.encode())
+        for t in ("publish.transfers",):
+            self.producer.partitions_for(s.topic(t))
+
+    def send(self, msgs: Sequence[Msg], *, rate: float | None = None, topic: str | None = None,
+             max_seconds: float = 600.0) -> tuple[list[float], float]:
+        """Send ``msgs`` (paced at ``rate``/s if given); return each send time and the flush end time."""
+        times = [0.0] * len(msgs)
+        t0 = time.time()
+        limit = t0 + max_seconds
+        send = self.producer.send
+        for i, m in enumerate(msgs):
+            if rate:
+                delay = t0 + i / rate - time.time()
+                if delay > 0.0005:
+                    time.sleep(delay)
+            now = time.time()
+            if now > limit:
+                raise RuntimeError(f"publishing took longer than {max_seconds:.0f}s")
+            times[i] = now
+            send(topic or self.s.topic(m.topic), key=m.key, value=m.value,
+                 headers=[self.header, ("cc-event-id", m.event_id.encode())])
+        self.producer.flush(timeout=max_seconds)
+        return times, time.time()
+
+    def close(self) -> None:
+        self.producer.close(timeout=10)
+
+
+# --- observing the database --------------------------------------------------------------------------
+
+
+def _partition(key: bytes, n: int) -> int:
+    from kafka.partitioner.default import murmur2
+
+    return int(murmur2(key) & 0x7FFFFFFF) % n
+
+
+def wait_reconciled(s: Settings, msgs: Sequence[Msg], timeout: float) -> bool:
+    """Wait until every event of ``msgs`` has its ``entity_events`` row (bounded by ``timeout``).
+
+    Cheap first: the last event of each partition (order is kept per
+    partition); then one exact count over all the transfers.
+    """
+    last: dict[int, Msg] = {}
+    for m in msgs:
+        last[_partition(m.key, s.kafka_partitions)] = m
+    tails = list(last.values())
+    tids = sorted({m.transfer_id for m in msgs})
+
+    def tails_done() -> bool:
+        rows = query(s, "SELECT count(*) FROM entity_events WHERE kind = 'transfer' AND (entity_id, event_id) IN"
+                        " (SELECT unnest(%s::text[]), unnest(%s::text[]))",
+                     ([m.transfer_id for m in tails], [m.event_id for m in tails]))
+        return int(rows[0][0]) == len(tails)
+
+    def all_done() -> bool:
+        rows = query(s, "SELECT count(*) FROM entity_events WHERE kind = 'transfer' AND entity_id = ANY(%s)", (tids,))
+        return int(rows[0][0]) >= len(msgs)
+
+    deadline = time.monotonic() + timeout
+    if not wait_until(tails_done, timeout=timeout, interval=0.2):
+        return False
+    return wait_until(all_done, timeout=max(1.0, deadline - time.monotonic()), interval=1.0)
+
+
+def commit_times(s: Settings, msgs: Sequence[Msg]) -> dict[str, dict[str, float]]:
+    """Commit instants (epoch seconds) per event id: logged and reconciled; per transfer: first flag."""
+    ids = [m.event_id for m in msgs]
+    tids = sorted({m.transfer_id for m in msgs})
+    logged = dict(query(s, "SELECT event_id, extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8"
+                           " FROM log_entries WHERE event_id = ANY(%s)", (ids,)))
+    recon = dict(query(s, "SELECT event_id, extract(epoch FROM pg_xact_commit_timestamp(xmin))::float8"
+                          " FROM entity_events WHERE kind = 'transfer' AND entity_id = ANY(%s)", (tids,)))
+    flags = {r[0]: float(r[1]) for r in query(
+        s, "SELECT f.subject_id, min(extract(epoch FROM pg_xact_commit_timestamp(h.xmin)))::float8"
+           " FROM flags f JOIN flag_history h ON h.flag_id = f.flag_id"
+           " WHERE f.subject_kind = 'transfer' AND f.subject_id = ANY(%s) GROUP BY f.subject_id", (tids,))}
+    return {"logged": {k: float(v) for k, v in logged.items() if v is not None},
+            "reconciled": {k: float(v) for k, v in recon.items() if v is not None},
+            "flag": flags}
+
+
+def latency_report(msgs: Sequence[Msg], sent: Sequence[float], ct: dict[str, dict[str, float]]) -> dict[str, Any]:
+    to_log = [(ct["logged"][m.event_id] - t) * 1000 for m, t in zip(msgs, sent, strict=True) if m.event_id in ct["logged"]]
+    to_rec = [(ct["reconciled"][m.event_id] - t) * 1000 for m, t in zip(msgs, sent, strict=True)
+              if m.event_id in ct["reconciled"]]
+    to_flag = []
+    expected_flags = 0
+    for m, t in zip(msgs, sent, strict=True):
+        if m.anomaly:
+            expected_flags += 1
+            if m.transfer_id in ct["flag"]:
+                to_flag.append((ct["flag"][m.transfer_id] - t) * 1000)
+    return {
+        "publication_to_logged_ms": percentiles(to_log),
+        "publication_to_reconciled_ms": percentiles(to_rec),
+        "publication_to_flag_ms": percentiles(to_flag),
+        "flags_expected_transfers": expected_flags,
+        "flags_found_transfers": len(to_flag),
+        "events": len(msgs),
+        "logged": len(to_log),
+        "reconciled": len(to_rec),
+    }
+
+
+def cpu_seconds(pids: dict[str, list[int]], flat: frozenset[str] = frozenset({"publisher"})) -> dict[str, float]:
+    """User+system CPU seconds of each named process tree so far (names in ``flat``: the process alone)."""
+    import psutil
+
+    out: dict[str, float] = {}
+    for name, roots in pids.items():
+        total = 0.0
+        for pid in roots:
+            try:
+                p = psutil.Process(pid)
+                procs = [p] if name in flat else [p, *p.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for q in procs:
+                try:
+                    c = q.cpu_times()
+                    total += c.user + c.system
+                except psutil.Error:
+                    continue
+        out[name] = total
+    return out
+
+
+# --- baselines -----------------------------------------------------------------------------------------
+
+
+def baseline_kafka(s: Settings, msgs: Sequence[Msg], topic: str, timeout: float) -> dict[str, Any]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    from infra.kafka import client_config, ensure_topics
+
+    ensure_topics(s, [topic])
+    pub = Publisher(s)
+    pub.producer.partitions_for(topic)
+    t0 = time.time()
+    _, t1 = pub.send(msgs, topic=topic, max_seconds=timeout)
+    pub.close()
+    produce_rate = len(msgs) / (t1 - t0)
+
+    c = KafkaConsumer(**client_config(s), enable_auto_commit=False, fetch_max_wait_ms=100, max_poll_records=5000)
+    parts = c.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    c.assign(tps)
+    c.seek_to_beginning(*tps)
+    n = 0
+    t0 = time.time()
+    deadline = time.monotonic() + timeout
+    while n < len(msgs) and time.monotonic() < deadline:
+        batches = c.poll(timeout_ms=500, max_records=5000)
+        for recs in batches.values():
+            n += len(recs)
+    t1 = time.time()
+    c.close()
+    return {"produce_msgs_per_s": produce_rate, "consume_msgs_per_s": n / (t1 - t0), "consumed": n,
+            "messages": len(msgs), "avg_bytes": sum(len(m.value) for m in msgs) / max(1, len(msgs))}
+
+
+def baseline_faust(s: Settings, topic: str, expect: int, mode: str, timeout: float,
+                   sampler: RssSampler | None = None) -> dict[str, Any]:
+    from infra.procs import spawn, stop_process
+
+    result = s.data_path / f"faust-counter-{mode}.json"
+    env = {**os.environ, "BENCH_BROKER": s.kafka_bootstrap_servers, "BENCH_TOPIC": topic, "BENCH_EXPECT": str(expect),
+           "BENCH_RESULT": str(result), "BENCH_MODE": mode, "BENCH_GROUP": f"bench-counter-{mode}-{int(time.time())}",
+           "BENCH_DATADIR": str(s.data_path / f"faust-counter-{mode}"), "BENCH_PARTITIONS": str(s.kafka_partitions),
+           "BENCH_CONFIG": str(s.data_path / "bench-settings.toml"), "PYTHONPATH": str(ROOT)}
+    t_start = time.time()
+    proc = spawn([sys.executable, "-m", "benchmarks.faust_counter"], log_path=s.data_path / "logs" / f"faust-{mode}.log",
+                 env=env, cwd=str(ROOT))
+    if sampler:
+        sampler.watch(f"faust_counter_{mode}", [proc.pid])
+    try:
+        ok = wait_until(lambda: result.exists() or proc.poll() is not None, timeout=timeout, interval=0.2)
+    finally:
+        stop_process(proc, timeout=15)
+    if not ok or not result.exists():
+        return {"error": f"bare Faust agent did not count {expect} records within {timeout:.0f}s"}
+    r = json.loads(result.read_text())
+    span = float(r["last"]) - float(r["first"])
+    return {"mode": mode, "count": r["count"], "events_per_s": r["count"] / span if span > 0 else None,
+            "seconds_reading": span, "seconds_including_group_join": float(r["last"]) - t_start}
+
+
+_VERIFY: list[tuple[bytes, bytes]] = []
+_PUB: list[bytes] = []
+
+
+def _verify_chunk(bounds: tuple[int, int]) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    key = Ed25519PublicKey.from_public_bytes(_PUB[0])
+    for msg, sig in _VERIFY[bounds[0]:bounds[1]]:
+        key.verify(sig, msg)
+    return bounds[1] - bounds[0]
+
+
+def baseline_ed25519(msgs: Sequence[Msg], public_key: bytes, count: int) -> dict[str, Any]:
+    """Ed25519 verification of the events' real signed bytes: one core, then two processes."""
+    from schemas.envelope import parse_envelope
+
+    envs = [parse_envelope(m.value) for m in msgs[:count]]
+    _VERIFY[:] = [(e.signed_bytes(), e.signature) for e in envs]
+    _PUB[:] = [public_key]
+    t0, c0 = time.perf_counter(), time.process_time()
+    _verify_chunk((0, len(_VERIFY)))
+    one = len(_VERIFY) / (time.perf_counter() - t0)
+    one_cpu = len(_VERIFY) / max(1e-9, time.process_time() - c0)
+    ctx = mp.get_context("fork")
+    half = len(_VERIFY) // 2
+    with ctx.Pool(2) as pool:
+        pool.map(_verify_chunk, [(0, 10), (10, 20)])  # warm both workers
+        t0 = time.perf_counter()
+        n = sum(pool.map(_verify_chunk, [(0, half), (half, len(_VERIFY))]))
+        two = n / (time.perf_counter() - t0)
+    _VERIFY.clear()
+    return {"verifications": len(envs), "one_core_per_s": one, "one_core_per_cpu_s": one_cpu,
+            "two_processes_per_s": two}
+
+
+def cpu_microbench(s: Settings, msgs: Sequence[Msg], count: int) -> dict[str, Any]:
+    """Pure CPU per event of the gate's decision (parse, schema, signature, registry) and of the rules."""
+    from datetime import UTC, datetime, timedelta
+
+    from infra.db import connect
+    from infra.identities import PlatformKeys
+    from schemas.envelope import parse_envelope
+    from stream_processors import gate
+    from stream_processors.reconcilers import parse_forwarded, thresholds
+    from stream_processors.rules.transfers import reconcile_transfer
+
+    keys = PlatformKeys.load(s)
+    conn = connect(s.database_url, s.database_schema)
+    with conn, conn.cursor() as cur:
+        registry = gate.load_registry(cur, keys.authority.verifier)
+    conn.close()
+    core = gate.GateCore(registry, s.max_event_bytes, timedelta(seconds=s.max_future_skew_s),
+                         timedelta(days=s.max_event_age_days))
+    items = [gate.Incoming(m.value, "bench/0/0") for m in msgs[:count]]
+    now = datetime.now(UTC)
+    # CPU time of this process: robust to other work on the machine.
+    t0 = time.process_time()
+    decisions = [core.check(core.parse(it), now) for it in items]
+    gate_s = time.process_time() - t0
+    rejected = sum(1 for d in decisions if d.outcome != "accepted")
+    t0 = time.process_time()
+    for m in msgs[:count]:
+        parse_envelope(m.value)
+    parse_s = time.process_time() - t0
+    evts: dict[str, list[Any]] = {}
+    for m in msgs[:count]:
+        evts.setdefault(m.transfer_id, []).append(parse_forwarded(m.value, 1))
+    th = thresholds(s)
+    t0 = time.process_time()
+    for tid, evs in evts.items():
+        reconcile_transfer(tid, evs, None, th)
+    rules_s = time.process_time() - t0
+    return {"events": len(items), "gate_decision_us_per_event": gate_s / len(items) * 1e6,
+            "parse_and_schema_us_per_event": parse_s / len(items) * 1e6,
+            "rules_us_per_transfer": rules_s / len(evts) * 1e6, "rules_us_per_event": rules_s / len(items) * 1e6,
+            "gate_rejected_in_microbench": rejected}
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    quick = bool(args.quick)
+    n_events = int(args.events or (10_000 if quick else 100_000))
+    rates_text = args.rates or ("250,500" if quick else "250,500,1000,2000")
+    rates = [] if rates_text == "none" else [float(x) for x in rates_text.split(",") if x]
+    rate_s = float(args.rate_seconds or (6 if quick else 20))
+    workers = max(1, int(args.workers))
+    machine = machine_info()
+    result: dict[str, Any] = {"parameters": {"events": n_events, "workers": workers, "rates": rates,
+                                             "rate_seconds": rate_s, "anomaly_rate": args.anomalies, "quick": quick}}
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from schemas.keys import public_key_bytes
+
+    with Services(kafka=True, postgres=True, commit_timestamps=True, keep=bool(args.keep),
+                  base_dir=args.data_dir) as svc:
+        s = bench_settings(svc.data_dir, svc.bootstrap, svc.database_url, REDRIVE_AFTER_S="600",
+                           CHECKPOINT_INTERVAL_S="1.0")
+        result["settings"] = {"batch_size": s.batch_size, "batch_window_s": s.batch_window_s,
+                              "kafka_partitions": s.kafka_partitions, "redrive_after_s": s.redrive_after_s,
+                              "postgres": "embedded, fsync=on, synchronous_commit=on, shared_buffers=256MB"}
+        print(f"data folder {svc.data_dir}; broker {svc.bootstrap}; postgres {svc.database_url}")
+        prepare(s)
+        sampler = RssSampler(interval=0.5).start()
+        for name, roots in svc.pids().items():
+            sampler.watch(name, roots)
+        sampler.watch("publisher", [os.getpid()], tree=False)
+        op_key = Ed25519PrivateKey.generate()
+
+        # Sign everything before any clock starts.
+        t0 = time.perf_counter()
+        run_id = f"{int(time.time()) % 100000:05d}"
+        warm = presign(op_key, run_id, 0, 500, anomaly_rate=args.anomalies)
+        first = 500
+        sat = presign(op_key, run_id, first, n_events // 2, anomaly_rate=args.anomalies)
+        first += n_events // 2
+        phases: list[tuple[float, list[Msg]]] = []
+        for r in rates:
+            k = int(r * rate_s) // 2
+            phases.append((r, presign(op_key, run_id, first, k, anomaly_rate=args.anomalies)))
+            first += k
+        signed = len(warm) + len(sat) + sum(len(p) for _, p in phases)
+        result["presign"] = {"events": signed, "seconds": time.perf_counter() - t0}
+        print(f"signed {signed} events in {time.perf_counter() - t0:.1f}s")
+
+        procs = start_processors(s, workers)
+        sampler.watch("processors", [p.pid for p in procs])
+        try:
+            result["operator_registration_s"] = register_operator(s, OPERATOR, op_key)
+            pub = Publisher(s)
+            pub.send(warm)
+            if not wait_reconciled(s, warm, timeout=120):
+                raise RuntimeError("warm-up events were not reconciled within 120s; see the processors' logs in "
+                                   f"{s.data_path / 'logs'}")
+            time.sleep(2.0)
+            pids = {**svc.pids(), "processors": [p.pid for p in procs], "publisher": [os.getpid()]}
+
+            # (a) saturation
+            drain_timeout = max(180.0, n_events / 250)
+            prof_out = RESULTS_DIR / f"e2e-profile-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+            prof = start_pyspy(procs[0].pid, drain_timeout + 60, prof_out) if args.profile else None
+            cpu0 = cpu_seconds(pids)
+            t_first = time.time()
+            sent, t_flushed = pub.send(sat)
+            done = wait_reconciled(s, sat, timeout=drain_timeout)
+            cpu1 = cpu_seconds(pids)
+            if prof is not None:
+                prof.send_signal(signal.SIGINT)
+                try:
+                    prof.wait(60)
+                except subprocess.TimeoutExpired:
+                    prof.kill()
+                result["profile"] = {"file": str(prof_out), **summarize_collapsed(prof_out)}
+            ct = commit_times(s, sat)
+            rec_times = sorted(ct["reconciled"].values())
+            log_times = sorted(ct["logged"].values())
+            sat_r: dict[str, Any] = {"events": len(sat), "completed": done,
+                                     "publish_seconds": t_flushed - t_first,
+                                     "publish_rate": len(sat) / (t_flushed - t_first)}
+            if rec_times:
+                span = rec_times[-1] - t_first
+                sat_r["seconds_to_last_reconciled"] = span
+                sat_r["events_per_s"] = len(rec_times) / span
+                lo, hi = rec_times[len(rec_times) // 10], rec_times[(len(rec_times) * 9) // 10]
+                sat_r["steady_events_per_s"] = (0.8 * len(rec_times)) / (hi - lo) if hi > lo else None
+            if log_times:
+                sat_r["gate_events_per_s"] = len(log_times) / (log_times[-1] - t_first)
+            sat_r["latency"] = latency_report(sat, sent, ct)
+            sat_r["cpu_seconds"] = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+            sat_r["cpu_ms_per_event"] = {k: v * 1000 / len(sat) for k, v in sat_r["cpu_seconds"].items()}
+            result["saturation"] = sat_r
+            print(f"saturation: {sat_r.get('events_per_s', 0):,.0f} events/s end to end "
+                  f"(gate {sat_r.get('gate_events_per_s', 0):,.0f}/s), completed={done}")
+            time.sleep(3.0)
+
+            # (b) fixed offered rates
+            result["rates"] = []
+            for r, msgs in phases:
+                sent, t_end = pub.send(msgs, rate=r)
+                achieved = len(msgs) / (t_end - sent[0])
+                done = wait_reconciled(s, msgs, timeout=min(240.0, 60 + len(msgs) / 250))
+                ct = commit_times(s, msgs)
+                rec = sorted(ct["reconciled"].values())
+                lat = latency_report(msgs, sent, ct)
+                entry = {"offered_per_s": r, "achieved_send_per_s": achieved, "completed": done,
+                         "reconciled_per_s": len(rec) / (rec[-1] - sent[0]) if rec else None, **lat}
+                result["rates"].append(entry)
+                print(f"rate {r:,.0f}/s: p99 to reconciled {lat['publication_to_reconciled_ms'].get('p99', 0):,.0f} ms,"
+                      f" to flag {lat['publication_to_flag_ms'].get('p99', 0):,.0f} ms")
+                time.sleep(3.0)
+            pub.close()
+            counts = query(s, "SELECT (SELECT count(*) FROM log_entries), (SELECT count(*) FROM flags),"
+                              " (SELECT count(*) FROM quarantine), (SELECT count(*) FROM pending_reconcile),"
+                              " (SELECT count(*) FROM transfers)")[0]
+            result["final_counts"] = dict(zip(["log_entries", "flags", "quarantine", "pending_reconcile", "transfers"],
+                                              [int(x) for x in counts], strict=True))
+            result["table_bytes"] = {t: int(b) for t, b in query(
+                s, "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+                   " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'"
+                   " ORDER BY 2 DESC", (s.database_schema,))}
+            result["database_bytes"] = int(query(s, "SELECT pg_database_size(current_database())")[0][0])
+        finally:
+            stop_processors(procs)
+            sampler.sample(pss=True)
+
+        # (c) baselines on the same broker, processors stopped
+        if not args.no_baselines:
+            topic = s.topic("baseline")
+            bl: dict[str, Any] = {}
+            bl["kafka_python"] = baseline_kafka(s, sat, topic, timeout=300)
+            print(f"kafka-python: produce {bl['kafka_python']['produce_msgs_per_s']:,.0f}/s,"
+                  f" consume {bl['kafka_python']['consume_msgs_per_s']:,.0f}/s")
+            for mode in ("batch", "each"):
+                bl[f"faust_bare_{mode}"] = baseline_faust(s, topic, len(sat), mode, timeout=120 + len(sat) / 1000,
+                                                          sampler=sampler)
+                print(f"bare Faust ({mode}): {bl[f'faust_bare_{mode}'].get('events_per_s') or 0:,.0f} events/s")
+            bl["ed25519"] = baseline_ed25519(sat, public_key_bytes(op_key), min(len(sat), 20_000))
+            bl["cpu_microbench"] = cpu_microbench(s, sat, min(len(sat), 10_000))
+            result["baselines"] = bl
+            pipe = result["saturation"].get("events_per_s")
+            if pipe:
+                result["fractions"] = {
+                    "of_kafka_python_produce": pipe / bl["kafka_python"]["produce_msgs_per_s"],
+                    "of_kafka_python_consume": pipe / bl["kafka_python"]["consume_msgs_per_s"],
+                    "of_faust_bare_batch": pipe / bl["faust_bare_batch"]["events_per_s"]
+                    if bl["faust_bare_batch"].get("events_per_s") else None,
+                    "of_faust_bare_each": pipe / bl["faust_bare_each"]["events_per_s"]
+                    if bl["faust_bare_each"].get("events_per_s") else None,
+                    "of_ed25519_one_core": pipe / bl["ed25519"]["one_core_per_s"],
+                    "of_ed25519_two_processes": pipe / bl["ed25519"]["two_processes_per_s"],
+                }
+        sampler.stop()
+        result["memory"] = sampler.report()
+        result["data_dir"] = str(svc.data_dir) if args.keep else None
+
+    _print(result)
+    path = write_result("e2e" if workers == 1 else f"e2e-w{workers}", result, machine)
+    print(f"result written to {path}")
+    return result
+
+
+def _print(r: dict[str, Any]) -> None:
+    sat = r.get("saturation", {})
+    rows: list[list[Any]] = [
+        ["saturation: end to end (publish -> reconciled)", fmt_rate(sat.get("events_per_s")), "target 5,000/s"],
+        ["saturation: steady (middle 80%)", fmt_rate(sat.get("steady_events_per_s")), ""],
+        ["saturation: gate + log", fmt_rate(sat.get("gate_events_per_s")), ""],
+        ["saturation: publish (kafka-python)", fmt_rate(sat.get("publish_rate")), ""],
+    ]
+    for k, v in (sat.get("cpu_ms_per_event") or {}).items():
+        rows.append([f"CPU per event at saturation: {k}", f"{v:.3f} ms", ""])
+    for e in r.get("rates", []):
+        for what in ("logged", "reconciled", "flag"):
+            p = e[f"publication_to_{what}_ms"]
+            tgt = "p99 < 2 s at 2,000/s" if what == "flag" else ""
+            rows.append([f"{e['offered_per_s']:,.0f}/s offered: publication -> {what} p50/p95/p99",
+                         f"{fmt_ms(p.get('p50'))} / {fmt_ms(p.get('p95'))} / {fmt_ms(p.get('p99'))}", tgt])
+    bl = r.get("baselines", {})
+    if bl:
+        rows += [
+            ["baseline: kafka-python produce", fmt_rate(bl["kafka_python"]["produce_msgs_per_s"]), ""],
+            ["baseline: kafka-python consume", fmt_rate(bl["kafka_python"]["consume_msgs_per_s"]), ""],
+            ["baseline: bare Faust agent (take_events)", fmt_rate(bl["faust_bare_batch"].get("events_per_s")), ""],
+            ["baseline: bare Faust agent (per event)", fmt_rate(bl["faust_bare_each"].get("events_per_s")), ""],
+            ["baseline: Ed25519 verify, one core", fmt_rate(bl["ed25519"]["one_core_per_s"]),
+             f"{fmt_rate(bl['ed25519']['one_core_per_cpu_s'])} per CPU-second"],
+            ["baseline: Ed25519 verify, two processes", fmt_rate(bl["ed25519"]["two_processes_per_s"]), ""],
+            ["CPU: gate decision per event", f"{bl['cpu_microbench']['gate_decision_us_per_event']:.0f} µs", ""],
+            ["CPU: transfer rules per event", f"{bl['cpu_microbench']['rules_us_per_event']:.0f} µs", ""],
+        ]
+    for k, v in (r.get("fractions") or {}).items():
+        rows.append([f"pipeline / {k[3:]}", "-" if v is None else f"{v:.1%}",
+                     "target >= 50%" if k == "of_faust_bare_batch" else ""])
+    for name, m in (r.get("memory") or {}).items():
+        rows.append([f"peak memory: {name}", f"RSS {fmt_bytes(m['peak_rss_bytes'])}",
+                     f"PSS {fmt_bytes(m['peak_pss_bytes'])}" if m.get("peak_pss_bytes") else ""])
+    prof = r.get("profile") or {}
+    for name, share in (prof.get("self") or [])[:15]:
+        rows.append([f"processors profile, self: {name}", f"{share:.1%}", "of CPU samples"])
+    for name, share in (prof.get("inclusive") or [])[:25]:
+        rows.append([f"processors profile, inclusive: {name}", f"{share:.1%}", "of CPU samples"])
+    print_table(f"e2e, {r['parameters']['events']:,} events, {r['parameters']['workers']} worker(s)",
+                ["measure", "value", "target / note"], rows)

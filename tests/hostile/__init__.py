@@ -1,0 +1,1 @@
+"""Hostile-input corpus shared by the hostile integration and fuzz tests."""
