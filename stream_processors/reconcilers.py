@@ -28,11 +28,11 @@ from schemas.envelope import parse_time
 from stream_processors import clock
 from stream_processors.flag_store import FlagWriter
 from stream_processors.pg import PgWorker, record_progress
-from stream_processors.rules.model import Contribution, Evt, Thresholds
+from stream_processors.rules.model import Contribution, Evt, FlagSpec, Thresholds
 from stream_processors.rules.projects import ProjectResult, reconcile_project
 from stream_processors.rules.transfers import TransferResult, reconcile_transfer
 
-__all__ = ["install", "thresholds", "apply_transfer_events", "apply_project_events", "run_deadlines"]
+__all__ = ["install", "thresholds", "apply_transfer_events", "apply_project_events", "run_deadlines", "visible_flags"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,26 @@ def _load_events(cur: Any, kind: str, ids: list[str]) -> dict[str, list[Evt]]:
     for eid, ev, et, t, li, payload in cur.fetchall():
         out[eid].append(Evt(ev, et, t.astimezone(UTC), li, payload))
     return out
+
+
+def visible_flags(flags: Sequence[FlagSpec], now: datetime | None,
+                  next_deadline: datetime | None) -> tuple[list[FlagSpec], datetime | None]:
+    """Flags the clock has reached, and the next deadline including those it has not.
+
+    A flag becomes public only once the shared event-time clock (which lags
+    the newest events by CLOCK_LATENESS_S) has passed the moment its
+    condition became true: evidence still in flight within that allowance
+    (a payout in another partition, a contribution on its way through the
+    repartition) then prevents it, instead of it being raised and withdrawn.
+    """
+    if now is None:
+        shown: list[FlagSpec] = []
+        waiting = list(flags)
+    else:
+        shown = [f for f in flags if f.raised_at <= now]
+        waiting = [f for f in flags if f.raised_at > now]
+    due = [d for d in (next_deadline, *(f.raised_at for f in waiting)) if d is not None]
+    return shown, (min(due) if due else None)
 
 
 def _set_deadlines(cur: Any, kind: str, deadlines: dict[str, datetime | None]) -> None:
@@ -214,12 +234,13 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
             " senders = summary_corridor_day.senders + EXCLUDED.senders",
             sorted(summary, key=lambda r: tuple(str(x) for x in r[:5])),
         )
-    _set_deadlines(cur, "transfer", {tid: r.next_deadline for tid, r in results.items()})
+    shown = {tid: visible_flags(r.flags, now, r.next_deadline) for tid, r in results.items()}
+    _set_deadlines(cur, "transfer", {tid: d for tid, (_, d) in shown.items()})
     contributions = [r.contribution for r in results.values() if r.contribution is not None]
     if contributions:
         _store_contributions(cur, contributions)
     fw = FlagWriter(cur, keys)
-    fw.sync([("transfer", tid) for tid in touched], [f for r in results.values() for f in r.flags], now)
+    fw.sync([("transfer", tid) for tid in touched], [f for fl, _ in shown.values() for f in fl], now)
     return fw.finish(), contributions
 
 
@@ -274,9 +295,10 @@ def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[
     results = {p: reconcile_project(p, by_id[p], contribs[p], now, th) for p in touched}
     _write_projects(cur, results)
     cur.execute("DELETE FROM dirty_projects WHERE project_id = ANY(%s)", (touched,))
-    _set_deadlines(cur, "project", {p: r.next_deadline for p, r in results.items()})
+    shown = {p: visible_flags(r.flags, now, r.next_deadline) for p, r in results.items()}
+    _set_deadlines(cur, "project", {p: d for p, (_, d) in shown.items()})
     fw = FlagWriter(cur, keys)
-    fw.sync([("project", p) for p in touched], [f for r in results.values() for f in r.flags], now)
+    fw.sync([("project", p) for p in touched], [f for fl, _ in shown.values() for f in fl], now)
     envs = fw.finish()
     cur.execute(
         "UPDATE projects p SET open_flags = (SELECT count(*) FROM flags f WHERE f.subject_kind = 'project'"
