@@ -1,0 +1,8 @@
+-- Roles on an external PostgreSQL. Run once as a superuser, then run
+-- `cuentas db migrate` with DATABASE_URL as cuentas_writer (it creates the
+-- schema, the tables and the SELECT grants for cuentas_reader).
+CREATE ROLE cuentas_writer LOGIN PASSWORD 'change-me';
+CREATE ROLE cuentas_reader LOGIN PASSWORD 'change-me-too';
+CREATE DATABASE cuentas OWNER cuentas_writer;
+-- The reader can only SELECT what migration 0004 grants: never quarantined raw
+-- bytes, never reviewer accounts.
