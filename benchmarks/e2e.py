@@ -39,6 +39,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
@@ -202,6 +203,16 @@ def cpu_seconds(pids: dict[str, list[int]], flat: frozenset[str] = frozenset({"p
                 except psutil.Error:
                     continue
         out[name] = total
+    return out
+
+
+def _keep_profile(raw: Path) -> Path:
+    """Copy py-spy's collapsed stacks into the results folder, as JSON (results are git-ignored JSON)."""
+    out = RESULTS_DIR / f"e2e-profile-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    lines = raw.read_text(errors="replace").splitlines() if raw.exists() else []
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"format": "py-spy record --format raw (collapsed stacks: 'frame;frame;... count')",
+                               "stacks": lines}))
     return out
 
 
@@ -406,7 +417,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             # (a) saturation
             drain_timeout = max(180.0, n_events / 250)
-            prof_out = RESULTS_DIR / f"e2e-profile-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+            prof_out = s.data_path / "py-spy-processors.txt"
             prof = start_pyspy(procs[0].pid, drain_timeout + 60, prof_out) if args.profile else None
             cpu0 = cpu_seconds(pids)
             t_first = time.time()
@@ -419,7 +430,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     prof.wait(60)
                 except subprocess.TimeoutExpired:
                     prof.kill()
-                result["profile"] = {"file": str(prof_out), **summarize_collapsed(prof_out)}
+                result["profile"] = {"file": str(_keep_profile(prof_out)), **summarize_collapsed(prof_out)}
             ct = commit_times(s, sat)
             rec_times = sorted(ct["reconciled"].values())
             log_times = sorted(ct["logged"].values())

@@ -90,8 +90,12 @@ class Supervisor:
     def start_children(self) -> None:
         py = sys.executable
         dash = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+        workers = max(1, self.s.processor_workers)
         self.children = [
-            Child("processors", [py, "-m", "stream_processors"], self.logs / "processors.log"),
+            Child(f"processors-{i}" if workers > 1 else "processors", [py, "-m", "stream_processors"],
+                  self.logs / (f"processors-{i}.log" if workers > 1 else "processors.log"))
+            for i in range(1, workers + 1)
+        ] + [
             Child("witness", [py, "-m", "infra.cli", "witness", "run", "--demo"], self.logs / "witness.log"),
             Child("dashboard", [py, "-m", "streamlit", "run", str(dash), "--server.headless", "true",
                                 "--server.port", str(self.s.dashboard_port), "--server.address", self.s.dashboard_host,

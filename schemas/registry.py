@@ -34,7 +34,7 @@ should refuse events whose ``event_time`` is far from their arrival time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -128,6 +128,8 @@ class TrustRegistry:
         self._publishers: dict[str, PublisherInfo] = {}
         self._applied: set[str] = set()
         self._key_objects: dict[bytes, Ed25519PublicKey] = {}
+        # Signatures verified ahead of authorize() (see signature_jobs), used once.
+        self._verified: dict[tuple[bytes, bytes, bytes], bool] = {}
 
     # --- reading --------------------------------------------------------------
 
@@ -140,7 +142,36 @@ class TrustRegistry:
 
     # --- signatures -----------------------------------------------------------
 
+    def signature_jobs(self, envs: Iterable[Envelope]) -> list[tuple[Envelope, bytes]]:
+        """(envelope, public key) for every envelope whose signing key is known.
+
+        Lets an adapter verify signatures ahead of :meth:`authorize` (for
+        example on several cores) and hand the results back with
+        :meth:`remember_signature`; this module itself stays single-threaded.
+        """
+        jobs: list[tuple[Envelope, bytes]] = []
+        for env in envs:
+            if env.event_type in REGISTRY_EVENT_TYPES:
+                jobs.append((env, self.authority.public_key))
+                continue
+            info = self._publishers.get(env.publisher_id)
+            key = info.key(env.key_id) if info is not None else None
+            if key is not None:
+                jobs.append((env, key.public_key))
+        return jobs
+
+    def remember_signature(self, env: Envelope, public_key: bytes, ok: bool) -> None:
+        """Record a verification done ahead of time; :meth:`authorize` uses it once."""
+        self._verified[(env.signature, public_key, env.signed_bytes())] = ok
+
+    def forget_signatures(self) -> None:
+        """Drop verifications that :meth:`authorize` did not use (e.g. duplicates)."""
+        self._verified.clear()
+
     def _signature_ok(self, env: Envelope, public_key: bytes) -> bool:
+        known = self._verified.pop((env.signature, public_key, env.signed_bytes()), None)
+        if known is not None:
+            return known
         # Parsed key objects are cached: building one costs as much as a third
         # of a verification, and the same few keys sign everything.
         pk = self._key_objects.get(public_key)

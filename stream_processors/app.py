@@ -51,6 +51,35 @@ def _header(msg: Any, name: str) -> str | None:
     return None
 
 
+_VERIFY_POOL: Any = None
+_KEY_OBJECTS: dict[bytes, Any] = {}
+
+
+def verify_all(jobs: list[tuple[Any, bytes]]) -> list[bool]:
+    """Verify Ed25519 signatures on a small thread pool (cryptography releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    global _VERIFY_POOL
+    if _VERIFY_POOL is None:
+        _VERIFY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
+
+    def one(job: tuple[Any, bytes]) -> bool:
+        env, pub = job
+        key = _KEY_OBJECTS.get(pub)
+        if key is None:
+            key = _KEY_OBJECTS[pub] = Ed25519PublicKey.from_public_bytes(pub)
+        try:
+            key.verify(env.signature, env.signed_bytes())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    return list(_VERIFY_POOL.map(one, jobs, chunksize=64))
+
+
 def forward_topic(event_type: str) -> str | None:
     head = event_type.split(".")[0]
     if head == "transfer":
@@ -145,9 +174,27 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
 
                 cu = backlog_state(app, events)
 
+                # Parse and verify signatures before the transaction, on both
+                # cores (the Ed25519 code releases the GIL); authorize() then
+                # uses the results instead of verifying again.
+                c0 = core()
+                parsed = [c0.parse(it) for it in items]
+                jobs = c0.registry.signature_jobs(d.envelope for d in parsed if d.envelope is not None)
+                if jobs:
+                    oks = await asyncio.get_running_loop().run_in_executor(None, verify_all, jobs)
+                    for (env, pk), ok in zip(jobs, oks, strict=True):
+                        c0.registry.remember_signature(env, pk, ok)
+
                 def work(cur: Any) -> gate_mod.GateOutcome:
                     c = core()
-                    out = gate_mod.process_batch(cur, c, items, reload_registry=reload_registry)
+                    try:
+                        out = gate_mod.process_batch(cur, c, items, reload_registry=reload_registry,
+                                                     parsed=[gate_mod.Decision(d.outcome, d.raw, d.source, d.envelope,
+                                                                               d.reason, d.message, d.event_id,
+                                                                               d.publisher_id, d.event_type)
+                                                             for d in parsed])
+                    finally:
+                        c.registry.forget_signatures()
                     marks: dict[tuple[str, int], Any] = {}
                     for ev, d in zip(events, out.decisions, strict=True):
                         if d.outcome == "accepted" and d.envelope is not None and forward_topic(d.envelope.event_type):

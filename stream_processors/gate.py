@@ -140,11 +140,16 @@ def load_registry(cur, authority) -> TrustRegistry:  # type: ignore[no-untyped-d
 
 
 def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: datetime | None = None,
-                  reload_registry: Callable[[], TrustRegistry] | None = None) -> GateOutcome:
-    """Decide, append and quarantine a batch inside the caller's transaction."""
+                  reload_registry: Callable[[], TrustRegistry] | None = None,
+                  parsed: list[Decision] | None = None) -> GateOutcome:
+    """Decide, append and quarantine a batch inside the caller's transaction.
+
+    ``parsed`` are the items already parsed by ``core.parse`` (an adapter may
+    parse and pre-verify signatures outside the transaction).
+    """
     now = now or datetime.now(UTC)
     out = GateOutcome()
-    decisions = [core.parse(it) for it in items]
+    decisions = parsed if parsed is not None else [core.parse(it) for it in items]
     # Registry events first, so a batch holding a registration and the new
     # publisher's first events accepts both.
     order = sorted(range(len(decisions)), key=lambda i: 0 if (decisions[i].event_type or "").startswith("publisher.") else 1)

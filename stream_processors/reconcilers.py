@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,11 @@ def thresholds(s: Settings) -> Thresholds:
         no_milestone_period=timedelta(days=s.no_milestone_days),
         unverified_period=timedelta(days=s.unverified_days),
     )
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    """A shallow field dict: ``dataclasses.asdict`` deep-copies every field, which showed in profiles."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _json(o: Any) -> Any:
@@ -185,7 +190,7 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
     senders = []
     for tid, r in results.items():
         row = _transfer_row(r)
-        rows.append((*[row[c] for c in _TCOLS], json.dumps(asdict(r.state), default=_json)))
+        rows.append((*[row[c] for c in _TCOLS], json.dumps(_flat(r.state), default=_json)))
         for sign, rr in ((-1, old.get(tid)), (1, row)):
             k = _summary_key(rr)
             if k is not None:
@@ -314,7 +319,7 @@ def _write_projects(cur: Any, results: dict[str, ProjectResult]) -> None:
         s = r.state
         rows.append((p, s.status, s.club_id, s.federation_id, s.country, s.state, s.municipality, s.project_type,
                      s.currency, s.budget, s.club_received, s.disbursed, s.spent, s.funds_received,
-                     json.dumps(asdict(s), default=_json)))
+                     json.dumps(_flat(s), default=_json)))
         parties += [(p, x.level, x.party_id, x.share_bps, x.owed, x.pledged, x.disbursed, x.latest_due, x.status)
                     for x in r.parties]
         miles += [(p, m.milestone_id, m.planned, m.due, m.amount, m.reported_at, m.spent, m.progress_pct,

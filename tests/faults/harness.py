@@ -51,8 +51,10 @@ class Stack:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     publishers: dict[str, Publisher] = field(default_factory=dict)
     restarts: int = 0
+    target_workers: int = 1
 
     def start(self, *, workers: int = 1) -> Stack:
+        self.target_workers = workers
         self.kafka = EmbeddedKafka(self.root, free_port()).start()
         self.pg = EmbeddedPostgres(self.root, free_port()).start()
         self.settings = load_settings({
@@ -165,8 +167,9 @@ def publish(stack: Stack, sim: Any, *, order: Iterable[Any] | None = None, every
 
 
 def revive(stack: Stack) -> None:
-    """Restart a processor that died, as `cuentas up` does (its restart policy)."""
-    if stack.procs and stack.procs[-1].poll() is not None:
+    """Restart processors that died, as `cuentas up` does (its restart policy)."""
+    live = [p for p in stack.procs if p.poll() is None]
+    for _ in range(stack.target_workers - len(live)):
         stack.start_worker()
         stack.restarts += 1
 

@@ -6,8 +6,9 @@ clean, then under faults.  Each run must end with the same log contents (the
 publishers' events, as a set), the same reconciled tables and the same flags,
 and an exact conservation report with nothing pending.
 
-- faulty run A: every event delivered twice, in shuffled order, while the
-  stream processor is killed with SIGKILL at random moments, five times;
+- faulty run A: every event delivered twice, in shuffled order, while a
+  stream-processor worker is killed with SIGKILL at random moments, five
+  times (two workers run, as under `cuentas up`);
 - faulty run B: the embedded broker restarted mid-run (every topic vanishes),
   PostgreSQL restarted mid-run, then the broker stopped for 30 seconds.
 """
@@ -31,7 +32,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(1
 
 EVENTS = int(os.environ.get("FAULT_EVENTS", "20000"))
 SEED = 20261123
-EVERY = max(100, EVENTS // 25)  # hand-overs between two fault opportunities
+EVERY = max(100, EVENTS // 25)
+WORKERS = int(os.environ.get("FAULT_WORKERS", "2"))  # as `cuentas up` runs them  # hand-overs between two fault opportunities
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +44,14 @@ def sim() -> Any:
 
 def run(root: Path, sim: Any, *, order: list[Any] | None = None, twice: bool = False,
         hook: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    st = Stack(root).start()
+    st = Stack(root).start(workers=WORKERS)
     try:
         publish(st, sim, order=order, twice=twice, hook=(lambda i: hook(st, i)) if hook else None, every=EVERY)
         settle_all(st, timeout=600)
         wait_quiescent(st, timeout=600)
         snap = snapshot(st)
         report = conservation_report(st.settings, st.settings.database_url)
-        assert all(p.poll() is None for p in st.procs[-1:]), "the last processor died"
+        assert sum(p.poll() is None for p in st.procs) == WORKERS, "processors died and were not replaced"
         snap_restarts = st.restarts
         report["processor_restarts"] = snap_restarts
         return snap, report

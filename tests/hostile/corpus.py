@@ -911,10 +911,9 @@ class Corpus:
         n = "registry/operator-claims-to-be-the-authority"
         self.add(n, self.sign(n, AUTHORITY, "publisher.registered", reg, key=op, seq=1000).leaf_bytes(), na, cat)
         # The authority's first event (the platform publisher's registration) has seq 1:
-        # the gate checks sequence reuse before it checks who signed.
+        # a forgery reusing it is a forgery, not the authority's equivocation.
         n = "registry/operator-claims-authority-seq-1"
-        self.add(n, self.sign(n, AUTHORITY, "publisher.registered", reg, key=op, seq=1).leaf_bytes(), na, cat,
-                 known_bug="rejected:seq_reused")
+        self.add(n, self.sign(n, AUTHORITY, "publisher.registered", reg, key=op, seq=1).leaf_bytes(), na, cat)
         n = "registry/operator-revokes-a-competitor"
         self.add(n, self.sign(n, OPERATOR, "publisher.revoked",
                               {"publisher_id": COMMITTEE, "key_id": None, "revoked_at": format_time(self.t_event),
@@ -1025,8 +1024,7 @@ class Corpus:
         # a third party re-uses a logged event id with a forged signature: a forgery,
         # which must not become an equivocation flag against the honest publisher
         self.add("equivocation/forged-by-third-party",
-                 _dump(_set(_wire(sent), "/payload/send/amount", 1)), "rejected:bad_signature", cat, phase=2,
-                 known_bug="rejected:equivocation")
+                 _dump(_set(_wire(sent), "/payload/send/amount", 1)), "rejected:bad_signature", cat, phase=2)
         cat = "seq_reuse"
         env = self.sign("seq/reused-by-publisher", OPERATOR, "transfer.sent", self.sent_payload(), seq=sent.seq)
         self.add("seq/reused-by-publisher", env.leaf_bytes(), "rejected:seq_reused", cat, phase=2)
@@ -1034,8 +1032,7 @@ class Corpus:
         self.add("seq/reused-paid-out", env.leaf_bytes(), "rejected:seq_reused", cat, phase=2)
         env = self.sign("seq/reused-forged", OPERATOR, "transfer.sent", self.sent_payload(), seq=sent.seq)
         forged = self.resign_with(_wire(env), private_key("intruder"))
-        self.add("seq/reused-forged", _dump(forged), "rejected:bad_signature", cat, phase=2,
-                 known_bug="rejected:seq_reused")
+        self.add("seq/reused-forged", _dump(forged), "rejected:bad_signature", cat, phase=2)
 
     def _reconciler_stress(self) -> None:
         """Extreme values the schemas allow; accepted, and the reconcilers must survive them."""

@@ -86,7 +86,7 @@ class Run:
             if row is not None:
                 return f"rejected:{row[0]}"
             answers = self.acks.get((c.publisher, c.event_id), [])
-            return "duplicate" if ("duplicate", None) in answers else "missing:" + repr(answers)
+            return "duplicate" if any(st == "duplicate" for st, _ in answers) else "missing:" + repr(answers)
         st, reason = self.status.get((c.publisher, c.event_id), ("missing", None))
         return f"rejected:{reason}" if st == "rejected" else st
 
@@ -407,17 +407,17 @@ def test_runtime_is_bounded(run: Run) -> None:
     assert run.timings["total"] < 180, run.timings
 
 
-# --------------------------------------------------------------------------- known production bugs
+# --------------------------------------------------------------------------- regressions, known production bugs
 
 
-# strict=False: the working tree being edited alongside this suite authenticates first already
-@pytest.mark.xfail(strict=False, reason="BUG gate.process_batch (as committed): equivocation and seq_reused are "
-                   "decided before the signature is checked, so a third party's forgery raises an integrity flag "
-                   "against the honest publisher (README: policy flags only for events its key really signed)")
 def test_forgeries_reusing_logged_ids_or_seqs_are_forgeries(run: Run) -> None:
-    bugs = [c for c in run.corpus.cases if c.known_bug]
-    assert bugs
-    assert [run.observed(c) for c in bugs] == [c.expect for c in bugs]
+    """Regression (fixed in ba66f0d): the gate authenticates before concluding equivocation or
+    sequence reuse, so a third party cannot get an integrity flag raised against an honest publisher."""
+    forged = [c for c in run.corpus.cases if c.name in {"equivocation/forged-by-third-party", "seq/reused-forged",
+                                                        "registry/operator-claims-authority-seq-1"}]
+    assert len(forged) == 3
+    assert [run.observed(c) for c in forged] == [c.expect for c in forged]
+    assert not [f for f in run.flags if f[1] == AUTHORITY]
 
 
 @pytest.mark.xfail(strict=True, reason="BUG rules: an accepted event with a time near 9999-12-31 (available_by, "
@@ -442,11 +442,8 @@ def test_gap_detection_survives_huge_sequence_numbers(run: Run) -> None:
     assert run.probe_acked and not run.runaway, (run.probe_acked, run.runaway)
 
 
-@pytest.mark.xfail(strict=False, reason="BUG stream_processors/gate.py _record_seqs (as committed): sequence numbers "
-                   "of envelopes whose signature did not verify (bad_signature, unknown_key, time_out_of_range...) "
-                   "are recorded as the publisher's, so anyone can forge a huge seq for any publisher and open "
-                   "sequence_gap flags against it")
 def test_forged_sequence_numbers_do_not_count(run: Run) -> None:
+    """Regression (fixed in ba66f0d): only authenticated events count for sequence gaps."""
     if not run.gap_checker:
         pytest.skip("no sequence gap detection in this tree")
     from tests.hostile.corpus import COMMITTEE
