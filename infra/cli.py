@@ -136,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CuentasError as e:
         print(f"cuentas: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a file the user named: missing, a directory, unreadable
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"cuentas: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

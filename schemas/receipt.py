@@ -117,7 +117,9 @@ def _int(obj: Mapping[str, Any], name: str) -> int:
 
 
 def parse_receipt(data: bytes | str) -> Receipt:
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    # surrogatepass: a lone surrogate in text input must reach the strict JSON
+    # parser (which rejects it as MalformedInput), not raise UnicodeEncodeError.
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     obj = parse_json(raw, max_bytes=_MAX_RECEIPT_BYTES)
     if not isinstance(obj, dict):
         raise MalformedInput("a receipt is a JSON object", reason="receipt")

@@ -151,7 +151,7 @@ class TrustRegistry:
         """
         jobs: list[tuple[Envelope, bytes]] = []
         for env in envs:
-            if env.event_type in REGISTRY_EVENT_TYPES:
+            if env.event_type in REGISTRY_EVENT_TYPES or env.publisher_id == self.authority.name:
                 jobs.append((env, self.authority.public_key))
                 continue
             info = self._publishers.get(env.publisher_id)
@@ -210,6 +210,13 @@ class TrustRegistry:
         if env.event_type in REGISTRY_EVENT_TYPES:
             return self._check_authority(env)
         if env.publisher_id == self.authority.name:
+            # Authenticate first: only a genuine authority signature may earn
+            # the authority a role verdict (and the integrity flag it raises);
+            # anything else is a forgery in its name.
+            if env.key_id != self._authority_key_id:
+                raise _refuse("unknown_key", f"key {env.key_id} is not the registry authority's key")
+            if not self._signature_ok(env, self.authority.public_key):
+                raise _refuse("bad_signature", f"event {env.event_id}: authority signature is invalid")
             raise _refuse(
                 "role_not_allowed",
                 f"the registry authority signs registry events only, not {env.event_type}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
@@ -28,7 +29,10 @@ from stream_processors import gate as gate_mod
 from stream_processors.checkpointer import make_checkpoint
 from stream_processors.pg import PgWorker, record_progress
 
-__all__ = ["create_app", "GATE_SOURCES"]
+__all__ = ["create_app", "GATE_SOURCES", "EXIT_NEW_INCARNATION"]
+
+#: Exit status of a worker that left because the broker's topics were recreated.
+EXIT_NEW_INCARNATION = 75
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,32 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
         except Exception as e:
             log.warning("could not produce %d message(s) after commit (%s: %s); they will be re-derived",
                         len(messages), type(e).__name__, e)
+
+    # -- a broker that lost its topics (the embedded broker after a restart, or
+    # a cluster rebuilt from scratch) leaves aiokafka's consumer wedged: it
+    # never fetches again.  Each worker watches the topics' incarnation (the
+    # topic id in Metadata) and, when it changes, exits so its supervisor
+    # starts it afresh; uncommitted work is simply redone (ADR 0002).
+    watched = t("publish.transfers")
+    seen_ids: dict[str, str] = {}
+
+    def incarnation_changed() -> bool:
+        try:
+            now_id = topic_ids(settings, [watched]).get(watched, "")
+        except Exception:
+            return False
+        if not now_id:
+            return False
+        first = seen_ids.setdefault(watched, now_id)
+        return first != now_id
+
+    @app.timer(5.0)
+    async def incarnation_watch() -> None:
+        if await asyncio.get_running_loop().run_in_executor(None, incarnation_changed):
+            log.error("the broker's topics are a new incarnation (broker restarted or rebuilt); "
+                      "exiting so the supervisor restarts this worker with fresh consumers")
+            logging.shutdown()
+            os._exit(EXIT_NEW_INCARNATION)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _on_assigned(app_: faust.App, assigned: Any, **kw: Any) -> None:

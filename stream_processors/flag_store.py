@@ -21,6 +21,7 @@ from psycopg2.extras import execute_values
 
 from infra.identities import PlatformKeys
 from schemas.envelope import Envelope, event_id_from, format_time, sign_event
+from schemas.money import MAX_AMOUNT
 from stream_processors import log_writer
 from stream_processors.rules.model import FlagSpec
 
@@ -39,6 +40,10 @@ class FlagChange:
     reason_code: str
     changed_at: datetime
     row: dict[str, Any]
+
+
+def _stake(v: int | None) -> int | None:
+    return None if v is None else max(-MAX_AMOUNT, min(MAX_AMOUNT, int(v)))
 
 
 def _ts(dt: datetime) -> str:
@@ -91,7 +96,7 @@ class FlagWriter:
             fields = {
                 "flag_id": fid, "flag_type": spec.flag_type, "key": spec.key, "subject_kind": spec.subject_kind,
                 "subject_id": spec.subject_id, "accountable": spec.accountable, "severity": spec.severity,
-                "amount_at_stake": spec.amount_at_stake, "currency": spec.currency, "auto_status": auto,
+                "amount_at_stake": _stake(spec.amount_at_stake), "currency": spec.currency, "auto_status": auto,
                 "raised_at": spec.raised_at, "resolved_at": spec.resolved_at, "evidence": evidence,
                 "detail": dict(spec.detail),
             }
@@ -224,8 +229,10 @@ class FlagWriter:
                     "evidence": r["evidence"][:100], "actor": ch.actor, "reason_code": ch.reason_code,
                     "changed_at": _ts(ch.changed_at),
                 }
-                if r.get("amount_at_stake") and r.get("currency"):
-                    payload["amount_at_stake"] = {"amount": int(r["amount_at_stake"]), "currency": r["currency"]}
+                stake = r.get("amount_at_stake")
+                if stake and stake > 0 and r.get("currency"):
+                    # the contract's money is 1..10^15 minor units (schemas/money.py)
+                    payload["amount_at_stake"] = {"amount": min(int(stake), MAX_AMOUNT), "currency": r["currency"]}
                 envs.append(sign_event(
                     self.keys.platform.private_key, publisher_id=pub, event_type="flag.changed", payload=payload,
                     seq=first + i, event_time=ch.changed_at.astimezone(UTC),

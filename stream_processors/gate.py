@@ -55,7 +55,7 @@ INTEGRITY_REASONS = {
 #: this sequence number, so it is not a gap.
 AUTHENTICATED_REJECTIONS = frozenset({
     "time_out_of_range", "role_not_allowed", "party_mismatch", "key_revoked", "key_expired",
-    "publisher_revoked", "key_not_yet_valid", "already_registered", "not_authority",
+    "publisher_revoked", "key_not_yet_valid", "already_registered",
 })
 
 

@@ -168,9 +168,38 @@ _TCOLS = ["transfer_id", "status", "operator", "corridor_from", "corridor_to", "
           "effective_cost_bps", "receipt_digest", "sent_event_id", "sent_log_index", "event_count"]
 
 
+_INT32 = 2**31 - 1
+_INT_COLS = {"disclosed_cost_bps", "effective_cost_bps", "payout_count", "event_count"}
+
+
+def _clamp_int(v: Any) -> Any:
+    # A hostile but schema-valid event (a rate of 1e-10) can give figures
+    # beyond an integer column: store the bound rather than fail the batch.
+    return max(-_INT32, min(_INT32, v)) if isinstance(v, int) else v
+
+
 def _transfer_row(r: TransferResult) -> dict[str, Any]:
     st = r.state
-    return {c: getattr(st, c) if c != "first_paid_at" else st.first_paid_at for c in _TCOLS}
+    return {c: _clamp_int(getattr(st, c)) if c in _INT_COLS else getattr(st, c) for c in _TCOLS}
+
+
+def _drop_deadlines(cur: Any, kind: str, ids: list[str]) -> None:
+    if ids:
+        cur.execute("DELETE FROM deadlines WHERE kind = %s AND entity_id = ANY(%s)", (kind, ids))
+
+
+def _isolated(kind: str, ids: Sequence[str], compute: Callable[[str], Any]) -> dict[str, Any]:
+    """Run the rules per entity; one entity whose events break the arithmetic
+    (dates near year 9999, absurd rates) is logged and skipped, so it cannot
+    stop every other entity in the batch from being reconciled, forever."""
+    out: dict[str, Any] = {}
+    for eid in ids:
+        try:
+            out[eid] = compute(eid)
+        except Exception as e:
+            log.error("%s %s cannot be reconciled (%s: %s); its events are kept, its state is not updated",
+                      kind, eid, type(e).__name__, e)
+    return out
 
 
 def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], datetime | None], th: Thresholds,
@@ -184,7 +213,11 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
     cur.execute(f"SELECT {', '.join(_TCOLS)} FROM transfers WHERE transfer_id = ANY(%s)", (touched,))
     old = {r[0]: dict(zip(_TCOLS, r, strict=True)) for r in cur.fetchall()}
     by_id = _load_events(cur, "transfer", touched)
-    results = {tid: reconcile_transfer(tid, by_id[tid], now, th) for tid in touched}
+    results = _isolated("transfer", touched, lambda tid: reconcile_transfer(tid, by_id[tid], now, th))
+    _drop_deadlines(cur, "transfer", [t for t in touched if t not in results])
+    touched = [t for t in touched if t in results]
+    if not touched:
+        return [], []
     rows = []
     deltas: dict[tuple[Any, ...], list[int]] = {}
     senders = []
@@ -297,7 +330,11 @@ def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[
     contribs: dict[str, list[Contribution]] = {p: [] for p in touched}
     for p, club, tr, amt, cur_, at, ev, ver in cur.fetchall():
         contribs[p].append(Contribution(p, club, tr, int(amt), cur_, at.astimezone(UTC), tuple(ev), int(ver)))
-    results = {p: reconcile_project(p, by_id[p], contribs[p], now, th) for p in touched}
+    results = _isolated("project", touched, lambda p: reconcile_project(p, by_id[p], contribs[p], now, th))
+    _drop_deadlines(cur, "project", [p for p in touched if p not in results])
+    if not results:
+        cur.execute("DELETE FROM dirty_projects WHERE project_id = ANY(%s)", (touched,))
+        return []
     _write_projects(cur, results)
     cur.execute("DELETE FROM dirty_projects WHERE project_id = ANY(%s)", (touched,))
     shown = {p: visible_flags(r.flags, now, r.next_deadline) for p, r in results.items()}

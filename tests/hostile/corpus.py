@@ -914,6 +914,13 @@ class Corpus:
         # a forgery reusing it is a forgery, not the authority's equivocation.
         n = "registry/operator-claims-authority-seq-1"
         self.add(n, self.sign(n, AUTHORITY, "publisher.registered", reg, key=op, seq=1).leaf_bytes(), na, cat)
+        # A non-registry event claiming to come from the authority, signed by another key:
+        # a forgery (unknown key), never the authority's own misconduct.  Regression: the
+        # registry used to answer role_not_allowed before checking who signed, raising a
+        # role_violation flag against the authority from anyone.
+        n = "registry/forged-transfer-claiming-authority"
+        self.add(n, self.sign(n, AUTHORITY, "transfer.sent", self.sent_payload(), key=op, seq=1001).leaf_bytes(),
+                 "rejected:unknown_key", cat)
         n = "registry/operator-revokes-a-competitor"
         self.add(n, self.sign(n, OPERATOR, "publisher.revoked",
                               {"publisher_id": COMMITTEE, "key_id": None, "revoked_at": format_time(self.t_event),

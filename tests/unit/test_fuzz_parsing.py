@@ -345,17 +345,13 @@ def test_decode_entry_bundle(data: bytes, width: int | None) -> None:
 # --------------------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="BUG schemas/receipt.py parse_receipt: data.encode('utf-8') of a str with a lone "
-                   "surrogate raises UnicodeEncodeError, not MalformedInput (verify_receipt(str) too)")
-def test_receipt_text_with_a_lone_surrogate() -> None:
+def test_regression_receipt_text_with_a_lone_surrogate_is_malformed_input() -> None:
+    """Regression: parse_receipt raised UnicodeEncodeError on a lone surrogate."""
     with pytest.raises(MalformedInput):
         parse_receipt("\ud800")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="BUG schemas/tiles.py parse_tile_path: the index pattern (x[0-9]{3}/)* is unbounded and "
-                   "int() of more than 4300 digits raises ValueError, not MalformedInput")
-def test_tile_path_with_thousands_of_index_digits() -> None:
+def test_regression_tile_path_with_thousands_of_index_digits_is_malformed_input() -> None:
+    """Regression: an unbounded index pattern let int() raise ValueError past 4,300 digits."""
     with pytest.raises(MalformedInput):
         parse_tile_path("tile/0/" + "x001/" * 1500 + "000")
