@@ -30,7 +30,8 @@ def integrity_spec(d: Decision) -> FlagSpec | None:
         key=key,
         subject_kind="publisher",  # type: ignore[arg-type]
         subject_id=d.publisher_id,
-        accountable=d.publisher_id,
+        # A forgery's victim is the publisher it names; who forged it is unknown.
+        accountable="unattributed" if flag_type == "forged_signature" else d.publisher_id,
         severity=severity,  # type: ignore[arg-type]
         amount_at_stake=None,
         currency=None,

@@ -422,7 +422,11 @@ def test_forgeries_reusing_logged_ids_or_seqs_are_forgeries(run: Run) -> None:
 def test_forgeries_claiming_the_authority_raise_no_flag_against_it(run: Run) -> None:
     bugs = [c for c in run.corpus.cases if c.known_bug]
     assert [run.observed(c) for c in bugs] == [c.expect for c in bugs]
-    assert not [f for f in run.flags if f[1] == AUTHORITY], [f for f in run.flags if f[1] == AUTHORITY]
+    # a forgery in the authority's name may raise a forged_signature alarm (the
+    # authority is its victim, accountable "unattributed"), never a misconduct flag
+    misconduct = [f for f in run.flags if f[1] == AUTHORITY and f[0] != "forged_signature"]
+    assert not misconduct, misconduct
+    assert not query(run.s, "SELECT 1 FROM flags WHERE accountable = %s", (AUTHORITY,))
 
 
 def test_reconcilers_survive_extreme_valid_values(run: Run) -> None:
