@@ -60,8 +60,14 @@ def collect_status(settings: Settings) -> dict[str, Any]:
                     size = int(cur.fetchone()[0])  # type: ignore[index]
                     cur.execute("SELECT count(*) FROM pending_reconcile")
                     pend = int(cur.fetchone()[0])  # type: ignore[index]
+                    cur.execute("SELECT count(*) FROM witness_alarms")
+                    alarms = int(cur.fetchone()[0])  # type: ignore[index]
+                    cur.execute("SELECT count(*), max(checkpoint_size) FROM cosignatures")
+                    cosigs, last_cosigned = cur.fetchone()  # type: ignore[misc]
                 comp["processors"] = {"ok": bool(lag) or size == 0, "lag": lag, "log_size": size,
                                       "pending_reconcile": pend}
+                comp["witnesses"] = {"ok": alarms == 0, "alarms": alarms, "cosignatures": int(cosigs),
+                                     "last_cosigned_size": last_cosigned}
         finally:
             conn.close()
     except CuentasError as e:

@@ -79,7 +79,27 @@ class Witness:
         self.save_state(new_state)
         return size
 
-    def run(self, db_url: str, schema: str, *, interval: float = 1.0, once: bool = False, alarm=None) -> None:  # type: ignore[no-untyped-def]
+    def record_alarm(self, cur: Any, e: VerificationError) -> None:
+        """Store a refusal in ``witness_alarms`` (once per offered checkpoint)."""
+        old = self.load_state()
+        cur.execute("SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1")
+        row = cur.fetchone()
+        offered_size, offered_root = (int(row[0]), bytes(row[1])) if row else (None, None)
+        cur.execute(
+            "SELECT 1 FROM witness_alarms WHERE witness = %s AND offered_size IS NOT DISTINCT FROM %s"
+            " AND offered_root IS NOT DISTINCT FROM %s",
+            (self.name, offered_size, offered_root),
+        )
+        if cur.fetchone():
+            return
+        cur.execute(
+            "INSERT INTO witness_alarms (witness, reason, message, cosigned_size, cosigned_root, offered_size,"
+            " offered_root) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (self.name, e.reason, str(e)[:2000], old.size if old else None, old.root if old else None,
+             offered_size, offered_root),
+        )
+
+    def run(self, db_url: str, schema: str, *, interval: float = 1.0, once: bool = False) -> None:
         from stream_processors.pg import PgWorker
 
         pg = PgWorker(db_url, schema, f"witness-{self.name}")
@@ -89,9 +109,11 @@ class Witness:
                 if size:
                     log.info("cosigned checkpoint of size %d", size)
             except VerificationError as e:
+                # Refuse, never cosign past it, and raise the alarm where
+                # people look (the witness's own log, and the platform's table).
                 log.error("REFUSED to cosign: %s (%s)", e, e.reason)
-                if alarm is not None:
-                    alarm(e)
+                err = e
+                pg.run_sync(lambda cur: self.record_alarm(cur, err))
                 if once:
                     raise
             if once:
