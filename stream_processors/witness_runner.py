@@ -10,6 +10,7 @@ raised as a critical integrity flag; the witness never cosigns past it.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import time
@@ -112,8 +113,7 @@ class Witness:
                 # Refuse, never cosign past it, and raise the alarm where
                 # people look (the witness's own log, and the platform's table).
                 log.error("REFUSED to cosign: %s (%s)", e, e.reason)
-                err = e
-                pg.run_sync(lambda cur: self.record_alarm(cur, err))
+                pg.run_sync(functools.partial(self.record_alarm, e=e))
                 if once:
                     raise
             if once:
