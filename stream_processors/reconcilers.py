@@ -152,14 +152,20 @@ def _summary_key(row: dict[str, Any] | None) -> tuple[Any, ...] | None:
     return (row["sent_at"].astimezone(UTC).date(), row["corridor_from"], row["corridor_to"], row["operator"], row["send_currency"])
 
 
+_SUMMARY_LEN = 9
+
+
 def _summary_vec(row: dict[str, Any] | None) -> list[int]:
     if not row or _summary_key(row) is None:
-        return [0] * 8
+        return [0] * _SUMMARY_LEN
     paid = 1 if row["payout_count"] else 0
     ds = row.get("delivery_seconds")
-    return [1, int(row["send_amount"] or 0), int(row["fee_amount"] or 0), int(row["disclosed_cost_bps"] or 0), paid,
+    send, promised, got = int(row["send_amount"] or 0), int(row["promised_amount"] or 0), int(row["paid_amount"] or 0)
+    # money paid, valued in the send currency: send x paid / promised, capped at the send amount
+    paid_value = min(send, send * got // promised) if paid and promised > 0 else 0
+    return [1, send, int(row["fee_amount"] or 0), int(row["disclosed_cost_bps"] or 0), paid,
             1 if paid and ds is not None and ds <= 3600 else 0, 1 if paid and ds is not None and ds <= 86400 else 0,
-            1 if row.get("destination_kind") == "project_fund" else 0]
+            1 if row.get("destination_kind") == "project_fund" else 0, paid_value]
 
 
 _TCOLS = ["transfer_id", "status", "operator", "corridor_from", "corridor_to", "destination_kind", "project_id",
@@ -227,7 +233,7 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
         for sign, rr in ((-1, old.get(tid)), (1, row)):
             k = _summary_key(rr)
             if k is not None:
-                acc = deltas.setdefault(k, [0] * 8)
+                acc = deltas.setdefault(k, [0] * _SUMMARY_LEN)
                 for i, v in enumerate(_summary_vec(rr)):
                     acc[i] += sign * v
         if tid not in old or _summary_key(old.get(tid)) is None:
@@ -254,12 +260,13 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
     summary = [(*k, *v, sender_counts.get(k, 0)) for k, v in deltas.items() if any(v) or sender_counts.get(k)]
     for k, n in sender_counts.items():
         if k not in deltas:
-            summary.append((*k, *([0] * 8), n))
+            summary.append((*k, *([0] * _SUMMARY_LEN), n))
     if summary:
         execute_values(
             cur,
             "INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers,"
-            " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects, senders)"
+            " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects, paid_value,"
+            " senders)"
             " VALUES %s ON CONFLICT (day, corridor_from, corridor_to, operator, currency) DO UPDATE SET"
             " transfers = summary_corridor_day.transfers + EXCLUDED.transfers,"
             " sent_amount = summary_corridor_day.sent_amount + EXCLUDED.sent_amount,"
@@ -269,6 +276,7 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
             " paid_within_1h = summary_corridor_day.paid_within_1h + EXCLUDED.paid_within_1h,"
             " paid_within_1d = summary_corridor_day.paid_within_1d + EXCLUDED.paid_within_1d,"
             " to_projects = summary_corridor_day.to_projects + EXCLUDED.to_projects,"
+            " paid_value = summary_corridor_day.paid_value + EXCLUDED.paid_value,"
             " senders = summary_corridor_day.senders + EXCLUDED.senders",
             sorted(summary, key=lambda r: tuple(str(x) for x in r[:5])),
         )

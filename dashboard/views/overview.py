@@ -104,13 +104,15 @@ def headline(visible: pd.DataFrame, hidden: int, d: dict[str, Any]) -> None:
     c1, c2 = st.columns(2)
     with c1:
         if len(visible):
-            by_ccy = visible.groupby("currency", as_index=False)[["sent_amount", "transfers", "paid"]].sum()
+            by_ccy = visible.groupby("currency", as_index=False)[["sent_amount", "transfers", "paid", "paid_value"]].sum()
             by_ccy = by_ccy.sort_values("sent_amount", ascending=False)
             main = by_ccy.iloc[0]
             st.metric(t("overview.sent"), fmt_money(int(main["sent_amount"]), str(main["currency"])),
                       help=t("overview.sent_help"))
             for _, r in by_ccy.iloc[1:].iterrows():
                 st.caption(f"+ {fmt_money(int(r['sent_amount']), str(r['currency']))}")
+            st.metric(t("overview.paid_value"), fmt_money(int(main["paid_value"]), str(main["currency"])),
+                      help=t("overview.paid_value_help"))
             n = int(visible["transfers"].sum())
             paid = int(visible["paid"].sum())
             st.metric(t("overview.paid"), fmt_pct(paid / n if n else None),

@@ -87,4 +87,4 @@ def test_deadlines_fire_on_the_clock_and_late_payout_resolves(migrated):
                         ("missing_payout", "open", True), ("missing_payout", "resolved", True)]
         assert query(s, "SELECT status, paid_amount FROM transfers WHERE transfer_id = 'tr-flow-1'") == [("paid", 510000)]
         # the dashboard summary was maintained incrementally
-        assert query(s, "SELECT sum(transfers), sum(paid) FROM summary_corridor_day") == [(1, 1)]
+        assert query(s, "SELECT sum(transfers), sum(paid), sum(paid_value) FROM summary_corridor_day") == [(1, 1, 30000)]
