@@ -143,6 +143,12 @@ class Publisher:
 
     def resend_due(self, older_than_s: float | None = None) -> int:
         rows = self.outbox.due_for_resend(self.s.outbox_resend_after_s if older_than_s is None else older_than_s)
+        if rows:
+            # Something was not confirmed in time: the broker may have been
+            # restarted or rebuilt, leaving this producer and the ack consumer
+            # bound to topics that no longer exist.  Start the cycle afresh.
+            self._drop_producer()
+            self._close_acks()
         for r in rows:
             self._send(r.topic, r.key, r.raw, r.event_id)
         self.outbox.mark_sent(r.event_id for r in rows)

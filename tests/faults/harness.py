@@ -28,7 +28,7 @@ from infra.embedded import EmbeddedKafka, EmbeddedPostgres
 from infra.identities import AUTHORITY_NAME, PlatformKeys
 from infra.kafka import ensure_topics
 from infra.keystore import write_private_key
-from infra.procs import free_port
+from infra.procs import free_port, spawn
 from infra.settings import Settings, load_settings
 from producers.publisher import Publisher
 from producers.registry import bootstrap_platform
@@ -86,9 +86,9 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = self.settings.data_path / "logs" / f"worker-{len(self.procs)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as out:
-            p = subprocess.Popen([sys.executable, "-m", "stream_processors"], env=self.env(), cwd=ROOT,
-                                 stdout=out, stderr=subprocess.STDOUT)
+        # spawn(): own process group and the parent-death signal, so a killed
+        # test run leaves no worker behind
+        p = spawn([sys.executable, "-m", "stream_processors"], log_path=log, env=self.env(), cwd=str(ROOT))
         self.procs.append(p)
         return p
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from infra.db import connect, migrate
 from infra.kafka import ensure_topics
+from infra.procs import spawn
 from infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,9 +48,7 @@ def prepare(s: Settings) -> None:
 def processors(s: Settings, name: str = "processors") -> Iterator[subprocess.Popen[bytes]]:
     log = s.data_path / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "stream_processors"], env=env_of(s), cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
+    proc = spawn([sys.executable, "-m", "stream_processors"], log_path=log, env=env_of(s), cwd=str(ROOT))
     try:
         yield proc
     finally:
