@@ -24,6 +24,7 @@ __all__ = [
     "faust_broker_options",
     "ensure_topics",
     "high_watermarks",
+    "list_topics",
     "topic_ids",
     "check_reachable",
     "make_producer",
@@ -187,6 +188,17 @@ def topic_ids(settings: Settings, topics: Iterable[str]) -> dict[str, str]:
         consumer.close()
 
 
+def list_topics(settings: Settings) -> set[str]:
+    """The topics the cluster knows (from Metadata)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
+    try:
+        return set(consumer.topics())
+    finally:
+        consumer.close()
+
+
 def high_watermarks(settings: Settings, topics: Iterable[str], timeout: float = 5.0) -> dict[tuple[str, int], int]:
     """(topic, partition) -> high watermark, read from Fetch responses."""
     from kafka import KafkaConsumer, TopicPartition
@@ -207,7 +219,7 @@ def high_watermarks(settings: Settings, topics: Iterable[str], timeout: float = 
         deadline = time.monotonic() + timeout
         out: dict[tuple[str, int], int] = {}
         while time.monotonic() < deadline and len(out) < len(tps):
-            consumer.poll(timeout_ms=200, max_records=1)
+            consumer.poll(timeout_ms=200, max_records=500)
             for tp in tps:
                 hw = consumer.highwater(tp)
                 if hw is not None:

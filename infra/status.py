@@ -6,7 +6,7 @@ import urllib.request
 from typing import Any
 
 from infra import db as dbmod
-from infra.kafka import check_reachable, high_watermarks, topic_names
+from infra.kafka import check_reachable, high_watermarks, list_topics, topic_names
 from infra.runtime import resolve
 from infra.settings import Settings
 from schemas.errors import CuentasError
@@ -33,10 +33,10 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     hw: dict[tuple[str, int], int] = {}
     if comp["broker"]["ok"]:
         names = list(topic_names(ks).values())
-        hw = high_watermarks(ks, names)
-        present = sorted({t for t, _ in hw})
-        missing = sorted(set(names) - set(present))
-        comp["topics"] = {"ok": not missing, "present": len(present), "missing": missing}
+        existing = list_topics(ks)  # presence from metadata; watermarks only for lag
+        missing = sorted(set(names) - existing)
+        comp["topics"] = {"ok": not missing, "present": len(names) - len(missing), "missing": missing}
+        hw = high_watermarks(ks, [n for n in names if n in existing])
     else:
         comp["topics"] = {"ok": False, "error": "broker unreachable"}
     # database
