@@ -853,9 +853,15 @@ class _Fleet:
                     run = []
                 # Forgeries, replays, equivocating copies and refused events: as raw bytes,
                 # without advancing the outbox's sequence number.
+                # An equivocating copy shares its event id with the original but
+                # not its bytes: hand it over under an id of its own, or the
+                # outbox would keep (and republish) only the original's bytes.
+                handed = ev.event_id
+                if ev.reason == "equivocation":
+                    handed = f"{ev.event_id}~{hashlib.sha256(ev.raw).hexdigest()[:8]}"
                 pub.publish_raw(
                     ev.raw,
-                    event_id=ev.event_id,
+                    event_id=handed,
                     topic=ev.topic,
                     key=ev.key,
                     event_type=ev.envelope.event_type,

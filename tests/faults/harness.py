@@ -152,11 +152,19 @@ def publish(stack: Stack, sim: Any, *, order: Iterable[Any] | None = None, every
         auth.publish_envelope(env)
     settle_all(stack, timeout=120)
     events = list(order if order is not None else sim.events)
+    # The outbox keys hand-overs by event id.  An equivocating copy (same id,
+    # other bytes) is a different hand-over, so it gets an id of its own (the
+    # gate acknowledges by the SDK's header id); otherwise a lost first send
+    # would be retried with the original's bytes and the attack would vanish.
+    first_bytes: dict[str, bytes] = {}
     for start in range(0, len(events), every):
         chunk = events[start : start + every]
         by_pub: dict[str, list[tuple[str, int | None, str | None, str, bytes, bytes]]] = {}
         for ev in chunk:
-            row = (ev.event_id, ev.outbox_seq, ev.envelope.event_type, ev.topic, ev.key, ev.raw)
+            handed_id = ev.event_id
+            if first_bytes.setdefault(ev.event_id, ev.raw) != ev.raw:
+                handed_id = f"{ev.event_id}~{hashlib.sha256(ev.raw).hexdigest()[:8]}"
+            row = (handed_id, ev.outbox_seq, ev.envelope.event_type, ev.topic, ev.key, ev.raw)
             by_pub.setdefault(ev.publisher_id, []).extend([row, row] if twice else [row])
         for pid, rows in by_pub.items():
             stack.publisher(pid, None).publish_raw_many(rows)
