@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Final, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar, get_args
 
 from schemas.money import ISO_4217_MINOR_UNITS
 
@@ -89,21 +89,7 @@ FlagType = Literal[
     "spending_unverified",
 ]
 #: Every flag type these rules can raise (a subset of ``flag.changed``'s enum).
-FLAG_TYPES: Final[tuple[str, ...]] = (
-    "short_payout",
-    "payout_currency_mismatch",
-    "paid_twice",
-    "cost_above_disclosed",
-    "cost_above_ceiling",
-    "late_payout",
-    "missing_payout",
-    "share_unpaid",
-    "late_disbursement",
-    "milestone_overdue",
-    "spending_above_funds",
-    "funds_without_milestone",
-    "spending_unverified",
-)
+FLAG_TYPES: Final[tuple[str, ...]] = get_args(FlagType)
 Severity = Literal["low", "medium", "high", "critical"]
 SubjectKind = Literal["transfer", "project"]
 
