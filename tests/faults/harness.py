@@ -156,7 +156,12 @@ def publish(stack: Stack, sim: Any, *, order: Iterable[Any] | None = None, every
     # other bytes) is a different hand-over, so it gets an id of its own (the
     # gate acknowledges by the SDK's header id); otherwise a lost first send
     # would be retried with the original's bytes and the attack would vanish.
+    # Which of two equivocating versions the log keeps is decided by arrival
+    # (first wins, by design); a broker that loses the first send would let
+    # the copy win.  To compare runs, copies are handed over only after
+    # everything else was confirmed.
     first_bytes: dict[str, bytes] = {}
+    late: dict[str, list[tuple[str, int | None, str | None, str, bytes, bytes]]] = {}
     for start in range(0, len(events), every):
         chunk = events[start : start + every]
         by_pub: dict[str, list[tuple[str, int | None, str | None, str, bytes, bytes]]] = {}
@@ -164,6 +169,9 @@ def publish(stack: Stack, sim: Any, *, order: Iterable[Any] | None = None, every
             handed_id = ev.event_id
             if first_bytes.setdefault(ev.event_id, ev.raw) != ev.raw:
                 handed_id = f"{ev.event_id}~{hashlib.sha256(ev.raw).hexdigest()[:8]}"
+                late.setdefault(ev.publisher_id, []).append(
+                    (handed_id, ev.outbox_seq, ev.envelope.event_type, ev.topic, ev.key, ev.raw))
+                continue
             row = (handed_id, ev.outbox_seq, ev.envelope.event_type, ev.topic, ev.key, ev.raw)
             by_pub.setdefault(ev.publisher_id, []).extend([row, row] if twice else [row])
         for pid, rows in by_pub.items():
@@ -172,6 +180,12 @@ def publish(stack: Stack, sim: Any, *, order: Iterable[Any] | None = None, every
             p.flush()
         if hook is not None:
             hook(start + len(chunk))
+    if late:
+        settle_all(stack, timeout=600)
+        for pid, rows in late.items():
+            stack.publisher(pid, None).publish_raw_many(rows)
+        for p in stack.publishers.values():
+            p.flush()
 
 
 def revive(stack: Stack) -> None:
