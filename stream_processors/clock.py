@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
-__all__ = ["advance", "now", "pin", "unpin"]
+__all__ = ["advance", "now", "pin", "unpin", "stale_backlog_s"]
 
 
 def advance(cur: Any, group: str, marks: dict[tuple[str, int], datetime],
@@ -40,15 +40,24 @@ def advance(cur: Any, group: str, marks: dict[tuple[str, int], datetime],
     )
 
 
+def stale_backlog_s(idle_s: float) -> float:
+    """How long a backlogged partition may stand still before it stops holding the clock."""
+    return max(60.0, 10 * idle_s)
+
+
 def now(cur: Any, lateness: timedelta, idle_s: float = 10.0) -> datetime | None:
     cur.execute("SELECT now FROM clock_override WHERE id = 1")
     row = cur.fetchone()
     if row:
         return row[0]  # type: ignore[no-any-return]
     cur.execute(
-        "SELECT min(watermark) FILTER (WHERE NOT caught_up OR updated_at > now() - make_interval(secs => %s)),"
+        # counts: recently active partitions, and backlogged ones unless they
+        # have not advanced for a long while (their topic may have vanished
+        # with a broker restart, leaving a backlog that will never be read)
+        "SELECT min(watermark) FILTER (WHERE updated_at > now() - make_interval(secs => %s)"
+        "   OR (NOT caught_up AND updated_at > now() - make_interval(secs => %s))),"
         " max(watermark) FROM clock_partitions",
-        (idle_s,),
+        (idle_s, stale_backlog_s(idle_s)),
     )
     active_low, high = cur.fetchone()
     t = active_low if active_low is not None else high

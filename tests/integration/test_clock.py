@@ -28,6 +28,10 @@ def test_clock_min_over_active_partitions_with_idleness_and_pin(migrated):
             # partition 0 waits its turn with a backlog: however long, it still holds the clock
             cur.execute("UPDATE clock_partitions SET updated_at = now() - interval '1 minute' WHERE partition = 0")
             assert clock.now(cur, lateness, idle_s=10) == T0 + timedelta(days=2) - lateness
+            # a backlog that has not moved for a long while (its topic vanished
+            # with a broker restart) stops holding the clock back too
+            cur.execute("UPDATE clock_partitions SET updated_at = now() - interval '2 minutes' WHERE partition = 0")
+            assert clock.now(cur, lateness, idle_s=5) == T0 + timedelta(days=5) - lateness
             # caught up and quiet: idle, it stops holding the clock back
             clock.advance(cur, "g", {("t", 0): T0 + timedelta(days=2)}, {("t", 0): True})
             cur.execute("UPDATE clock_partitions SET updated_at = now() - interval '1 minute' WHERE partition = 0")
