@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers: most integration time is waiting (group joins, a
+# broker outage, fsync), so more workers than cores pays off; each worker
+# starts its own embedded broker and PostgreSQL.
+TEST_WORKERS ?= 4
 
 .PHONY: demo test test-unit test-integration lint typecheck bench clean
 
@@ -19,7 +23,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

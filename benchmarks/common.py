@@ -397,7 +397,10 @@ def start_pyspy(pid: int, seconds: float, out: Path, rate: int = 100) -> subproc
         print("py-spy is not installed (pip install py-spy): no profile")
         return None
     return subprocess.Popen([exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", str(rate),
-                             "-f", "raw", "-o", str(out), "--nonblocking"],
+                             "-f", "raw", "-o", str(out), "--nonblocking",
+                             # BENCH_PROFILE_GIL=1: only the thread holding the GIL, i.e. where the
+                             # interpreter (the single-core bottleneck) spends its time
+                             *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -27,6 +27,7 @@ from infra.settings import Settings
 from schemas.catalog import partition_key
 from stream_processors import gate as gate_mod
 from stream_processors.checkpointer import make_checkpoint
+from stream_processors.forwarding import BUNDLE_HEADER, Forward, encode_bundle, group_by_partition
 from stream_processors.pg import PgWorker, record_progress
 
 __all__ = ["create_app", "GATE_SOURCES", "EXIT_NEW_INCARNATION"]
@@ -35,6 +36,9 @@ __all__ = ["create_app", "GATE_SOURCES", "EXIT_NEW_INCARNATION"]
 EXIT_NEW_INCARNATION = 75
 
 log = logging.getLogger(__name__)
+
+#: A record to produce: topic, key, value, headers and, optionally, the partition.
+Msg = tuple[Any, ...]
 
 GATE_SOURCES = ("publish.transfers", "publish.projects", "publish.registry", "publish.flags")
 
@@ -119,23 +123,70 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
         except Exception as e:
             log.warning("could not read topic ids: %s", e)
 
-    async def send_all(messages: Sequence[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]]) -> None:
+    # One produce in flight per lane (the gate, each reconciler, each timer):
+    # a lane's next send first waits for its previous one, so delivery of
+    # batch N overlaps the database work of batch N+1 without piling up.
+    inflight: dict[str, asyncio.Future[Any]] = {}
+
+    async def send_all(messages: Sequence[Msg], lane: str = "default") -> None:
         """Produce what follows a commit; losing it is safe, so a broker outage never crashes us.
 
         Everything sent here is re-derived if lost (ADR 0002): acknowledgements
         (the publisher republishes and gets a duplicate ack), forwards (the
         re-drive timer), contributions (the dirty-projects sweep) and flag
         notifications (the flags themselves are in PostgreSQL and the log).
+        So the caller does not wait for the broker's acknowledgement of these
+        records (ADR 0005): it goes on with its next batch while they are
+        delivered, and only the lane's next send waits for them.
         """
+        prev = inflight.pop(lane, None)
+        if prev is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(prev), timeout=30)
+            except Exception as e:
+                log.warning("previous produce on %s not confirmed (%s: %s); it will be re-derived", lane,
+                            type(e).__name__, e)
         if not messages:
             return
         try:
-            futs = [await app.producer.send(topic, key, value, partition=None, timestamp=None, headers=headers)
-                    for topic, key, value, headers in messages]
-            await asyncio.wait_for(asyncio.gather(*futs), timeout=30)
+            futs = []
+            for m in messages:
+                topic, key, value, headers = m[0], m[1], m[2], m[3]
+                partition = m[4] if len(m) > 4 else None
+                futs.append(await app.producer.send(topic, key, value, partition=partition, timestamp=None,
+                                                    headers=headers))
         except Exception as e:
             log.warning("could not produce %d message(s) after commit (%s: %s); they will be re-derived",
                         len(messages), type(e).__name__, e)
+            return
+        inflight[lane] = asyncio.ensure_future(_delivered(lane, futs))
+
+    async def _delivered(lane: str, futs: list[Any]) -> None:
+        results = await asyncio.gather(*futs, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            log.warning("%d of %d record(s) produced on %s were not delivered (%s: %s); they will be re-derived",
+                        len(failed), len(results), lane, type(failed[0]).__name__, failed[0])
+
+    def partitions_of(topic: str) -> int:
+        """Partitions of ``topic`` as the producer's metadata knows them (else the setting)."""
+        try:
+            producer: Any = app.producer
+            parts = producer._producer.client.cluster.partitions_for_topic(topic)
+            if parts:
+                return len(parts)
+        except Exception:
+            pass
+        return settings.kafka_partitions
+
+    def bundled_forwards(forwards: dict[str, list[Forward]]) -> list[Msg]:
+        out: list[Msg] = []
+        for topic, fs in forwards.items():
+            n = partitions_of(topic)
+            for part, bundles in sorted(group_by_partition(fs, n, settings.batch_size).items()):
+                for b in bundles:
+                    out.append((topic, b[0][1], encode_bundle(b), [(BUNDLE_HEADER, b"1")], part))
+        return out
 
     # -- a broker that lost its topics (the embedded broker after a restart, or
     # a cluster rebuilt from scratch) leaves aiokafka's consumer wedged: it
@@ -249,7 +300,8 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
                     log.exception("gate batch failed")
                     raise
                 acks: dict[str, list[dict[str, Any]]] = defaultdict(list)
-                msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = []
+                msgs: list[Msg] = []
+                forwards: dict[str, list[Forward]] = defaultdict(list)
                 for ev, d in zip(events, outcome.decisions, strict=True):
                     pub = d.publisher_id or _header(ev.message, "cc-publisher")
                     # The outbox knows a hand-over by the id in its header (for
@@ -260,16 +312,16 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
                                           "reason": d.reason or None, "message": d.message or None})
                     if d.outcome == "accepted" and d.envelope is not None:
                         ft = forward_topic(d.event_type or "")
-                        if ft:
-                            msgs.append((t(ft), partition_key(d.envelope.event_type, d.envelope.payload),
-                                         d.envelope.leaf_bytes(), [("log-index", str(d.log_index).encode())]))
+                        if ft and d.log_index is not None:
+                            forwards[t(ft)].append((d.log_index, partition_key(d.envelope.event_type, d.envelope.payload),
+                                                    d.envelope.leaf_bytes()))
                     elif d.outcome == "rejected":
                         msgs.append((t("rejections"), (pub or "").encode(), json.dumps(
                             {"publisher_id": pub, "event_id": eid, "reason": d.reason, "message": d.message,
                              "source": d.source}).encode(), None))
                 for pub, results in acks.items():
                     msgs.append((t("acks"), pub.encode(), json.dumps({"publisher_id": pub, "results": results}).encode(), None))
-                await send_all(msgs)
+                await send_all(bundled_forwards(forwards) + msgs, lane="gate")
 
     # --- checkpoints ---------------------------------------------------------------
     if "checkpointer" in components:
@@ -300,13 +352,13 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
             if not rows:
                 return
             log.info("re-driving %d accepted events not yet reconciled", len(rows))
-            msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = []
+            msgs: list[Msg] = []
             for event_type, idx, leaf in rows:
                 ft = forward_topic(event_type)
                 if ft:
                     payload = json.loads(leaf)["payload"]
                     msgs.append((t(ft), partition_key(event_type, payload), leaf, [("log-index", str(idx).encode())]))
-            await send_all(msgs)
+            await send_all(msgs, lane="redrive")
 
     if "gate" in components:
         gap_pg = PgWorker(db_url, settings.database_schema, "sequence-gaps")
@@ -317,7 +369,7 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
 
             envs = await gap_pg.run(lambda cur: check_gaps(cur, keys, settings.redrive_after_s))
             if envs:
-                await send_all([(t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), None) for e in envs])
+                await send_all([(t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), None) for e in envs], lane="gaps")
 
     if "reconcilers" in components:
         from stream_processors.reconcilers import install as install_reconcilers

@@ -19,6 +19,7 @@ from psycopg2.extras import execute_values
 
 from schemas.merkle import append_leaf_hashes, frontier_root, leaf_hash
 from schemas.tiles import tile_updates
+from stream_processors.pg import copy_rows
 
 __all__ = ["NewLeaf", "append", "current_state"]
 
@@ -52,15 +53,10 @@ def append(cur, leaves: Sequence[NewLeaf]) -> list[int]:  # type: ignore[no-unty
     size, _root, frontier = current_state(cur, lock=True)
     hashes = [leaf_hash(leaf.leaf) for leaf in leaves]
     new_frontier, nodes = append_leaf_hashes(frontier, size, hashes)
-    execute_values(
-        cur,
-        "INSERT INTO log_entries (idx, event_id, event_type, publisher_id, seq, event_time, leaf, leaf_hash)"
-        " VALUES %s",
-        [
-            (size + i, lf.event_id, lf.event_type, lf.publisher_id, lf.seq, lf.event_time, lf.leaf, h)
-            for i, (lf, h) in enumerate(zip(leaves, hashes, strict=True))
-        ],
-        page_size=1000,
+    copy_rows(
+        cur, "log_entries", ("idx", "event_id", "event_type", "publisher_id", "seq", "event_time", "leaf", "leaf_hash"),
+        ((size + i, lf.event_id, lf.event_type, lf.publisher_id, lf.seq, lf.event_time, lf.leaf, h)
+         for i, (lf, h) in enumerate(zip(leaves, hashes, strict=True))),
     )
     updates = tile_updates(nodes)
     if updates:

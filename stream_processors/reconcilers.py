@@ -27,7 +27,8 @@ from infra.settings import Settings
 from schemas.envelope import parse_time
 from stream_processors import clock
 from stream_processors.flag_store import FlagWriter
-from stream_processors.pg import PgWorker, record_progress
+from stream_processors.forwarding import decode_bundle, is_bundle
+from stream_processors.pg import PgWorker, copy_rows, record_progress
 from stream_processors.rules.model import Contribution, Evt, FlagSpec, Thresholds
 from stream_processors.rules.projects import ProjectResult, reconcile_project
 from stream_processors.rules.transfers import TransferResult, reconcile_transfer
@@ -70,18 +71,23 @@ def parse_forwarded(value: bytes, log_index: int | None) -> Evt:
     return Evt(h["event_id"], h["type"], parse_time(h["event_time"]), log_index, obj["payload"])
 
 
+_EE_COLS = ("kind", "entity_id", "event_id", "event_type", "event_time", "log_index", "payload")
+
+
 def _store_events(cur: Any, evts: Sequence[Evt]) -> None:
     rows = []
     for e in evts:
         kind, eid = _entity_of(e.event_type, dict(e.payload))
         rows.append((kind, eid, e.event_id, e.event_type, e.event_time, e.log_index, json.dumps(e.payload)))
     if rows:
-        execute_values(
-            cur,
-            "INSERT INTO entity_events (kind, entity_id, event_id, event_type, event_time, log_index, payload)"
-            " VALUES %s ON CONFLICT DO NOTHING",
-            rows,
-        )
+        # COPY into a per-connection staging table, then one INSERT ... ON
+        # CONFLICT: redelivered events stay no-ops, without quoting every
+        # payload into SQL text.
+        cur.execute("CREATE TEMP TABLE IF NOT EXISTS entity_events_in (LIKE entity_events) ON COMMIT DELETE ROWS")
+        copy_rows(cur, "entity_events_in", _EE_COLS, rows)
+        cur.execute(f"INSERT INTO entity_events ({', '.join(_EE_COLS)}) SELECT {', '.join(_EE_COLS)}"
+                    " FROM entity_events_in ON CONFLICT DO NOTHING")
+        cur.execute("DELETE FROM entity_events_in")
         cur.execute("DELETE FROM pending_reconcile WHERE event_id = ANY(%s)", ([e.event_id for e in evts],))
 
 
@@ -463,22 +469,52 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
     def caught_up(events: list[Any]) -> dict[tuple[str, int], bool]:
         return backlog_state(app, events)
 
-    def marks(events: list[Any], evts: list[Evt | None]) -> dict[tuple[str, int], datetime]:
-        out: dict[tuple[str, int], datetime] = {}
-        for e, ev in zip(events, evts, strict=True):
-            if ev is None:
-                continue
-            key = (e.message.topic, e.message.partition)
-            if key not in out or ev.event_time > out[key]:
-                out[key] = ev.event_time
-        return out
-
-    async def publish_after_commit(flag_envs: list[Any], contributions: list[Contribution]) -> None:
+    async def publish_after_commit(flag_envs: list[Any], contributions: list[Contribution], lane: str) -> None:
         msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = [
             (t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), None) for e in flag_envs]
         msgs += [(t("contributions.by_project"), c.project_id.encode(), contribution_to_json(c), None) for c in contributions]
-        if msgs:
-            await send_all(msgs)
+        await send_all(msgs, lane=lane)
+
+    def unpack(e: Any) -> list[Evt]:
+        """The accepted events a forwarded record carries: a bundle (ADR 0005) or a single envelope.
+
+        Only the gate writes these topics, from events it logged.  A record
+        that cannot be read is logged and skipped: whatever it should have
+        carried is still in the log and unconfirmed in ``pending_reconcile``,
+        so the re-drive forwards it again.
+        """
+        m = e.message
+        try:
+            if is_bundle(m.headers):
+                return [Evt(o["header"]["event_id"], o["header"]["type"], parse_time(o["header"]["event_time"]),
+                            idx, o["payload"]) for idx, o in decode_bundle(m.value)]
+            return [parse_forwarded(m.value, log_index(m))]
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            log.error("unreadable forwarded record %s/%s/%s skipped (%s: %s); the re-drive will forward its events"
+                      " again from the log", m.topic, m.partition, m.offset, type(err).__name__, err)
+            return []
+
+    def chunks(records: list[tuple[Any, list[Evt | None]]]) -> list[list[tuple[Any, list[Evt | None]]]]:
+        """Consecutive records holding at most ``batch_size`` events each (at least one record per chunk):
+        each chunk is one transaction, so progress always covers whole records."""
+        out: list[list[tuple[Any, list[Evt | None]]]] = [[]]
+        n = 0
+        for r in records:
+            if out[-1] and n + len(r[1]) > settings.batch_size:
+                out.append([])
+                n = 0
+            out[-1].append(r)
+            n += len(r[1])
+        return [c for c in out if c]
+
+    def marks_of(chunk: list[tuple[Any, list[Evt | None]]]) -> dict[tuple[str, int], datetime]:
+        out: dict[tuple[str, int], datetime] = {}
+        for e, evs in chunk:
+            key = (e.message.topic, e.message.partition)
+            for ev in evs:
+                if ev is not None and (key not in out or ev.event_time > out[key]):
+                    out[key] = ev.event_time
+        return out
 
     # transfers
     tr_pg = PgWorker(db_url, settings.database_schema, "transfers")
@@ -488,17 +524,19 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
     @app.agent(tr_topic, name="reconcile-transfers")
     async def reconcile_transfers(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-            evts = [parse_forwarded(e.message.value, log_index(e.message)) for e in events]
-            offs, mk, cu = offsets(events), marks(events, list(evts)), caught_up(events)
+            cu = caught_up(events)
+            for chunk in chunks([(e, list(unpack(e))) for e in events]):
+                evts = [ev for _e, evs in chunk for ev in evs if ev is not None]
+                offs, mk = offsets([e for e, _ in chunk]), marks_of(chunk)
 
-            def work(cur: Any) -> tuple[list[Any], list[Contribution]]:
-                clock.advance(cur, tr_group, mk, cu)
-                out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
-                record_progress(cur, tr_group, offs, topic_ids or {})
-                return out
+                def work(cur: Any) -> tuple[list[Any], list[Contribution]]:
+                    clock.advance(cur, tr_group, mk, cu)
+                    out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
+                    record_progress(cur, tr_group, offs, topic_ids or {})
+                    return out
 
-            envs, contributions = await tr_pg.run(work)
-            await publish_after_commit(envs, contributions)
+                envs, contributions = await tr_pg.run(work)
+                await publish_after_commit(envs, contributions, "transfers")
 
     # projects (project events + re-keyed club contributions)
     pr_pg = PgWorker(db_url, settings.database_schema, "projects")
@@ -508,31 +546,32 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
     @app.agent(pr_topic, name="reconcile-projects")
     async def reconcile_projects(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-            evts: list[Evt] = []
-            contribs: list[Contribution] = []
-            per: list[Evt | None] = []
+            cu = caught_up(events)
+            records: list[tuple[Any, list[Evt | None]]] = []
+            contrib_of: dict[int, Contribution] = {}
             for e in events:
                 if e.message.topic == t("contributions.by_project"):
-                    contribs.append(contribution_from_json(json.loads(e.message.value)))
-                    per.append(None)
+                    contrib_of[id(e)] = contribution_from_json(json.loads(e.message.value))
+                    records.append((e, [None]))
                 else:
-                    ev = parse_forwarded(e.message.value, log_index(e.message))
-                    evts.append(ev)
-                    per.append(ev)
-            offs, mk, cu = offsets(events), marks(events, per), caught_up(events)
+                    records.append((e, list(unpack(e))))
+            for chunk in chunks(records):
+                evts = [ev for _e, evs in chunk for ev in evs if ev is not None]
+                contribs = [contrib_of[id(e)] for e, _ in chunk if id(e) in contrib_of]
+                offs, mk = offsets([e for e, _ in chunk]), marks_of(chunk)
 
-            def work(cur: Any) -> list[Any]:
-                clock.advance(cur, pr_group, mk, cu)
-                out = apply_project_events(cur, evts, contribs, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
-                record_progress(cur, pr_group, offs, topic_ids or {})
-                return out
+                def work(cur: Any) -> list[Any]:
+                    clock.advance(cur, pr_group, mk, cu)
+                    out = apply_project_events(cur, evts, contribs, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
+                    record_progress(cur, pr_group, offs, topic_ids or {})
+                    return out
 
-            envs = await pr_pg.run(work)
-            await publish_after_commit(envs, [])
+                envs = await pr_pg.run(work)
+                await publish_after_commit(envs, [], "projects")
 
     dl_pg = PgWorker(db_url, settings.database_schema, "deadlines")
 
     @app.timer(1.0, on_leader=True)
     async def deadlines() -> None:
         envs, contributions = await dl_pg.run(lambda cur: run_deadlines(cur, th, keys, lateness, idle_s=settings.clock_idle_s))
-        await publish_after_commit(envs, contributions)
+        await publish_after_commit(envs, contributions, "deadlines")
