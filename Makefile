@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # pytest-xdist workers: most integration time is waiting (group joins, a
 # broker outage, fsync), so more workers than cores pays off; each worker
-# starts its own embedded broker and PostgreSQL.
+# starts its own embedded broker and PostgreSQL.  --dist loadfile keeps a
+# module on one worker, so a module-scoped platform starts once.
 TEST_WORKERS ?= 4
 
 .PHONY: demo test test-unit test-integration lint typecheck bench clean
@@ -23,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit

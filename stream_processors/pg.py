@@ -97,18 +97,34 @@ def record_progress(cur: Any, group: str, offsets: dict[tuple[str, int], int], t
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+def _copy_str(v: str) -> str:
+    return v.translate(_COPY_ESCAPES) if ("\\" in v or "\t" in v or "\n" in v or "\r" in v) else v
+
+
+def _copy_bytes(v: bytes) -> str:
+    return "\\\\x" + v.hex()
+
+
+_COPY_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: _copy_str,
+    int: str,
+    bytes: _copy_bytes,
+    bool: lambda v: "t" if v else "f",
+    type(None): lambda v: "\\N",
+}
+
+
 def _copy_field(v: Any) -> str:
     # PostgreSQL COPY text format (docs: COPY, "Text Format"): \N is NULL,
     # backslash, tab, newline and carriage return are escaped; bytea in its
     # hex form (\x...) has its backslash escaped too.
-    if v is None:
-        return "\\N"
+    f = _COPY_BY_TYPE.get(type(v))
+    if f is not None:
+        return f(v)
     if isinstance(v, bytes | bytearray | memoryview):
-        return "\\\\x" + bytes(v).hex()
+        return _copy_bytes(bytes(v))
     if isinstance(v, str):
-        return v.translate(_COPY_ESCAPES)
-    if isinstance(v, bool):
-        return "t" if v else "f"
+        return _copy_str(v)
     if hasattr(v, "isoformat"):
         return str(v.isoformat())
     return str(v)

@@ -81,21 +81,3 @@ def migrated(settings: Settings) -> Settings:
     migrate(settings.database_url, settings.database_schema)
     return settings
 
-
-# Under pytest-xdist (`make test` runs `-n 4 --dist loadgroup`), modules whose
-# module-scoped fixture starts a whole platform run on one worker, so that
-# fixture starts once; every other test is scheduled on its own.
-_ONE_WORKER_PER_MODULE = (
-    "tests/browser/",
-    "tests/integration/test_hostile.py",
-    "tests/integration/test_hostile_verify.py",
-    "tests/integration/test_workers.py",
-    "tests/unit/test_simulator.py",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        if path.startswith(_ONE_WORKER_PER_MODULE):
-            item.add_marker(pytest.mark.xdist_group(path))

@@ -347,6 +347,10 @@ class _Ledger:
             and to_major(s.send, s.send_ccy) is not None
             and to_major(s.promised, s.promised_ccy) is not None
         )
+        # effective(t) depends on t only through the amount paid by t, and the
+        # conditions ask for it at every point of the timeline: compute each
+        # amount's exact Fraction arithmetic once.
+        self._effective: dict[int, int] = {}
 
     def paid(self, t: datetime) -> tuple[int, int]:
         """(total in the promised currency, number of such payouts) effective by ``t``."""
@@ -363,8 +367,11 @@ class _Ledger:
         paid, count = self.paid(t)
         if count == 0 or not self.cost_ok:
             return None
+        known = self._effective.get(paid)
+        if known is not None:
+            return known
         s = self.sent
-        return effective_cost_bps(
+        eff = self._effective[paid] = effective_cost_bps(
             s.send,
             s.fee,
             s.rate_text,
@@ -374,6 +381,7 @@ class _Ledger:
             send_currency=s.send_ccy,
             receive_currency=s.promised_ccy,
         )
+        return eff
 
     def first_settlement(self, at: datetime) -> Evt | None:
         cands: list[tuple[datetime, datetime, str, Evt]] = [
