@@ -31,6 +31,9 @@ def _args_e2e(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-seconds", type=float, default=None, help="seconds per offered rate (default 20; quick 6)")
     p.add_argument("--anomalies", type=float, default=0.04, help="fraction of transfers with an anomaly (default 0.04)")
     p.add_argument("--no-baselines", action="store_true", help="skip the broker, Faust and Ed25519 baselines")
+    p.add_argument("--clock-lateness", type=float, default=0.0,
+                   help="CLOCK_LATENESS_S of the run (default 0: flags become public as soon as processed, so the"
+                        " flag latency is the platform's; the setting's own default, 1 h, would add that hour)")
     p.add_argument("--profile", action="store_true",
                    help="record the processors with py-spy during the saturation phase (pip install py-spy)")
 

@@ -374,9 +374,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     with Services(kafka=True, postgres=True, commit_timestamps=True, keep=bool(args.keep),
                   base_dir=args.data_dir) as svc:
+        # CLOCK_LATENESS_S=0: a flag becomes public once the event-time clock
+        # passed the moment it became true, and the clock lags the newest
+        # events by this allowance (1 h by default, an out-of-order tolerance
+        # chosen by the operator).  The workload's event times advance by a
+        # millisecond per transfer, so with the default no flag would become
+        # public during a run; with 0 the flag latency is the platform's own.
         s = bench_settings(svc.data_dir, svc.bootstrap, svc.database_url, REDRIVE_AFTER_S="600",
-                           CHECKPOINT_INTERVAL_S="1.0")
+                           CHECKPOINT_INTERVAL_S="1.0", CLOCK_LATENESS_S=str(args.clock_lateness))
         result["settings"] = {"batch_size": s.batch_size, "batch_window_s": s.batch_window_s,
+                              "clock_lateness_s": s.clock_lateness_s,
                               "kafka_partitions": s.kafka_partitions, "redrive_after_s": s.redrive_after_s,
                               "postgres": "embedded, fsync=on, synchronous_commit=on, shared_buffers=256MB"}
         print(f"data folder {svc.data_dir}; broker {svc.bootstrap}; postgres {svc.database_url}")
