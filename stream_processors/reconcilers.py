@@ -103,12 +103,24 @@ def _lock(cur: Any, kind: str, ids: Iterable[str]) -> list[str]:
     return ordered
 
 
-def _load_events(cur: Any, kind: str, ids: list[str]) -> dict[str, list[Evt]]:
+def _load_events(cur: Any, kind: str, ids: list[str], have: Sequence[Evt] = ()) -> dict[str, list[Evt]]:
+    """All stored events of the entities ``ids``.
+
+    ``have`` are events of this batch, just stored: they are taken as they are
+    instead of read back and decoded again (the same id, time, log index and
+    payload that were written), and only the entities' other events are read.
+    """
     out: dict[str, list[Evt]] = {i: [] for i in ids}
+    known: set[str] = set()
+    for e in have:
+        _kind, ent = _entity_of(e.event_type, dict(e.payload))
+        if ent in out and e.event_id not in known:
+            known.add(e.event_id)
+            out[ent].append(e)
     cur.execute(
         "SELECT entity_id, event_id, event_type, event_time, log_index, payload FROM entity_events"
-        " WHERE kind = %s AND entity_id = ANY(%s)",
-        (kind, ids),
+        " WHERE kind = %s AND entity_id = ANY(%s) AND NOT (event_id = ANY(%s))",
+        (kind, ids, sorted(known)),
     )
     for eid, ev, et, t, li, payload in cur.fetchall():
         out[eid].append(Evt(ev, et, t.astimezone(UTC), li, payload))
@@ -224,7 +236,7 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
     now = now_fn()
     cur.execute(f"SELECT {', '.join(_TCOLS)} FROM transfers WHERE transfer_id = ANY(%s)", (touched,))
     old = {r[0]: dict(zip(_TCOLS, r, strict=True)) for r in cur.fetchall()}
-    by_id = _load_events(cur, "transfer", touched)
+    by_id = _load_events(cur, "transfer", touched, evts)
     results = _isolated("transfer", touched, lambda tid: reconcile_transfer(tid, by_id[tid], now, th))
     _drop_deadlines(cur, "transfer", [t for t in touched if t not in results])
     touched = [t for t in touched if t in results]
@@ -341,7 +353,7 @@ def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[
     if not touched:
         return []
     now = now_fn()
-    by_id = _load_events(cur, "project", touched)
+    by_id = _load_events(cur, "project", touched, evts)
     cur.execute(
         "SELECT project_id, club_id, transfer_id, amount, currency, received_at, evidence, version"
         " FROM project_contributions WHERE project_id = ANY(%s)", (touched,),

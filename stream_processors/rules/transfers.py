@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 from stream_processors.rules.model import (
@@ -68,6 +69,7 @@ from stream_processors.rules.model import (
     effective_time,
     horizon,
     iso_time,
+    minor_exponent,
     parse_money,
     parse_rate,
     parse_time,
@@ -84,6 +86,7 @@ __all__ = [
     "TransferStatus",
     "disclosed_cost_bps",
     "effective_cost_bps",
+    "effective_cost_bps_reference",
     "reconcile_transfer",
 ]
 
@@ -155,7 +158,57 @@ def effective_cost_bps(
     send_currency: str = "USD",
     receive_currency: str = "MXN",
 ) -> int:
-    """``round(max(d + 10000*(R-P)/(r*S), 10000*(F + S - P/r)/S))`` (module docstring)."""
+    """``round(max(d + 10000*(R-P)/(r*S), 10000*(F + S - P/r)/S))`` (module docstring).
+
+    Exact, in integers: with ``r = rn/rd`` and amounts in minor units of
+    exponents ``es`` (send) and ``er`` (receive), both terms share the positive
+    denominator ``D = 10^er * rn * s``, so the larger numerator wins and one
+    integer rounding gives the result.  Equal, to the unit, to the ``Fraction``
+    formula (:func:`effective_cost_bps_reference`, property-tested); about ten
+    times faster, and this runs at every point of every transfer's timeline.
+    """
+    es, er = minor_exponent(send_currency), minor_exponent(receive_currency)
+    if es is None:
+        raise ValueError(f"unknown currency {send_currency!r}")
+    if er is None:
+        raise ValueError(f"unknown currency {receive_currency!r}")
+    r = _rate_cached(exchange_rate) if isinstance(exchange_rate, str) else _rate(exchange_rate)
+    if send <= 0:
+        raise ValueError("send must be positive")
+    rn, rd = r.numerator, r.denominator
+    ps, pr = 10**es, 10**er
+    den = pr * rn * send
+    via = disclosed * den + 10000 * (receive_promised - paid) * rd * ps
+    provable = 10000 * ((fee + send) * pr * rn - paid * rd * ps)
+    return _round_half_away_int(max(via, provable), den)
+
+
+def _round_half_away_int(num: int, den: int) -> int:
+    """``round_half_away(num / den)`` for ``den > 0``, without building a Fraction."""
+    q, rem = divmod(abs(num), den)
+    if 2 * rem >= den:
+        q += 1
+    return q if num >= 0 else -q
+
+
+@lru_cache(maxsize=4096)
+def _rate_cached(value: str) -> Fraction:
+    # a corridor's rate text repeats across its transfers
+    return _rate(value)
+
+
+def effective_cost_bps_reference(
+    send: int,
+    fee: int,
+    exchange_rate: str | Decimal,
+    receive_promised: int,
+    paid: int,
+    disclosed: int,
+    *,
+    send_currency: str = "USD",
+    receive_currency: str = "MXN",
+) -> int:
+    """The formula of :func:`effective_cost_bps` in ``Fraction`` arithmetic, as written (for tests)."""
     s = _major(send, send_currency)
     f = _major(fee, send_currency)
     rec = _major(receive_promised, receive_currency)

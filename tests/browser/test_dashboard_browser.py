@@ -50,8 +50,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(1)
         assert codes.exists(), "the demo publisher wrote no receipt codes"
         url = f"http://127.0.0.1:{port}"
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
-            assert r.status == 200
+        # the demo's receipt codes can be written before the dashboard listens
+        healthy = False
+        while time.monotonic() < deadline + 60 and not healthy:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=5) as r:
+                    healthy = r.status == 200
+            except OSError:
+                time.sleep(1)
+        assert healthy, "the dashboard did not answer /_stcore/health"
         first = next(line.split()[0] for line in codes.read_text().splitlines() if line.startswith("CC-"))
         yield url, first
     finally:

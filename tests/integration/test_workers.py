@@ -27,28 +27,37 @@ def sim():
                     anomalies=True)
 
 
+def run_with(n: int, sim, root) -> dict:
+    st = Stack(root).start(workers=n)
+    try:
+        publish(st, sim, every=max(100, EVENTS // 10))
+        settle_all(st, timeout=600)
+        wait_quiescent(st, timeout=600)
+        snap = snapshot(st)
+        assert conservation_report(st.settings, st.settings.database_url)["exact"]
+        live = [p for p in st.procs if p.poll() is None]
+        assert len(live) == n, f"{n - len(live)} worker(s) died"
+        # every worker was assigned a share of the platform's partitions
+        # (Faust logs each assignment as a "Topic Partition Set" table)
+        for i in range(n):
+            log = (st.settings.data_path / "logs" / f"worker-{i}.log").read_text(errors="replace")
+            assigned = log.rsplit("Topic Partition Set", 1)[-1] if "Topic Partition Set" in log else ""
+            assert any(f"| {st.settings.topic(t)} " in assigned
+                       for t in ("publish.transfers", "publish.projects", "accepted.transfers",
+                                 "accepted.projects")), f"worker {i} of {n} got no partition"
+        return snap
+    finally:
+        st.stop()
+
+
 def test_one_two_and_three_workers_reach_the_same_state(sim, tmp_path):
-    snaps = {}
-    for n in (1, 2, 3):
-        st = Stack(tmp_path / f"w{n}").start(workers=n)
-        try:
-            publish(st, sim, every=max(100, EVENTS // 10))
-            settle_all(st, timeout=600)
-            wait_quiescent(st, timeout=600)
-            snaps[n] = snapshot(st)
-            assert conservation_report(st.settings, st.settings.database_url)["exact"]
-            live = [p for p in st.procs if p.poll() is None]
-            assert len(live) == n, f"{n - len(live)} worker(s) died"
-            # every worker was assigned a share of the platform's partitions
-            # (Faust logs each assignment as a "Topic Partition Set" table)
-            for i in range(n):
-                log = (st.settings.data_path / "logs" / f"worker-{i}.log").read_text(errors="replace")
-                assigned = log.rsplit("Topic Partition Set", 1)[-1] if "Topic Partition Set" in log else ""
-                assert any(f"| {st.settings.topic(t)} " in assigned
-                           for t in ("publish.transfers", "publish.projects", "accepted.transfers",
-                                     "accepted.projects")), f"worker {i} of {n} got no partition"
-        finally:
-            st.stop()
+    # Three independent platforms (own broker, database, workers), run side
+    # by side: most of each run is waiting for group joins and settling.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {n: pool.submit(run_with, n, sim, tmp_path / f"w{n}") for n in (1, 2, 3)}
+        snaps = {n: f.result() for n, f in futures.items()}
     assert snaps[1]["log"] and snaps[1]["flags"]
     for n in (2, 3):
         for table in snaps[1]:
