@@ -52,6 +52,10 @@ class Settings:
     )
     kafka_rebalance_timeout_s: float = _s("KAFKA_REBALANCE_TIMEOUT_S", 10.0, "Consumer-group rebalance timeout.")
     kafka_heartbeat_s: float = _s("KAFKA_HEARTBEAT_S", 2.0, "Consumer heartbeat interval.")
+    kafka_fetch_max_wait_ms: int = _s(
+        "KAFKA_FETCH_MAX_WAIT_MS", 50,
+        "Longest a processor's fetch waits at the broker for new records. Small: the embedded broker holds a fetch this long even when records arrive.",
+    )
     processor_workers: int = _s("PROCESSOR_WORKERS", 2, "Stream-processor workers `cuentas up` starts; they share partitions through consumer groups.")
     embedded_kafka_port: int = _s("EMBEDDED_KAFKA_PORT", 19092, "Port of the embedded broker (0: any free port).")
     # --- PostgreSQL ----------------------------------------------------------
