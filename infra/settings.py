@@ -53,7 +53,7 @@ class Settings:
     kafka_rebalance_timeout_s: float = _s("KAFKA_REBALANCE_TIMEOUT_S", 10.0, "Consumer-group rebalance timeout.")
     kafka_heartbeat_s: float = _s("KAFKA_HEARTBEAT_S", 2.0, "Consumer heartbeat interval.")
     kafka_fetch_max_wait_ms: int = _s(
-        "KAFKA_FETCH_MAX_WAIT_MS", 50,
+        "KAFKA_FETCH_MAX_WAIT_MS", 200,
         "Longest a processor's fetch waits at the broker for new records. Small: the embedded broker holds a fetch this long even when records arrive.",
     )
     processor_workers: int = _s("PROCESSOR_WORKERS", 2, "Stream-processor workers `cuentas up` starts; they share partitions through consumer groups.")
