@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed
 # pytest-xdist workers: most integration time is waiting (group joins, a
 # broker outage, fsync), so more workers than cores pays off; each worker
 # starts its own embedded broker and PostgreSQL.  --dist loadfile keeps a
-# module on one worker, so a module-scoped platform starts once.
+# module on one worker, so a module-scoped platform starts once; with
+# --no-loadscope-reorder files go out in collection order, so the longest
+# ones (browser, the two fault runs) start first, on different workers.
 TEST_WORKERS ?= 4
 
 .PHONY: demo test test-unit test-integration lint typecheck bench clean
@@ -24,7 +26,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
