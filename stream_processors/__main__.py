@@ -12,10 +12,6 @@ from schemas.errors import CuentasError
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import os as _os
-
-    if _os.environ.get("CUENTAS_SWITCH_INTERVAL"):
-        sys.setswitchinterval(float(_os.environ["CUENTAS_SWITCH_INTERVAL"]))
     try:
         s = load_settings()
         ep = resolve(s)
