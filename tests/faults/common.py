@@ -9,7 +9,8 @@ with nothing pending.
 
 The clean run is computed once per test session and shared by the fault
 tests, also across pytest-xdist workers (a file lock in the session's
-temporary folder), so the two fault tests can run in parallel.
+temporary folder), so the two fault tests and the clean run itself
+(`test_faults_clean.py`) all run in parallel.
 """
 
 from __future__ import annotations
