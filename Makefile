@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 # starts its own embedded broker and PostgreSQL.  --dist loadfile keeps a
 # module on one worker, so a module-scoped platform starts once; with
 # --no-loadscope-reorder files go out in collection order, so the longest
-# ones (browser, the two fault runs) start first, on different workers.
+# ones (browser, the clean and the two fault runs) start first, on different
+# workers.
 TEST_WORKERS ?= 4
 
 .PHONY: demo test test-unit test-integration lint typecheck bench clean
