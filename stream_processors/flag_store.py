@@ -115,6 +115,14 @@ class FlagWriter:
                 pass
             elif spec.resolved_at and status in ("open", "acknowledged"):
                 self._change(row, "resolved", "system", "auto_resolved", spec.resolved_at)
+            elif spec.resolved_at and status == "withdrawn":
+                # Withdrawn while the clock stood below its moment (a worker's
+                # partition came back with an older watermark), and back now
+                # already resolved: it ends as a flag raised and resolved, as
+                # a run without the interruption has it.  (Regression: it
+                # stayed "withdrawn" for good; seen in the kill -9 fault run.)
+                self._change(row, "open", "system", "auto_detected", spec.raised_at)
+                self._change(row, "resolved", "system", "auto_resolved", spec.resolved_at)
             elif not spec.resolved_at and status in ("resolved", "withdrawn"):
                 self._change(row, "open", "system", "auto_detected", spec.raised_at if status == "withdrawn" else (now or spec.raised_at))
             self._update(row, old_amount)
