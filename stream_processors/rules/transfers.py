@@ -86,7 +86,6 @@ __all__ = [
     "TransferStatus",
     "disclosed_cost_bps",
     "effective_cost_bps",
-    "effective_cost_bps_reference",
     "reconcile_transfer",
 ]
 
@@ -164,7 +163,8 @@ def effective_cost_bps(
     exponents ``es`` (send) and ``er`` (receive), both terms share the positive
     denominator ``D = 10^er * rn * s``, so the larger numerator wins and one
     integer rounding gives the result.  Equal, to the unit, to the ``Fraction``
-    formula (:func:`effective_cost_bps_reference`, property-tested); about ten
+    formula as written (property-tested against it in
+    ``tests/unit/test_effective_cost_exact.py``); about ten
     times faster, and this runs at every point of every transfer's timeline.
     """
     es, er = minor_exponent(send_currency), minor_exponent(receive_currency)
@@ -195,30 +195,6 @@ def _round_half_away_int(num: int, den: int) -> int:
 def _rate_cached(value: str) -> Fraction:
     # a corridor's rate text repeats across its transfers
     return _rate(value)
-
-
-def effective_cost_bps_reference(
-    send: int,
-    fee: int,
-    exchange_rate: str | Decimal,
-    receive_promised: int,
-    paid: int,
-    disclosed: int,
-    *,
-    send_currency: str = "USD",
-    receive_currency: str = "MXN",
-) -> int:
-    """The formula of :func:`effective_cost_bps` in ``Fraction`` arithmetic, as written (for tests)."""
-    s = _major(send, send_currency)
-    f = _major(fee, send_currency)
-    rec = _major(receive_promised, receive_currency)
-    p = _major(paid, receive_currency)
-    r = _rate(exchange_rate)
-    if s <= 0:
-        raise ValueError("send must be positive")
-    via_disclosure = Fraction(disclosed) + 10000 * (rec - p) / (r * s)
-    provable = 10000 * (f + s - p / r) / s
-    return round_half_away(max(via_disclosure, provable))
 
 
 # --------------------------------------------------------------------------- results

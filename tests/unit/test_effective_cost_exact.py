@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from stream_processors.rules.transfers import effective_cost_bps, effective_cost_bps_reference
+from stream_processors.rules.transfers import _major, _rate, effective_cost_bps, round_half_away
+
+
+def effective_cost_bps_reference(
+    send: int,
+    fee: int,
+    exchange_rate: str | Decimal,
+    receive_promised: int,
+    paid: int,
+    disclosed: int,
+    *,
+    send_currency: str = "USD",
+    receive_currency: str = "MXN",
+) -> int:
+    """The formula of ``effective_cost_bps``'s docstring in ``Fraction`` arithmetic, as written."""
+    s = _major(send, send_currency)
+    f = _major(fee, send_currency)
+    rec = _major(receive_promised, receive_currency)
+    p = _major(paid, receive_currency)
+    r = _rate(exchange_rate)
+    if s <= 0:
+        raise ValueError("send must be positive")
+    via_disclosure = Fraction(disclosed) + 10000 * (rec - p) / (r * s)
+    provable = 10000 * (f + s - p / r) / s
+    return round_half_away(max(via_disclosure, provable))
+
 
 CURRENCIES = ["USD", "MXN", "GTQ", "HNL", "JPY", "KWD", "BHD", "EUR"]
 
