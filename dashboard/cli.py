@@ -1,6 +1,6 @@
 """`cuentas reviewers add|remove|list`: the watchdog page's reviewer accounts.
 
-Registered by ``infra.cli_commands`` (add ``"dashboard.cli"`` to its list).
+Registered by the composition root (``cuentas.cli``).
 Passwords are never arguments (they would land in shell history and ``ps``):
 they come from a prompt, or from an environment variable named with
 ``--password-env``.

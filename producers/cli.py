@@ -10,7 +10,7 @@
                      [--start ISO] [--span D] [--truth FILE] [--json]
     cuentas simulate --demo
 
-Every expected failure is one line (``CuentasError``, printed by ``infra.cli``);
+Every expected failure is one line (``CuentasError``, printed by ``cuentas.cli``);
 heavy imports (Kafka, PostgreSQL, the simulator) happen inside the handlers so
 ``cuentas --help`` stays instant.  ``publish`` validates and signs each line on
 its own: a bad line is reported with its number and the field and rule it

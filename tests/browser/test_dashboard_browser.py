@@ -41,7 +41,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     env.update(CUENTAS_DATA_DIR=str(root / "data"), EMBEDDED_KAFKA_PORT="0", EMBEDDED_POSTGRES_PORT="0",
                DASHBOARD_PORT=str(port), KAFKA_SESSION_TIMEOUT_S="6", KAFKA_REBALANCE_TIMEOUT_S="6",
                KAFKA_HEARTBEAT_S="1")
-    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "up", "--demo"], env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "cuentas", "up", "--demo"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     codes = root / "data" / "demo" / "receipt-codes.txt"
     try:

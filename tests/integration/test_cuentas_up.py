@@ -50,7 +50,7 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 def test_up_then_sigint_leaves_no_process(tmp_path):
     env = _env(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "cuentas", "up"], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     port = int(env["DASHBOARD_PORT"])
     seen: list[psutil.Process] = []
@@ -74,7 +74,7 @@ def test_up_then_sigint_leaves_no_process(tmp_path):
             assert part in names, f"{part} is not running under cuentas up"
 
         # `cuentas status` finds the running platform and calls it healthy
-        status = subprocess.run([sys.executable, "-m", "infra.cli", "status", "--json"], env=env, cwd=ROOT,
+        status = subprocess.run([sys.executable, "-m", "cuentas", "status", "--json"], env=env, cwd=ROOT,
                                 capture_output=True, timeout=60)
         report = json.loads(status.stdout)
         assert status.returncode == 0, report
@@ -113,7 +113,7 @@ def test_unreachable_service_fails_fast_with_one_line(tmp_path, var, value, need
     port = free_port()
     env = _env(tmp_path, **{var: value.format(port=port)})
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "infra.cli", "up"], env=env, cwd=ROOT, capture_output=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "cuentas", "up"], env=env, cwd=ROOT, capture_output=True, timeout=60)
     assert time.monotonic() - t0 < 30
     assert r.returncode != 0
     err = r.stderr.decode().strip().splitlines()

@@ -4,7 +4,7 @@ A valid receipt is built purely in memory (signed envelopes, an RFC 9162 tree, a
 checkpoint signed by the log key and cosigned by a witness); every case is a
 mutation of it or of the command line.  Each malformed one must exit 1 with exactly
 one line on stderr starting ``cuentas:`` and no traceback; the valid ones exit 0.
-No broker and no database: ``python -m infra.cli verify`` runs as a subprocess.
+No broker and no database: ``python -m cuentas verify`` runs as a subprocess.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def _run(case: VCase, tmp: Path) -> Result:
         f = tmp / f"{case.name}.json"
         f.write_bytes(case.data)
         argv = [str(f), *case.args]
-    p = subprocess.run([sys.executable, "-m", "infra.cli", "verify", *argv], cwd=ROOT, capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "cuentas", "verify", *argv], cwd=ROOT, capture_output=True,
                        input=case.data if case.stdin else None, timeout=60,
                        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     return Result(p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"))

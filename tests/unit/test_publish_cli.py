@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from infra.cli import main
+from cuentas.cli import main
 from infra.settings import Settings
 from producers.cli import (
     LineProblem,

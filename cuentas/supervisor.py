@@ -23,6 +23,7 @@ from infra.kafka import check_reachable, ensure_topics
 from infra.procs import spawn, stop_process, tail, wait_until
 from infra.runtime import Endpoints, clear_endpoints, write_endpoints
 from infra.settings import Settings
+from producers.registry import bootstrap_platform
 from schemas.errors import UnavailableService
 
 __all__ = ["Supervisor", "Child", "MAX_RESTARTS", "RESTART_WINDOW_S"]
@@ -72,8 +73,6 @@ class Supervisor:
             dbmod.connect(url, s.database_schema, retries=2, timeout=5).close()
         dbmod.migrate(url, s.database_schema)
         ensure_topics(kafka_settings)
-        from producers.registry import bootstrap_platform
-
         bootstrap_platform(kafka_settings, url)
         self.endpoints = Endpoints(bootstrap, url, f"http://{s.dashboard_host}:{s.dashboard_port}", os.getpid())
         write_endpoints(s, self.endpoints)
@@ -96,14 +95,14 @@ class Supervisor:
                   self.logs / (f"processors-{i}.log" if workers > 1 else "processors.log"))
             for i in range(1, workers + 1)
         ] + [
-            Child("witness", [py, "-m", "infra.cli", "witness", "run", "--demo"], self.logs / "witness.log"),
+            Child("witness", [py, "-m", "cuentas", "witness", "run", "--demo"], self.logs / "witness.log"),
             Child("dashboard", [py, "-m", "streamlit", "run", str(dash), "--server.headless", "true",
                                 "--server.port", str(self.s.dashboard_port), "--server.address", self.s.dashboard_host,
                                 "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none",
                                 "--client.toolbarMode", "viewer"], self.logs / "dashboard.log"),
         ]
         if self.demo:
-            self.children.append(Child("demo-publisher", [py, "-m", "infra.cli", "simulate", "--demo"],
+            self.children.append(Child("demo-publisher", [py, "-m", "cuentas", "simulate", "--demo"],
                                        self.logs / "demo-publisher.log", optional_exit_ok=True))
         env = self._env()
         for c in self.children:

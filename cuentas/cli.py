@@ -1,5 +1,7 @@
 """`cuentas`: the one command-line entry point of Cuentas Claras.
 
+The composition root: up, status, db and settings are defined here; every
+other command is registered by the room that owns it (its ``cli.register``).
 Each subcommand imports only what it needs, so `cuentas verify` runs with
 the pure core alone.  Expected failures (bad input, failed verification, a
 service that cannot be reached, a bad setting) print one line and exit 1;
@@ -15,7 +17,11 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from benchmarks import cli as benchmarks_cli
+from dashboard import cli as dashboard_cli
+from producers import cli as producers_cli
 from schemas.errors import CuentasError
+from stream_processors import cli as processors_cli
 
 __all__ = ["main", "build_parser"]
 
@@ -36,13 +42,13 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from infra.supervisor import Supervisor
+    from cuentas.supervisor import Supervisor
 
     return Supervisor(_settings(), demo=args.demo).run()
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from infra.status import collect_status, render_status
+    from cuentas.status import collect_status, render_status
 
     report = collect_status(_settings())
     if args.json:
@@ -119,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--markdown", action="store_true", help="print the settings table of the README")
     se.set_defaults(func=cmd_settings)
 
-    from infra import cli_commands
-
-    cli_commands.register(sub)
+    # Each room adds its own commands (keys, publishers, publish, simulate;
+    # log, receipt, verify, witness, flags, audit; reviewers; bench).
+    for room in (producers_cli, processors_cli, dashboard_cli, benchmarks_cli):
+        room.register(sub)
     return p
 
 
