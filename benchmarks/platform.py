@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from benchmarks.common import ROOT, wait_until
 from infra.db import connect, migrate
+from infra.identities import keys_dir
 from infra.kafka import ensure_topics
 from infra.procs import spawn, stop_process
 from infra.settings import Settings
@@ -65,7 +66,7 @@ def start_processors(s: Settings, workers: int = 1, components: str | None = Non
     for k in range(workers):
         data_dir = s.data_path if k == 0 else s.data_path / f"worker{k}"
         if k:
-            shutil.copytree(s.data_path / "keys", data_dir / "keys", dirs_exist_ok=True)
+            shutil.copytree(keys_dir(s), keys_dir(s.replace(data_dir=str(data_dir))), dirs_exist_ok=True)
         env = processor_env(s, data_dir)
         if components:
             env["CUENTAS_COMPONENTS"] = components

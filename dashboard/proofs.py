@@ -18,6 +18,7 @@ from typing import Any, Literal
 import streamlit as st
 
 from dashboard.data import cursor
+from infra.identities import key_path
 from infra.settings import Settings
 from schemas.errors import CuentasError, MalformedInput, VerificationError
 from schemas.keys import VerifierKey, public_key_bytes
@@ -36,10 +37,6 @@ __all__ = [
 ]
 
 ReceiptState = Literal["verified", "unwitnessed", "no_checkpoint", "not_in_log", "failed", "no_key"]
-
-
-def _key_path(settings: Settings) -> Path:
-    return Path(settings.log_key_file or settings.data_path / "keys" / "log.key")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -67,7 +64,7 @@ def _witnesses(spec: str, demo_path: str, mtime: float) -> tuple[VerifierKey, ..
 
 def witness_verifiers(settings: Settings) -> tuple[VerifierKey, ...]:
     """The witnesses whose cosignatures the dashboard checks (WITNESS_KEYS, else the demo witness)."""
-    demo = settings.data_path / "keys" / "witness.key"
+    demo = key_path(settings, "witness")
     try:
         mtime = demo.stat().st_mtime if not settings.witness_keys and demo.exists() else 0.0
         return _witnesses(settings.witness_keys, str(demo) if mtime else "", mtime)
@@ -81,7 +78,7 @@ def log_verifier(settings: Settings) -> VerifierKey | None:
     Unlike ``PlatformKeys.load`` this never creates a key: a dashboard that
     invented its own log key would "verify" nothing.
     """
-    p = _key_path(settings)
+    p = key_path(settings, "log")
     try:
         if not p.is_file():
             return None

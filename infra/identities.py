@@ -1,10 +1,16 @@
-"""The platform's own keys: registry authority, log, platform publisher, demo witness."""
+"""The platform's own keys: registry authority, log, platform publisher, demo witness.
+
+Also the one place that says where key files live (:func:`key_path`,
+:func:`publisher_key_path`): ``<data dir>/keys/<role>.key`` unless a setting
+(``REGISTRY_KEY_FILE``, ``LOG_KEY_FILE``) names the file.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -12,10 +18,40 @@ from infra.keystore import load_or_create
 from infra.settings import Settings
 from schemas.keys import VerifierKey, public_key_bytes
 
-__all__ = ["AUTHORITY_NAME", "PLATFORM_PUBLISHER", "Identity", "PlatformKeys", "passphrase"]
+__all__ = [
+    "AUTHORITY_NAME",
+    "PLATFORM_PUBLISHER",
+    "KeyRole",
+    "keys_dir",
+    "key_path",
+    "publisher_key_path",
+    "Identity",
+    "PlatformKeys",
+    "passphrase",
+]
 
 AUTHORITY_NAME = "registry.cuentasclaras"
 PLATFORM_PUBLISHER = "platform.cuentasclaras"
+
+#: The platform's own key files: the registry authority, the log, the
+#: platform publisher (flag.changed), and the demo witness of ``cuentas up``.
+KeyRole = Literal["registry", "log", "platform", "witness"]
+
+
+def keys_dir(settings: Settings) -> Path:
+    """``<data dir>/keys``: the folder of every key file no setting names."""
+    return settings.data_path / "keys"
+
+
+def key_path(settings: Settings, role: KeyRole) -> Path:
+    """Where the key file of ``role`` is: its setting when set, else ``<data dir>/keys/<role>.key``."""
+    named = {"registry": settings.registry_key_file, "log": settings.log_key_file}.get(role, "")
+    return Path(named) if named else keys_dir(settings) / f"{role}.key"
+
+
+def publisher_key_path(settings: Settings, publisher_id: str) -> Path:
+    """The default key file of a publisher made by ``cuentas keys new``: ``<data dir>/keys/publishers/<id>.key``."""
+    return keys_dir(settings) / "publishers" / f"{publisher_id}.key"
 
 
 def passphrase() -> bytes | None:
@@ -41,10 +77,14 @@ class PlatformKeys:
 
     @classmethod
     def load(cls, settings: Settings) -> PlatformKeys:
-        keys = settings.data_path / "keys"
         pw = passphrase()
         return cls(
-            authority=Identity(AUTHORITY_NAME, load_or_create(Path(settings.registry_key_file or keys / "registry.key"), pw)),
-            log=Identity(settings.log_origin, load_or_create(Path(settings.log_key_file or keys / "log.key"), pw)),
-            platform=Identity(PLATFORM_PUBLISHER, load_or_create(keys / "platform.key", pw)),
+            authority=Identity(AUTHORITY_NAME, load_or_create(key_path(settings, "registry"), pw)),
+            log=Identity(settings.log_origin, load_or_create(key_path(settings, "log"), pw)),
+            platform=Identity(PLATFORM_PUBLISHER, load_or_create(key_path(settings, "platform"), pw)),
         )
+
+    @staticmethod
+    def exist(settings: Settings) -> bool:
+        """Whether all three key files are there (``load`` would create the missing ones)."""
+        return all(key_path(settings, role).is_file() for role in ("registry", "log", "platform"))

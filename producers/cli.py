@@ -261,14 +261,11 @@ def _key_info(name: str, key: Ed25519PrivateKey, path: Path) -> dict[str, Any]:
 def cmd_keys_new(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from infra.identities import publisher_key_path
     from infra.keystore import write_private_key
 
     name = _check_id(args.name, "publisher id")
-    out = (
-        Path(args.out)
-        if args.out
-        else _settings().data_path / "keys" / "publishers" / (name + ".key")
-    )
+    out = Path(args.out) if args.out else publisher_key_path(_settings(), name)
     if out.exists():
         raise ConfigurationError(
             f"{out} already exists; a key is never overwritten (rotate it with "
@@ -355,10 +352,10 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 def _authority(settings: Settings) -> Any:
     """The registry authority's identity, read (never created) from its key file."""
-    from infra.identities import AUTHORITY_NAME, Identity, passphrase
+    from infra.identities import AUTHORITY_NAME, Identity, key_path, passphrase
     from infra.keystore import read_private_key
 
-    path = Path(settings.registry_key_file or settings.data_path / "keys" / "registry.key")
+    path = key_path(settings, "registry")
     if not path.exists():
         raise ConfigurationError(
             f"no registry authority key at {path}: run this where `cuentas up` runs "

@@ -136,7 +136,7 @@ def cmd_verify(a: argparse.Namespace) -> int:
 def cmd_witness_run(a: argparse.Namespace) -> int:
     import logging
 
-    from infra.identities import PlatformKeys
+    from infra.identities import PlatformKeys, key_path
     from infra.keystore import load_or_create
     from infra.runtime import resolve
     from stream_processors.witness_runner import Witness, witness_verifier_key
@@ -144,8 +144,7 @@ def cmd_witness_run(a: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s witness: %(message)s")
     s = _settings()
     ep = resolve(s, need_kafka=False)
-    key_path = Path(a.key) if a.key else s.data_path / "keys" / "witness.key"
-    key = load_or_create(key_path)
+    key = load_or_create(Path(a.key) if a.key else key_path(s, "witness"))
     name = a.name
     w = Witness(name, key, PlatformKeys.load(s).log.verifier, s.data_path / "witness" / f"{name}.json")
     print(f"witness {name}: verifier key {witness_verifier_key(name, key)}", flush=True)

@@ -9,7 +9,6 @@ audit log under the reviewer's ``rev_`` pseudonym, like every other change.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -230,12 +229,7 @@ def platform_keys(settings: Settings) -> Any:
     """The platform's signing keys, only if `cuentas up` created them (never create them here)."""
     from infra.identities import PlatformKeys
 
-    keys_dir = settings.data_path / "keys"
-    needed = [Path(settings.registry_key_file or keys_dir / "registry.key"),
-              Path(settings.log_key_file or keys_dir / "log.key"), keys_dir / "platform.key"]
-    if not all(p.is_file() for p in needed):
-        return None
-    return PlatformKeys.load(settings)
+    return PlatformKeys.load(settings) if PlatformKeys.exist(settings) else None
 
 
 def act(flag_id: str, new_status: str, reason_code: str, token: str | None) -> str:

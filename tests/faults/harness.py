@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from infra.db import connect, migrate
 from infra.embedded import EmbeddedKafka, EmbeddedPostgres
-from infra.identities import AUTHORITY_NAME, PlatformKeys
+from infra.identities import AUTHORITY_NAME, PlatformKeys, key_path
 from infra.kafka import ensure_topics
 from infra.keystore import write_private_key
 from infra.procs import free_port, spawn
@@ -64,12 +64,12 @@ class Stack:
             "KAFKA_SESSION_TIMEOUT_S": "6", "KAFKA_REBALANCE_TIMEOUT_S": "6", "KAFKA_HEARTBEAT_S": "1",
             "BATCH_WINDOW_S": "0.05", "REDRIVE_AFTER_S": "8", "OUTBOX_RESEND_AFTER_S": "8", "CLOCK_IDLE_S": "5",
         })
-        keys_dir = self.settings.data_path / "keys"
         # The same authority, log and platform keys in every run, so two runs of
         # one seed produce byte-identical registry events and can be compared.
-        for name, file in (("authority", "registry.key"), ("log", "log.key"), ("platform", "platform.key")):
-            if not (keys_dir / file).exists():
-                write_private_key(keys_dir / file, fixed_key(name))
+        for name, role in (("authority", "registry"), ("log", "log"), ("platform", "platform")):
+            path = key_path(self.settings, role)
+            if not path.exists():
+                write_private_key(path, fixed_key(name))
         migrate(self.pg.url, self.settings.database_schema)
         ensure_topics(self.settings)
         bootstrap_platform(self.settings, self.pg.url)
