@@ -17,9 +17,9 @@ from datetime import datetime
 
 from psycopg2.extras import execute_values
 
+from infra.db import copy_rows
 from schemas.merkle import append_leaf_hashes, frontier_root, leaf_hash
 from schemas.tiles import tile_updates
-from stream_processors.pg import copy_rows
 
 __all__ = ["NewLeaf", "append", "current_state"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ import psycopg2.extensions
 from infra.db import connect, describe_url
 from schemas.errors import UnavailableService
 
-__all__ = ["PgWorker", "record_progress", "copy_rows"]
+__all__ = ["PgWorker", "record_progress"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,53 +92,3 @@ def record_progress(cur: Any, group: str, offsets: dict[tuple[str, int], int], t
         " topic_id = EXCLUDED.topic_id, updated_at = now()",
         [(group, t, p, topic_ids.get(t, ""), o) for (t, p), o in sorted(offsets.items())],
     )
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_str(v: str) -> str:
-    return v.translate(_COPY_ESCAPES) if ("\\" in v or "\t" in v or "\n" in v or "\r" in v) else v
-
-
-def _copy_bytes(v: bytes) -> str:
-    return "\\\\x" + v.hex()
-
-
-_COPY_BY_TYPE: dict[type, Callable[[Any], str]] = {
-    str: _copy_str,
-    int: str,
-    bytes: _copy_bytes,
-    bool: lambda v: "t" if v else "f",
-    type(None): lambda v: "\\N",
-}
-
-
-def _copy_field(v: Any) -> str:
-    # PostgreSQL COPY text format (docs: COPY, "Text Format"): \N is NULL,
-    # backslash, tab, newline and carriage return are escaped; bytea in its
-    # hex form (\x...) has its backslash escaped too.
-    f = _COPY_BY_TYPE.get(type(v))
-    if f is not None:
-        return f(v)
-    if isinstance(v, bytes | bytearray | memoryview):
-        return _copy_bytes(bytes(v))
-    if isinstance(v, str):
-        return _copy_str(v)
-    if hasattr(v, "isoformat"):
-        return str(v.isoformat())
-    return str(v)
-
-
-def copy_rows(cur: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Stream ``rows`` into ``table`` with COPY: far less quoting work than a multi-row INSERT."""
-    import io
-
-    buf = io.StringIO()
-    for r in rows:
-        buf.write("\t".join(map(_copy_field, r)))
-        buf.write("\n")
-    if buf.tell() == 0:
-        return
-    buf.seek(0)
-    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)

@@ -22,13 +22,14 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
+from infra.db import copy_rows
 from infra.identities import PlatformKeys
 from infra.settings import Settings
 from schemas.envelope import parse_time
 from stream_processors import clock
 from stream_processors.flag_store import FlagWriter
 from stream_processors.forwarding import decode_bundle, is_bundle
-from stream_processors.pg import PgWorker, copy_rows, record_progress
+from stream_processors.pg import PgWorker, record_progress
 from stream_processors.rules.model import Contribution, Evt, FlagSpec, Thresholds
 from stream_processors.rules.projects import ProjectResult, reconcile_project
 from stream_processors.rules.transfers import TransferResult, reconcile_transfer

@@ -1,4 +1,4 @@
-"""COPY text encoding (stream_processors.pg.copy_rows) round-trips any value through a real PostgreSQL."""
+"""COPY text encoding (infra.db.copy_rows) round-trips any value through a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.db import connect
-from stream_processors.pg import copy_rows
+from infra.db import connect, copy_rows
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from infra.db import _copy_field
 from stream_processors.forwarding import (
     decode_bundle,
     encode_bundle,
@@ -16,7 +17,6 @@ from stream_processors.forwarding import (
     is_bundle,
     partition_of,
 )
-from stream_processors.pg import _copy_field
 
 
 def leaf(i: int) -> bytes:
