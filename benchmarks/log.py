@@ -2,7 +2,7 @@
 
     cuentas bench log [--sizes 1000000,10000000] [--proofs 2000] [--append-leaves 200000] [--quick]
 
-1. Append: ``stream_processors.log_writer.append`` (the real writer: ``SELECT
+1. Append: ``infra.log_store.append`` (the real writer: ``SELECT
    ... FOR UPDATE`` on ``log_state``, leaves into ``log_entries``, tiles grown
    with ``data || new``, new root and frontier) in batches of 1,000 and
    2,000 leaves of ~600 bytes, one commit per batch, on a fresh log and
@@ -43,6 +43,7 @@ from benchmarks.common import (
     print_table,
     write_result,
 )
+from infra import log_store
 from infra.db import connect, migrate
 from schemas.merkle import (
     append_leaf_hashes,
@@ -52,7 +53,7 @@ from schemas.merkle import (
     verify_inclusion,
 )
 from schemas.tiles import TILE_WIDTH, tile_updates
-from stream_processors import log_reader, log_writer
+from stream_processors import log_reader
 
 __all__ = ["run", "TileBuilder"]
 
@@ -127,7 +128,7 @@ class TileBuilder:
         self.tiles_written += len(tiles)
 
 
-def _leaves(first: int, n: int) -> list[log_writer.NewLeaf]:
+def _leaves(first: int, n: int) -> list[log_store.NewLeaf]:
     now = datetime.now(UTC)
     pad = "x" * 420
     out = []
@@ -137,7 +138,7 @@ def _leaves(first: int, n: int) -> list[log_writer.NewLeaf]:
         leaf = ('{"header":{"event_id":"' + eid + '","event_time":"2026-11-01T12:00:00Z","key_id":"4ff41689",'
                 '"publisher_id":"op.bench-norte","schema_version":1,"seq":' + str(i) + ',"type":"transfer.sent"},'
                 '"payload":{"pad":"' + pad + '"},"signature":"' + sig + '"}').encode()
-        out.append(log_writer.NewLeaf(eid, "transfer.sent", "op.bench-norte", i, now, leaf))
+        out.append(log_store.NewLeaf(eid, "transfer.sent", "op.bench-norte", i, now, leaf))
     return out
 
 
@@ -151,13 +152,13 @@ def append_bench(url: str, schema: str, total: int, batch: int, first: int) -> d
         for k in range(0, total, batch):
             b0 = time.perf_counter()
             with conn.cursor() as cur:
-                log_writer.append(cur, leaves[k:k + batch])
+                log_store.append(cur, leaves[k:k + batch])
             conn.commit()
             lat.append((time.perf_counter() - b0) * 1000)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - c0
         with conn.cursor() as cur:
-            size, root, _ = log_writer.current_state(cur)
+            size, root, _ = log_store.current_state(cur)
             ok = log_reader.root_at(cur, size) == root
         conn.rollback()
     finally:
@@ -174,7 +175,7 @@ def proof_bench(url: str, schema: str, size: int, proofs: int, verify: int) -> d
     conn.set_session(readonly=True, autocommit=True)
     try:
         with conn.cursor() as cur:
-            st_size, root, _ = log_writer.current_state(cur)
+            st_size, root, _ = log_store.current_state(cur)
             assert st_size == size, (st_size, size)
             root_ok = log_reader.root_at(cur, size) == root
             incl: list[float] = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from infra.identities import Identity
+from infra.log_store import current_state
 from schemas.note import Checkpoint, sign_checkpoint
-from stream_processors.log_writer import current_state
 
 __all__ = ["make_checkpoint", "latest_checkpoint"]
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
+from infra import log_store
 from infra.identities import PlatformKeys
 from schemas.envelope import Envelope, event_id_from, format_time, sign_event
 from schemas.money import MAX_AMOUNT
-from stream_processors import log_writer
 from stream_processors.rules.model import FlagSpec
 
 __all__ = ["FlagWriter", "FlagChange"]
@@ -246,8 +246,8 @@ class FlagWriter:
                     seq=first + i, event_time=ch.changed_at.astimezone(UTC),
                     event_id=event_id_from(f"{ch.flag_id}|{ch.n}".encode()),
                 ))
-            leaves = [log_writer.NewLeaf(e.event_id, e.event_type, e.publisher_id, e.seq, e.time(), e.leaf_bytes()) for e in envs]
-            indices = log_writer.append(self.cur, leaves)
+            leaves = [log_store.NewLeaf(e.event_id, e.event_type, e.publisher_id, e.seq, e.time(), e.leaf_bytes()) for e in envs]
+            indices = log_store.append(self.cur, leaves)
             execute_values(
                 self.cur,
                 "INSERT INTO flag_history (flag_id, n, status, previous_status, actor, reason_code, changed_at, event_id, log_index)"

@@ -25,10 +25,10 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
+from infra import log_store
 from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import MalformedInput, VerificationError
 from schemas.registry import TrustRegistry
-from stream_processors import log_writer
 
 __all__ = ["Incoming", "Decision", "GateCore", "GateOutcome", "process_batch", "load_registry", "INTEGRITY_REASONS",
            "AUTHENTICATED_REJECTIONS"]
@@ -218,11 +218,11 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
 
     if accepted:
         leaves = [
-            log_writer.NewLeaf(d.event_id or "", d.event_type or "", d.publisher_id or "", d.envelope.seq,
+            log_store.NewLeaf(d.event_id or "", d.event_type or "", d.publisher_id or "", d.envelope.seq,
                                _utc(d.envelope.event_time), d.envelope.leaf_bytes())
             for d in accepted if d.envelope
         ]
-        for d, idx in zip(accepted, log_writer.append(cur, leaves), strict=True):
+        for d, idx in zip(accepted, log_store.append(cur, leaves), strict=True):
             d.log_index = idx
         execute_values(
             cur,

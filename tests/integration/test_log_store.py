@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from infra import log_store
 from infra.db import connect
 from schemas import merkle
-from stream_processors import log_reader, log_writer
+from stream_processors import log_reader
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +32,8 @@ def test_random_batches_match_the_reference(migrated):
             n = 66_000 if batch == 30 else rng.choice([1, 2, 3, 7, 31, 255, 256, 257, 600])
             new = [rng.randbytes(rng.randint(0, 80)) for _ in range(n)]
             with conn, conn.cursor() as cur:
-                idx = log_writer.append(cur, [
-                    log_writer.NewLeaf(f"e{len(leaves) + i}", "transfer.sent", "p", len(leaves) + i + 1,
+                idx = log_store.append(cur, [
+                    log_store.NewLeaf(f"e{len(leaves) + i}", "transfer.sent", "p", len(leaves) + i + 1,
                                        datetime(2026, 1, 1, tzinfo=UTC), leaf) for i, leaf in enumerate(new)])
             assert idx == list(range(len(leaves), len(leaves) + n))
             leaves.extend(new)
@@ -40,7 +41,7 @@ def test_random_batches_match_the_reference(migrated):
             hashes = [merkle.leaf_hash(x) for x in leaves]
             root = merkle.root_from_leaf_hashes(hashes)
             with conn, conn.cursor() as cur:
-                got_size, got_root, _ = log_writer.current_state(cur)
+                got_size, got_root, _ = log_store.current_state(cur)
                 assert (got_size, got_root) == (size, root)
                 assert log_reader.root_at(cur, size) == root
                 for _ in range(5):

@@ -14,18 +14,18 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from infra import log_store
 from infra.db import connect
 from infra.identities import PlatformKeys
 from schemas.witness import ForkDetected, RollbackDetected
-from stream_processors import log_writer
 from stream_processors.checkpointer import make_checkpoint
 from stream_processors.witness_runner import Witness
 
 pytestmark = pytest.mark.integration
 
 
-def leaves(tag: str, n: int) -> list[log_writer.NewLeaf]:
-    return [log_writer.NewLeaf(f"{tag}{i}", "transfer.sent", "p", i + 1, datetime(2026, 1, 1, tzinfo=UTC),
+def leaves(tag: str, n: int) -> list[log_store.NewLeaf]:
+    return [log_store.NewLeaf(f"{tag}{i}", "transfer.sent", "p", i + 1, datetime(2026, 1, 1, tzinfo=UTC),
                                f"{tag}-leaf-{i}".encode()) for i in range(n)]
 
 
@@ -36,11 +36,11 @@ def test_witness_refuses_fork_and_rollback(migrated, tmp_path):
     conn = connect(s.database_url, s.database_schema)
     try:
         with conn, conn.cursor() as cur:
-            log_writer.append(cur, leaves("honest", 10))
+            log_store.append(cur, leaves("honest", 10))
             make_checkpoint(cur, keys.log)
         with conn, conn.cursor() as cur:
             assert w.step(cur) == 10
-            log_writer.append(cur, leaves("more", 5))
+            log_store.append(cur, leaves("more", 5))
             make_checkpoint(cur, keys.log)
         with conn, conn.cursor() as cur:
             assert w.step(cur) == 15  # honest growth: consistent, cosigned
@@ -50,7 +50,7 @@ def test_witness_refuses_fork_and_rollback(migrated, tmp_path):
             cur.execute("DELETE FROM cosignatures; DELETE FROM checkpoints; DELETE FROM log_entries;"
                         " DELETE FROM log_tiles; UPDATE log_state SET size = 0, frontier = '',"
                         " root = decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex')")
-            log_writer.append(cur, leaves("forged", 20))
+            log_store.append(cur, leaves("forged", 20))
             make_checkpoint(cur, keys.log)
         # the witness process refuses, and records the alarm itself
         with pytest.raises(ForkDetected):
@@ -69,7 +69,7 @@ def test_witness_refuses_fork_and_rollback(migrated, tmp_path):
             cur.execute("DELETE FROM checkpoints; DELETE FROM log_entries; DELETE FROM log_tiles;"
                         " UPDATE log_state SET size = 0, frontier = '',"
                         " root = decode('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'hex')")
-            log_writer.append(cur, leaves("honest", 10))
+            log_store.append(cur, leaves("honest", 10))
             make_checkpoint(cur, keys.log)
         with pytest.raises(RollbackDetected), conn, conn.cursor() as cur:
             w.step(cur)

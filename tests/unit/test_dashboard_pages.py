@@ -19,12 +19,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from streamlit.testing.v1 import AppTest
 
+from infra import log_store
 from infra.identities import PlatformKeys
 from infra.settings import Settings
 from schemas.envelope import Envelope, sign_event
 from schemas.note import cosign, parse_note
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
-from stream_processors import log_writer
 from stream_processors.checkpointer import make_checkpoint
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -122,7 +122,7 @@ def text(at: AppTest) -> str:
 
 
 def append(cur: Any, envs: list[Envelope]) -> list[int]:
-    return log_writer.append(cur, [log_writer.NewLeaf(e.event_id, e.event_type, e.publisher_id, e.seq, e.time(),
+    return log_store.append(cur, [log_store.NewLeaf(e.event_id, e.event_type, e.publisher_id, e.seq, e.time(),
                                                       e.leaf_bytes()) for e in envs])
 
 
