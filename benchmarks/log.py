@@ -8,7 +8,7 @@
    2,000 leaves of ~600 bytes, one commit per batch, on a fresh log and
    again on top of the 10M-leaf tree.
 2. Proofs: inclusion and consistency proofs through
-   ``stream_processors.log_reader.inclusion/consistency`` (one SELECT of the
+   ``infra.log_store.inclusion/consistency`` (one SELECT of the
    tiles each, then the pure core's hashing) at each size, with a sample
    verified against the root by ``schemas.merkle.verify_inclusion`` /
    ``verify_consistency``.
@@ -21,7 +21,7 @@ computed with hashlib, the tiles with the pure core
 the very functions the writer uses), streamed into ``log_tiles`` with COPY,
 and ``log_state`` (size, root, frontier) is set to match.  ``log_entries``
 stays empty for that tree: proofs read only tiles.  The root recomputed from
-the stored tiles (``log_reader.root_at``) is checked against the frontier's.
+the stored tiles (``log_store.root_at``) is checked against the frontier's.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ from schemas.merkle import (
     verify_inclusion,
 )
 from schemas.tiles import TILE_WIDTH, tile_updates
-from stream_processors import log_reader
 
 __all__ = ["run", "TileBuilder"]
 
@@ -159,7 +158,7 @@ def append_bench(url: str, schema: str, total: int, batch: int, first: int) -> d
         cpu = time.process_time() - c0
         with conn.cursor() as cur:
             size, root, _ = log_store.current_state(cur)
-            ok = log_reader.root_at(cur, size) == root
+            ok = log_store.root_at(cur, size) == root
         conn.rollback()
     finally:
         conn.close()
@@ -177,13 +176,13 @@ def proof_bench(url: str, schema: str, size: int, proofs: int, verify: int) -> d
         with conn.cursor() as cur:
             st_size, root, _ = log_store.current_state(cur)
             assert st_size == size, (st_size, size)
-            root_ok = log_reader.root_at(cur, size) == root
+            root_ok = log_store.root_at(cur, size) == root
             incl: list[float] = []
             checked = 0
             for k in range(proofs):
                 idx = rng.randrange(size)
                 t0 = time.perf_counter()
-                proof = log_reader.inclusion(cur, idx, size)
+                proof = log_store.inclusion(cur, idx, size)
                 incl.append((time.perf_counter() - t0) * 1000)
                 if k < verify:
                     verify_inclusion(leaf_hash(_leaf_data(idx)), idx, size, proof, root)
@@ -193,10 +192,10 @@ def proof_bench(url: str, schema: str, size: int, proofs: int, verify: int) -> d
             for k in range(proofs):
                 old = rng.randrange(1, size)
                 t0 = time.perf_counter()
-                proof = log_reader.consistency(cur, old, size)
+                proof = log_store.consistency(cur, old, size)
                 cons.append((time.perf_counter() - t0) * 1000)
                 if k < verify // 4:
-                    verify_consistency(old, size, proof, log_reader.root_at(cur, old), root)
+                    verify_consistency(old, size, proof, log_store.root_at(cur, old), root)
                     cchecked += 1
             cur.execute("SELECT count(*), coalesce(sum(length(data)), 0), pg_total_relation_size('log_tiles')"
                         " FROM log_tiles")

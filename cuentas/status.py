@@ -6,6 +6,7 @@ import urllib.request
 from typing import Any
 
 from infra import db as dbmod
+from infra import log_store
 from infra.kafka import check_reachable, high_watermarks, list_topics, topic_names
 from infra.runtime import resolve
 from infra.settings import Settings
@@ -56,8 +57,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
                         h = hw.get((topic, int(part)))
                         if h is not None:
                             lag[group] = lag.get(group, 0) + max(0, h - int(nxt))
-                    cur.execute("SELECT size FROM log_state WHERE id = 1")
-                    size = int(cur.fetchone()[0])  # type: ignore[index]
+                    size = log_store.log_size(cur)
                     cur.execute("SELECT count(*) FROM pending_reconcile")
                     pend = int(cur.fetchone()[0])  # type: ignore[index]
                     cur.execute("SELECT count(*) FROM witness_alarms")

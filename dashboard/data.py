@@ -25,11 +25,10 @@ import pandas as pd
 import psycopg2
 import streamlit as st
 
-from infra import db
+from infra import db, log_store
 from infra.runtime import resolve
 from infra.settings import Settings, load_settings
 from schemas.errors import CuentasError
-from stream_processors import log_reader
 
 __all__ = [
     "DataUnavailable",
@@ -182,8 +181,7 @@ def overview(url: str, schema: str, period_days: int) -> dict[str, pd.DataFrame]
             " ORDER BY club_received DESC, project_id LIMIT 30"
         )
         out["club_flows"] = _frame(cur)
-        cur.execute("SELECT size, updated_at FROM log_state WHERE id = 1")
-        out["log"] = _frame(cur)
+        out["log"] = pd.DataFrame([log_store.log_updated(cur)], columns=["size", "updated_at"])
     return out
 
 
@@ -381,15 +379,8 @@ def publishers(url: str, schema: str) -> dict[str, pd.DataFrame]:
             "SELECT reason, count(*)::bigint AS n FROM quarantine GROUP BY reason ORDER BY 2 DESC, 1 LIMIT 50"
         )
         reasons = _frame(cur)
-        # Who each publisher is, from the registry's own signed events (index log_entries_type).
-        cur.execute(
-            "SELECT DISTINCT ON (pid) pid AS publisher_id, kind FROM ("
-            " SELECT convert_from(leaf, 'UTF8')::jsonb -> 'payload' ->> 'publisher_id' AS pid,"
-            "  convert_from(leaf, 'UTF8')::jsonb -> 'payload' ->> 'kind' AS kind, idx"
-            " FROM log_entries WHERE event_type = 'publisher.registered') r"
-            " WHERE pid IS NOT NULL ORDER BY pid, idx DESC"
-        )
-        registry = _frame(cur)
+        # Who each publisher is, from the registry's own signed events.
+        registry = pd.DataFrame(log_store.registered_publishers(cur), columns=["publisher_id", "kind"])
     return {"sequences": seqs, "rejected": rejected, "reasons": reasons, "registry": registry}
 
 
@@ -419,25 +410,14 @@ def publisher_rejections(url: str, schema: str, publisher_id: str | None, limit:
 def checkpoints(url: str, schema: str, limit: int = 50) -> dict[str, Any]:
     """The newest checkpoints with their cosignature counts, the latest one's cosignatures."""
     with cursor(url, schema) as cur:
-        cur.execute("SELECT size FROM log_state WHERE id = 1")
-        row = cur.fetchone()
-        log_size = int(row[0]) if row else 0
-        cur.execute(
-            "SELECT c.size, encode(c.root, 'base64') AS root, c.created_at,"
-            " (SELECT count(*) FROM cosignatures w WHERE w.checkpoint_size = c.size)::bigint AS cosignatures"
-            " FROM checkpoints c ORDER BY c.size DESC LIMIT %s",
-            (limit,),
-        )
-        history = _frame(cur)
-        cosigs = pd.DataFrame(columns=["witness", "key_id", "cosigned_at", "received_at"])
+        log_size = log_store.log_size(cur)
+        history = pd.DataFrame(log_store.checkpoint_history(cur, limit),
+                               columns=["size", "root", "created_at", "cosignatures"])
+        cosig_cols = ["witness", "key_id", "cosigned_at", "received_at"]
+        cosigs = pd.DataFrame(columns=cosig_cols)
         if len(history):
-            cur.execute(
-                "SELECT witness, key_id, cosigned_at, received_at FROM cosignatures"
-                " WHERE checkpoint_size = %s ORDER BY witness",
-                (int(history.iloc[0]["size"]),),
-            )
-            cosigs = _frame(cur)
-        latest = log_reader.latest_checkpoint_row(cur)
+            cosigs = pd.DataFrame(log_store.cosignatures_of(cur, int(history.iloc[0]["size"])), columns=cosig_cols)
+        latest = log_store.latest_checkpoint_row(cur)
     return {"log_size": log_size, "history": history, "cosignatures": cosigs,
             "latest_note": latest[2] if latest else None}
 

@@ -1,7 +1,7 @@
 """Receipts and proofs built by the dashboard itself, then verified with the pure core.
 
 The page never trusts a stored "verified" flag: it reads the log entry, the
-inclusion proof from the hash tiles (one query, :mod:`stream_processors.log_reader`)
+inclusion proof from the hash tiles (one query, :mod:`infra.log_store`)
 and the newest checkpoint that covers the entry (preferring one that a
 witness cosigned), builds the receipt (:func:`schemas.receipt.build_receipt`)
 and checks it (:func:`schemas.receipt.verify_receipt`) against the log's
@@ -18,6 +18,7 @@ from typing import Any, Literal
 import streamlit as st
 
 from dashboard.data import cursor
+from infra import log_store
 from infra.identities import key_path
 from infra.settings import Settings
 from schemas.errors import CuentasError, MalformedInput, VerificationError
@@ -25,7 +26,6 @@ from schemas.keys import VerifierKey, public_key_bytes
 from schemas.merkle import leaf_hash, verify_consistency, verify_inclusion
 from schemas.note import open_checkpoint, parse_note, verify_cosignatures
 from schemas.receipt import Receipt, build_receipt, verify_receipt
-from stream_processors import log_reader
 
 __all__ = [
     "ReceiptCheck",
@@ -106,26 +106,22 @@ class ReceiptCheck:
 @st.cache_data(ttl=15, show_spinner=False, max_entries=256)
 def _receipt_parts(url: str, schema: str, event_id: str) -> dict[str, Any] | None:
     with cursor(url, schema) as cur:
-        cur.execute(
-            "SELECT idx, leaf, event_type, publisher_id, event_time FROM log_entries WHERE event_id = %s",
-            (event_id,),
-        )
-        row = cur.fetchone()
-        if row is None:
+        e = log_store.entry_by_event_id(cur, event_id)
+        if e is None:
             return None
-        idx, leaf = int(row[0]), bytes(row[1])
-        out: dict[str, Any] = {"idx": idx, "leaf": leaf, "event_type": row[2], "publisher_id": row[3],
-                               "event_time": row[4], "size": None, "note": None, "proof": [], "cosigned": False}
-        cp = log_reader.latest_checkpoint_row(cur, min_size=idx + 1, cosigned=True)
+        idx = e.index
+        out: dict[str, Any] = {"idx": idx, "leaf": e.leaf, "event_type": e.event_type, "publisher_id": e.publisher_id,
+                               "event_time": e.event_time, "size": None, "note": None, "proof": [], "cosigned": False}
+        cp = log_store.latest_checkpoint_row(cur, min_size=idx + 1, cosigned=True)
         if cp is not None:
             out["cosigned"] = True
         else:
-            cp = log_reader.latest_checkpoint_row(cur, min_size=idx + 1)
+            cp = log_store.latest_checkpoint_row(cur, min_size=idx + 1)
         if cp is None:
             return out
         size, _root, note = cp
         out["size"], out["note"] = size, note
-        out["proof"] = log_reader.inclusion(cur, idx, size)
+        out["proof"] = log_store.inclusion(cur, idx, size)
     return out
 
 
@@ -212,8 +208,7 @@ def check_consistency(url: str, schema: str, size1: int, size2: int,
         return res
     try:
         with cursor(url, schema) as cur:
-            cur.execute("SELECT size, note FROM checkpoints WHERE size = ANY(%s)", ([size1, size2],))
-            notes = {int(s): n for s, n in cur.fetchall()}
+            notes = log_store.checkpoint_notes(cur, [size1, size2])
             if size1 not in notes or size2 not in notes:
                 res.error = "no_checkpoint"
                 return res
@@ -222,7 +217,7 @@ def check_consistency(url: str, schema: str, size1: int, size2: int,
                 return res
             cp1, _ = open_checkpoint(notes[size1], log_key)
             cp2, _ = open_checkpoint(notes[size2], log_key)
-            proof = log_reader.consistency(cur, size1, size2) if size1 != size2 else []
+            proof = log_store.consistency(cur, size1, size2) if size1 != size2 else []
     except CuentasError as e:
         res.error = getattr(e, "reason", "") or "bad_signature"
         return res

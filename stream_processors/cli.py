@@ -35,7 +35,7 @@ def _out(obj: Any, as_json: bool, text: str) -> None:
 
 
 def cmd_log_checkpoint(a: argparse.Namespace) -> int:
-    from stream_processors.log_reader import latest_checkpoint_row
+    from infra.log_store import latest_checkpoint_row
 
     _s, conn = _db()
     with conn, conn.cursor() as cur:
@@ -49,18 +49,17 @@ def cmd_log_checkpoint(a: argparse.Namespace) -> int:
 
 
 def cmd_log_prove(a: argparse.Namespace) -> int:
+    from infra.log_store import entry_by_event_id, inclusion, log_size, root_at
     from schemas.errors import MalformedInput
     from schemas.merkle import leaf_hash, verify_inclusion
-    from stream_processors.log_reader import entry_by_event_id, inclusion, root_at
 
     _s, conn = _db()
     with conn, conn.cursor() as cur:
         e = entry_by_event_id(cur, a.event_id)
         if e is None:
             raise MalformedInput(f"event {a.event_id} is not in the log", reason="unknown_event")
-        idx, leaf, _, _ = e
-        cur.execute("SELECT size FROM log_state WHERE id = 1")
-        size = a.against or int(cur.fetchone()[0])
+        idx, leaf = e.index, e.leaf
+        size = a.against or log_size(cur)
         if idx >= size:
             raise MalformedInput(f"event {a.event_id} is leaf {idx}, not in a tree of {size}", reason="index")
         proof = inclusion(cur, idx, size)
@@ -73,8 +72,8 @@ def cmd_log_prove(a: argparse.Namespace) -> int:
 
 
 def cmd_log_consistency(a: argparse.Namespace) -> int:
+    from infra.log_store import consistency, root_at
     from schemas.merkle import verify_consistency
-    from stream_processors.log_reader import consistency, root_at
 
     _s, conn = _db()
     with conn, conn.cursor() as cur:

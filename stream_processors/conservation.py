@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from infra import log_store
 from infra.db import connect
 from infra.settings import Settings
 
@@ -63,8 +64,7 @@ def conservation_report(settings: Settings, db_url: str) -> dict[str, Any]:
             finally:
                 db.close()
             with conn.cursor() as cur:
-                cur.execute("SELECT count(*) FROM log_entries WHERE event_id = ANY(%s)", (accepted_ids,))
-                in_log = int(cur.fetchone()[0])  # type: ignore[index]
+                in_log = len(log_store.indices_of(cur, accepted_ids))
                 cur.execute("SELECT count(DISTINCT event_id) FROM quarantine WHERE event_id = ANY(%s)", (rejected_ids,))
                 in_q = int(cur.fetchone()[0])  # type: ignore[index]
             problems = []

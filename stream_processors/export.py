@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from infra.log_store import PgTileReader, checkpoint_notes, latest_checkpoint_row, leaves_between
 from schemas.tiles import TILE_WIDTH, encode_entry_bundle, entries_path, tile_path, tiles_for_size
-from stream_processors.log_reader import PgTileReader, latest_checkpoint_row
 
 __all__ = ["export_log"]
 
@@ -42,13 +42,10 @@ def export_log(cur: Any, out: Path) -> int:
             n += 1
     for bundle in range(0, (size + TILE_WIDTH - 1) // TILE_WIDTH):
         lo, hi = bundle * TILE_WIDTH, min(size, (bundle + 1) * TILE_WIDTH)
-        cur.execute("SELECT leaf FROM log_entries WHERE idx >= %s AND idx < %s ORDER BY idx", (lo, hi))
-        leaves = [bytes(r[0]) for r in cur.fetchall()]
-        _write(out, entries_path(bundle, hi - lo), encode_entry_bundle(leaves))
+        _write(out, entries_path(bundle, hi - lo), encode_entry_bundle(leaves_between(cur, lo, hi)))
         n += 1
-    cur.execute("SELECT size, note FROM checkpoints ORDER BY size")
-    for s, text in cur.fetchall():
-        _write(out, f"checkpoints/{int(s)}", text.encode())
+    for s, text in checkpoint_notes(cur).items():
+        _write(out, f"checkpoints/{s}", text.encode())
         n += 1
     _write(out, "checkpoint", note.encode())
     return n + 1

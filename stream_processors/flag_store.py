@@ -72,11 +72,7 @@ class FlagWriter:
         return out
 
     def _log_indices(self, event_ids: Iterable[str]) -> dict[str, int]:
-        ids = list(set(event_ids))
-        if not ids:
-            return {}
-        self.cur.execute("SELECT event_id, idx FROM log_entries WHERE event_id = ANY(%s)", (ids,))
-        return {e: int(i) for e, i in self.cur.fetchall()}
+        return log_store.indices_of(self.cur, event_ids)
 
     # -- syncing with the rules --------------------------------------------------------
     def sync(self, subjects: Sequence[tuple[str, str]], specs: Sequence[FlagSpec], now: datetime | None) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from infra.log_store import consistency, latest_checkpoint, store_cosignature
 from schemas.errors import VerificationError
 from schemas.keys import ALG_COSIGNATURE_V1, VerifierKey, public_key_bytes
 from schemas.note import cosign, open_checkpoint
@@ -56,13 +57,10 @@ class Witness:
 
     def step(self, cur: Any) -> int | None:
         """Cosign the newest checkpoint if it is consistent with the last one cosigned."""
-        from stream_processors.log_reader import consistency
-
-        cur.execute("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
-        row = cur.fetchone()
-        if not row:
+        latest = latest_checkpoint(cur)
+        if latest is None:
             return None
-        size, note_text = int(row[0]), row[1]
+        size, _root, note_text = latest
         cp, note = open_checkpoint(note_text, self.log_key)
         old = self.load_state()
         if old is not None and old.size == cp.size and old.root == cp.root:
@@ -72,20 +70,15 @@ class Witness:
         ts = int(datetime.now(UTC).timestamp())
         sig = cosign(note.text, self.name, self.key, ts)
         line = sig.line() if hasattr(sig, "line") else f"— {sig.name} {base64.b64encode(sig.key_id + sig.signature).decode()}"
-        cur.execute(
-            "INSERT INTO cosignatures (checkpoint_size, witness, key_id, cosigned_at, signature_line)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (size, self.name, sig.key_id.hex(), ts, line.rstrip("\n")),
-        )
+        store_cosignature(cur, size, self.name, sig.key_id, ts, line)
         self.save_state(new_state)
         return size
 
     def record_alarm(self, cur: Any, e: VerificationError) -> None:
         """Store a refusal in ``witness_alarms`` (once per offered checkpoint)."""
         old = self.load_state()
-        cur.execute("SELECT size, root FROM checkpoints ORDER BY size DESC LIMIT 1")
-        row = cur.fetchone()
-        offered_size, offered_root = (int(row[0]), bytes(row[1])) if row else (None, None)
+        latest = latest_checkpoint(cur)
+        offered_size, offered_root = (latest[0], latest[1]) if latest else (None, None)
         cur.execute(
             "SELECT 1 FROM witness_alarms WHERE witness = %s AND offered_size IS NOT DISTINCT FROM %s"
             " AND offered_root IS NOT DISTINCT FROM %s",
