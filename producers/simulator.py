@@ -61,12 +61,12 @@ from schemas.catalog import ROLES_BY_KIND, partition_key, topic_for
 from schemas.envelope import (
     Envelope,
     event_id_from,
-    format_time,
     sign_event,
 )
 from schemas.errors import MalformedInput
 from schemas.keys import format_verifier_key, key_id, public_key_bytes
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
+from schemas.times import format_time
 from stream_processors.rules.transfers import disclosed_cost_bps, effective_cost_bps
 
 __all__ = [

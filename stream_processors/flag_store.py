@@ -20,8 +20,9 @@ from typing import Any
 from psycopg2.extras import execute_values
 
 from infra.identities import PlatformKeys
-from schemas.envelope import Envelope, event_id_from, format_time, sign_event
+from schemas.envelope import Envelope, event_id_from, sign_event
 from schemas.money import MAX_AMOUNT
+from schemas.times import format_time
 from stream_processors import log_writer
 from stream_processors.rules.model import FlagSpec
 

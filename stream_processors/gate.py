@@ -79,12 +79,6 @@ class Decision:
     log_index: int | None = None
 
 
-def _utc(ts: datetime | str) -> datetime:
-    if isinstance(ts, datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-
 @dataclass
 class GateCore:
     """Pure decisions; the caller supplies what PostgreSQL knows."""
@@ -111,7 +105,7 @@ class GateCore:
             self.registry.authorize(env)
         except VerificationError as e:
             return self._reject(d, e.reason, str(e))
-        t = _utc(env.event_time)
+        t = env.time()
         if t > now + self.max_future_skew:
             return self._reject(d, "time_out_of_range", f"event_time {env.event_time} is more than {self.max_future_skew} in the future")
         if t < now - self.max_age:
@@ -219,7 +213,7 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
     if accepted:
         leaves = [
             log_writer.NewLeaf(d.event_id or "", d.event_type or "", d.publisher_id or "", d.envelope.seq,
-                               _utc(d.envelope.event_time), d.envelope.leaf_bytes())
+                               d.envelope.time(), d.envelope.leaf_bytes())
             for d in accepted if d.envelope
         ]
         for d, idx in zip(accepted, log_writer.append(cur, leaves), strict=True):
@@ -304,8 +298,9 @@ def _update_sequences(cur, accepted: Sequence[Decision]) -> None:  # type: ignor
     for d in accepted:
         env = d.envelope
         assert env is not None
-        mx, n, t = agg.get(env.publisher_id, (0, 0, _utc(env.event_time)))
-        agg[env.publisher_id] = (max(mx, env.seq), n + 1, max(t, _utc(env.event_time)))
+        at = env.time()
+        mx, n, t = agg.get(env.publisher_id, (0, 0, at))
+        agg[env.publisher_id] = (max(mx, env.seq), n + 1, max(t, at))
     execute_values(
         cur,
         "INSERT INTO publisher_sequences (publisher_id, max_seq, accepted, last_event_time, last_accepted_at)"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infra.identities import PlatformKeys
-from schemas.envelope import parse_time
+from schemas.times import parse_time
 from stream_processors.flag_store import FlagWriter
 from stream_processors.gate import INTEGRITY_REASONS, Decision
 from stream_processors.rules.model import FlagSpec

@@ -24,7 +24,7 @@ from psycopg2.extras import execute_values
 
 from infra.identities import PlatformKeys
 from infra.settings import Settings
-from schemas.envelope import parse_time
+from schemas.times import parse_time
 from stream_processors import clock
 from stream_processors.flag_store import FlagWriter
 from stream_processors.forwarding import decode_bundle, is_bundle

@@ -38,7 +38,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Final, Generic, Literal, TypeVar, get_args
@@ -62,11 +62,9 @@ __all__ = [
     "effective_time",
     "flag_id",
     "horizon",
-    "iso_time",
     "minor_exponent",
     "parse_money",
     "parse_rate",
-    "parse_time",
     "payload_str",
     "round_half_away",
     "to_major",
@@ -212,19 +210,6 @@ class Contribution:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_time(value: object) -> datetime:
-    """RFC 3339 string (or aware datetime) -> aware UTC datetime; anything else is an error."""
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, str):
-        dt = datetime.fromisoformat(value)
-    else:
-        raise ValueError(f"not a time: {value!r}")
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"time without a UTC offset: {value!r}")
-    return dt.astimezone(UTC)
-
-
 def parse_money(value: object) -> tuple[int, str]:
     """``{"amount": int, "currency": str}`` -> ``(amount, currency)``; bools and floats refused."""
     if not isinstance(value, Mapping):
@@ -246,12 +231,6 @@ def parse_rate(value: object) -> Fraction:
     if not dec.is_finite() or dec <= 0:
         raise ValueError(f"exchange rate must be positive: {value!r}")
     return Fraction(dec)
-
-
-def iso_time(t: datetime) -> str:
-    """RFC 3339 UTC text with a literal Z (microseconds only when present), for ``detail``."""
-    text = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return text.replace(".000000Z", "Z")
 
 
 def payload_str(payload: Mapping[str, Any], key: str) -> str:

@@ -54,6 +54,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Final, Literal
 
+from schemas.times import format_time, parse_time
 from stream_processors.rules.model import (
     EVIDENCE_LIMIT,
     TICK,
@@ -68,11 +69,9 @@ from stream_processors.rules.model import (
     canonical_events,
     effective_time,
     horizon,
-    iso_time,
     minor_exponent,
     parse_money,
     parse_rate,
-    parse_time,
     payload_str,
     round_half_away,
     to_major,
@@ -788,7 +787,7 @@ def _undelivered(
     tr, nxt = trace(_points(ledger, deadline), cond, limit)
     if tr is None:
         return None, nxt
-    detail: dict[str, Any] = {"available_by": iso_time(s.available_by)}
+    detail: dict[str, Any] = {"available_by": format_time(s.available_by, full_fraction=True)}
     evidence = [s.evt.event_id]
     if flag_type == "missing_payout":
         detail["grace_seconds"] = int(th.payout_grace.total_seconds())

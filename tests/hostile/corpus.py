@@ -47,13 +47,13 @@ from schemas.envelope import (
     DOMAIN_SEPARATOR,
     Envelope,
     event_id_from,
-    format_time,
     parse_envelope,
     sign_event,
 )
 from schemas.errors import MalformedInput
 from schemas.keys import format_verifier_key, key_id, public_key_bytes
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
+from schemas.times import format_time
 
 __all__ = [
     "AUTHORITY",
