@@ -24,7 +24,7 @@ from psycopg2.extras import execute_values
 
 from infra.identities import PlatformKeys
 from infra.settings import Settings
-from schemas.times import parse_time
+from schemas.times import format_time, parse_time
 from stream_processors import clock
 from stream_processors.flag_store import FlagWriter
 from stream_processors.forwarding import decode_bundle, is_bundle
@@ -338,7 +338,7 @@ def contribution_from_json(obj: dict[str, Any]) -> Contribution:
 
 
 def contribution_to_json(c: Contribution) -> bytes:
-    return json.dumps({**asdict(c), "received_at": c.received_at.isoformat().replace("+00:00", "Z"),
+    return json.dumps({**asdict(c), "received_at": format_time(c.received_at, full_fraction=True),
                        "evidence": list(c.evidence)}).encode()
 
 
