@@ -58,6 +58,7 @@ from typing import Any, Final, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.catalog import ROLES_BY_KIND, partition_key, topic_for
+from schemas.costs import disclosed_cost_bps, effective_cost_bps
 from schemas.envelope import (
     Envelope,
     event_id_from,
@@ -67,7 +68,6 @@ from schemas.errors import MalformedInput
 from schemas.keys import format_verifier_key, key_id, public_key_bytes
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
 from schemas.times import format_time
-from stream_processors.rules.transfers import disclosed_cost_bps, effective_cost_bps
 
 __all__ = [
     "ANOMALY_CLASSES",

@@ -31,8 +31,6 @@ from stream_processors.rules.transfers import (
     TransferResult,
     TransferState,
     TransferStatus,
-    disclosed_cost_bps,
-    effective_cost_bps,
     reconcile_transfer,
 )
 
@@ -56,8 +54,6 @@ __all__ = [
     "TransferResult",
     "TransferState",
     "TransferStatus",
-    "disclosed_cost_bps",
-    "effective_cost_bps",
     "flag_id",
     "reconcile_project",
     "reconcile_transfer",

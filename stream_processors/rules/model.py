@@ -39,11 +39,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any, Final, Generic, Literal, TypeVar, get_args
-
-from schemas.money import ISO_4217_MINOR_UNITS
 
 __all__ = [
     "EVIDENCE_LIMIT",
@@ -62,12 +58,8 @@ __all__ = [
     "effective_time",
     "flag_id",
     "horizon",
-    "minor_exponent",
     "parse_money",
-    "parse_rate",
     "payload_str",
-    "round_half_away",
-    "to_major",
     "trace",
 ]
 
@@ -220,45 +212,12 @@ def parse_money(value: object) -> tuple[int, str]:
     return amount, currency
 
 
-def parse_rate(value: object) -> Fraction:
-    """Decimal string exchange rate -> exact positive ``Fraction`` (never a float)."""
-    if not isinstance(value, str):
-        raise ValueError(f"exchange rate must be a decimal string: {value!r}")
-    try:
-        dec = Decimal(value)
-    except InvalidOperation as e:
-        raise ValueError(f"bad exchange rate {value!r}") from e
-    if not dec.is_finite() or dec <= 0:
-        raise ValueError(f"exchange rate must be positive: {value!r}")
-    return Fraction(dec)
-
-
 def payload_str(payload: Mapping[str, Any], key: str) -> str:
     """A required non-empty string field of a payload."""
     value = payload.get(key)
     if not isinstance(value, str) or not value:
         raise ValueError(f"{key} must be a non-empty string")
     return value
-
-
-def minor_exponent(currency: str) -> int | None:
-    """ISO 4217 minor-unit exponent (schemas.money's table), ``None`` if unknown."""
-    return ISO_4217_MINOR_UNITS.get(currency)
-
-
-def to_major(amount: int, currency: str) -> Fraction | None:
-    """Minor units -> exact major units, ``None`` for an unknown currency."""
-    exp = minor_exponent(currency)
-    return None if exp is None else Fraction(amount, 10**exp)
-
-
-def round_half_away(x: Fraction) -> int:
-    """Round to the nearest integer, halves away from zero (as ``schemas.money.bps``)."""
-    n = abs(x)
-    q = n.numerator // n.denominator
-    if 2 * (n - q) >= 1:
-        q += 1
-    return q if x >= 0 else -q
 
 
 # --------------------------------------------------------------------------- events
