@@ -24,12 +24,13 @@ from psycopg2.extras import execute_values
 
 from infra.identities import PlatformKeys
 from infra.settings import Settings
+from schemas.thresholds import Thresholds
 from schemas.times import format_time, parse_time
 from stream_processors import clock
 from stream_processors.flag_store import FlagWriter
 from stream_processors.forwarding import decode_bundle, is_bundle
 from stream_processors.pg import PgWorker, copy_rows, record_progress
-from stream_processors.rules.model import Contribution, Evt, FlagSpec, Thresholds
+from stream_processors.rules.model import Contribution, Evt, FlagSpec
 from stream_processors.rules.projects import ProjectResult, reconcile_project
 from stream_processors.rules.transfers import TransferResult, reconcile_transfer
 

@@ -18,9 +18,8 @@ from dashboard import data, ui
 from dashboard.i18n import current, fmt_bps, fmt_datetime, fmt_int, fmt_money, fmt_pct, t, t_code
 from dashboard.style import BAD, GOOD, NEUTRAL, OKABE_ITO, WARN
 from schemas.money import to_major_float
+from schemas.thresholds import SDG_CEILING_BPS, SDG_TARGET_BPS
 
-SDG_TARGET_BPS = 300
-SDG_CEILING_BPS = 500
 G20_1H_TARGET = 0.75
 
 

@@ -52,7 +52,6 @@ __all__ = [
     "Point",
     "Severity",
     "SubjectKind",
-    "Thresholds",
     "Trace",
     "canonical_events",
     "effective_time",
@@ -106,35 +105,6 @@ class Evt:
     def __post_init__(self) -> None:
         if self.event_time.tzinfo is None or self.event_time.utcoffset() is None:
             raise ValueError(f"event {self.event_id}: event_time must be timezone-aware")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Every tolerance and period the rules use, so a deployment can tune them in one place.
-
-    * ``payout_tolerance_bps`` (50): a payout may fall short of the promise by up to
-      0.5 % (FX rounding, local taxes disclosed elsewhere) before it is a short payout;
-      the same margin applies above the promise before a double payout is flagged.
-    * ``cost_disclosure_tolerance_bps`` (10): the effective cost may exceed the
-      disclosed cost by 0.1 % (rounding of a disclosure to whole basis points).
-    * ``corridor_cost_ceiling_bps`` (500): SDG 10.c, "no corridor above 5 %".
-    * ``payout_grace`` (72 h): after ``available_by`` + grace an undelivered transfer is
-      treated as lost money, not just late.
-    * ``no_milestone_period`` (120 days): money received with no progress report for a
-      whole quarter plus a month (3x1 reporting was quarterly).
-    * ``unverified_period`` (60 days): time the verifier (mirror club) has to confirm a
-      milestone report.
-    * ``disbursement_tolerance_bps`` (0): government shares are legal commitments in
-      integer minor units and ``owed`` is rounded down, so any shortfall is real.
-    """
-
-    payout_tolerance_bps: int = 50
-    cost_disclosure_tolerance_bps: int = 10
-    corridor_cost_ceiling_bps: int = 500
-    payout_grace: timedelta = timedelta(hours=72)
-    no_milestone_period: timedelta = timedelta(days=120)
-    unverified_period: timedelta = timedelta(days=60)
-    disbursement_tolerance_bps: int = 0
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from schemas.thresholds import Thresholds
 from schemas.times import format_time, parse_time
 from stream_processors.rules.model import (
     EVIDENCE_LIMIT,
@@ -52,7 +53,6 @@ from stream_processors.rules.model import (
     FlagType,
     Point,
     Severity,
-    Thresholds,
     Trace,
     canonical_events,
     effective_time,

@@ -31,6 +31,7 @@ from typing import Any, Final, Literal
 
 from schemas.costs import effective_cost_bps
 from schemas.money import ISO_4217_MINOR_UNITS, parse_rate, round_half_away
+from schemas.thresholds import Thresholds
 from schemas.times import format_time, parse_time
 from stream_processors.rules.model import (
     EVIDENCE_LIMIT,
@@ -41,7 +42,6 @@ from stream_processors.rules.model import (
     FlagType,
     Point,
     Severity,
-    Thresholds,
     Trace,
     canonical_events,
     effective_time,
