@@ -57,7 +57,7 @@ from typing import Any, Final, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from schemas.catalog import ROLES_BY_KIND, partition_key, topic_for
+from schemas.catalog import ROLES_BY_KIND
 from schemas.costs import disclosed_cost_bps, effective_cost_bps
 from schemas.envelope import (
     Envelope,
@@ -67,6 +67,7 @@ from schemas.envelope import (
 from schemas.errors import MalformedInput
 from schemas.keys import format_verifier_key, key_id, public_key_bytes
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
+from schemas.routing import accepted_topic_for, partition_for, partition_key, topic_for
 from schemas.thresholds import DEFAULT_THRESHOLDS
 from schemas.times import format_time
 
@@ -449,16 +450,14 @@ class Simulation:
         ``accepted.projects`` (keyed like the publish topics) of the latest event
         time there, minus ``lateness`` (CLOCK_LATENESS_S).
         """
-        from kafka.partitioner.default import murmur2
-
         marks: dict[tuple[str, int], datetime] = {}
         for ev in self.events:
             if ev.expect != "accepted":
                 continue
             topic = ev.topic
-            if topic not in ("publish.transfers", "publish.projects"):
+            if accepted_topic_for(ev.envelope.event_type) is None:
                 continue
-            part = (murmur2(ev.key) & 0x7FFFFFFF) % partitions
+            part = partition_for(ev.key, partitions)
             t = ev.envelope.time()
             if marks.get((topic, part), t) <= t:
                 marks[(topic, part)] = t

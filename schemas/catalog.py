@@ -1,4 +1,4 @@
-"""The catalog of event types: their JSON Schemas, topics, partition keys and roles.
+"""The catalog of event types: their JSON Schemas and roles (routing: ``schemas.routing``).
 
 The JSON Schema files in ``schemas/events/`` (draft 2020-12) are the single
 source of truth for payloads.  They are read once, at import, through
@@ -50,14 +50,11 @@ __all__ = [
     "REGISTRY_EVENT_TYPES",
     "ROLES_BY_KIND",
     "SCHEMA_BASE_URI",
-    "TOPICS",
     "check_envelope_shape",
     "check_header",
     "iter_schema_errors",
     "load_schema",
-    "partition_key",
     "schema_error",
-    "topic_for",
     "validate_payload",
 ]
 
@@ -406,28 +403,6 @@ ROLES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "reviewer": ("flag.changed",),
 }
 
-#: Topic of each event family; every event of one subject goes to one topic.
-TOPICS: Final[Mapping[str, str]] = {
-    "transfer": "publish.transfers",
-    "project": "publish.projects",
-    "milestone": "publish.projects",
-    "disbursement": "publish.projects",
-    "publisher": "publish.registry",
-    "flag": "publish.flags",
-}
-
-# The payload field that keys each family's partition, so that all events of
-# one transfer / project / publisher / flag stay in order on one partition.
-_PARTITION_FIELD: Final[Mapping[str, str]] = {
-    "transfer": "transfer_id",
-    "project": "project_id",
-    "milestone": "project_id",
-    "disbursement": "project_id",
-    "publisher": "publisher_id",
-    "flag": "flag_id",
-}
-
-
 def load_schema(event_type: str, version: int = 1) -> Mapping[str, Any]:
     """The parsed JSON Schema of one event type (read-only by convention)."""
     if (event_type, version) not in _COMPILED:
@@ -451,26 +426,6 @@ def check_header(header: object) -> None:
     err = _HEADER.first_error(header)
     if err is not None:
         raise schema_error(err, root="/header", reason="envelope")
-
-
-def topic_for(event_type: str) -> str:
-    """``publish.transfers`` | ``publish.projects`` | ``publish.registry`` | ``publish.flags``."""
-    if event_type not in EVENT_TYPES:
-        raise _unknown(event_type, None)
-    return TOPICS[event_type.split(".", 1)[0]]
-
-
-def partition_key(event_type: str, payload: Mapping[str, Any]) -> bytes:
-    """The Kafka partition key: the id of the subject the event is about, ASCII."""
-    if event_type not in EVENT_TYPES:
-        raise _unknown(event_type, None)
-    fld = _PARTITION_FIELD[event_type.split(".", 1)[0]]
-    value = payload.get(fld)
-    if not isinstance(value, str) or not value.isascii() or not value:
-        raise MalformedInput(
-            f"payload/{fld}: missing or not an id", reason="schema", field=f"/payload/{fld}"
-        )
-    return value.encode("ascii")
 
 
 # --- errors -----------------------------------------------------------------

@@ -28,6 +28,7 @@ from psycopg2.extras import execute_values
 from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import MalformedInput, VerificationError
 from schemas.registry import TrustRegistry
+from schemas.routing import accepted_topic_for
 from stream_processors import log_writer
 
 __all__ = ["Incoming", "Decision", "GateCore", "GateOutcome", "process_batch", "load_registry", "INTEGRITY_REASONS",
@@ -221,7 +222,7 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
         execute_values(
             cur,
             "INSERT INTO pending_reconcile (event_id, idx, event_type) VALUES %s ON CONFLICT DO NOTHING",
-            [(d.event_id, d.log_index, d.event_type) for d in accepted if _reconcilable(d.event_type or "")],
+            [(d.event_id, d.log_index, d.event_type) for d in accepted if accepted_topic_for(d.event_type or "")],
         )
         _update_sequences(cur, accepted)
 
@@ -287,10 +288,6 @@ def _dedupe_rows(rows: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]
     for r in rows:
         seen.setdefault(r[0], r)
     return list(seen.values())
-
-
-def _reconcilable(event_type: str) -> bool:
-    return event_type.split(".")[0] in {"transfer", "project", "milestone", "disbursement"}
 
 
 def _update_sequences(cur, accepted: Sequence[Decision]) -> None:  # type: ignore[no-untyped-def]
