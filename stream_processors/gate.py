@@ -27,6 +27,7 @@ from psycopg2.extras import execute_values
 
 from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import MalformedInput, VerificationError
+from schemas.flags import FlagType, Severity
 from schemas.registry import TrustRegistry
 from schemas.routing import accepted_topic_for
 from stream_processors import log_writer
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 #: Rejection reasons that are attacks or integrity failures, not clumsy input;
 #: each raises an integrity flag against the publisher named in the event.
-INTEGRITY_REASONS = {
+INTEGRITY_REASONS: dict[str, tuple[FlagType, Severity]] = {
     "equivocation": ("equivocation", "critical"),
     "bad_signature": ("forged_signature", "critical"),
     "key_mismatch": ("forged_signature", "critical"),

@@ -26,13 +26,13 @@ def integrity_spec(d: Decision) -> FlagSpec | None:
     flag_type, severity = INTEGRITY_REASONS[d.reason]
     key = d.event_id or "" if flag_type == "equivocation" else d.reason
     return FlagSpec(
-        flag_type=flag_type,  # type: ignore[arg-type]
+        flag_type=flag_type,
         key=key,
-        subject_kind="publisher",  # type: ignore[arg-type]
+        subject_kind="publisher",
         subject_id=d.publisher_id,
         # A forgery's victim is the publisher it names; who forged it is unknown.
         accountable="unattributed" if flag_type == "forged_signature" else d.publisher_id,
-        severity=severity,  # type: ignore[arg-type]
+        severity=severity,
         amount_at_stake=None,
         currency=None,
         evidence=(d.event_id,) if d.event_id else (),

@@ -39,7 +39,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Generic, Literal, TypeVar, get_args
+from typing import Any, Final, Generic, TypeVar
+
+from schemas.flags import DISCREPANCY_FLAG_TYPES, FlagType, Severity, SubjectKind
 
 __all__ = [
     "EVIDENCE_LIMIT",
@@ -62,25 +64,9 @@ __all__ = [
     "trace",
 ]
 
-FlagType = Literal[
-    "short_payout",
-    "payout_currency_mismatch",
-    "paid_twice",
-    "cost_above_disclosed",
-    "cost_above_ceiling",
-    "late_payout",
-    "missing_payout",
-    "share_unpaid",
-    "late_disbursement",
-    "milestone_overdue",
-    "spending_above_funds",
-    "funds_without_milestone",
-    "spending_unverified",
-]
-#: Every flag type these rules can raise (a subset of ``flag.changed``'s enum).
-FLAG_TYPES: Final[tuple[str, ...]] = get_args(FlagType)
-Severity = Literal["low", "medium", "high", "critical"]
-SubjectKind = Literal["transfer", "project"]
+#: Every flag type these rules can raise: the discrepancies of ``flag.changed``'s
+#: enum (``FlagType``, ``Severity`` and ``SubjectKind`` are the generated types).
+FLAG_TYPES: Final[tuple[FlagType, ...]] = DISCREPANCY_FLAG_TYPES
 
 #: One microsecond: the wire format's time resolution, so "after D" starts at D + TICK.
 TICK: Final = timedelta(microseconds=1)
