@@ -43,6 +43,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from schemas.errors import MalformedInput
+from schemas.flag_workflow import SYSTEM_ACTOR, reason_allowed
 from schemas.keys import ALG_ED25519, parse_verifier_key
 
 __all__ = [
@@ -572,14 +573,11 @@ def _check_key_rotated(p: Mapping[str, Any]) -> None:
     _check_verifier_key(p, "new_public_key")
 
 
-_SYSTEM_REASONS: Final = frozenset({"auto_detected", "auto_resolved", "evidence_withdrawn"})
-
-
 def _check_flag_changed(p: Mapping[str, Any]) -> None:
     if p["previous_status"] == p["status"]:
         raise _fail("status", f"equals previous_status {p['status']!r}; nothing changed")
-    system = p["actor"] == "system"
-    if system != (p["reason_code"] in _SYSTEM_REASONS):
+    if not reason_allowed(p["actor"], p["reason_code"]):
+        system = p["actor"] == SYSTEM_ACTOR
         raise _fail(
             "reason_code",
             f"{p['reason_code']!r} cannot be recorded by actor "

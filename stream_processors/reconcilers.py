@@ -35,7 +35,7 @@ from schemas.routing import (
 from schemas.thresholds import Thresholds
 from schemas.times import format_time, parse_time
 from stream_processors import clock
-from stream_processors.flag_store import FlagWriter
+from stream_processors.flag_store import FlagWriter, recount_open_flags
 from stream_processors.forwarding import decode_bundle, is_bundle
 from stream_processors.pg import PgWorker, copy_rows, record_progress
 from stream_processors.rules.model import Contribution, Evt, FlagSpec
@@ -383,11 +383,7 @@ def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[
     fw = FlagWriter(cur, keys)
     fw.sync([("project", p) for p in touched], [f for fl, _ in shown.values() for f in fl], now)
     envs = fw.finish()
-    cur.execute(
-        "UPDATE projects p SET open_flags = (SELECT count(*) FROM flags f WHERE f.subject_kind = 'project'"
-        " AND f.subject_id = p.project_id AND f.status IN ('open', 'acknowledged')) WHERE p.project_id = ANY(%s)",
-        (touched,),
-    )
+    recount_open_flags(cur, touched)
     return envs
 
 
