@@ -160,16 +160,14 @@ class FlagWriter:
         self._system(row, system_steps(None, "open"), spec.raised_at, None)
         self._update(row, row["amount_at_stake"])
 
-    def review(self, flag_id: str, new_status: str, actor: str, reason_code: str) -> dict[str, Any]:
-        """Move one flag to ``new_status`` now, logged like any other change (no workflow check:
-        reviewers go through :func:`apply_review`)."""
+    def auto_resolve(self, flag_id: str, at: datetime) -> None:
+        """The evidence now says ``flag_id``'s condition is over (e.g. a sequence gap closed)."""
         existing = self._existing("flag_id = %s", (flag_id,))
         if flag_id not in existing:
             raise MalformedInput(f"no flag {flag_id}", reason="unknown_flag")
         row = existing[flag_id]
-        self._change(row, new_status, actor, reason_code, datetime.now(UTC))
+        self._system(row, system_steps(row["status"], "resolved"), None, at)
         self._update(row, row["amount_at_stake"])
-        return row
 
     # -- writing ------------------------------------------------------------------------
     def _insert(self, row: dict[str, Any]) -> None:

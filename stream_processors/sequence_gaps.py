@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.identities import PlatformKeys
-from schemas.flag_workflow import OPEN_STATUSES, SYSTEM_ACTOR
+from schemas.flag_workflow import OPEN_STATUSES
 from stream_processors.flag_store import FlagWriter
 from stream_processors.rules.model import FlagSpec
 
@@ -91,10 +91,10 @@ def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float) -> list[Any]:
             if pub not in open_gaps:
                 fw.raise_integrity(spec)
         elif new_upto >= int(max_seq) and pub in open_gaps:
-            fw.review(_gap_id(pub), "resolved", SYSTEM_ACTOR, "auto_resolved")
+            fw.auto_resolve(_gap_id(pub), now)
     # publishers whose gap closed completely are no longer selected above
     for pub in open_gaps - {r[0] for r in rows}:
-        fw.review(_gap_id(pub), "resolved", SYSTEM_ACTOR, "auto_resolved")
+        fw.auto_resolve(_gap_id(pub), now)
     return fw.finish()
 
 
