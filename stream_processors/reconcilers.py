@@ -240,7 +240,7 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
                           keys: PlatformKeys, *, ids: Iterable[str] = ()) -> tuple[list[Any], list[Contribution]]:
     """Store ``evts`` and recompute their transfers (and ``ids``); return flag envelopes and contributions."""
     _store_events(cur, evts)
-    touched = _lock(cur, "transfer", [*(str(e.payload["transfer_id"]) for e in evts), *ids])
+    touched = _lock(cur, "transfer", [*(_entity_of(e)[1] for e in evts), *ids])
     if not touched:
         return [], []
     now = now_fn()
@@ -358,7 +358,7 @@ def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[
     _store_events(cur, evts)
     if contributions:
         _store_contributions(cur, contributions)
-    touched = _lock(cur, "project", [*(str(e.payload["project_id"]) for e in evts),
+    touched = _lock(cur, "project", [*(_entity_of(e)[1] for e in evts),
                                      *(c.project_id for c in contributions), *ids])
     if not touched:
         return []
