@@ -404,6 +404,7 @@ ROLES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "reviewer": ("flag.changed",),
 }
 
+
 def load_schema(event_type: str, version: int = 1) -> Mapping[str, Any]:
     """The parsed JSON Schema of one event type (read-only by convention)."""
     if (event_type, version) not in _COMPILED:

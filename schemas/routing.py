@@ -83,17 +83,23 @@ ACCEPTED_PROJECTS_TOPIC: Final = "accepted.projects"
 FAMILIES: Final[Mapping[str, Family]] = {
     f.name: f
     for f in (
-        Family("transfer", "publish.transfers", ACCEPTED_TRANSFERS_TOPIC, "transfer", "transfer_id"),
+        Family(
+            "transfer", "publish.transfers", ACCEPTED_TRANSFERS_TOPIC, "transfer", "transfer_id"
+        ),
         Family("project", "publish.projects", ACCEPTED_PROJECTS_TOPIC, "project", "project_id"),
         Family("milestone", "publish.projects", ACCEPTED_PROJECTS_TOPIC, "project", "project_id"),
-        Family("disbursement", "publish.projects", ACCEPTED_PROJECTS_TOPIC, "project", "project_id"),
+        Family(
+            "disbursement", "publish.projects", ACCEPTED_PROJECTS_TOPIC, "project", "project_id"
+        ),
         Family("publisher", "publish.registry", None, None, "publisher_id"),
         Family("flag", "publish.flags", None, None, "flag_id"),
     )
 }
 
 #: The topics the gate reads: every publish topic, in table order.
-GATE_SOURCES: Final[tuple[str, ...]] = tuple(dict.fromkeys(f.publish_topic for f in FAMILIES.values()))
+GATE_SOURCES: Final[tuple[str, ...]] = tuple(
+    dict.fromkeys(f.publish_topic for f in FAMILIES.values())
+)
 #: The topics the reconcilers read accepted events from.
 ACCEPTED_TOPICS: Final[tuple[str, ...]] = tuple(
     dict.fromkeys(f.accepted_topic for f in FAMILIES.values() if f.accepted_topic)

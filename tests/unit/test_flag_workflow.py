@@ -56,10 +56,17 @@ FINAL: dict[tuple[FlagStatus | None, Condition], FlagStatus | None] = {
 
 def _payload(status: str, previous: str | None, actor: str, reason: str) -> dict[str, Any]:
     return {
-        "flag_id": "flg-short-0001", "flag_type": "short_payout", "status": status,
-        "previous_status": previous, "subject": {"kind": "transfer", "id": "tx-0001"},
-        "accountable": "op.remesas-sol", "severity": "high", "evidence": [], "actor": actor,
-        "reason_code": reason, "changed_at": "2025-05-01T14:00:00Z",
+        "flag_id": "flg-short-0001",
+        "flag_type": "short_payout",
+        "status": status,
+        "previous_status": previous,
+        "subject": {"kind": "transfer", "id": "tx-0001"},
+        "accountable": "op.remesas-sol",
+        "severity": "high",
+        "evidence": [],
+        "actor": actor,
+        "reason_code": reason,
+        "changed_at": "2025-05-01T14:00:00Z",
     }
 
 
@@ -84,7 +91,9 @@ def test_a_dismissal_stands_and_an_open_flag_is_not_touched_again() -> None:
         assert system_steps("dismissed", condition) == ()
     assert system_steps("open", "open") == system_steps("acknowledged", "open") == ()
     assert system_steps("withdrawn", "resolved") == (
-        ("open", "auto_detected"), ("resolved", "auto_resolved"))
+        ("open", "auto_detected"),
+        ("resolved", "auto_resolved"),
+    )
 
 
 def test_reviewer_moves() -> None:
@@ -102,10 +111,17 @@ def test_reviewer_moves() -> None:
                     validate_payload("flag.changed", 1, _payload(target, status, REVIEWER, reason))
 
 
-@pytest.mark.parametrize(("target", "reason"), [
-    ("acknowledged", "reviewer_resolved"), ("dismissed", "reviewer_ack"), ("open", "reviewer_ack"),
-    ("withdrawn", "evidence_withdrawn"), ("resolved", "auto_resolved"), ("bogus", "reviewer_ack"),
-])
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("acknowledged", "reviewer_resolved"),
+        ("dismissed", "reviewer_ack"),
+        ("open", "reviewer_ack"),
+        ("withdrawn", "evidence_withdrawn"),
+        ("resolved", "auto_resolved"),
+        ("bogus", "reviewer_ack"),
+    ],
+)
 def test_a_move_that_is_no_reviewer_action_is_refused(target: str, reason: str) -> None:
     with pytest.raises(MalformedInput) as e:
         check_review_reason(target, reason)

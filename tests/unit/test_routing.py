@@ -81,11 +81,20 @@ def test_the_table_covers_every_event_type() -> None:
 
 def test_topic_lists() -> None:
     assert routing.GATE_SOURCES == (
-        "publish.transfers", "publish.projects", "publish.registry", "publish.flags"
+        "publish.transfers",
+        "publish.projects",
+        "publish.registry",
+        "publish.flags",
     )
     assert routing.ACCEPTED_TOPICS == ("accepted.transfers", "accepted.projects")
-    named = {*routing.GATE_SOURCES, *routing.ACCEPTED_TOPICS, routing.CONTRIBUTIONS_TOPIC,
-             routing.ACKS_TOPIC, routing.REJECTIONS_TOPIC, routing.FLAGS_TOPIC}
+    named = {
+        *routing.GATE_SOURCES,
+        *routing.ACCEPTED_TOPICS,
+        routing.CONTRIBUTIONS_TOPIC,
+        routing.ACKS_TOPIC,
+        routing.REJECTIONS_TOPIC,
+        routing.FLAGS_TOPIC,
+    }
     assert set(routing.TOPICS) == named
 
 
@@ -100,8 +109,9 @@ def test_topic_lists() -> None:
         ("flag.changed", {"flag_id": "flg_1"}, None, b"flg_1"),
     ],
 )
-def test_entity_and_partition_key(event_type: str, payload: dict[str, str],
-                                  entity: tuple[str, str] | None, key: bytes) -> None:
+def test_entity_and_partition_key(
+    event_type: str, payload: dict[str, str], entity: tuple[str, str] | None, key: bytes
+) -> None:
     assert routing.entity_of(event_type, payload) == entity
     assert routing.partition_key(event_type, payload) == key
 

@@ -13,7 +13,9 @@ from schemas.thresholds import DEFAULT_THRESHOLDS, SDG_CEILING_BPS, Thresholds
 from stream_processors.reconcilers import thresholds
 
 
-def test_unset_settings_give_the_default_thresholds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_settings_give_the_default_thresholds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # no cuentas.toml here
     assert thresholds(load_settings(env={})) == DEFAULT_THRESHOLDS
 
@@ -30,7 +32,11 @@ def test_defaults() -> None:
     assert Thresholds() == DEFAULT_THRESHOLDS
     assert DEFAULT_THRESHOLDS.corridor_cost_ceiling_bps == SDG_CEILING_BPS == 500
     assert dataclasses.asdict(DEFAULT_THRESHOLDS) == {
-        "payout_tolerance_bps": 50, "cost_disclosure_tolerance_bps": 10, "corridor_cost_ceiling_bps": 500,
-        "payout_grace": timedelta(hours=72), "no_milestone_period": timedelta(days=120),
-        "unverified_period": timedelta(days=60), "disbursement_tolerance_bps": 0,
+        "payout_tolerance_bps": 50,
+        "cost_disclosure_tolerance_bps": 10,
+        "corridor_cost_ceiling_bps": 500,
+        "payout_grace": timedelta(hours=72),
+        "no_milestone_period": timedelta(days=120),
+        "unverified_period": timedelta(days=60),
+        "disbursement_tolerance_bps": 0,
     }

@@ -41,7 +41,16 @@ def test_fraction_digits() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["yesterday", "2025-05-01T12:00:00", "2025-05-01", "", None, 1714564800, b"2025-05-01T12:00:00Z"]
+    "bad",
+    [
+        "yesterday",
+        "2025-05-01T12:00:00",
+        "2025-05-01",
+        "",
+        None,
+        1714564800,
+        b"2025-05-01T12:00:00Z",
+    ],
 )
 def test_wire_parsing_is_strict(bad: object) -> None:
     with pytest.raises(MalformedInput) as e:
