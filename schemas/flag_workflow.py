@@ -1,13 +1,16 @@
 """The flag workflow: statuses, who may move a flag where and why, and what counts as open.
 
-A flag is a public claim that something is wrong.  Its life, as every
-``flag.changed`` event in the log records it::
+A flag is a public claim that something is wrong.  Its moves, as the
+``flag.changed`` events in the log record them::
 
-    (new) -> open --------------------------> resolved    by later evidence (system)
-               |  \\-> acknowledged --------> resolved    by a reviewer or by evidence
-               |          \\                  dismissed   by a reviewer, with a reason
-               \\------------------------------> withdrawn the evidence is gone (system)
-    resolved, withdrawn -> open                         the condition holds again (system)
+    system    (new) -> open                   the condition holds (auto_detected)
+              open, acknowledged -> resolved  later evidence ends it (auto_resolved)
+              resolved, withdrawn -> open     the condition holds again (auto_detected)
+              open, acknowledged, resolved -> withdrawn
+                                              the flag is no longer derived (evidence_withdrawn)
+    reviewer  open -> acknowledged            (reviewer_ack)
+              open, acknowledged -> resolved  (reviewer_resolved)
+              open, acknowledged -> dismissed (reviewer_dismissed_explained | _duplicate | _error)
 
 Two actors move flags.  The *system* (the rules, the gate, the sequence check)
 follows the evidence (:func:`system_steps`); a *reviewer* (a ``rev_``
