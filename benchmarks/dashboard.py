@@ -42,6 +42,7 @@ from benchmarks.common import (
 )
 from benchmarks.workload import SECRET
 from infra.db import connect, migrate
+from schemas.flag_workflow import OPEN_STATUSES
 
 __all__ = ["run", "load"]
 
@@ -273,9 +274,9 @@ def time_queries(reader: str, receipts: list[tuple[str, str, str]], samples: int
     for days in (30, 365, 0):
         out[f"overview(period={days or 'all'})"] = _time(overview(days), heavy)
     out["flag_queue(open+acknowledged)"] = _time(
-        lambda: raw(data.flag_queue)(reader, SCHEMA, ("open", "acknowledged"), (), None), samples)
+        lambda: raw(data.flag_queue)(reader, SCHEMA, OPEN_STATUSES, (), None), samples)
     out["flag_queue(one type, one accountable)"] = _time(
-        lambda: raw(data.flag_queue)(reader, SCHEMA, ("open", "acknowledged"), ("short_payout",),
+        lambda: raw(data.flag_queue)(reader, SCHEMA, OPEN_STATUSES, ("short_payout",),
                                      f"op.operador-{rng.randrange(20)}"), samples)
     out["flag_detail"] = _time(lambda: raw(data.flag_detail)(reader, SCHEMA, "flg_" + _md5(f"f{rng.randrange(1, 1000)}")),
                                samples)

@@ -62,6 +62,7 @@ from benchmarks.common import (
 from benchmarks.platform import prepare, query, register_operator, start_processors, stop_processors
 from benchmarks.workload import OPERATOR, Msg, presign
 from infra.settings import Settings
+from schemas.routing import partition_for
 
 __all__ = ["run"]
 
@@ -109,12 +110,6 @@ class Publisher:
 # --- observing the database --------------------------------------------------------------------------
 
 
-def _partition(key: bytes, n: int) -> int:
-    from kafka.partitioner.default import murmur2
-
-    return int(murmur2(key) & 0x7FFFFFFF) % n
-
-
 def wait_reconciled(s: Settings, msgs: Sequence[Msg], timeout: float) -> bool:
     """Wait until every event of ``msgs`` has its ``entity_events`` row (bounded by ``timeout``).
 
@@ -123,7 +118,7 @@ def wait_reconciled(s: Settings, msgs: Sequence[Msg], timeout: float) -> bool:
     """
     last: dict[int, Msg] = {}
     for m in msgs:
-        last[_partition(m.key, s.kafka_partitions)] = m
+        last[partition_for(m.key, s.kafka_partitions)] = m
     tails = list(last.values())
     tids = sorted({m.transfer_id for m in msgs})
 

@@ -28,10 +28,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from schemas.catalog import partition_key, topic_for
-from schemas.envelope import format_time, sign_event
+from schemas.costs import disclosed_cost_bps
+from schemas.envelope import sign_event
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
-from stream_processors.rules.transfers import disclosed_cost_bps
+from schemas.routing import partition_key, topic_for
+from schemas.times import format_time
 
 __all__ = ["OPERATOR", "SECRET", "Msg", "presign", "raw_private_key", "CORRIDORS"]
 

@@ -29,6 +29,7 @@ from infra import db, log_store
 from infra.runtime import resolve
 from infra.settings import Settings, load_settings
 from schemas.errors import CuentasError
+from schemas.flag_workflow import OPEN_STATUSES
 
 __all__ = [
     "DataUnavailable",
@@ -150,7 +151,8 @@ def overview(url: str, schema: str, period_days: int) -> dict[str, pd.DataFrame]
         out["groups"] = _frame(cur)
         cur.execute(
             "SELECT flag_type, status, currency, n, amount FROM summary_flags"
-            " WHERE status IN ('open', 'acknowledged') AND n > 0 ORDER BY flag_type, status, currency"
+            " WHERE status = ANY(%s) AND n > 0 ORDER BY flag_type, status, currency",
+            (list(OPEN_STATUSES),),
         )
         out["flags"] = _frame(cur)
         cur.execute(
@@ -347,8 +349,8 @@ def accountables(url: str, schema: str) -> list[str]:
     """Parties named accountable by open flags (for the filter list)."""
     with cursor(url, schema) as cur:
         cur.execute(
-            "SELECT DISTINCT accountable FROM flags WHERE status IN ('open', 'acknowledged')"
-            " ORDER BY 1 LIMIT 500"
+            "SELECT DISTINCT accountable FROM flags WHERE status = ANY(%s) ORDER BY 1 LIMIT 500",
+            (list(OPEN_STATUSES),),
         )
         return [r[0] for r in cur.fetchall()]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from schemas.money import ISO_4217_MINOR_UNITS
+from schemas.money import display_exponent
 
 __all__ = [
     "DEFAULT_LANG",
@@ -248,7 +248,7 @@ def fmt_money(amount: Any, currency: Any, lang: str | None = None) -> str:
     """``amount`` minor units of ``currency`` (``fmt_money(123456, "USD")`` -> ``USD 1,234.56``)."""
     if _missing(amount) or not currency or _missing(currency):
         return "—"
-    exp = ISO_4217_MINOR_UNITS.get(currency, 2)
+    exp = display_exponent(currency)
     number = _format_decimal(Decimal(int(amount)).scaleb(-exp), exp, lang)
     return t("fmt.money", lang, amount=number, code=currency)
 

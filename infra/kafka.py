@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from infra.settings import Settings
 from schemas.errors import ConfigurationError, UnavailableService
+from schemas.routing import TOPICS
 
 __all__ = [
-    "TOPICS",
     "topic_names",
     "client_config",
     "faust_broker_options",
@@ -33,22 +33,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Logical topic names (the settings' prefix is added in front) and their roles.
-TOPICS: Mapping[str, str] = {
-    "publish.transfers": "signed transfer events from operators, keyed by transfer id",
-    "publish.projects": "signed project, milestone and disbursement events, keyed by project id",
-    "publish.registry": "signed publisher registrations, rotations and revocations",
-    "publish.flags": "signed flag changes from reviewers (through the platform)",
-    "accepted.transfers": "events accepted into the log, for the transfer reconciler",
-    "accepted.projects": "events accepted into the log, for the project reconciler",
-    "contributions.by_project": "club contributions re-keyed by project id (repartition)",
-    "acks": "acknowledgements to publishers: accepted, duplicate or rejected, keyed by publisher",
-    "rejections": "rejected input with its reason code",
-    "flags": "flag changes, keyed by flag id",
-}
-
-
 def topic_names(settings: Settings) -> dict[str, str]:
+    """Every topic the platform uses (``schemas.routing.TOPICS``), with the deployment's prefix."""
     return {name: settings.topic(name) for name in TOPICS}
 
 

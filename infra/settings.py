@@ -15,10 +15,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from schemas.errors import ConfigurationError
+from schemas.thresholds import DEFAULT_THRESHOLDS as _TH
 
 __all__ = ["Settings", "load_settings", "settings_table_markdown"]
 
@@ -88,11 +90,12 @@ class Settings:
     redrive_after_s: float = _s("REDRIVE_AFTER_S", 30.0, "Accepted events not reconciled after this long are forwarded again.")
     outbox_resend_after_s: float = _s("OUTBOX_RESEND_AFTER_S", 20.0, "Publishers republish events not acknowledged after this long.")
     # --- reconciliation thresholds -----------------------------------------------
-    payout_tolerance_bps: int = _s("PAYOUT_TOLERANCE_BPS", 50, "Payout may fall short of the promise by this much (basis points) before it is flagged.")
-    corridor_cost_ceiling_bps: int = _s("CORRIDOR_COST_CEILING_BPS", 500, "Cost ceiling per transfer (SDG 10.c: no corridor above 5%).")
-    payout_grace_hours: float = _s("PAYOUT_GRACE_HOURS", 72.0, "Hours after the promised time after which a missing payout is a loss, not a delay.")
-    no_milestone_days: float = _s("NO_MILESTONE_DAYS", 120.0, "Days after funds arrive within which a milestone must be reported.")
-    unverified_days: float = _s("UNVERIFIED_DAYS", 60.0, "Days within which reported spending must be verified.")
+    # (defaults: schemas.thresholds, the one place they are written)
+    payout_tolerance_bps: int = _s("PAYOUT_TOLERANCE_BPS", _TH.payout_tolerance_bps, "Payout may fall short of the promise by this much (basis points) before it is flagged.")
+    corridor_cost_ceiling_bps: int = _s("CORRIDOR_COST_CEILING_BPS", _TH.corridor_cost_ceiling_bps, "Cost ceiling per transfer (SDG 10.c: no corridor above 5%).")
+    payout_grace_hours: float = _s("PAYOUT_GRACE_HOURS", _TH.payout_grace / timedelta(hours=1), "Hours after the promised time after which a missing payout is a loss, not a delay.")
+    no_milestone_days: float = _s("NO_MILESTONE_DAYS", _TH.no_milestone_period / timedelta(days=1), "Days after funds arrive within which a milestone must be reported.")
+    unverified_days: float = _s("UNVERIFIED_DAYS", _TH.unverified_period / timedelta(days=1), "Days within which reported spending must be verified.")
     clock_lateness_s: float = _s("CLOCK_LATENESS_S", 3600.0, "Event-time lateness allowed before deadlines fire (out-of-order tolerance).")
     clock_idle_s: float = _s("CLOCK_IDLE_S", 10.0, "A partition with no new events for this long (wall clock) stops holding the event-time clock back.")
 

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from schemas.catalog import REGISTRY_EVENT_TYPES, ROLES_BY_KIND
-from schemas.envelope import MAX_ENVELOPE_BYTES, Envelope, format_time
+from schemas.envelope import MAX_ENVELOPE_BYTES, Envelope
 from schemas.errors import (
     ConfigurationError,
     CuentasError,
@@ -42,6 +42,7 @@ from schemas.errors import (
     UnavailableService,
     VerificationError,
 )
+from schemas.times import format_time, utc
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -98,15 +99,11 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_start(text: str) -> datetime:
-    """An ISO 8601 date or date-time; no offset means UTC."""
+    """An ISO 8601 date or date-time; no offset means UTC (``schemas.times.utc``)."""
     try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as e:
-        raise MalformedInput(
-            f"--start {text!r} is not an ISO 8601 date or time (e.g. 2025-01-01T00:00:00Z)",
-            reason="time",
-        ) from e
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+        return utc(text)
+    except MalformedInput as e:
+        raise MalformedInput(f"--start {e}", reason="time") from e
 
 
 def _passphrase(var: str | None) -> bytes | None:

@@ -5,7 +5,7 @@
     pub.settle(timeout=60)                           # wait for acknowledgements, republishing
 
 Routing: transfer events are keyed by transfer id, project, milestone and
-disbursement events by project id (``schemas.catalog.partition_key``), so
+disbursement events by project id (``schemas.routing.partition_key``), so
 every event of one transfer or project lands on one partition, in order.
 Each message carries ``cc-publisher`` and ``cc-event-id`` headers so the
 gate can acknowledge even input it cannot parse.
@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from infra.kafka import client_config, make_producer
 from infra.settings import Settings
 from producers.outbox import Counts, Outbox
-from schemas.catalog import partition_key, topic_for
 from schemas.envelope import Envelope, sign_event
 from schemas.errors import UnavailableService
+from schemas.routing import ACKS_TOPIC, partition_for, partition_key, topic_for
 
 __all__ = ["Publisher", "outbox_path"]
 
@@ -38,12 +38,6 @@ log = logging.getLogger(__name__)
 
 def outbox_path(settings: Settings, publisher_id: str) -> Path:
     return settings.data_path / "outbox" / f"{publisher_id}.sqlite"
-
-
-def _murmur_partition(key: bytes, n: int) -> int:
-    from kafka.partitioner.default import murmur2
-
-    return int(murmur2(key) & 0x7FFFFFFF) % n
 
 
 class Publisher:
@@ -161,14 +155,14 @@ class Publisher:
         if self._ack_consumer is None:
             from kafka import KafkaConsumer, TopicPartition
 
-            topic = self.s.topic("acks")
+            topic = self.s.topic(ACKS_TOPIC)
             c = KafkaConsumer(**client_config(self.s), enable_auto_commit=False, fetch_max_wait_ms=200,
                               auto_offset_reset="earliest")
             parts = c.partitions_for_topic(topic)
             if not parts:
                 c.close()
                 raise UnavailableService(f"topic {topic} does not exist: is the platform running?")
-            tp = TopicPartition(topic, _murmur_partition(self.publisher_id.encode(), len(parts)))
+            tp = TopicPartition(topic, partition_for(self.publisher_id.encode(), len(parts)))
             c.assign([tp])
             tid = str(c._client.cluster.topic_id(topic) or "")
             stored = self.outbox.get_meta(f"ack_offset:{tid}:{tp.partition}")

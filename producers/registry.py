@@ -15,8 +15,9 @@ from infra.identities import PLATFORM_PUBLISHER, Identity, PlatformKeys
 from infra.settings import Settings
 from producers.publisher import Publisher
 from schemas.catalog import ROLES_BY_KIND
-from schemas.envelope import Envelope, format_time
+from schemas.envelope import Envelope
 from schemas.keys import format_verifier_key, public_key_bytes
+from schemas.times import format_time
 
 __all__ = ["registration_payload", "register", "bootstrap_platform", "authority_publisher"]
 

@@ -57,17 +57,19 @@ from typing import Any, Final, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from schemas.catalog import ROLES_BY_KIND, partition_key, topic_for
+from schemas.catalog import ROLES_BY_KIND
+from schemas.costs import disclosed_cost_bps, effective_cost_bps
 from schemas.envelope import (
     Envelope,
     event_id_from,
-    format_time,
     sign_event,
 )
 from schemas.errors import MalformedInput
 from schemas.keys import format_verifier_key, key_id, public_key_bytes
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
-from stream_processors.rules.transfers import disclosed_cost_bps, effective_cost_bps
+from schemas.routing import accepted_topic_for, partition_for, partition_key, topic_for
+from schemas.thresholds import DEFAULT_THRESHOLDS
+from schemas.times import format_time
 
 __all__ = [
     "ANOMALY_CLASSES",
@@ -131,10 +133,11 @@ _KEY_DOMAIN: Final = b"cuentas-claras/sim-key/v1\x00"
 _SECRET_DOMAIN: Final = b"cuentas-claras/sim-secret/v1\x00"
 _RNG_DOMAIN: Final = b"cuentas-claras/sim-rng/v1\x00"
 _AUTHORITY: Final = "registry.cuentasclaras"
-_CEILING_BPS: Final = 500
-_PAYOUT_TOL_BPS: Final = 50
-_DISCLOSURE_TOL_BPS: Final = 10
-_PAYOUT_GRACE: Final = timedelta(hours=72)
+# The ground truth follows the rules at their default thresholds.
+_CEILING_BPS: Final = DEFAULT_THRESHOLDS.corridor_cost_ceiling_bps
+_PAYOUT_TOL_BPS: Final = DEFAULT_THRESHOLDS.payout_tolerance_bps
+_DISCLOSURE_TOL_BPS: Final = DEFAULT_THRESHOLDS.cost_disclosure_tolerance_bps
+_PAYOUT_GRACE: Final = DEFAULT_THRESHOLDS.payout_grace
 
 # --- the world -----------------------------------------------------------------------
 
@@ -447,16 +450,14 @@ class Simulation:
         ``accepted.projects`` (keyed like the publish topics) of the latest event
         time there, minus ``lateness`` (CLOCK_LATENESS_S).
         """
-        from kafka.partitioner.default import murmur2
-
         marks: dict[tuple[str, int], datetime] = {}
         for ev in self.events:
             if ev.expect != "accepted":
                 continue
             topic = ev.topic
-            if topic not in ("publish.transfers", "publish.projects"):
+            if accepted_topic_for(ev.envelope.event_type) is None:
                 continue
-            part = (murmur2(ev.key) & 0x7FFFFFFF) % partitions
+            part = partition_for(ev.key, partitions)
             t = ev.envelope.time()
             if marks.get((topic, part), t) <= t:
                 marks[(topic, part)] = t
@@ -1287,7 +1288,7 @@ class _Builder(_Market):
         def available(t: datetime) -> int:
             return sum(a for ft, a in funds if ft <= t)
 
-        need_fwm = label != "funds_without_milestone" and first_funds + 120 * _DAY <= fut
+        need_fwm = label != "funds_without_milestone" and first_funds + DEFAULT_THRESHOLDS.no_milestone_period <= fut
         must_one = need_fwm or label in ("spending_above_funds", "spending_unverified")
 
         def postpone(i: int) -> None:
@@ -1344,7 +1345,7 @@ class _Builder(_Market):
             reports.append((i, reported_at, spent, d))
             last_t = t + 12 * _HOUR
         for n, (i, reported_at, _spent, _d) in enumerate(reports):
-            deadline = reported_at + 60 * _DAY
+            deadline = reported_at + DEFAULT_THRESHOLDS.unverified_period
             if label == "spending_unverified" and n == 0:
                 self.verify(
                     club,

@@ -1,4 +1,4 @@
-"""The catalog of event types: their JSON Schemas, topics, partition keys and roles.
+"""The catalog of event types: their JSON Schemas and roles (routing: ``schemas.routing``).
 
 The JSON Schema files in ``schemas/events/`` (draft 2020-12) are the single
 source of truth for payloads.  They are read once, at import, through
@@ -43,6 +43,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from schemas.errors import MalformedInput
+from schemas.flag_workflow import SYSTEM_ACTOR, reason_allowed
 from schemas.keys import ALG_ED25519, parse_verifier_key
 
 __all__ = [
@@ -50,14 +51,11 @@ __all__ = [
     "REGISTRY_EVENT_TYPES",
     "ROLES_BY_KIND",
     "SCHEMA_BASE_URI",
-    "TOPICS",
     "check_envelope_shape",
     "check_header",
     "iter_schema_errors",
     "load_schema",
-    "partition_key",
     "schema_error",
-    "topic_for",
     "validate_payload",
 ]
 
@@ -406,27 +404,6 @@ ROLES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "reviewer": ("flag.changed",),
 }
 
-#: Topic of each event family; every event of one subject goes to one topic.
-TOPICS: Final[Mapping[str, str]] = {
-    "transfer": "publish.transfers",
-    "project": "publish.projects",
-    "milestone": "publish.projects",
-    "disbursement": "publish.projects",
-    "publisher": "publish.registry",
-    "flag": "publish.flags",
-}
-
-# The payload field that keys each family's partition, so that all events of
-# one transfer / project / publisher / flag stay in order on one partition.
-_PARTITION_FIELD: Final[Mapping[str, str]] = {
-    "transfer": "transfer_id",
-    "project": "project_id",
-    "milestone": "project_id",
-    "disbursement": "project_id",
-    "publisher": "publisher_id",
-    "flag": "flag_id",
-}
-
 
 def load_schema(event_type: str, version: int = 1) -> Mapping[str, Any]:
     """The parsed JSON Schema of one event type (read-only by convention)."""
@@ -451,26 +428,6 @@ def check_header(header: object) -> None:
     err = _HEADER.first_error(header)
     if err is not None:
         raise schema_error(err, root="/header", reason="envelope")
-
-
-def topic_for(event_type: str) -> str:
-    """``publish.transfers`` | ``publish.projects`` | ``publish.registry`` | ``publish.flags``."""
-    if event_type not in EVENT_TYPES:
-        raise _unknown(event_type, None)
-    return TOPICS[event_type.split(".", 1)[0]]
-
-
-def partition_key(event_type: str, payload: Mapping[str, Any]) -> bytes:
-    """The Kafka partition key: the id of the subject the event is about, ASCII."""
-    if event_type not in EVENT_TYPES:
-        raise _unknown(event_type, None)
-    fld = _PARTITION_FIELD[event_type.split(".", 1)[0]]
-    value = payload.get(fld)
-    if not isinstance(value, str) or not value.isascii() or not value:
-        raise MalformedInput(
-            f"payload/{fld}: missing or not an id", reason="schema", field=f"/payload/{fld}"
-        )
-    return value.encode("ascii")
 
 
 # --- errors -----------------------------------------------------------------
@@ -617,14 +574,11 @@ def _check_key_rotated(p: Mapping[str, Any]) -> None:
     _check_verifier_key(p, "new_public_key")
 
 
-_SYSTEM_REASONS: Final = frozenset({"auto_detected", "auto_resolved", "evidence_withdrawn"})
-
-
 def _check_flag_changed(p: Mapping[str, Any]) -> None:
     if p["previous_status"] == p["status"]:
         raise _fail("status", f"equals previous_status {p['status']!r}; nothing changed")
-    system = p["actor"] == "system"
-    if system != (p["reason_code"] in _SYSTEM_REASONS):
+    if not reason_allowed(p["actor"], p["reason_code"]):
+        system = p["actor"] == SYSTEM_ACTOR
         raise _fail(
             "reason_code",
             f"{p['reason_code']!r} cannot be recorded by actor "

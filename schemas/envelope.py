@@ -36,7 +36,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -45,16 +45,15 @@ from schemas.canonical import canonicalize, parse_json
 from schemas.catalog import check_envelope_shape, check_header, validate_payload
 from schemas.errors import MalformedInput, VerificationError
 from schemas.keys import key_id, public_key_bytes, verify_ed25519
+from schemas.times import format_time, parse_time
 
 __all__ = [
     "DOMAIN_SEPARATOR",
     "MAX_ENVELOPE_BYTES",
     "Envelope",
     "event_id_from",
-    "format_time",
     "new_event_id",
     "parse_envelope",
-    "parse_time",
     "sign_event",
     "verify_envelope_signature",
 ]
@@ -79,31 +78,6 @@ def new_event_id() -> str:
 def event_id_from(seed: bytes) -> str:
     """A deterministic event id from ``seed`` (for replays, simulators and tests)."""
     return _b32(hashlib.sha256(_EVENT_ID_DOMAIN + seed).digest()[:16])
-
-
-def format_time(dt: datetime) -> str:
-    """RFC 3339 in UTC with ``Z``; microseconds only when non-zero (``...T12:00:00.5Z``)."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise MalformedInput(
-            "a naive datetime has no time zone; pass an aware one (e.g. tzinfo=UTC)",
-            reason="time",
-        )
-    u = dt.astimezone(UTC)
-    base = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
-    if u.microsecond:
-        base += f".{u.microsecond:06d}".rstrip("0")
-    return base + "Z"
-
-
-def parse_time(text: str) -> datetime:
-    """An aware UTC datetime from a schema-valid RFC 3339 ``...Z`` string."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except (TypeError, ValueError) as e:
-        raise MalformedInput(f"{text!r} is not an RFC 3339 time", reason="schema") from e
-    if dt.utcoffset() is None:
-        raise MalformedInput(f"{text!r} has no UTC offset", reason="schema")
-    return dt.astimezone(UTC)
 
 
 def _canonical_validated(obj: Mapping[str, Any]) -> bytes:

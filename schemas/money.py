@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import NamedTuple
 
 from schemas.errors import MalformedInput
@@ -23,9 +24,15 @@ __all__ = [
     "MAX_AMOUNT",
     "Money",
     "bps",
+    "display_exponent",
+    "div_round_half_away",
     "from_major",
+    "major_fraction",
     "minor_units",
+    "parse_rate",
+    "round_half_away",
     "to_major",
+    "to_major_float",
 ]
 
 #: Largest amount of minor units one event may carry (10^15, below 2^53 so it
@@ -235,6 +242,68 @@ def to_major(money: Money) -> Decimal:
     return Decimal(money.amount).scaleb(-minor_units(money.currency))
 
 
+def major_fraction(amount: int, currency: str) -> Fraction:
+    """Minor units -> exact major units as a ``Fraction`` (the rules' and cost formulas' form).
+
+    ``major_fraction(12345, "USD") == Fraction(12345, 100)``; an unknown currency is
+    ``MalformedInput(reason="currency")``, a ``ValueError``.
+    """
+    return Fraction(amount, 10 ** minor_units(currency))
+
+
+def display_exponent(currency: str) -> int:
+    """Decimals to show for ``currency``: its ISO 4217 exponent, 2 for a code not in the table.
+
+    Display only (a row written before a currency left the table still shows);
+    arithmetic uses ``minor_units``, which refuses unknown codes.
+    """
+    return ISO_4217_MINOR_UNITS.get(currency, 2)
+
+
+def to_major_float(amount: int, currency: str) -> float:
+    """Minor units -> major units as a float, for chart geometry only (bar lengths, axes).
+
+    Every amount shown as text is formatted exactly from the integer instead.
+    """
+    scale: int = 10 ** display_exponent(currency)
+    return int(amount) / scale
+
+
+def parse_rate(value: object) -> Fraction:
+    """A decimal-string exchange rate (``"17.0512"``) -> exact positive ``Fraction``; never a float.
+
+    Raises ``MalformedInput(reason="currency")`` (a ``ValueError``) for anything else.
+    """
+    if not isinstance(value, str):
+        raise MalformedInput(
+            f"exchange rate must be a decimal string: {value!r}", reason="currency"
+        )
+    try:
+        dec = Decimal(value)
+    except InvalidOperation as e:
+        raise MalformedInput(f"bad exchange rate {value!r}", reason="currency") from e
+    if not dec.is_finite() or dec <= 0:
+        raise MalformedInput(f"exchange rate must be positive: {value!r}", reason="currency")
+    return Fraction(dec)
+
+
+def div_round_half_away(num: int, den: int) -> int:
+    """``num / den`` rounded to the nearest integer, halves away from zero (``den > 0``).
+
+    Integer arithmetic only, symmetric for negatives, so every party computing a
+    ratio from the same amounts gets the same number.
+    """
+    q, r = divmod(abs(num), den)
+    if 2 * r >= den:
+        q += 1
+    return q if num >= 0 else -q
+
+
+def round_half_away(x: Fraction) -> int:
+    """``x`` rounded to the nearest integer, halves away from zero (as ``bps``)."""
+    return div_round_half_away(x.numerator, x.denominator)
+
+
 def from_major(value: Decimal | str | int, currency: str) -> Money:
     """Exact conversion from major units; more decimals than the currency has is an error.
 
@@ -273,9 +342,4 @@ def bps(part: Money | int, whole: Money | int) -> int:
         raise MalformedInput(
             "basis points of a non-positive whole are undefined", reason="currency"
         )
-    num = p * 10_000
-    # Round half away from zero for negatives too, symmetrically.
-    q, r = divmod(abs(num), w)
-    if 2 * r >= w:
-        q += 1
-    return q if num >= 0 else -q
+    return div_round_half_away(p * 10_000, w)

@@ -43,9 +43,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from schemas.catalog import REGISTRY_EVENT_TYPES, validate_payload
-from schemas.envelope import Envelope, format_time, parse_time
+from schemas.envelope import Envelope
 from schemas.errors import MalformedInput, VerificationError
 from schemas.keys import ALG_ED25519, VerifierKey, load_public_key, parse_verifier_key
+from schemas.times import format_time, parse_time
 
 __all__ = [
     "STATE_VERSION",

@@ -24,13 +24,23 @@ from infra.db import connect
 from infra.identities import PlatformKeys
 from infra.kafka import faust_broker_options, topic_ids
 from infra.settings import Settings
-from schemas.catalog import partition_key
+from schemas.routing import (
+    ACCEPTED_TOPICS,
+    ACKS_TOPIC,
+    CONTRIBUTIONS_TOPIC,
+    FAMILIES,
+    FLAGS_TOPIC,
+    GATE_SOURCES,
+    REJECTIONS_TOPIC,
+    accepted_topic_for,
+    partition_key,
+)
 from stream_processors import gate as gate_mod
 from stream_processors.checkpointer import make_checkpoint
 from stream_processors.forwarding import BUNDLE_HEADER, Forward, encode_bundle, group_by_partition
 from stream_processors.pg import PgWorker, record_progress
 
-__all__ = ["create_app", "GATE_SOURCES", "EXIT_NEW_INCARNATION"]
+__all__ = ["create_app", "EXIT_NEW_INCARNATION"]
 
 #: Exit status of a worker that left because the broker's topics were recreated.
 EXIT_NEW_INCARNATION = 75
@@ -39,9 +49,6 @@ log = logging.getLogger(__name__)
 
 #: A record to produce: topic, key, value, headers and, optionally, the partition.
 Msg = tuple[Any, ...]
-
-GATE_SOURCES = ("publish.transfers", "publish.projects", "publish.registry", "publish.flags")
-
 
 def _offsets(events: list[Any]) -> dict[tuple[str, int], int]:
     out: dict[tuple[str, int], int] = {}
@@ -88,15 +95,6 @@ def verify_all(jobs: list[tuple[Any, bytes]]) -> list[bool]:
     return list(_VERIFY_POOL.map(one, jobs, chunksize=64))
 
 
-def forward_topic(event_type: str) -> str | None:
-    head = event_type.split(".")[0]
-    if head == "transfer":
-        return "accepted.transfers"
-    if head in ("project", "milestone", "disbursement"):
-        return "accepted.projects"
-    return None
-
-
 def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] = ("gate", "checkpointer", "redrive", "reconcilers")) -> faust.App:
     keys = PlatformKeys.load(settings)
     app = faust.App(
@@ -119,7 +117,7 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
 
     def refresh_topic_ids() -> None:
         try:
-            tids.update(topic_ids(settings, [t(n) for n in (*GATE_SOURCES, "accepted.transfers", "accepted.projects", "contributions.by_project")]))
+            tids.update(topic_ids(settings, [t(n) for n in (*GATE_SOURCES, *ACCEPTED_TOPICS, CONTRIBUTIONS_TOPIC)]))
         except Exception as e:
             log.warning("could not read topic ids: %s", e)
 
@@ -193,7 +191,7 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
     # never fetches again.  Each worker watches the topics' incarnation (the
     # topic id in Metadata) and, when it changes, exits so its supervisor
     # starts it afresh; uncommitted work is simply redone (ADR 0002).
-    watched = t("publish.transfers")
+    watched = t(FAMILIES["transfer"].publish_topic)
     seen_ids: dict[str, str] = {}
 
     def incarnation_changed() -> bool:
@@ -278,7 +276,7 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
                         c.registry.forget_signatures()
                     marks: dict[tuple[str, int], Any] = {}
                     for ev, d in zip(events, out.decisions, strict=True):
-                        if d.outcome == "accepted" and d.envelope is not None and forward_topic(d.envelope.event_type):
+                        if d.outcome == "accepted" and d.envelope is not None and accepted_topic_for(d.envelope.event_type):
                             k = (ev.message.topic, ev.message.partition)
                             t_ev = d.envelope.time()
                             if k not in marks or t_ev > marks[k]:
@@ -311,16 +309,16 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
                         acks[pub].append({"event_id": eid, "status": d.outcome, "log_index": d.log_index,
                                           "reason": d.reason or None, "message": d.message or None})
                     if d.outcome == "accepted" and d.envelope is not None:
-                        ft = forward_topic(d.event_type or "")
+                        ft = accepted_topic_for(d.envelope.event_type)
                         if ft and d.log_index is not None:
                             forwards[t(ft)].append((d.log_index, partition_key(d.envelope.event_type, d.envelope.payload),
                                                     d.envelope.leaf_bytes()))
                     elif d.outcome == "rejected":
-                        msgs.append((t("rejections"), (pub or "").encode(), json.dumps(
+                        msgs.append((t(REJECTIONS_TOPIC), (pub or "").encode(), json.dumps(
                             {"publisher_id": pub, "event_id": eid, "reason": d.reason, "message": d.message,
                              "source": d.source}).encode(), None))
                 for pub, results in acks.items():
-                    msgs.append((t("acks"), pub.encode(), json.dumps({"publisher_id": pub, "results": results}).encode(), None))
+                    msgs.append((t(ACKS_TOPIC), pub.encode(), json.dumps({"publisher_id": pub, "results": results}).encode(), None))
                 await send_all(bundled_forwards(forwards) + msgs, lane="gate")
 
     # --- checkpoints ---------------------------------------------------------------
@@ -354,7 +352,7 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
             log.info("re-driving %d accepted events not yet reconciled", len(rows))
             msgs: list[Msg] = []
             for event_type, idx, leaf in rows:
-                ft = forward_topic(event_type)
+                ft = accepted_topic_for(event_type)
                 if ft:
                     payload = json.loads(leaf)["payload"]
                     msgs.append((t(ft), partition_key(event_type, payload), leaf, [("log-index", str(idx).encode())]))
@@ -369,7 +367,8 @@ def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] =
 
             envs = await gap_pg.run(lambda cur: check_gaps(cur, keys, settings.redrive_after_s))
             if envs:
-                await send_all([(t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), None) for e in envs], lane="gaps")
+                await send_all([(t(FLAGS_TOPIC), partition_key(e.event_type, e.payload), e.leaf_bytes(), None) for e in envs],
+                               lane="gaps")
 
     if "reconcilers" in components:
         from stream_processors.reconcilers import install as install_reconcilers

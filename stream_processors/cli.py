@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from schemas.flag_workflow import FLAG_STATUSES
+
 __all__ = ["register"]
 
 
@@ -217,7 +219,7 @@ def register(sub: Any) -> None:
     fs = fl.add_subparsers(dest="flags_command", metavar="ACTION", required=True)
     p = fs.add_parser("list", help="list flags, largest amount at stake first")
     p.add_argument("--type", help="only this flag type (e.g. missing_payout)")
-    p.add_argument("--status", choices=["open", "acknowledged", "resolved", "dismissed", "withdrawn"])
+    p.add_argument("--status", choices=FLAG_STATUSES)
     p.add_argument("--limit", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_flags_list)

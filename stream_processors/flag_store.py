@@ -1,12 +1,14 @@
-"""Flags as a workflow: open -> acknowledged -> resolved / dismissed (or withdrawn).
+"""Flags as a workflow, stored: the PostgreSQL and log side of ``schemas.flag_workflow``.
 
 The rules (:mod:`stream_processors.rules`) say which flags a subject has
-now; :class:`FlagWriter` turns the difference with the stored flags into
-state changes.  Every change is a signed ``flag.changed`` event appended to
+now; :class:`FlagWriter` turns the difference with the stored flags into the
+state changes the workflow prescribes (``system_steps``), and
+:func:`apply_review` records a reviewer's decision after checking it against
+the workflow.  Every change is a signed ``flag.changed`` event appended to
 the audit log (so reviewers are audited too), a ``flag_history`` row and an
 update of the incrementally maintained ``summary_flags`` table, all in the
-caller's transaction.  Reviewer decisions stand: a dismissed flag is not
-reopened by the rules, and an acknowledged one still auto-resolves.
+caller's transaction.  :func:`recount_open_flags` is the one count of a
+project's open flags.
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ from psycopg2.extras import execute_values
 
 from infra import log_store
 from infra.identities import PlatformKeys
-from schemas.envelope import Envelope, event_id_from, format_time, sign_event
+from schemas.envelope import Envelope, event_id_from, sign_event
+from schemas.errors import MalformedInput
+from schemas.flag_workflow import (
+    OPEN_STATUSES,
+    SYSTEM_ACTOR,
+    Condition,
+    check_review_reason,
+    may_review,
+    system_steps,
+)
 from schemas.money import MAX_AMOUNT
+from schemas.times import format_time
 from stream_processors.rules.model import FlagSpec
 
-__all__ = ["FlagWriter", "FlagChange"]
-
-_TERMINAL_FOR_RULES = {"dismissed"}
+__all__ = ["FlagWriter", "FlagChange", "apply_review", "recount_open_flags"]
 
 
 @dataclass
@@ -44,10 +54,6 @@ class FlagChange:
 
 def _stake(v: int | None) -> int | None:
     return None if v is None else max(-MAX_AMOUNT, min(MAX_AMOUNT, int(v)))
-
-
-def _ts(dt: datetime) -> str:
-    return format_time(dt.astimezone(UTC))
 
 
 class FlagWriter:
@@ -88,43 +94,36 @@ class FlagWriter:
         for fid, spec in sorted(wanted.items()):
             row = existing.get(fid)
             evidence = [{"event_id": e, "log_index": idx.get(e)} for e in spec.evidence[:100]]
-            auto = "resolved" if spec.resolved_at else "open"
+            condition: Condition = "resolved" if spec.resolved_at else "open"
             fields = {
                 "flag_id": fid, "flag_type": spec.flag_type, "key": spec.key, "subject_kind": spec.subject_kind,
                 "subject_id": spec.subject_id, "accountable": spec.accountable, "severity": spec.severity,
-                "amount_at_stake": _stake(spec.amount_at_stake), "currency": spec.currency, "auto_status": auto,
+                "amount_at_stake": _stake(spec.amount_at_stake), "currency": spec.currency, "auto_status": condition,
                 "raised_at": spec.raised_at, "resolved_at": spec.resolved_at, "evidence": evidence,
                 "detail": dict(spec.detail),
             }
             if row is None:
                 row = {**fields, "status": "open", "history_len": 0}
                 self._insert(row)
-                self._change(row, "open", "system", "auto_detected", spec.raised_at)
-                if spec.resolved_at:
-                    self._change(row, "resolved", "system", "auto_resolved", spec.resolved_at)
+                self._system(row, system_steps(None, condition), spec.raised_at, spec.resolved_at)
                 self._update(row, row["amount_at_stake"])
                 continue
             old_amount = row["amount_at_stake"]
             row.update(fields)
             status = row["status"]
-            if status in _TERMINAL_FOR_RULES:
-                pass
-            elif spec.resolved_at and status in ("open", "acknowledged"):
-                self._change(row, "resolved", "system", "auto_resolved", spec.resolved_at)
-            elif spec.resolved_at and status == "withdrawn":
-                # Withdrawn while the clock stood below its moment (a worker's
-                # partition came back with an older watermark), and back now
-                # already resolved: it ends as a flag raised and resolved, as
-                # a run without the interruption has it.  (Regression: it
-                # stayed "withdrawn" for good; seen in the kill -9 fault run.)
-                self._change(row, "open", "system", "auto_detected", spec.raised_at)
-                self._change(row, "resolved", "system", "auto_resolved", spec.resolved_at)
-            elif not spec.resolved_at and status in ("resolved", "withdrawn"):
-                self._change(row, "open", "system", "auto_detected", spec.raised_at if status == "withdrawn" else (now or spec.raised_at))
+            # A flag withdrawn while the clock stood below its moment (a worker's
+            # partition came back with an older watermark) reopens from when it
+            # was raised, and if it is back already resolved it ends raised and
+            # resolved, as a run without the interruption has it.  (Regression:
+            # it stayed "withdrawn" for good; seen in the kill -9 fault run.)
+            # A resolved flag whose condition holds again reopens now.
+            reopened_at = (now or spec.raised_at) if status == "resolved" else spec.raised_at
+            self._system(row, system_steps(status, condition), reopened_at, spec.resolved_at)
             self._update(row, old_amount)
         for fid, row in sorted(existing.items()):
-            if fid not in wanted and row["status"] not in ("withdrawn", "dismissed"):
-                self._change(row, "withdrawn", "system", "evidence_withdrawn", now or row["raised_at"])
+            steps = () if fid in wanted else system_steps(row["status"], "absent")
+            if steps:
+                self._system(row, steps, None, None, withdrawn_at=now or row["raised_at"])
                 row["auto_status"] = "withdrawn"
                 self._update(row, row["amount_at_stake"])
 
@@ -142,8 +141,7 @@ class FlagWriter:
             detail = dict(row["detail"])
             detail["count"] = int(detail.get("count", 1)) + 1
             row["detail"] = detail
-            if row["status"] in ("resolved", "withdrawn"):
-                self._change(row, "open", "system", "auto_detected", spec.raised_at)
+            self._system(row, system_steps(row["status"], "open"), spec.raised_at, None)
             self._update(row, old)
             return
         row = {
@@ -155,20 +153,17 @@ class FlagWriter:
             "detail": {"count": 1, **dict(spec.detail)}, "status": "open", "history_len": 0,
         }
         self._insert(row)
-        self._change(row, "open", "system", "auto_detected", spec.raised_at)
+        self._system(row, system_steps(None, "open"), spec.raised_at, None)
         self._update(row, row["amount_at_stake"])
 
-    def review(self, flag_id: str, new_status: str, actor: str, reason_code: str) -> dict[str, Any]:
-        """A signed-in reviewer's decision, logged like any other change."""
+    def auto_resolve(self, flag_id: str, at: datetime) -> None:
+        """The evidence now says ``flag_id``'s condition is over (e.g. a sequence gap closed)."""
         existing = self._existing("flag_id = %s", (flag_id,))
         if flag_id not in existing:
-            from schemas.errors import MalformedInput
-
             raise MalformedInput(f"no flag {flag_id}", reason="unknown_flag")
         row = existing[flag_id]
-        self._change(row, new_status, actor, reason_code, datetime.now(UTC))
+        self._system(row, system_steps(row["status"], "resolved"), None, at)
         self._update(row, row["amount_at_stake"])
-        return row
 
     # -- writing ------------------------------------------------------------------------
     def _insert(self, row: dict[str, Any]) -> None:
@@ -198,6 +193,15 @@ class FlagWriter:
             self._bump(row["flag_type"], stored, cur, -1, -(old_amount or 0))
             self._bump(row["flag_type"], row["status"], cur, 1, row["amount_at_stake"] or 0)
         row["_stored_status"] = row["status"]
+
+    def _system(self, row: dict[str, Any], steps: Sequence[tuple[str, str]], opened_at: datetime | None,
+                resolved_at: datetime | None, *, withdrawn_at: datetime | None = None) -> None:
+        """Apply the workflow's ``steps``, each at the time its new status took effect."""
+        at = {"open": opened_at, "resolved": resolved_at, "withdrawn": withdrawn_at}
+        for status, reason in steps:
+            when = at[status]
+            assert when is not None, (status, reason)
+            self._change(row, status, SYSTEM_ACTOR, reason, when)
 
     def _change(self, row: dict[str, Any], status: str, actor: str, reason: str, at: datetime) -> None:
         prev = row["status"] if row["history_len"] else None
@@ -231,7 +235,7 @@ class FlagWriter:
                     "previous_status": ch.previous, "subject": {"kind": r["subject_kind"], "id": r["subject_id"]},
                     "accountable": r["accountable"], "severity": r["severity"],
                     "evidence": r["evidence"][:100], "actor": ch.actor, "reason_code": ch.reason_code,
-                    "changed_at": _ts(ch.changed_at),
+                    "changed_at": format_time(ch.changed_at),
                 }
                 stake = r.get("amount_at_stake")
                 if stake and stake > 0 and r.get("currency"):
@@ -262,3 +266,37 @@ class FlagWriter:
             )
         self.changes, self._summary = [], {}
         return envs
+
+
+def recount_open_flags(cur: Any, project_ids: Sequence[str]) -> None:
+    """Set ``projects.open_flags`` of ``project_ids`` to their number of open flags (``OPEN_STATUSES``)."""
+    cur.execute(
+        "UPDATE projects p SET open_flags = (SELECT count(*) FROM flags f WHERE f.subject_kind = 'project'"
+        " AND f.subject_id = p.project_id AND f.status = ANY(%s)) WHERE p.project_id = ANY(%s)",
+        (list(OPEN_STATUSES), list(project_ids)),
+    )
+
+
+def apply_review(cur: Any, keys: PlatformKeys, flag_id: str, new_status: str, reviewer_id: str,
+                 reason_code: str) -> bool:
+    """A signed-in reviewer's decision on one flag, in the caller's transaction.
+
+    The public entry point for reviewer actions (the dashboard's watchdog page).
+    Locks the flag and checks the move against ``schemas.flag_workflow``: False,
+    with nothing written, when the flag is gone or its status no longer allows
+    the move (someone else moved it first).  Otherwise the change becomes a
+    signed ``flag.changed`` event under ``reviewer_id`` and the open-flag count
+    of its project is recounted.  A move that is no reviewer action at all
+    raises ``MalformedInput(reason="flag_reason")``.
+    """
+    check_review_reason(new_status, reason_code)
+    fw = FlagWriter(cur, keys)
+    row = fw._existing("flag_id = %s", (flag_id,)).get(flag_id)
+    if row is None or not may_review(row["status"], new_status):
+        return False
+    fw._change(row, new_status, reviewer_id, reason_code, datetime.now(UTC))
+    fw._update(row, row["amount_at_stake"])
+    fw.finish()
+    if row["subject_kind"] == "project":
+        recount_open_flags(cur, [row["subject_id"]])
+    return True

@@ -24,20 +24,14 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kafka.partitioner.default import murmur2
+from schemas.routing import partition_for
 
-__all__ = ["BUNDLE_HEADER", "Forward", "encode_bundle", "decode_bundle", "is_bundle", "partition_of",
-           "group_by_partition"]
+__all__ = ["BUNDLE_HEADER", "Forward", "encode_bundle", "decode_bundle", "is_bundle", "group_by_partition"]
 
 BUNDLE_HEADER = "cc-bundle"
 
 #: (log index, partition key, envelope bytes)
 Forward = tuple[int, bytes, bytes]
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as Java and kafka-python) picks for ``key``."""
-    return int(murmur2(key) & 0x7FFFFFFF) % max(1, partitions)
 
 
 def group_by_partition(forwards: Iterable[Forward], partitions: int, max_events: int = 2000,
@@ -47,8 +41,10 @@ def group_by_partition(forwards: Iterable[Forward], partitions: int, max_events:
     1 MiB record limit that brokers and clients apply by default."""
     out: dict[int, list[list[Forward]]] = {}
     size: dict[int, int] = {}
+    partitions = max(1, partitions)
     for f in forwards:
-        p = partition_of(f[1], partitions)
+        # Where the clients' default partitioner would put the event's own record.
+        p = partition_for(f[1], partitions)
         bundles = out.setdefault(p, [[]])
         if bundles[-1] and (len(bundles[-1]) >= max_events or size[p] + len(f[2]) > max_bytes):
             bundles.append([])

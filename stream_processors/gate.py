@@ -28,7 +28,9 @@ from psycopg2.extras import execute_values
 from infra import log_store
 from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import MalformedInput, VerificationError
+from schemas.flags import FlagType, Severity
 from schemas.registry import TrustRegistry
+from schemas.routing import accepted_topic_for
 
 __all__ = ["Incoming", "Decision", "GateCore", "GateOutcome", "process_batch", "load_registry", "INTEGRITY_REASONS",
            "AUTHENTICATED_REJECTIONS"]
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 #: Rejection reasons that are attacks or integrity failures, not clumsy input;
 #: each raises an integrity flag against the publisher named in the event.
-INTEGRITY_REASONS = {
+INTEGRITY_REASONS: dict[str, tuple[FlagType, Severity]] = {
     "equivocation": ("equivocation", "critical"),
     "bad_signature": ("forged_signature", "critical"),
     "key_mismatch": ("forged_signature", "critical"),
@@ -79,12 +81,6 @@ class Decision:
     log_index: int | None = None
 
 
-def _utc(ts: datetime | str) -> datetime:
-    if isinstance(ts, datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-
 @dataclass
 class GateCore:
     """Pure decisions; the caller supplies what PostgreSQL knows."""
@@ -111,7 +107,7 @@ class GateCore:
             self.registry.authorize(env)
         except VerificationError as e:
             return self._reject(d, e.reason, str(e))
-        t = _utc(env.event_time)
+        t = env.time()
         if t > now + self.max_future_skew:
             return self._reject(d, "time_out_of_range", f"event_time {env.event_time} is more than {self.max_future_skew} in the future")
         if t < now - self.max_age:
@@ -219,7 +215,7 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
     if accepted:
         leaves = [
             log_store.NewLeaf(d.event_id or "", d.event_type or "", d.publisher_id or "", d.envelope.seq,
-                               _utc(d.envelope.event_time), d.envelope.leaf_bytes())
+                               d.envelope.time(), d.envelope.leaf_bytes())
             for d in accepted if d.envelope
         ]
         for d, idx in zip(accepted, log_store.append(cur, leaves), strict=True):
@@ -227,7 +223,7 @@ def process_batch(cur: Any, core: GateCore, items: Sequence[Incoming], *, now: d
         execute_values(
             cur,
             "INSERT INTO pending_reconcile (event_id, idx, event_type) VALUES %s ON CONFLICT DO NOTHING",
-            [(d.event_id, d.log_index, d.event_type) for d in accepted if _reconcilable(d.event_type or "")],
+            [(d.event_id, d.log_index, d.event_type) for d in accepted if accepted_topic_for(d.event_type or "")],
         )
         _update_sequences(cur, accepted)
 
@@ -295,17 +291,14 @@ def _dedupe_rows(rows: list[tuple]) -> list[tuple]:  # type: ignore[type-arg]
     return list(seen.values())
 
 
-def _reconcilable(event_type: str) -> bool:
-    return event_type.split(".")[0] in {"transfer", "project", "milestone", "disbursement"}
-
-
 def _update_sequences(cur, accepted: Sequence[Decision]) -> None:  # type: ignore[no-untyped-def]
     agg: dict[str, tuple[int, int, datetime]] = {}
     for d in accepted:
         env = d.envelope
         assert env is not None
-        mx, n, t = agg.get(env.publisher_id, (0, 0, _utc(env.event_time)))
-        agg[env.publisher_id] = (max(mx, env.seq), n + 1, max(t, _utc(env.event_time)))
+        at = env.time()
+        mx, n, t = agg.get(env.publisher_id, (0, 0, at))
+        agg[env.publisher_id] = (max(mx, env.seq), n + 1, max(t, at))
     execute_values(
         cur,
         "INSERT INTO publisher_sequences (publisher_id, max_seq, accepted, last_event_time, last_accepted_at)"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from infra.identities import PlatformKeys
-from schemas.envelope import parse_time
+from schemas.times import parse_time
 from stream_processors.flag_store import FlagWriter
 from stream_processors.gate import INTEGRITY_REASONS, Decision
 from stream_processors.rules.model import FlagSpec
@@ -26,13 +26,13 @@ def integrity_spec(d: Decision) -> FlagSpec | None:
     flag_type, severity = INTEGRITY_REASONS[d.reason]
     key = d.event_id or "" if flag_type == "equivocation" else d.reason
     return FlagSpec(
-        flag_type=flag_type,  # type: ignore[arg-type]
+        flag_type=flag_type,
         key=key,
-        subject_kind="publisher",  # type: ignore[arg-type]
+        subject_kind="publisher",
         subject_id=d.publisher_id,
         # A forgery's victim is the publisher it names; who forged it is unknown.
         accountable="unattributed" if flag_type == "forged_signature" else d.publisher_id,
-        severity=severity,  # type: ignore[arg-type]
+        severity=severity,
         amount_at_stake=None,
         currency=None,
         evidence=(d.event_id,) if d.event_id else (),

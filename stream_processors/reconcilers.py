@@ -25,12 +25,21 @@ from psycopg2.extras import execute_values
 from infra.db import copy_rows
 from infra.identities import PlatformKeys
 from infra.settings import Settings
-from schemas.envelope import parse_time
+from schemas.routing import (
+    ACCEPTED_PROJECTS_TOPIC,
+    ACCEPTED_TRANSFERS_TOPIC,
+    CONTRIBUTIONS_TOPIC,
+    FLAGS_TOPIC,
+    entity_of,
+    partition_key,
+)
+from schemas.thresholds import Thresholds
+from schemas.times import format_time, parse_time
 from stream_processors import clock
-from stream_processors.flag_store import FlagWriter
+from stream_processors.flag_store import FlagWriter, recount_open_flags
 from stream_processors.forwarding import decode_bundle, is_bundle
 from stream_processors.pg import PgWorker, record_progress
-from stream_processors.rules.model import Contribution, Evt, FlagSpec, Thresholds
+from stream_processors.rules.model import Contribution, Evt, FlagSpec
 from stream_processors.rules.projects import ProjectResult, reconcile_project
 from stream_processors.rules.transfers import TransferResult, reconcile_transfer
 
@@ -60,10 +69,11 @@ def _json(o: Any) -> Any:
     return str(o)
 
 
-def _entity_of(event_type: str, payload: dict[str, Any]) -> tuple[str, str]:
-    if event_type.startswith("transfer."):
-        return "transfer", str(payload["transfer_id"])
-    return "project", str(payload["project_id"])
+def _entity_of(e: Evt) -> tuple[str, str]:
+    entity = entity_of(e.event_type, e.payload)
+    if entity is None:  # only accepted.* topics reach the reconcilers
+        raise ValueError(f"event {e.event_id}: {e.event_type} changes no transfer or project")
+    return entity
 
 
 def parse_forwarded(value: bytes, log_index: int | None) -> Evt:
@@ -78,7 +88,7 @@ _EE_COLS = ("kind", "entity_id", "event_id", "event_type", "event_time", "log_in
 def _store_events(cur: Any, evts: Sequence[Evt]) -> None:
     rows = []
     for e in evts:
-        kind, eid = _entity_of(e.event_type, dict(e.payload))
+        kind, eid = _entity_of(e)
         rows.append((kind, eid, e.event_id, e.event_type, e.event_time, e.log_index, json.dumps(e.payload)))
     if rows:
         # COPY into a per-connection staging table, then one INSERT ... ON
@@ -114,7 +124,7 @@ def _load_events(cur: Any, kind: str, ids: list[str], have: Sequence[Evt] = ()) 
     out: dict[str, list[Evt]] = {i: [] for i in ids}
     known: set[str] = set()
     for e in have:
-        _kind, ent = _entity_of(e.event_type, dict(e.payload))
+        _kind, ent = _entity_of(e)
         if ent in out and e.event_id not in known:
             known.add(e.event_id)
             out[ent].append(e)
@@ -231,7 +241,7 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
                           keys: PlatformKeys, *, ids: Iterable[str] = ()) -> tuple[list[Any], list[Contribution]]:
     """Store ``evts`` and recompute their transfers (and ``ids``); return flag envelopes and contributions."""
     _store_events(cur, evts)
-    touched = _lock(cur, "transfer", [*(str(e.payload["transfer_id"]) for e in evts), *ids])
+    touched = _lock(cur, "transfer", [*(_entity_of(e)[1] for e in evts), *ids])
     if not touched:
         return [], []
     now = now_fn()
@@ -339,7 +349,7 @@ def contribution_from_json(obj: dict[str, Any]) -> Contribution:
 
 
 def contribution_to_json(c: Contribution) -> bytes:
-    return json.dumps({**asdict(c), "received_at": c.received_at.isoformat().replace("+00:00", "Z"),
+    return json.dumps({**asdict(c), "received_at": format_time(c.received_at, full_fraction=True),
                        "evidence": list(c.evidence)}).encode()
 
 
@@ -349,7 +359,7 @@ def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[
     _store_events(cur, evts)
     if contributions:
         _store_contributions(cur, contributions)
-    touched = _lock(cur, "project", [*(str(e.payload["project_id"]) for e in evts),
+    touched = _lock(cur, "project", [*(_entity_of(e)[1] for e in evts),
                                      *(c.project_id for c in contributions), *ids])
     if not touched:
         return []
@@ -374,11 +384,7 @@ def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[
     fw = FlagWriter(cur, keys)
     fw.sync([("project", p) for p in touched], [f for fl, _ in shown.values() for f in fl], now)
     envs = fw.finish()
-    cur.execute(
-        "UPDATE projects p SET open_flags = (SELECT count(*) FROM flags f WHERE f.subject_kind = 'project'"
-        " AND f.subject_id = p.project_id AND f.status IN ('open', 'acknowledged')) WHERE p.project_id = ANY(%s)",
-        (touched,),
-    )
+    recount_open_flags(cur, touched)
     return envs
 
 
@@ -489,8 +495,8 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
 
     async def publish_after_commit(flag_envs: list[Any], contributions: list[Contribution], lane: str) -> None:
         msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = [
-            (t("flags"), e.payload["flag_id"].encode(), e.leaf_bytes(), None) for e in flag_envs]
-        msgs += [(t("contributions.by_project"), c.project_id.encode(), contribution_to_json(c), None) for c in contributions]
+            (t(FLAGS_TOPIC), partition_key(e.event_type, e.payload), e.leaf_bytes(), None) for e in flag_envs]
+        msgs += [(t(CONTRIBUTIONS_TOPIC), c.project_id.encode(), contribution_to_json(c), None) for c in contributions]
         await send_all(msgs, lane=lane)
 
     def unpack(e: Any) -> list[Evt]:
@@ -537,7 +543,7 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
     # transfers
     tr_pg = PgWorker(db_url, settings.database_schema, "transfers")
     tr_group = f"{settings.kafka_topic_prefix}reconcile-transfers"
-    tr_topic = app.topic(t("accepted.transfers"), value_type=bytes, key_type=bytes)
+    tr_topic = app.topic(t(ACCEPTED_TRANSFERS_TOPIC), value_type=bytes, key_type=bytes)
 
     @app.agent(tr_topic, name="reconcile-transfers")
     async def reconcile_transfers(stream: Any) -> None:
@@ -559,7 +565,7 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
     # projects (project events + re-keyed club contributions)
     pr_pg = PgWorker(db_url, settings.database_schema, "projects")
     pr_group = f"{settings.kafka_topic_prefix}reconcile-projects"
-    pr_topic = app.topic(t("accepted.projects"), t("contributions.by_project"), value_type=bytes, key_type=bytes)
+    pr_topic = app.topic(t(ACCEPTED_PROJECTS_TOPIC), t(CONTRIBUTIONS_TOPIC), value_type=bytes, key_type=bytes)
 
     @app.agent(pr_topic, name="reconcile-projects")
     async def reconcile_projects(stream: Any) -> None:
@@ -568,7 +574,7 @@ def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_
             records: list[tuple[Any, list[Evt | None]]] = []
             contrib_of: dict[int, Contribution] = {}
             for e in events:
-                if e.message.topic == t("contributions.by_project"):
+                if e.message.topic == t(CONTRIBUTIONS_TOPIC):
                     contrib_of[id(e)] = contribution_from_json(json.loads(e.message.value))
                     records.append((e, [None]))
                 else:

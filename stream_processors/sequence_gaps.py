@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from infra.identities import PlatformKeys
+from schemas.flag_workflow import OPEN_STATUSES
 from stream_processors.flag_store import FlagWriter
 from stream_processors.rules.model import FlagSpec
 
@@ -67,7 +68,8 @@ def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float) -> list[Any]:
         " WHERE contiguous_upto < max_seq FOR UPDATE SKIP LOCKED"
     )
     rows = cur.fetchall()
-    cur.execute("SELECT subject_id FROM flags WHERE flag_type = 'sequence_gap' AND status IN ('open', 'acknowledged')")
+    cur.execute("SELECT subject_id FROM flags WHERE flag_type = 'sequence_gap' AND status = ANY(%s)",
+                (list(OPEN_STATUSES),))
     open_gaps = {r[0] for r in cur.fetchall()}
     fw = FlagWriter(cur, keys)
     now = datetime.now(UTC)
@@ -83,19 +85,19 @@ def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float) -> list[Any]:
         aged = gap_since is not None and (now - gap_since).total_seconds() >= quiet_s
         if new_upto < int(max_seq) and aged:
             missing = _missing(cur, pub, new_upto, int(max_seq))
-            spec = FlagSpec("sequence_gap", "gap", "publisher", pub, pub, "high", None, None, (),  # type: ignore[arg-type]
+            spec = FlagSpec("sequence_gap", "gap", "publisher", pub, pub, "high", None, None, (),
                             now, None, {"missing": missing, "first_missing": [missing[0][0]] if missing else [],
                              "contiguous_upto": new_upto, "max_seq": int(max_seq)})
             if pub not in open_gaps:
                 fw.raise_integrity(spec)
         elif new_upto >= int(max_seq) and pub in open_gaps:
-            fw.review(_gap_id(pub), "resolved", "system", "auto_resolved")
+            fw.auto_resolve(_gap_id(pub), now)
     # publishers whose gap closed completely are no longer selected above
     for pub in open_gaps - {r[0] for r in rows}:
-        fw.review(_gap_id(pub), "resolved", "system", "auto_resolved")
+        fw.auto_resolve(_gap_id(pub), now)
     return fw.finish()
 
 
 def _gap_id(pub: str) -> str:
-    return FlagSpec("sequence_gap", "gap", "publisher", pub, pub, "high", None, None, (),  # type: ignore[arg-type]
+    return FlagSpec("sequence_gap", "gap", "publisher", pub, pub, "high", None, None, (),
                     datetime.now(UTC), None).flag_id

@@ -13,8 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from infra.settings import Settings, load_settings
+
+# Hypothesis' per-example deadline measures speed, and speed belongs in
+# benchmarks/, not in tests: on two shared cores running four xdist workers,
+# an example that takes 0.01 ms alone once took 295 ms (a flaky failure of
+# tests/unit/test_routing.py).  Correctness is all a property test checks here.
+hypothesis_settings.register_profile("cuentas", deadline=None)
+hypothesis_settings.load_profile("cuentas")
 
 
 @pytest.fixture(scope="session")

@@ -17,20 +17,14 @@ import streamlit as st
 from dashboard import data, ui
 from dashboard.i18n import current, fmt_bps, fmt_datetime, fmt_int, fmt_money, fmt_pct, t, t_code
 from dashboard.style import BAD, GOOD, NEUTRAL, OKABE_ITO, WARN
-from schemas.money import ISO_4217_MINOR_UNITS
+from schemas.money import to_major_float
+from schemas.thresholds import SDG_CEILING_BPS, SDG_TARGET_BPS
 
-SDG_TARGET_BPS = 300
-SDG_CEILING_BPS = 500
 G20_1H_TARGET = 0.75
 
 
 def corridor_label(a: str, b: str) -> str:
     return f"{a} → {b}"
-
-
-def major(amount: int, currency: str) -> float:
-    """Only for chart geometry (bar lengths); every number shown as text is exact."""
-    return float(int(amount) / (10 ** ISO_4217_MINOR_UNITS.get(currency, 2)))
 
 
 def dot_quote(s: str) -> str:
@@ -324,7 +318,7 @@ def flows_section(visible: pd.DataFrame, d: dict[str, Any]) -> None:
         colours2[src] = {"club": WARN, "federal": NEUTRAL, "state": OKABE_ITO[4], "municipal": OKABE_ITO[3]}.get(
             str(r["level"]), OKABE_ITO[4])
         colours2[str(r["project_id"])] = GOOD
-        edges2.append((src, str(r["project_id"]), major(int(r["amount"]), ccy), fmt_money(int(r["amount"]), ccy)))
+        edges2.append((src, str(r["project_id"]), to_major_float(int(r["amount"]), ccy), fmt_money(int(r["amount"]), ccy)))
     shown = pd.DataFrame({
         t("col.from"): [f"{t_code('level', lv)}: {f}" for lv, f in zip(both["level"], both["from"], strict=True)],
         t("col.project"): both["project_id"],
@@ -349,7 +343,7 @@ def matched_section(levels: pd.DataFrame, projects: pd.DataFrame) -> None:
     for _, r in lv.iterrows():
         for m in ("owed", "pledged", "disbursed"):
             rows.append({"level": t_code("level", r["level"]), "measure": t(f"col.{m}"),
-                         "amount": major(int(r[m]), ccy)})
+                         "amount": to_major_float(int(r[m]), ccy)})
     long = pd.DataFrame(rows)
     order = [t("col.owed"), t("col.pledged"), t("col.disbursed")]
     spec = {

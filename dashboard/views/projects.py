@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import data, ui
 from dashboard.i18n import current, fmt_bps, fmt_date, fmt_int, fmt_money, t, t_code
 from dashboard.style import GOOD, NEUTRAL, OKABE_ITO, WARN
-from schemas.money import ISO_4217_MINOR_UNITS
+from schemas.money import to_major_float
 
 tg = ui.target()
 L = current()  # captured: widget labels may be formatted outside the script thread
@@ -97,7 +97,7 @@ def money(v: Any) -> str:
 
 
 def major(v: Any) -> float:
-    return 0.0 if v is None or v != v else int(v) / (10 ** ISO_4217_MINOR_UNITS.get(ccy, 2))
+    return 0.0 if v is None or v != v else to_major_float(v, ccy)
 
 
 st.header(str(p["project_id"]))

@@ -17,6 +17,7 @@ import streamlit as st
 from dashboard import data, proofs, ui
 from dashboard.i18n import fmt_bps, fmt_datetime, fmt_duration, fmt_money, t, t_code
 from schemas.errors import MalformedInput
+from schemas.flag_workflow import OPEN_STATUSES
 from schemas.privacy import normalize_receipt_code, receipt_digest
 
 tg = ui.target()
@@ -57,7 +58,7 @@ flags: pd.DataFrame = ui.load(data.transfer_flags, tg.reader_url, tg.schema, str
 # --- status and the promise -------------------------------------------------------------------
 status = str(tr["status"])
 st.subheader(t("track.status_title", status=t_code("transfer_status", status)))
-open_flags = flags[flags["status"].isin(["open", "acknowledged"])] if len(flags) else flags
+open_flags = flags[flags["status"].isin(OPEN_STATUSES)] if len(flags) else flags
 if status == "paid" and not len(open_flags):
     st.success(t("track.paid_ok"), icon=":material/task_alt:")
 elif len(open_flags):

@@ -1,9 +1,10 @@
 """Watchdog: the flag queue by amount at stake, its evidence, and reviewers' decisions.
 
 Anyone can read the queue.  Only a signed-in reviewer can acknowledge,
-resolve or dismiss a flag; the decision goes through ``FlagWriter`` with the
-WRITER database URL, so it becomes a signed ``flag.changed`` event in the
-audit log under the reviewer's ``rev_`` pseudonym, like every other change.
+resolve or dismiss a flag, as ``schemas.flag_workflow`` allows; the decision
+goes through the flag store's ``apply_review`` with the WRITER database URL,
+so it becomes a signed ``flag.changed`` event in the audit log under the
+reviewer's ``rev_`` pseudonym, like every other change.
 """
 
 from __future__ import annotations
@@ -18,14 +19,10 @@ from dashboard import auth, data, ui
 from dashboard.i18n import current, fmt_datetime, fmt_int, fmt_money, t, t_code
 from infra import db
 from infra.settings import Settings
-from schemas.catalog import load_schema
 from schemas.errors import CuentasError
+from schemas.flag_workflow import FLAG_STATUSES, OPEN_STATUSES, REVIEW_ACTIONS, review_targets
+from schemas.flags import FLAG_TYPES
 
-FLAG_TYPES: list[str] = list(load_schema("flag.changed")["properties"]["flag_type"]["enum"])
-STATUSES = ["open", "acknowledged", "resolved", "dismissed", "withdrawn"]
-#: status -> statuses a reviewer may move it from
-ALLOWED = {"acknowledged": {"open"}, "resolved": {"open", "acknowledged"}, "dismissed": {"open", "acknowledged"}}
-DISMISS_REASONS = ["reviewer_dismissed_explained", "reviewer_dismissed_duplicate", "reviewer_dismissed_error"]
 _TOKEN = "_cc_reviewer_token"
 _FLASH = "_cc_watchdog_flash"
 
@@ -132,7 +129,7 @@ if flash:
 
 # --- filters and queue ----------------------------------------------------------------------------
 with st.expander(t("watchdog.filters"), expanded=False, icon=":material/filter_list:"):
-    statuses = st.multiselect(t("watchdog.f_status"), STATUSES, default=["open", "acknowledged"],
+    statuses = st.multiselect(t("watchdog.f_status"), FLAG_STATUSES, default=list(OPEN_STATUSES),
                               format_func=lambda s: t_code("flag_status", s, L), key="wd_status")
     types = st.multiselect(t("watchdog.f_type"), FLAG_TYPES, format_func=lambda s: t_code("flag", s, L), key="wd_type")
     if "wd_acc" not in st.session_state:
@@ -234,7 +231,7 @@ def platform_keys(settings: Settings) -> Any:
 
 def act(flag_id: str, new_status: str, reason_code: str, token: str | None) -> str:
     """Record a reviewer decision in one transaction; return a result code."""
-    from stream_processors.flag_store import FlagWriter
+    from stream_processors.flag_store import apply_review
 
     keys = platform_keys(tg.settings)
     if keys is None:
@@ -245,21 +242,9 @@ def act(flag_id: str, new_status: str, reason_code: str, token: str | None) -> s
         if rev is None:
             return "signed_out"
         with conn.cursor() as cur:
-            cur.execute("SELECT status, subject_kind, subject_id FROM flags WHERE flag_id = %s FOR UPDATE", (flag_id,))
-            row = cur.fetchone()
-            if row is None or row[0] not in ALLOWED[new_status]:
+            if not apply_review(cur, keys, flag_id, new_status, rev.reviewer_id, reason_code):
                 conn.rollback()
                 return "stale"
-            fw = FlagWriter(cur, keys)
-            fw.review(flag_id, new_status, rev.reviewer_id, reason_code)
-            fw.finish()
-            if row[1] == "project":
-                cur.execute(
-                    "UPDATE projects p SET open_flags = (SELECT count(*) FROM flags f WHERE f.subject_kind = 'project'"
-                    " AND f.subject_id = p.project_id AND f.status IN ('open', 'acknowledged'))"
-                    " WHERE p.project_id = %s",
-                    (row[2],),
-                )
         conn.commit()
         return "ok"
     except Exception:
@@ -289,16 +274,18 @@ if reviewer is None:
     st.caption(t("watchdog.sign_in_to_act"))
 else:
     status = str(flag["status"])
-    if status not in ALLOWED["resolved"]:
+    targets = review_targets(status)
+    if not targets:
         st.caption(t("watchdog.closed", status=t_code("flag_status", status)))
     else:
-        if status in ALLOWED["acknowledged"] and st.button(t("watchdog.acknowledge"), key="wd_ack",
-                                                           icon=":material/visibility:"):
-            do("acknowledged", "reviewer_ack")
-        if st.button(t("watchdog.resolve"), key="wd_resolve", icon=":material/task_alt:"):
-            do("resolved", "reviewer_resolved")
-        reason = st.selectbox(t("watchdog.dismiss_reason"), DISMISS_REASONS,
-                              format_func=lambda r: t_code("reason", r, L), key="wd_reason")
-        if st.button(t("watchdog.dismiss"), key="wd_dismiss", icon=":material/block:"):
-            do("dismissed", str(reason))
+        if "acknowledged" in targets and st.button(t("watchdog.acknowledge"), key="wd_ack",
+                                                   icon=":material/visibility:"):
+            do("acknowledged", REVIEW_ACTIONS["acknowledged"].reasons[0])
+        if "resolved" in targets and st.button(t("watchdog.resolve"), key="wd_resolve", icon=":material/task_alt:"):
+            do("resolved", REVIEW_ACTIONS["resolved"].reasons[0])
+        if "dismissed" in targets:
+            reason = st.selectbox(t("watchdog.dismiss_reason"), REVIEW_ACTIONS["dismissed"].reasons,
+                                  format_func=lambda r: t_code("reason", r, L), key="wd_reason")
+            if st.button(t("watchdog.dismiss"), key="wd_dismiss", icon=":material/block:"):
+                do("dismissed", str(reason))
         st.caption(t("watchdog.public_note", rid=reviewer.reviewer_id))

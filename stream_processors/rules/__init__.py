@@ -5,6 +5,7 @@ duplicates allowed) and the shared event-time clock, stores the flags, and sched
 timer at ``next_deadline``.  The flag table the simulator relies on is in README.md.
 """
 
+from schemas.thresholds import Thresholds
 from stream_processors.rules.model import (
     FLAG_TYPES,
     TICK,
@@ -14,7 +15,6 @@ from stream_processors.rules.model import (
     FlagType,
     Severity,
     SubjectKind,
-    Thresholds,
     flag_id,
 )
 from stream_processors.rules.projects import (
@@ -31,8 +31,6 @@ from stream_processors.rules.transfers import (
     TransferResult,
     TransferState,
     TransferStatus,
-    disclosed_cost_bps,
-    effective_cost_bps,
     reconcile_transfer,
 )
 
@@ -56,8 +54,6 @@ __all__ = [
     "TransferResult",
     "TransferState",
     "TransferStatus",
-    "disclosed_cost_bps",
-    "effective_cost_bps",
     "flag_id",
     "reconcile_project",
     "reconcile_transfer",

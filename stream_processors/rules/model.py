@@ -38,12 +38,10 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
-from typing import Any, Final, Generic, Literal, TypeVar, get_args
+from datetime import datetime, timedelta
+from typing import Any, Final, Generic, TypeVar
 
-from schemas.money import ISO_4217_MINOR_UNITS
+from schemas.flags import DISCREPANCY_FLAG_TYPES, FlagType, Severity, SubjectKind
 
 __all__ = [
     "EVIDENCE_LIMIT",
@@ -56,42 +54,19 @@ __all__ = [
     "Point",
     "Severity",
     "SubjectKind",
-    "Thresholds",
     "Trace",
     "canonical_events",
     "effective_time",
     "flag_id",
     "horizon",
-    "iso_time",
-    "minor_exponent",
     "parse_money",
-    "parse_rate",
-    "parse_time",
     "payload_str",
-    "round_half_away",
-    "to_major",
     "trace",
 ]
 
-FlagType = Literal[
-    "short_payout",
-    "payout_currency_mismatch",
-    "paid_twice",
-    "cost_above_disclosed",
-    "cost_above_ceiling",
-    "late_payout",
-    "missing_payout",
-    "share_unpaid",
-    "late_disbursement",
-    "milestone_overdue",
-    "spending_above_funds",
-    "funds_without_milestone",
-    "spending_unverified",
-]
-#: Every flag type these rules can raise (a subset of ``flag.changed``'s enum).
-FLAG_TYPES: Final[tuple[str, ...]] = get_args(FlagType)
-Severity = Literal["low", "medium", "high", "critical"]
-SubjectKind = Literal["transfer", "project"]
+#: Every flag type these rules can raise: the discrepancies of ``flag.changed``'s
+#: enum (``FlagType``, ``Severity`` and ``SubjectKind`` are the generated types).
+FLAG_TYPES: Final[tuple[FlagType, ...]] = DISCREPANCY_FLAG_TYPES
 
 #: One microsecond: the wire format's time resolution, so "after D" starts at D + TICK.
 TICK: Final = timedelta(microseconds=1)
@@ -116,35 +91,6 @@ class Evt:
     def __post_init__(self) -> None:
         if self.event_time.tzinfo is None or self.event_time.utcoffset() is None:
             raise ValueError(f"event {self.event_id}: event_time must be timezone-aware")
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Every tolerance and period the rules use, so a deployment can tune them in one place.
-
-    * ``payout_tolerance_bps`` (50): a payout may fall short of the promise by up to
-      0.5 % (FX rounding, local taxes disclosed elsewhere) before it is a short payout;
-      the same margin applies above the promise before a double payout is flagged.
-    * ``cost_disclosure_tolerance_bps`` (10): the effective cost may exceed the
-      disclosed cost by 0.1 % (rounding of a disclosure to whole basis points).
-    * ``corridor_cost_ceiling_bps`` (500): SDG 10.c, "no corridor above 5 %".
-    * ``payout_grace`` (72 h): after ``available_by`` + grace an undelivered transfer is
-      treated as lost money, not just late.
-    * ``no_milestone_period`` (120 days): money received with no progress report for a
-      whole quarter plus a month (3x1 reporting was quarterly).
-    * ``unverified_period`` (60 days): time the verifier (mirror club) has to confirm a
-      milestone report.
-    * ``disbursement_tolerance_bps`` (0): government shares are legal commitments in
-      integer minor units and ``owed`` is rounded down, so any shortfall is real.
-    """
-
-    payout_tolerance_bps: int = 50
-    cost_disclosure_tolerance_bps: int = 10
-    corridor_cost_ceiling_bps: int = 500
-    payout_grace: timedelta = timedelta(hours=72)
-    no_milestone_period: timedelta = timedelta(days=120)
-    unverified_period: timedelta = timedelta(days=60)
-    disbursement_tolerance_bps: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,19 +158,6 @@ class Contribution:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_time(value: object) -> datetime:
-    """RFC 3339 string (or aware datetime) -> aware UTC datetime; anything else is an error."""
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, str):
-        dt = datetime.fromisoformat(value)
-    else:
-        raise ValueError(f"not a time: {value!r}")
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"time without a UTC offset: {value!r}")
-    return dt.astimezone(UTC)
-
-
 def parse_money(value: object) -> tuple[int, str]:
     """``{"amount": int, "currency": str}`` -> ``(amount, currency)``; bools and floats refused."""
     if not isinstance(value, Mapping):
@@ -235,51 +168,12 @@ def parse_money(value: object) -> tuple[int, str]:
     return amount, currency
 
 
-def parse_rate(value: object) -> Fraction:
-    """Decimal string exchange rate -> exact positive ``Fraction`` (never a float)."""
-    if not isinstance(value, str):
-        raise ValueError(f"exchange rate must be a decimal string: {value!r}")
-    try:
-        dec = Decimal(value)
-    except InvalidOperation as e:
-        raise ValueError(f"bad exchange rate {value!r}") from e
-    if not dec.is_finite() or dec <= 0:
-        raise ValueError(f"exchange rate must be positive: {value!r}")
-    return Fraction(dec)
-
-
-def iso_time(t: datetime) -> str:
-    """RFC 3339 UTC text with a literal Z (microseconds only when present), for ``detail``."""
-    text = t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return text.replace(".000000Z", "Z")
-
-
 def payload_str(payload: Mapping[str, Any], key: str) -> str:
     """A required non-empty string field of a payload."""
     value = payload.get(key)
     if not isinstance(value, str) or not value:
         raise ValueError(f"{key} must be a non-empty string")
     return value
-
-
-def minor_exponent(currency: str) -> int | None:
-    """ISO 4217 minor-unit exponent (schemas.money's table), ``None`` if unknown."""
-    return ISO_4217_MINOR_UNITS.get(currency)
-
-
-def to_major(amount: int, currency: str) -> Fraction | None:
-    """Minor units -> exact major units, ``None`` for an unknown currency."""
-    exp = minor_exponent(currency)
-    return None if exp is None else Fraction(amount, 10**exp)
-
-
-def round_half_away(x: Fraction) -> int:
-    """Round to the nearest integer, halves away from zero (as ``schemas.money.bps``)."""
-    n = abs(x)
-    q = n.numerator // n.denominator
-    if 2 * (n - q) >= 1:
-        q += 1
-    return q if x >= 0 else -q
 
 
 # --------------------------------------------------------------------------- events

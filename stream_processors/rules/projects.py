@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from schemas.thresholds import Thresholds
+from schemas.times import format_time, parse_time
 from stream_processors.rules.model import (
     EVIDENCE_LIMIT,
     TICK,
@@ -51,14 +53,11 @@ from stream_processors.rules.model import (
     FlagType,
     Point,
     Severity,
-    Thresholds,
     Trace,
     canonical_events,
     effective_time,
     horizon,
-    iso_time,
     parse_money,
-    parse_time,
     payload_str,
     trace,
 )
@@ -578,7 +577,7 @@ def _share_unpaid(books: _Books, limit: datetime) -> _Out:
                     "owed": owed,
                     "disbursed": paid,
                     "club_received": club,
-                    "deadline": iso_time(due),
+                    "deadline": format_time(due, full_fraction=True),
                     "tolerance_bps": tol,
                 },
             )
@@ -620,7 +619,7 @@ def _late_disbursement(books: _Books, limit: datetime) -> _Out:
                     "level": pl.level,
                     "pledged": amount,
                     "disbursed_by_then": paid,
-                    "due": iso_time(pl.due),
+                    "due": format_time(pl.due, full_fraction=True),
                     "tolerance_bps": tol,
                 },
             )
@@ -655,7 +654,7 @@ def _milestone_overdue(books: _Books, limit: datetime) -> _Out:
                 tr,
                 m.amount,
                 _ev(evidence),
-                {"milestone_id": m.milestone_id, "due": iso_time(m.due)},
+                {"milestone_id": m.milestone_id, "due": format_time(m.due, full_fraction=True)},
             )
         )
     return flags, nexts
@@ -718,7 +717,7 @@ def _funds_without_milestone(books: _Books, limit: datetime) -> _Out:
         tr.info,
         _ev([books.reg.evt.event_id], sorted(first_ids), resolving),
         {
-            "first_funds_at": iso_time(first),
+            "first_funds_at": format_time(first, full_fraction=True),
             "period_days": books.th.no_milestone_period.days,
             "funds_received": tr.info,
         },
@@ -754,7 +753,7 @@ def _spending_unverified(books: _Books, limit: datetime) -> _Out:
         spent, outcome = tr.info
         detail: dict[str, Any] = {
             "milestone_id": mid,
-            "reported_at": iso_time(reps[0].at),
+            "reported_at": format_time(reps[0].at, full_fraction=True),
             "period_days": books.th.unverified_period.days,
             "verification": outcome or "none",
         }

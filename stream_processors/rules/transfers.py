@@ -4,33 +4,10 @@ A migrant checks a receipt against these rules, so every definition is written d
 here and in ``README.md`` (the simulator's ground truth is built from that table).
 Time model, ``raised_at``/``resolved_at`` and ``next_deadline``: see ``model``.
 
-Cost definitions (all exact rationals, rounded once, halves away from zero)
--------------------------------------------------------------------------
-Amounts are converted to major units with their ISO 4217 exponent.  ``S`` send, ``F``
-fee (send currency), ``r`` the quoted ``exchange_rate`` (receive units per send unit),
-``R`` ``receive_promised``, ``P`` total paid out in the promised currency, ``m`` the
-market mid rate (known to the simulator, never to the rules).
-
-* Disclosed cost (World Bank RPW style: fee + FX margin, per send amount)::
-
-      disclosed_cost_bps = round(10000 * (F + S - R/m) / S)
-
-  i.e. the fee, plus the rate margin ``S*(m - r)/m``, plus whatever the promise
-  withholds below ``S*r`` (``(S*r - R)/m``).  ``disclosed_cost_bps(...)`` below is the
-  helper the simulator uses to fill ``transfer.sent.disclosed_cost_bps`` honestly.
-
-* Effective cost, known once something was paid in the promised currency::
-
-      effective_cost_bps = round(max(d + 10000 * (R - P) / (r * S),
-                                     10000 * (F + S - P/r) / S))
-
-  The first term is the disclosure ``d`` plus any payout shortfall valued at the quoted
-  rate (so a transfer paid exactly as promised has ``effective == disclosed``).  The
-  second is the cost provable from the operator's own figures without a market rate
-  (fee plus everything paid below ``S*r``); it exceeds the first only when the
-  disclosure understates the fee or the withholding, which is how an understated
-  disclosure is caught.  ``cost_above_disclosed`` fires when
-  ``effective_cost_bps > disclosed_cost_bps + cost_disclosure_tolerance_bps`` (10).
+Costs: ``disclosed_cost_bps`` and ``effective_cost_bps`` are defined once, in
+:mod:`schemas.costs` (the publishers' side uses the same formulas).
+``cost_above_disclosed`` fires when
+``effective_cost_bps > disclosed_cost_bps + cost_disclosure_tolerance_bps`` (10).
 
 Other definitions
 -----------------
@@ -49,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
 from typing import Any, Final, Literal
 
+from schemas.costs import effective_cost_bps
+from schemas.money import ISO_4217_MINOR_UNITS, parse_rate, round_half_away
+from schemas.thresholds import Thresholds
+from schemas.times import format_time, parse_time
 from stream_processors.rules.model import (
     EVIDENCE_LIMIT,
     TICK,
@@ -63,19 +42,12 @@ from stream_processors.rules.model import (
     FlagType,
     Point,
     Severity,
-    Thresholds,
     Trace,
     canonical_events,
     effective_time,
     horizon,
-    iso_time,
-    minor_exponent,
     parse_money,
-    parse_rate,
-    parse_time,
     payload_str,
-    round_half_away,
-    to_major,
     trace,
 )
 
@@ -84,8 +56,6 @@ __all__ = [
     "TransferResult",
     "TransferState",
     "TransferStatus",
-    "disclosed_cost_bps",
-    "effective_cost_bps",
     "reconcile_transfer",
 ]
 
@@ -95,106 +65,6 @@ TransferStatus = Literal["pending_sent", "sent", "paid", "cancelled", "refunded"
 TRANSFER_EVENT_TYPES: Final = frozenset(
     {"transfer.sent", "transfer.paid_out", "transfer.cancelled", "transfer.refunded"}
 )
-
-
-# --------------------------------------------------------------------------- cost helpers
-
-
-def _rate(value: str | Decimal | Fraction | int) -> Fraction:
-    if isinstance(value, str):
-        return parse_rate(value)
-    if isinstance(value, float):  # pragma: no cover - guarded by the type, kept for callers
-        raise TypeError("rates must be decimal strings or Decimal, never float")
-    f = Fraction(value)
-    if f <= 0:
-        raise ValueError("rate must be positive")
-    return f
-
-
-def _major(amount: int, currency: str) -> Fraction:
-    value = to_major(amount, currency)
-    if value is None:
-        raise ValueError(f"unknown currency {currency!r}")
-    return value
-
-
-def disclosed_cost_bps(
-    send: int,
-    fee: int,
-    exchange_rate: str | Decimal,
-    receive_promised: int,
-    mid_rate: str | Decimal,
-    *,
-    send_currency: str = "USD",
-    receive_currency: str = "MXN",
-) -> int:
-    """The honest ``disclosed_cost_bps`` of a quote: ``round(10000*(F + S - R/m)/S)``.
-
-    Written as fee + rate margin ``S*(m - r)/m`` + withholding ``(S*r - R)/m`` so the
-    decomposition is visible; the quoted rate cancels out of the total, which is why a
-    disclosure must be computed from what is actually promised (``R``).  Amounts are
-    minor units of their currencies; rates are decimal strings or ``Decimal``.
-    """
-    s = _major(send, send_currency)
-    f = _major(fee, send_currency)
-    rec = _major(receive_promised, receive_currency)
-    r = _rate(exchange_rate)
-    m = _rate(mid_rate)
-    if s <= 0:
-        raise ValueError("send must be positive")
-    cost = f + s * (m - r) / m + (s * r - rec) / m
-    return round_half_away(10000 * cost / s)
-
-
-def effective_cost_bps(
-    send: int,
-    fee: int,
-    exchange_rate: str | Decimal,
-    receive_promised: int,
-    paid: int,
-    disclosed: int,
-    *,
-    send_currency: str = "USD",
-    receive_currency: str = "MXN",
-) -> int:
-    """``round(max(d + 10000*(R-P)/(r*S), 10000*(F + S - P/r)/S))`` (module docstring).
-
-    Exact, in integers: with ``r = rn/rd`` and amounts in minor units of
-    exponents ``es`` (send) and ``er`` (receive), both terms share the positive
-    denominator ``D = 10^er * rn * s``, so the larger numerator wins and one
-    integer rounding gives the result.  Equal, to the unit, to the ``Fraction``
-    formula as written (property-tested against it in
-    ``tests/unit/test_effective_cost_exact.py``); about ten
-    times faster, and this runs at every point of every transfer's timeline.
-    """
-    es, er = minor_exponent(send_currency), minor_exponent(receive_currency)
-    if es is None:
-        raise ValueError(f"unknown currency {send_currency!r}")
-    if er is None:
-        raise ValueError(f"unknown currency {receive_currency!r}")
-    r = _rate_cached(exchange_rate) if isinstance(exchange_rate, str) else _rate(exchange_rate)
-    if send <= 0:
-        raise ValueError("send must be positive")
-    rn, rd = r.numerator, r.denominator
-    ps, pr = 10**es, 10**er
-    den = pr * rn * send
-    via = disclosed * den + 10000 * (receive_promised - paid) * rd * ps
-    provable = 10000 * ((fee + send) * pr * rn - paid * rd * ps)
-    return _round_half_away_int(max(via, provable), den)
-
-
-def _round_half_away_int(num: int, den: int) -> int:
-    """``round_half_away(num / den)`` for ``den > 0``, without building a Fraction."""
-    q, rem = divmod(abs(num), den)
-    if 2 * rem >= den:
-        q += 1
-    return q if num >= 0 else -q
-
-
-@lru_cache(maxsize=4096)
-def _rate_cached(value: str) -> Fraction:
-    # a corridor's rate text repeats across its transfers
-    return _rate(value)
 
 
 # --------------------------------------------------------------------------- results
@@ -373,8 +243,8 @@ class _Ledger:
         self.cost_ok = (
             s.fee_ccy == s.send_ccy
             and s.send > 0
-            and to_major(s.send, s.send_ccy) is not None
-            and to_major(s.promised, s.promised_ccy) is not None
+            and s.send_ccy in ISO_4217_MINOR_UNITS
+            and s.promised_ccy in ISO_4217_MINOR_UNITS
         )
         # effective(t) depends on t only through the amount paid by t, and the
         # conditions ask for it at every point of the timeline: compute each
@@ -788,7 +658,7 @@ def _undelivered(
     tr, nxt = trace(_points(ledger, deadline), cond, limit)
     if tr is None:
         return None, nxt
-    detail: dict[str, Any] = {"available_by": iso_time(s.available_by)}
+    detail: dict[str, Any] = {"available_by": format_time(s.available_by, full_fraction=True)}
     evidence = [s.evt.event_id]
     if flag_type == "missing_payout":
         detail["grace_seconds"] = int(th.payout_grace.total_seconds())

@@ -42,18 +42,19 @@ from typing import Any, ClassVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from schemas.canonical import canonicalize
-from schemas.catalog import ROLES_BY_KIND, partition_key, topic_for
+from schemas.catalog import ROLES_BY_KIND
 from schemas.envelope import (
     DOMAIN_SEPARATOR,
     Envelope,
     event_id_from,
-    format_time,
     parse_envelope,
     sign_event,
 )
 from schemas.errors import MalformedInput
 from schemas.keys import format_verifier_key, key_id, public_key_bytes
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
+from schemas.routing import partition_key, topic_for
+from schemas.times import format_time
 
 __all__ = [
     "AUTHORITY",

@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from infra.identities import PlatformKeys
 from producers.publisher import Publisher
 from producers.registry import authority_publisher, register
-from schemas.catalog import partition_key, topic_for
 from schemas.envelope import sign_event
 from schemas.keys import public_key_bytes
+from schemas.routing import partition_key, topic_for
 from stream_processors.conservation import conservation_report
 from tests.integration.platform import prepare, processors, query, wait_for
 

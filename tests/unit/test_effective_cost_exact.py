@@ -9,7 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from stream_processors.rules.transfers import _major, _rate, effective_cost_bps, round_half_away
+from schemas.costs import _rate, effective_cost_bps
+from schemas.money import major_fraction, round_half_away
 
 
 def effective_cost_bps_reference(
@@ -24,10 +25,10 @@ def effective_cost_bps_reference(
     receive_currency: str = "MXN",
 ) -> int:
     """The formula of ``effective_cost_bps``'s docstring in ``Fraction`` arithmetic, as written."""
-    s = _major(send, send_currency)
-    f = _major(fee, send_currency)
-    rec = _major(receive_promised, receive_currency)
-    p = _major(paid, receive_currency)
+    s = major_fraction(send, send_currency)
+    f = major_fraction(fee, send_currency)
+    rec = major_fraction(receive_promised, receive_currency)
+    p = major_fraction(paid, receive_currency)
     r = _rate(exchange_rate)
     if s <= 0:
         raise ValueError("send must be positive")

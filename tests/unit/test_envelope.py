@@ -19,15 +19,14 @@ from schemas.envelope import (
     MAX_ENVELOPE_BYTES,
     Envelope,
     event_id_from,
-    format_time,
     new_event_id,
     parse_envelope,
-    parse_time,
     sign_event,
     verify_envelope_signature,
 )
 from schemas.errors import MalformedInput, VerificationError
 from schemas.keys import key_id, public_key_bytes
+from schemas.times import format_time, parse_time
 from tests.unit.test_schemas_roundtrip import (
     COMMITTEE,
     KEYS,

@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.db import _copy_field
+from schemas.routing import partition_for
 from stream_processors.forwarding import (
     decode_bundle,
     encode_bundle,
     group_by_partition,
     is_bundle,
-    partition_of,
 )
 
 
@@ -50,7 +50,7 @@ def test_partition_matches_the_clients_default_partitioner():
 
     for i in range(200):
         key = f"tr-{i}".encode()
-        assert partition_of(key, 4) == DefaultPartitioner()(key, list(range(4)), list(range(4)))
+        assert partition_for(key, 4) == DefaultPartitioner()(key, list(range(4)), list(range(4)))
 
 
 @given(st.lists(st.binary(min_size=1, max_size=8), max_size=300), st.integers(1, 16), st.integers(1, 40))
@@ -63,7 +63,7 @@ def test_grouping_keeps_every_forward_once_in_order_per_key(keys, parts, max_eve
         assert all(0 < len(b) <= max_events for b in bundles)
         seq = [f for b in bundles for f in b]
         assert [f[0] for f in seq] == sorted(f[0] for f in seq)  # log order kept within a partition
-        assert all(partition_of(f[1], parts) == p for f in seq)
+        assert all(partition_for(f[1], parts) == p for f in seq)
 
 
 def test_copy_text_format_escapes():

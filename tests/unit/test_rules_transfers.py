@@ -16,13 +16,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.costs import disclosed_cost_bps
 from stream_processors.rules import (
     TICK,
     Evt,
     FlagSpec,
     Thresholds,
     TransferResult,
-    disclosed_cost_bps,
     flag_id,
     reconcile_transfer,
 )

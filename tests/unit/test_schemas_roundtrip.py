@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from schemas import catalog
+from schemas import catalog, routing
 from schemas.canonical import canonicalize
 from schemas.envelope import (
     DOMAIN_SEPARATOR,
@@ -326,16 +326,16 @@ def test_role_enum_lists_every_non_registry_event_type() -> None:
     ],
 )
 def test_topics_and_partition_keys(event_type: str, topic: str, key: bytes) -> None:
-    assert catalog.topic_for(event_type) == topic
-    assert catalog.partition_key(event_type, SAMPLES[event_type]) == key
+    assert routing.topic_for(event_type) == topic
+    assert routing.partition_key(event_type, SAMPLES[event_type]) == key
 
 
 def test_topic_of_unknown_type() -> None:
     with pytest.raises(MalformedInput) as e:
-        catalog.topic_for("transfer.stolen")
+        routing.topic_for("transfer.stolen")
     assert e.value.reason == "unknown_type"
     with pytest.raises(MalformedInput) as e:
-        catalog.partition_key("transfer.sent", {})
+        routing.partition_key("transfer.sent", {})
     assert e.value.reason == "schema"
 
 
