@@ -29,7 +29,10 @@ from typing import Any
 from psycopg2.extras import execute_values
 
 from infra.db import copy_rows
+from schemas.envelope import parse_envelope
+from schemas.keys import VerifierKey
 from schemas.merkle import append_leaf_hashes, frontier_root, leaf_hash
+from schemas.registry import TrustRegistry
 from schemas.tiles import (
     consistency_proof_from_tiles,
     inclusion_proof_from_tiles,
@@ -53,8 +56,11 @@ __all__ = [
     "entry_by_event_id",
     "indices_of",
     "leaves_between",
+    "hashes_of",
+    "sequence_owners",
     "publisher_key_for",
     "registered_publishers",
+    "load_registry",
     # tiles and proofs
     "PgTileReader",
     "inclusion",
@@ -175,6 +181,38 @@ def leaves_between(cur: Any, lo: int, hi: int) -> list[bytes]:
     """The leaves of indices ``lo`` (inclusive) to ``hi`` (exclusive), in order."""
     cur.execute("SELECT leaf FROM log_entries WHERE idx >= %s AND idx < %s ORDER BY idx", (lo, hi))
     return [bytes(r[0]) for r in cur.fetchall()]
+
+
+def hashes_of(cur: Any, event_ids: Iterable[str]) -> dict[str, tuple[bytes, int]]:
+    """(RFC 9162 leaf hash, log index) of each of ``event_ids`` that is in the log."""
+    ids = list(set(event_ids))
+    if not ids:
+        return {}
+    cur.execute("SELECT event_id, leaf_hash, idx FROM log_entries WHERE event_id = ANY(%s)", (ids,))
+    return {eid: (bytes(h), int(idx)) for eid, h, idx in cur.fetchall()}
+
+
+def sequence_owners(cur: Any, pairs: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The logged event id holding each (publisher, seq) of ``pairs`` that is taken."""
+    wanted = list(set(pairs))
+    if not wanted:
+        return {}
+    cur.execute(
+        "SELECT l.publisher_id, l.seq, l.event_id FROM log_entries l"
+        " JOIN (SELECT unnest(%s::text[]) AS p, unnest(%s::bigint[]) AS s) q"
+        " ON l.publisher_id = q.p AND l.seq = q.s",
+        ([p for p, _ in wanted], [s for _, s in wanted]),
+    )
+    return {(p, int(s)): e for p, s, e in cur.fetchall()}
+
+
+def load_registry(cur: Any, authority: VerifierKey) -> TrustRegistry:
+    """The trust registry as the registry events in the log establish it, in log order."""
+    reg = TrustRegistry(authority)
+    cur.execute("SELECT leaf FROM log_entries WHERE event_type LIKE 'publisher.%%' ORDER BY idx")
+    for (leaf,) in cur.fetchall():
+        reg.apply(parse_envelope(bytes(leaf), max_bytes=1 << 20))
+    return reg
 
 
 def publisher_key_for(cur: Any, publisher_id: str) -> str | None:

@@ -53,6 +53,8 @@ __all__ = [
     "KeyInfo",
     "Party",
     "PublisherInfo",
+    "SignatureKey",
+    "signature_key",
     "TrustRegistry",
 ]
 
@@ -101,6 +103,21 @@ class PublisherInfo:
         return None
 
 
+#: What identifies one signature check: (signature, public key, signed bytes).
+#: Results computed ahead of :meth:`TrustRegistry.authorize` (for example on
+#: several cores) are handed to it as a mapping from these to the verdict; a
+#: result cannot be mistaken for another envelope's or another key's.
+SignatureKey = tuple[bytes, bytes, bytes]
+
+
+def signature_key(env: Envelope, public_key: bytes) -> SignatureKey:
+    """The :data:`SignatureKey` of checking ``env``'s signature with ``public_key``."""
+    return (env.signature, public_key, env.signed_bytes())
+
+
+_NO_SIGNATURES: Final[Mapping[SignatureKey, bool]] = {}
+
+
 def _refuse(
     reason: str, message: str, *, expected: object | None = None, got: object | None = None
 ) -> VerificationError:
@@ -129,8 +146,14 @@ class TrustRegistry:
         self._publishers: dict[str, PublisherInfo] = {}
         self._applied: set[str] = set()
         self._key_objects: dict[bytes, Ed25519PublicKey] = {}
-        # Signatures verified ahead of authorize() (see signature_jobs), used once.
-        self._verified: dict[tuple[bytes, bytes, bytes], bool] = {}
+
+    def copy(self) -> TrustRegistry:
+        """An independent registry in the same state (applying to it leaves this one as it is)."""
+        other = TrustRegistry(self.authority)
+        other._publishers = dict(self._publishers)  # PublisherInfo is immutable
+        other._applied = set(self._applied)
+        other._key_objects = self._key_objects  # a cache of parsed keys, shared
+        return other
 
     # --- reading --------------------------------------------------------------
 
@@ -141,14 +164,28 @@ class TrustRegistry:
     def publisher(self, publisher_id: str) -> PublisherInfo | None:
         return self._publishers.get(publisher_id)
 
+    def knows(self, publisher_id: str, key_id: str) -> bool:
+        """Whether ``publisher_id`` and its key ``key_id`` are known here.
+
+        The authority is always known (it comes from configuration, not from
+        events).  An adapter holding a cached registry reloads it from the log
+        when an event names a publisher or key it does not know: another
+        worker may have accepted the registration or rotation meanwhile.
+        """
+        if publisher_id == self.authority.name:
+            return True
+        info = self._publishers.get(publisher_id)
+        return info is not None and info.key(key_id) is not None
+
     # --- signatures -----------------------------------------------------------
 
     def signature_jobs(self, envs: Iterable[Envelope]) -> list[tuple[Envelope, bytes]]:
         """(envelope, public key) for every envelope whose signing key is known.
 
         Lets an adapter verify signatures ahead of :meth:`authorize` (for
-        example on several cores) and hand the results back with
-        :meth:`remember_signature`; this module itself stays single-threaded.
+        example on several cores) and hand the results to it as a value,
+        ``{signature_key(env, public_key): ok}``; this module itself stays
+        single-threaded.
         """
         jobs: list[tuple[Envelope, bytes]] = []
         for env in envs:
@@ -161,16 +198,10 @@ class TrustRegistry:
                 jobs.append((env, key.public_key))
         return jobs
 
-    def remember_signature(self, env: Envelope, public_key: bytes, ok: bool) -> None:
-        """Record a verification done ahead of time; :meth:`authorize` uses it once."""
-        self._verified[(env.signature, public_key, env.signed_bytes())] = ok
-
-    def forget_signatures(self) -> None:
-        """Drop verifications that :meth:`authorize` did not use (e.g. duplicates)."""
-        self._verified.clear()
-
-    def _signature_ok(self, env: Envelope, public_key: bytes) -> bool:
-        known = self._verified.pop((env.signature, public_key, env.signed_bytes()), None)
+    def _signature_ok(
+        self, env: Envelope, public_key: bytes, signatures: Mapping[SignatureKey, bool]
+    ) -> bool:
+        known = signatures.get(signature_key(env, public_key)) if signatures else None
         if known is not None:
             return known
         # Parsed key objects are cached: building one costs as much as a third
@@ -184,7 +215,9 @@ class TrustRegistry:
             return False
         return True
 
-    def _check_authority(self, env: Envelope) -> PublisherInfo:
+    def _check_authority(
+        self, env: Envelope, signatures: Mapping[SignatureKey, bool]
+    ) -> PublisherInfo:
         if env.publisher_id != self.authority.name or env.key_id != self._authority_key_id:
             raise _refuse(
                 "not_authority",
@@ -194,29 +227,34 @@ class TrustRegistry:
                 expected=self._authority_key_id,
                 got=env.key_id,
             )
-        if not self._signature_ok(env, self.authority.public_key):
+        if not self._signature_ok(env, self.authority.public_key, signatures):
             raise _refuse("bad_signature", f"event {env.event_id}: authority signature is invalid")
         return self._authority_info
 
     # --- authorization --------------------------------------------------------
 
-    def authorize(self, env: Envelope) -> PublisherInfo:
+    def authorize(
+        self, env: Envelope, *, signatures: Mapping[SignatureKey, bool] = _NO_SIGNATURES
+    ) -> PublisherInfo:
         """The publisher of ``env`` if it may have published it, else ``VerificationError``.
 
         Reasons, in the order checked: ``not_authority`` (registry events
         only), ``unknown_publisher``, ``unknown_key``, ``bad_signature``,
         ``key_not_yet_valid``, ``key_revoked``, ``key_expired``,
         ``publisher_revoked``, ``role_not_allowed``, ``party_mismatch``.
+
+        ``signatures`` are verdicts computed ahead (see :meth:`signature_jobs`);
+        a signature they do not cover is verified here.
         """
         if env.event_type in REGISTRY_EVENT_TYPES:
-            return self._check_authority(env)
+            return self._check_authority(env, signatures)
         if env.publisher_id == self.authority.name:
             # Authenticate first: only a genuine authority signature may earn
             # the authority a role verdict (and the integrity flag it raises);
             # anything else is a forgery in its name.
             if env.key_id != self._authority_key_id:
                 raise _refuse("unknown_key", f"key {env.key_id} is not the registry authority's key")
-            if not self._signature_ok(env, self.authority.public_key):
+            if not self._signature_ok(env, self.authority.public_key, signatures):
                 raise _refuse("bad_signature", f"event {env.event_id}: authority signature is invalid")
             raise _refuse(
                 "role_not_allowed",
@@ -233,7 +271,7 @@ class TrustRegistry:
                 expected=[k.key_id for k in info.keys],
                 got=env.key_id,
             )
-        if not self._signature_ok(env, key.public_key):
+        if not self._signature_ok(env, key.public_key, signatures):
             raise _refuse(
                 "bad_signature",
                 f"event {env.event_id}: signature does not verify with key {key.key_id} "
@@ -291,7 +329,9 @@ class TrustRegistry:
 
     # --- applying registry events ---------------------------------------------
 
-    def apply(self, env: Envelope) -> None:
+    def apply(
+        self, env: Envelope, *, signatures: Mapping[SignatureKey, bool] = _NO_SIGNATURES
+    ) -> None:
         """Apply one registry event signed by the authority.
 
         Idempotent per ``event_id`` (replaying the registry topic is safe).
@@ -299,6 +339,7 @@ class TrustRegistry:
         ``bad_signature``, ``already_registered`` (publisher or key),
         ``unknown_publisher``, ``unknown_key``, ``publisher_revoked``;
         ``MalformedInput`` for a non-registry event or an invalid payload.
+        ``signatures`` as for :meth:`authorize`.
         """
         if env.event_type not in REGISTRY_EVENT_TYPES:
             raise MalformedInput(
@@ -307,7 +348,7 @@ class TrustRegistry:
                 reason="unknown_type",
                 field="/header/type",
             )
-        self._check_authority(env)
+        self._check_authority(env, signatures)
         if env.event_id in self._applied:
             return
         p = env.payload

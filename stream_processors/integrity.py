@@ -14,7 +14,7 @@ from typing import Any
 from infra.identities import PlatformKeys
 from schemas.times import parse_time
 from stream_processors.flag_store import FlagWriter
-from stream_processors.gate import INTEGRITY_REASONS, Decision
+from stream_processors.gate.decision import INTEGRITY_REASONS, Decision
 from stream_processors.rules.model import FlagSpec
 
 __all__ = ["integrity_spec", "raise_gate_flags"]

@@ -9,6 +9,11 @@ changes (each a signed event in the log), (4) confirms the events
 event-time clock.  Only after the commit are flag changes and re-keyed club
 contributions (the Faust repartition to ``contributions.by_project``)
 produced.  A timer re-evaluates entities whose deadlines the clock passed.
+
+These are the transactions; the Faust agents that run them are
+:mod:`stream_processors.agents.reconcile_transfers`,
+:mod:`~stream_processors.agents.reconcile_projects` and
+:mod:`~stream_processors.agents.deadlines`.
 """
 
 from __future__ import annotations
@@ -25,25 +30,17 @@ from psycopg2.extras import execute_values
 from infra.db import copy_rows
 from infra.identities import PlatformKeys
 from infra.settings import Settings
-from schemas.routing import (
-    ACCEPTED_PROJECTS_TOPIC,
-    ACCEPTED_TRANSFERS_TOPIC,
-    CONTRIBUTIONS_TOPIC,
-    FLAGS_TOPIC,
-    entity_of,
-    partition_key,
-)
+from schemas.routing import entity_of
 from schemas.thresholds import Thresholds
 from schemas.times import format_time, parse_time
 from stream_processors import clock
 from stream_processors.flag_store import FlagWriter, recount_open_flags
-from stream_processors.forwarding import decode_bundle, is_bundle
-from stream_processors.pg import PgWorker, record_progress
 from stream_processors.rules.model import Contribution, Evt, FlagSpec
 from stream_processors.rules.projects import ProjectResult, reconcile_project
 from stream_processors.rules.transfers import TransferResult, reconcile_transfer
 
-__all__ = ["install", "thresholds", "apply_transfer_events", "apply_project_events", "run_deadlines", "visible_flags"]
+__all__ = ["thresholds", "apply_transfer_events", "apply_project_events", "run_deadlines", "visible_flags",
+           "parse_forwarded", "contribution_from_json", "contribution_to_json"]
 
 log = logging.getLogger(__name__)
 
@@ -445,157 +442,3 @@ def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timede
     if dirty:
         envs += apply_project_events(cur, [], [], lambda: clock.now(cur, lateness, idle_s), th, keys, ids=dirty)
     return envs, contributions
-
-
-# --- Faust wiring -----------------------------------------------------------------------------
-
-
-def backlog_state(app: Any, events: list[Any]) -> dict[tuple[str, int], bool]:
-    """Per partition in the batch: True when the batch reached the high watermark (no backlog).
-
-    The high watermark comes from the Fetch responses (right on every broker,
-    unlike ListOffsets on the embedded one).
-    """
-    last: dict[Any, int] = {}
-    for e in events:
-        tp = e.message.tp
-        last[tp] = max(last.get(tp, -1), e.message.offset)
-    out: dict[tuple[str, int], bool] = {}
-    for tp, off in last.items():
-        try:
-            hw = app.consumer.highwater(tp)
-        except Exception:
-            hw = None
-        out[(tp.topic, tp.partition)] = hw is not None and off + 1 >= hw
-    return out
-
-
-
-def install(app: Any, settings: Settings, db_url: str, keys: PlatformKeys, send_all: Callable[..., Any],
-            topic_ids: dict[str, str] | None = None) -> None:
-    th = thresholds(settings)
-    lateness = timedelta(seconds=settings.clock_lateness_s)
-    t = settings.topic
-
-    def log_index(msg: Any) -> int | None:
-        for k, v in msg.headers or ():
-            if k == "log-index":
-                return int(v)
-        return None
-
-    def offsets(events: list[Any]) -> dict[tuple[str, int], int]:
-        out: dict[tuple[str, int], int] = {}
-        for e in events:
-            key = (e.message.topic, e.message.partition)
-            out[key] = max(out.get(key, 0), e.message.offset + 1)
-        return out
-
-    def caught_up(events: list[Any]) -> dict[tuple[str, int], bool]:
-        return backlog_state(app, events)
-
-    async def publish_after_commit(flag_envs: list[Any], contributions: list[Contribution], lane: str) -> None:
-        msgs: list[tuple[str, bytes, bytes, list[tuple[str, bytes]] | None]] = [
-            (t(FLAGS_TOPIC), partition_key(e.event_type, e.payload), e.leaf_bytes(), None) for e in flag_envs]
-        msgs += [(t(CONTRIBUTIONS_TOPIC), c.project_id.encode(), contribution_to_json(c), None) for c in contributions]
-        await send_all(msgs, lane=lane)
-
-    def unpack(e: Any) -> list[Evt]:
-        """The accepted events a forwarded record carries: a bundle (ADR 0005) or a single envelope.
-
-        Only the gate writes these topics, from events it logged.  A record
-        that cannot be read is logged and skipped: whatever it should have
-        carried is still in the log and unconfirmed in ``pending_reconcile``,
-        so the re-drive forwards it again.
-        """
-        m = e.message
-        try:
-            if is_bundle(m.headers):
-                return [Evt(o["header"]["event_id"], o["header"]["type"], parse_time(o["header"]["event_time"]),
-                            idx, o["payload"]) for idx, o in decode_bundle(m.value)]
-            return [parse_forwarded(m.value, log_index(m))]
-        except (ValueError, KeyError, TypeError, AttributeError) as err:
-            log.error("unreadable forwarded record %s/%s/%s skipped (%s: %s); the re-drive will forward its events"
-                      " again from the log", m.topic, m.partition, m.offset, type(err).__name__, err)
-            return []
-
-    def chunks(records: list[tuple[Any, list[Evt | None]]]) -> list[list[tuple[Any, list[Evt | None]]]]:
-        """Consecutive records holding at most ``batch_size`` events each (at least one record per chunk):
-        each chunk is one transaction, so progress always covers whole records."""
-        out: list[list[tuple[Any, list[Evt | None]]]] = [[]]
-        n = 0
-        for r in records:
-            if out[-1] and n + len(r[1]) > settings.batch_size:
-                out.append([])
-                n = 0
-            out[-1].append(r)
-            n += len(r[1])
-        return [c for c in out if c]
-
-    def marks_of(chunk: list[tuple[Any, list[Evt | None]]]) -> dict[tuple[str, int], datetime]:
-        out: dict[tuple[str, int], datetime] = {}
-        for e, evs in chunk:
-            key = (e.message.topic, e.message.partition)
-            for ev in evs:
-                if ev is not None and (key not in out or ev.event_time > out[key]):
-                    out[key] = ev.event_time
-        return out
-
-    # transfers
-    tr_pg = PgWorker(db_url, settings.database_schema, "transfers")
-    tr_group = f"{settings.kafka_topic_prefix}reconcile-transfers"
-    tr_topic = app.topic(t(ACCEPTED_TRANSFERS_TOPIC), value_type=bytes, key_type=bytes)
-
-    @app.agent(tr_topic, name="reconcile-transfers")
-    async def reconcile_transfers(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-            cu = caught_up(events)
-            for chunk in chunks([(e, list(unpack(e))) for e in events]):
-                evts = [ev for _e, evs in chunk for ev in evs if ev is not None]
-                offs, mk = offsets([e for e, _ in chunk]), marks_of(chunk)
-
-                def work(cur: Any) -> tuple[list[Any], list[Contribution]]:
-                    clock.advance(cur, tr_group, mk, cu)
-                    out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
-                    record_progress(cur, tr_group, offs, topic_ids or {})
-                    return out
-
-                envs, contributions = await tr_pg.run(work)
-                await publish_after_commit(envs, contributions, "transfers")
-
-    # projects (project events + re-keyed club contributions)
-    pr_pg = PgWorker(db_url, settings.database_schema, "projects")
-    pr_group = f"{settings.kafka_topic_prefix}reconcile-projects"
-    pr_topic = app.topic(t(ACCEPTED_PROJECTS_TOPIC), t(CONTRIBUTIONS_TOPIC), value_type=bytes, key_type=bytes)
-
-    @app.agent(pr_topic, name="reconcile-projects")
-    async def reconcile_projects(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-            cu = caught_up(events)
-            records: list[tuple[Any, list[Evt | None]]] = []
-            contrib_of: dict[int, Contribution] = {}
-            for e in events:
-                if e.message.topic == t(CONTRIBUTIONS_TOPIC):
-                    contrib_of[id(e)] = contribution_from_json(json.loads(e.message.value))
-                    records.append((e, [None]))
-                else:
-                    records.append((e, list(unpack(e))))
-            for chunk in chunks(records):
-                evts = [ev for _e, evs in chunk for ev in evs if ev is not None]
-                contribs = [contrib_of[id(e)] for e, _ in chunk if id(e) in contrib_of]
-                offs, mk = offsets([e for e, _ in chunk]), marks_of(chunk)
-
-                def work(cur: Any) -> list[Any]:
-                    clock.advance(cur, pr_group, mk, cu)
-                    out = apply_project_events(cur, evts, contribs, lambda: clock.now(cur, lateness, settings.clock_idle_s), th, keys)
-                    record_progress(cur, pr_group, offs, topic_ids or {})
-                    return out
-
-                envs = await pr_pg.run(work)
-                await publish_after_commit(envs, [], "projects")
-
-    dl_pg = PgWorker(db_url, settings.database_schema, "deadlines")
-
-    @app.timer(1.0, on_leader=True)
-    async def deadlines() -> None:
-        envs, contributions = await dl_pg.run(lambda cur: run_deadlines(cur, th, keys, lateness, idle_s=settings.clock_idle_s))
-        await publish_after_commit(envs, contributions, "deadlines")

@@ -6,7 +6,7 @@ advances each publisher's contiguous watermark and, once the same first
 missing number has been missing for a while (so in-flight and republished
 events had their chance), opens a ``sequence_gap`` flag listing the first
 missing numbers, and resolves it when they all arrived.  Only authenticated
-events count (see ``gate.AUTHENTICATED_REJECTIONS``), so a forger can neither
+events count (see ``gate.decision.AUTHENTICATED_REJECTIONS``), so a forger can neither
 open nor close a gap in someone else's numbering.
 """
 

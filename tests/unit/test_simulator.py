@@ -1,6 +1,6 @@
 """The simulator: deterministic, realistic, private, and its ground truth is exactly what the rules say.
 
-The central check replays a simulation through a pure emulation of the gate
+The central check replays a simulation through the gate's pure decision
 (trust registry, duplicate and equivocation detection by event id, sequence
 reuse) and then through the pure reconciliation rules, with the clock at the
 platform's final value; the flags raised must equal the ground truth line for
@@ -30,11 +30,9 @@ from producers.simulator import (
     roster,
     simulate,
 )
-from schemas.envelope import parse_envelope, sign_event
-from schemas.errors import MalformedInput, VerificationError
-from schemas.keys import VerifierKey, public_key_bytes
+from schemas.envelope import sign_event
+from schemas.errors import MalformedInput
 from schemas.privacy import normalize_receipt_code, receipt_digest
-from schemas.registry import TrustRegistry
 from stream_processors.gate import INTEGRITY_REASONS
 from stream_processors.ground_truth import score
 from stream_processors.rules import (
@@ -45,6 +43,7 @@ from stream_processors.rules import (
     reconcile_project,
     reconcile_transfer,
 )
+from tests import gate_builder
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 AUTHORITY_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -77,34 +76,17 @@ def raised(sim: Simulation) -> list[dict[str, Any]]:
 
 
 def gate(sim: Simulation) -> list[tuple[str, str | None]]:
-    """What the ingestion gate decides for each event, in publication order."""
-    reg = TrustRegistry(VerifierKey(AUTHORITY, public_key_bytes(AUTHORITY_KEY)))
-    for env in sim.registry_envelopes(AUTHORITY_KEY, AUTHORITY):
-        reg.apply(env)
-    seen: dict[str, bytes] = {}
-    seq_owner: dict[tuple[str, int], str] = {}
-    out: list[tuple[str, str | None]] = []
-    for ev in sim.events:
-        env = parse_envelope(ev.raw)
-        prior = seen.get(env.event_id)
-        if prior is not None:
-            out.append(
-                ("duplicate", "duplicate") if prior == ev.raw else ("rejected", "equivocation")
-            )
-            continue
-        owner = seq_owner.get((env.publisher_id, env.seq))
-        if owner is not None and owner != env.event_id:
-            out.append(("rejected", "seq_reused"))
-            continue
-        try:
-            reg.authorize(env)
-        except VerificationError as e:
-            out.append(("rejected", e.reason))
-            continue
-        seen[env.event_id] = ev.raw
-        seq_owner[(env.publisher_id, env.seq)] = env.event_id
-        out.append(("accepted", None))
-    return out
+    """What the ingestion gate decides for each event, in publication order.
+
+    The gate's own pure decision (``decide_batch``), over one batch holding
+    the registry's events and then every event, against an empty log.
+    """
+    world = gate_builder.World(AUTHORITY, AUTHORITY_KEY)
+    registry = sim.registry_envelopes(AUTHORITY_KEY, AUTHORITY)
+    decided = gate_builder.outcomes(gate_builder.decide(
+        gate_builder.batch(*registry, *(ev.raw for ev in sim.events)), world.registry, now=datetime.now(UTC)))
+    assert decided[: len(registry)] == [("accepted", None)] * len(registry)
+    return decided[len(registry) :]
 
 
 def reconcile(sim: Simulation, now: datetime) -> list[dict[str, Any]]:

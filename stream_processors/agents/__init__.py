@@ -1,0 +1,39 @@
+"""The Faust agents and timers of the processors, one small module each.
+
+Each module has ``install(app, ctx)`` (``ctx``: :class:`stream_processors.context.Context`).
+:data:`COMPONENTS` groups them under the names ``create_app(components=...)``
+and ``CUENTAS_COMPONENTS`` take; the incarnation watch is always installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from stream_processors.agents import (
+    checkpointer,
+    deadlines,
+    gate,
+    incarnation,
+    reconcile_projects,
+    reconcile_transfers,
+    redrive,
+    sequence_gaps,
+)
+from stream_processors.context import Context
+
+__all__ = ["Install", "COMPONENTS", "ALWAYS"]
+
+Install = Callable[[Any, Context], None]
+
+#: What runs in every worker.
+ALWAYS: tuple[Install, ...] = (incarnation.install,)
+
+#: Component name -> what it installs, in installation order.
+COMPONENTS: dict[str, tuple[Install, ...]] = {
+    # The sequence-gap check follows the gate's records of (publisher, seq).
+    "gate": (gate.install, sequence_gaps.install),
+    "checkpointer": (checkpointer.install,),
+    "redrive": (redrive.install,),
+    "reconcilers": (reconcile_transfers.install, reconcile_projects.install, deadlines.install),
+}

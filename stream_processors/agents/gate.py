@@ -1,0 +1,150 @@
+"""The ingestion gate's Faust agent: batches from the four publish topics, one transaction each.
+
+Per batch: parse and verify signatures before the transaction (the Ed25519
+code releases the GIL, so on two threads); then, in one transaction, reload
+the registry if the batch names a publisher or key it does not know, read
+what the log knows of the batch, decide (:func:`decide_batch`, pure), write
+the effects (:func:`stream_processors.gate.store.record`), advance the
+event-time clock, raise integrity flags and record the consumer's progress.
+Only after the commit are the acknowledgements, rejections and forwards
+(bundles, ADR 0005) produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schemas.registry import TrustRegistry
+from schemas.routing import (
+    ACKS_TOPIC,
+    GATE_SOURCES,
+    REJECTIONS_TOPIC,
+    accepted_topic_for,
+    partition_key,
+)
+from stream_processors import clock
+from stream_processors.context import Context, Msg, backlog_state, header, offsets
+from stream_processors.forwarding import BUNDLE_HEADER, Forward, encode_bundle, group_by_partition
+from stream_processors.gate import store
+from stream_processors.gate.decision import (
+    BatchDecision,
+    GateLimits,
+    Incoming,
+    decide_batch,
+    needs_registry_reload,
+    parse_item,
+)
+from stream_processors.gate.knowledge import KnowledgeQuery
+from stream_processors.gate.signatures import verify_ahead
+from stream_processors.integrity import raise_gate_flags
+from stream_processors.pg import record_progress
+
+__all__ = ["install", "replies"]
+
+log = logging.getLogger(__name__)
+
+
+def install(app: Any, ctx: Context) -> None:
+    settings, keys = ctx.settings, ctx.keys
+    pg = ctx.pg("gate")
+    group = ctx.group("gate")
+    limits = GateLimits(settings.max_event_bytes, timedelta(seconds=settings.max_future_skew_s),
+                        timedelta(days=settings.max_event_age_days))
+    # The registry as of the last committed batch; None until loaded, and
+    # dropped when a batch fails, so the next one starts from the log.
+    cached: list[TrustRegistry] = []
+
+    def load(cur: Any) -> TrustRegistry:
+        return store.load_registry(cur, keys.authority.verifier)
+
+    async def registry() -> TrustRegistry:
+        if not cached:
+            cached.append(await pg.run(load))
+        return cached[0]
+
+    gate_topic = app.topic(*[ctx.topic(n) for n in GATE_SOURCES], value_type=bytes, key_type=bytes)
+
+    @app.agent(gate_topic, name="gate")
+    async def gate(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+            items = [Incoming(e.message.value or b"", f"{e.message.topic}/{e.message.partition}/{e.message.offset}")
+                     for e in events]
+            offs = offsets(events)
+            cu = backlog_state(app, events)
+            parsed = [parse_item(it, limits.max_event_bytes) for it in items]
+            envs = [p.envelope for p in parsed if p.envelope is not None]
+            reg0 = await registry()
+            signatures = (await asyncio.get_running_loop().run_in_executor(None, verify_ahead, reg0, envs)
+                          if envs else {})
+
+            def work(cur: Any) -> BatchDecision:
+                # Another worker may have accepted a registration or rotation.
+                reg = load(cur) if needs_registry_reload(envs, reg0) else reg0
+                known = store.read_knowledge(cur, KnowledgeQuery.for_envelopes(envs))
+                batch = store.record(cur, decide_batch(parsed, known, reg, datetime.now(UTC), limits, signatures))
+                marks: dict[tuple[str, int], datetime] = {}
+                for ev, d in zip(events, batch.decisions, strict=True):
+                    if d.outcome == "accepted" and d.envelope is not None and accepted_topic_for(d.envelope.event_type):
+                        k = (ev.message.topic, ev.message.partition)
+                        t_ev = d.envelope.time()
+                        if k not in marks or t_ev > marks[k]:
+                            marks[k] = t_ev
+                clock.advance(cur, group, marks, cu)
+                raise_gate_flags(cur, batch.integrity(), keys)
+                record_progress(cur, group, offs, ctx.topic_ids)
+                return batch
+
+            try:
+                outcome = await pg.run(work)
+            except Exception:
+                # Not a database outage (those retry inside run): a bug.
+                # Drop the cached registry and let the worker crash loudly
+                # rather than ack a batch whose effects were not written.
+                cached.clear()
+                log.exception("gate batch failed")
+                raise
+            cached[:] = [outcome.registry]
+            await ctx.send_all(replies(ctx, events, outcome), lane="gate")
+
+
+def replies(ctx: Context, events: list[Any], outcome: BatchDecision) -> list[Msg]:
+    """What follows a committed batch: forwards (bundled), rejections and acknowledgements."""
+    t = ctx.topic
+    acks: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    msgs: list[Msg] = []
+    forwards: dict[str, list[Forward]] = defaultdict(list)
+    for ev, d in zip(events, outcome.decisions, strict=True):
+        pub = d.publisher_id or header(ev.message, "cc-publisher")
+        # The outbox knows a hand-over by the id in its header (for
+        # raw or hostile bytes it may differ from the parsed one).
+        eid = header(ev.message, "cc-event-id") or d.event_id
+        if pub:
+            acks[pub].append({"event_id": eid, "status": d.outcome, "log_index": d.log_index,
+                              "reason": d.reason or None, "message": d.message or None})
+        if d.outcome == "accepted" and d.envelope is not None:
+            ft = accepted_topic_for(d.envelope.event_type)
+            if ft and d.log_index is not None:
+                forwards[t(ft)].append((d.log_index, partition_key(d.envelope.event_type, d.envelope.payload),
+                                        d.envelope.leaf_bytes()))
+        elif d.outcome == "rejected":
+            msgs.append((t(REJECTIONS_TOPIC), (pub or "").encode(), json.dumps(
+                {"publisher_id": pub, "event_id": eid, "reason": d.reason, "message": d.message,
+                 "source": d.source}).encode(), None))
+    for pub, results in acks.items():
+        msgs.append((t(ACKS_TOPIC), pub.encode(), json.dumps({"publisher_id": pub, "results": results}).encode(), None))
+    return _bundled(ctx, forwards) + msgs
+
+
+def _bundled(ctx: Context, forwards: dict[str, list[Forward]]) -> list[Msg]:
+    out: list[Msg] = []
+    for topic, fs in forwards.items():
+        n = ctx.partitions_of(topic)
+        for part, bundles in sorted(group_by_partition(fs, n, ctx.settings.batch_size).items()):
+            for b in bundles:
+                out.append((topic, b[0][1], encode_bundle(b), [(BUNDLE_HEADER, b"1")], part))
+    return out

@@ -1,0 +1,285 @@
+"""The ingestion gate's decision for a batch: pure, no cursor, no SQL, no I/O.
+
+accepted   valid schema, valid signature by a registered, unrevoked key whose
+           roles allow the type, event time in range, not seen before:
+           appended to the log (through the one writer) and forwarded.
+duplicate  same event id, same bytes: acknowledged again, not appended.
+rejected   kept in ``quarantine`` with a specific reason code and message.
+
+Equivocation (same event id, other bytes), forged or role-violating events
+and reused sequence numbers also raise integrity flags.
+
+:func:`decide_batch` takes the parsed items, what the log already knows about
+them (:class:`~stream_processors.gate.knowledge.LogKnowledge`), the trust
+registry, the time, the limits and the signature verdicts computed ahead (on
+threads, by the adapter), and returns a :class:`BatchDecision`: one decision
+per item, the order in which the accepted ones are appended, and the
+registry after the batch's registry events.  The adapter
+(:mod:`stream_processors.gate.store`, :mod:`stream_processors.agents.gate`)
+reads the knowledge before and writes the outcome after, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+from schemas.catalog import REGISTRY_EVENT_TYPES
+from schemas.envelope import Envelope, parse_envelope
+from schemas.errors import MalformedInput, VerificationError
+from schemas.flags import FlagType, Severity
+from schemas.merkle import leaf_hash
+from schemas.registry import SignatureKey, TrustRegistry
+from stream_processors.gate.knowledge import LogKnowledge
+
+__all__ = [
+    "INTEGRITY_REASONS",
+    "AUTHENTICATED_REJECTIONS",
+    "Outcome",
+    "Incoming",
+    "Parsed",
+    "parse_item",
+    "GateLimits",
+    "Decision",
+    "BatchDecision",
+    "needs_registry_reload",
+    "decide_batch",
+]
+
+#: Rejection reasons that are attacks or integrity failures, not clumsy input;
+#: each raises an integrity flag against the publisher named in the event.
+INTEGRITY_REASONS: dict[str, tuple[FlagType, Severity]] = {
+    "equivocation": ("equivocation", "critical"),
+    "bad_signature": ("forged_signature", "critical"),
+    "key_mismatch": ("forged_signature", "critical"),
+    "unknown_key": ("forged_signature", "high"),
+    "role_not_allowed": ("role_violation", "high"),
+    "party_mismatch": ("role_violation", "high"),
+    "key_revoked": ("revoked_key_used", "high"),
+    "publisher_revoked": ("revoked_key_used", "high"),
+    "key_expired": ("revoked_key_used", "high"),
+    "seq_reused": ("equivocation", "high"),
+}
+
+#: Rejections decided after the signature verified: the publisher really sent
+#: this sequence number, so it is not a gap.
+AUTHENTICATED_REJECTIONS: Final = frozenset({
+    "time_out_of_range", "role_not_allowed", "party_mismatch", "key_revoked", "key_expired",
+    "publisher_revoked", "key_not_yet_valid", "already_registered",
+})
+
+Outcome = Literal["accepted", "duplicate", "rejected"]
+
+_NO_SIGNATURES: Final[Mapping[SignatureKey, bool]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    raw: bytes
+    source: str  # "topic/partition/offset", for the quarantine record
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One incoming item after parsing: its envelope, or why it could not be parsed."""
+
+    raw: bytes
+    source: str
+    envelope: Envelope | None
+    reason: str = ""  # the parse error's reason code when ``envelope`` is None
+    message: str = ""
+
+
+def parse_item(item: Incoming, max_event_bytes: int) -> Parsed:
+    try:
+        env = parse_envelope(item.raw, max_bytes=max_event_bytes)
+    except MalformedInput as e:
+        return Parsed(item.raw, item.source, None, e.reason, str(e))
+    return Parsed(item.raw, item.source, env)
+
+
+@dataclass(frozen=True, slots=True)
+class GateLimits:
+    max_event_bytes: int
+    max_future_skew: timedelta
+    max_age: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The fate of one item; ``log_index`` once appended (or, for a duplicate, its logged copy's)."""
+
+    outcome: Outcome
+    raw: bytes
+    source: str
+    envelope: Envelope | None = None
+    reason: str = ""
+    message: str = ""
+    log_index: int | None = None
+
+    @property
+    def event_id(self) -> str | None:
+        return None if self.envelope is None else self.envelope.event_id
+
+    @property
+    def publisher_id(self) -> str | None:
+        return None if self.envelope is None else self.envelope.publisher_id
+
+    @property
+    def event_type(self) -> str | None:
+        return None if self.envelope is None else self.envelope.event_type
+
+    @property
+    def raises_integrity_flag(self) -> bool:
+        return self.outcome == "rejected" and self.reason in INTEGRITY_REASONS and bool(self.publisher_id)
+
+    @property
+    def counts_for_sequences(self) -> bool:
+        """Whether the publisher really sent this sequence number (see ``sequence_gaps``).
+
+        Only authenticated events count: a forger must not be able to open or
+        close gaps in someone else's numbering.
+        """
+        return self.envelope is not None and (
+            self.outcome == "accepted" or self.reason in AUTHENTICATED_REJECTIONS
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDecision:
+    decisions: tuple[Decision, ...]  # one per parsed item, in the batch's order
+    log_order: tuple[int, ...]  # positions of the accepted decisions, in the order to append them
+    registry: TrustRegistry  # the registry after the batch (the one given when nothing applied)
+    applied: tuple[Envelope, ...] = ()  # the registry events the batch applied, in order
+
+    def accepted(self) -> list[Decision]:
+        """The accepted decisions in log order (registry events first)."""
+        return [self.decisions[i] for i in self.log_order]
+
+    def rejected(self) -> list[Decision]:
+        return [d for d in self.decisions if d.outcome == "rejected"]
+
+    def duplicates(self) -> list[Decision]:
+        return [d for d in self.decisions if d.outcome == "duplicate"]
+
+    def integrity(self) -> list[Decision]:
+        """Rejections that raise an integrity flag against the publisher they name."""
+        return [d for d in self.decisions if d.raises_integrity_flag]
+
+    def sequence_evidence(self) -> list[Envelope]:
+        """Envelopes whose (publisher, seq) the publisher really sent (accepted or authenticated)."""
+        return [d.envelope for d in self.decisions if d.counts_for_sequences and d.envelope is not None]
+
+    def logged(self, indices: Sequence[int]) -> BatchDecision:
+        """The same decisions with the log indices the append gave the accepted ones."""
+        if len(indices) != len(self.log_order):
+            raise ValueError(f"{len(indices)} log indices for {len(self.log_order)} accepted events")
+        ds = list(self.decisions)
+        for pos, idx in zip(self.log_order, indices, strict=True):
+            ds[pos] = replace(ds[pos], log_index=idx)
+        return replace(self, decisions=tuple(ds))
+
+
+def _is_registry(env: Envelope) -> bool:
+    return env.event_type in REGISTRY_EVENT_TYPES
+
+
+def needs_registry_reload(envelopes: Iterable[Envelope], registry: TrustRegistry) -> bool:
+    """Whether an envelope names a publisher or key ``registry`` does not know.
+
+    Another worker may have accepted a registration or rotation since the
+    adapter loaded its registry, so it reloads from the log before deciding.
+    Publishers registered or rotated by a registry event of the same batch
+    do not count: the decision applies those events first.
+    """
+    envs = list(envelopes)
+    in_batch = {str(e.payload.get("publisher_id")) for e in envs if _is_registry(e)}
+    return any(
+        not _is_registry(e) and e.publisher_id not in in_batch and not registry.knows(e.publisher_id, e.key_id)
+        for e in envs
+    )
+
+
+def _authenticate(env: Envelope, registry: TrustRegistry, now: datetime, limits: GateLimits,
+                  signatures: Mapping[SignatureKey, bool]) -> tuple[str, str] | None:
+    """(reason, message) when ``env`` may not enter the log on its own merits, else None."""
+    try:
+        registry.authorize(env, signatures=signatures)
+    except VerificationError as e:
+        return e.reason, str(e)
+    t = env.time()
+    if t > now + limits.max_future_skew:
+        return "time_out_of_range", f"event_time {env.event_time} is more than {limits.max_future_skew} in the future"
+    if t < now - limits.max_age:
+        return "time_out_of_range", f"event_time {env.event_time} is older than {limits.max_age.days} days"
+    return None
+
+
+def decide_batch(parsed: Sequence[Parsed], known: LogKnowledge, registry: TrustRegistry, now: datetime,
+                 limits: GateLimits, signatures: Mapping[SignatureKey, bool] = _NO_SIGNATURES) -> BatchDecision:
+    """Decide every item of a batch.
+
+    ``known`` answers :meth:`KnowledgeQuery.for_envelopes` over the batch's
+    envelopes; ``signatures`` are verdicts computed ahead (a signature they do
+    not cover is verified here).  ``registry`` is not modified: when the batch
+    holds registry events, they are applied to a copy, returned as
+    ``BatchDecision.registry``.
+    """
+    decisions: list[Decision] = [
+        Decision("accepted", p.raw, p.source, p.envelope) if p.envelope is not None
+        else Decision("rejected", p.raw, p.source, reason=p.reason, message=p.message)
+        for p in parsed
+    ]
+    # Registry events first, so a batch holding a registration and the new
+    # publisher's first events accepts both.
+    order = sorted(((i, p.envelope) for i, p in enumerate(parsed) if p.envelope is not None),
+                   key=lambda item: 0 if item[1].event_type.startswith("publisher.") else 1)
+    reg = registry
+    applied: list[Envelope] = []
+    log_order: list[int] = []
+    batch_hashes: dict[str, bytes] = {}  # event id -> leaf hash, accepted in this batch
+    batch_owners: dict[tuple[str, int], str] = {}  # (publisher, seq) -> event id, accepted in this batch
+
+    def reject(i: int, reason: str, message: str) -> None:
+        decisions[i] = replace(decisions[i], outcome="rejected", reason=reason, message=message)
+
+    for i, env in order:
+        lh = leaf_hash(env.leaf_bytes())
+        logged = known.logged(env.event_id)
+        prior: tuple[bytes, int | None] | None = None if logged is None else (logged.leaf_hash, logged.index)
+        if prior is None and env.event_id in batch_hashes:
+            prior = (batch_hashes[env.event_id], None)
+        if prior is not None and prior[0] == lh:
+            # The very bytes of an event already accepted (so already
+            # authenticated): a replay or a redelivery, acknowledged again.
+            decisions[i] = replace(decisions[i], outcome="duplicate", reason="duplicate", log_index=prior[1])
+            continue
+        # Authenticate before anything is concluded about the publisher:
+        # otherwise an unsigned envelope could get a flag raised against it.
+        refused = _authenticate(env, reg, now, limits, signatures)
+        if refused is not None:
+            reject(i, *refused)
+            continue
+        if prior is not None:
+            reject(i, "equivocation", f"event id {env.event_id} was already logged with different content")
+            continue
+        pair = (env.publisher_id, env.seq)
+        owner = batch_owners.get(pair) or known.seq_owner(*pair)
+        if owner is not None and owner != env.event_id:
+            reject(i, "seq_reused", f"sequence number {env.seq} of {env.publisher_id} already belongs to event {owner}")
+            continue
+        if env.event_type.startswith("publisher."):
+            if reg is registry:
+                reg = registry.copy()  # the caller's registry stays as it was
+            try:
+                reg.apply(env, signatures=signatures)
+            except (VerificationError, MalformedInput) as e:
+                reject(i, e.reason, str(e))
+                continue
+            applied.append(env)
+        batch_hashes[env.event_id] = lh
+        batch_owners[pair] = env.event_id
+        log_order.append(i)
+    return BatchDecision(tuple(decisions), tuple(log_order), reg, tuple(applied))
