@@ -43,7 +43,6 @@ above the disclosed one, for example).
 
 from __future__ import annotations
 
-import base64
 import gc
 import hashlib
 import json
@@ -57,6 +56,26 @@ from typing import Any, Final, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from producers.simulator.world import (
+    AUTHORITY,
+    CORRIDORS,
+    DAY,
+    FEDERAL,
+    HOUR,
+    INFRA_TYPES,
+    MINUTE,
+    PROJECT_TYPES,
+    REGISTRATION_VALID_FROM,
+    Club,
+    SimPublisher,
+    b32,
+    build_roster,
+    derive_key,
+    hash_parts,
+    operator_secret,
+    roster,
+    seeded_rng,
+)
 from schemas.catalog import ROLES_BY_KIND
 from schemas.costs import disclosed_cost_bps, effective_cost_bps
 from schemas.envelope import (
@@ -65,7 +84,6 @@ from schemas.envelope import (
     sign_event,
 )
 from schemas.errors import MalformedInput
-from schemas.keys import format_verifier_key, key_id, public_key_bytes
 from schemas.privacy import pseudonym, receipt_code, receipt_digest
 from schemas.routing import accepted_topic_for, partition_for, partition_key, topic_for
 from schemas.thresholds import DEFAULT_THRESHOLDS
@@ -93,8 +111,6 @@ __all__ = [
 DEFAULT_EVENTS: Final = 5_000
 #: Shortest window: one month of event time.
 MIN_SPAN: Final = timedelta(days=30)
-#: Keys are valid from here, so any later window (and a re-run) is covered.
-REGISTRATION_VALID_FROM: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
 #: Discrepancy classes (named after the flag they are about).
 DISCREPANCY_CLASSES: Final[tuple[str, ...]] = (
@@ -124,228 +140,13 @@ ATTACK_CLASSES: Final[tuple[str, ...]] = (
 NO_FLAG_CLASSES: Final[tuple[str, ...]] = ("replay", "out_of_order")
 ANOMALY_CLASSES: Final[tuple[str, ...]] = DISCREPANCY_CLASSES + ATTACK_CLASSES + NO_FLAG_CLASSES
 
-_DAY: Final = timedelta(days=1)
-_HOUR: Final = timedelta(hours=1)
-_MIN: Final = timedelta(minutes=1)
 #: The quiet tail: only instant transfers and deadline-free project events.
 _TAIL: Final = timedelta(days=2, hours=6)
-_KEY_DOMAIN: Final = b"cuentas-claras/sim-key/v1\x00"
-_SECRET_DOMAIN: Final = b"cuentas-claras/sim-secret/v1\x00"
-_RNG_DOMAIN: Final = b"cuentas-claras/sim-rng/v1\x00"
-_AUTHORITY: Final = "registry.cuentasclaras"
 # The ground truth follows the rules at their default thresholds.
 _CEILING_BPS: Final = DEFAULT_THRESHOLDS.corridor_cost_ceiling_bps
 _PAYOUT_TOL_BPS: Final = DEFAULT_THRESHOLDS.payout_tolerance_bps
 _DISCLOSURE_TOL_BPS: Final = DEFAULT_THRESHOLDS.cost_disclosure_tolerance_bps
 _PAYOUT_GRACE: Final = DEFAULT_THRESHOLDS.payout_grace
-
-# --- the world -----------------------------------------------------------------------
-
-#: (from, to) -> (send currency, receive currency, mid rate around 2024-25, share of sends %)
-_CORRIDORS: Final[Mapping[tuple[str, str], tuple[str, str, str, float]]] = {
-    ("US", "MX"): ("USD", "MXN", "18.20", 70.0),
-    ("US", "GT"): ("USD", "GTQ", "7.74", 11.0),
-    ("US", "SV"): ("USD", "USD", "1", 7.0),
-    ("US", "HN"): ("USD", "HNL", "25.30", 7.0),
-    ("CA", "MX"): ("CAD", "MXN", "13.40", 3.0),
-    ("ES", "MX"): ("EUR", "MXN", "19.60", 2.0),
-}
-_OPERATOR_POOL: Final[tuple[str, ...]] = (
-    "mto-remesas-norte",
-    "mto-envios-sol",
-    "mto-giros-pacifico",
-    "mto-enlace-familiar",
-    "mto-dinero-puente",
-    "mto-paisano-express",
-)
-#: State code -> municipalities (ids only: no place smaller than a municipality).
-_STATES: Final[Mapping[str, tuple[str, ...]]] = {
-    "MX-ZAC": ("jerez", "tlaltenango", "nochistlan", "juchipila", "valparaiso", "fresnillo"),
-    "MX-JAL": ("jalostotitlan", "tepatitlan", "ameca", "autlan", "yahualica", "teocaltiche"),
-    "MX-MIC": ("zamora", "jiquilpan", "sahuayo", "puruandiro", "huandacareo", "cotija"),
-    "MX-GUA": ("acambaro", "penjamo", "yuriria", "salvatierra", "jerecuaro", "moroleon"),
-    "MX-OAX": ("tlacolula", "miahuatlan", "tlaxiaco", "ixtlan", "juxtlahuaca", "zimatlan"),
-}
-_FEDERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
-    "MX-ZAC": ("fed-zac-sur-ca", "fed-zac-il"),
-    "MX-JAL": ("fed-jal-il", "fed-jal-sur-ca"),
-    "MX-MIC": ("fed-mic-il", "fed-mic-tx"),
-    "MX-GUA": ("fed-gua-tx", "fed-gua-il"),
-    "MX-OAX": ("fed-oax-ca", "fed-oax-ny"),
-}
-_US_CITIES: Final = ("la", "chi", "dal", "hou", "phx", "den", "sj", "atl", "ny", "sea")
-_FEDERAL: Final = "gob-fed-bienestar"
-_INFRA_TYPES: Final = (
-    "water_sanitation",
-    "electricity",
-    "roads_paving",
-    "health_building",
-    "school_building",
-    "community_centre",
-)
-_PROJECT_TYPES: Final = (*_INFRA_TYPES, "scholarships", "productive", "agriculture")
-
-
-def _b32(raw: bytes, n: int) -> str:
-    return base64.b32encode(raw).decode("ascii").rstrip("=").lower()[:n]
-
-
-def _h(*parts: object) -> bytes:
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
-
-
-def _derive_key(seed: int, name: str) -> Ed25519PrivateKey:
-    raw = hashlib.sha256(_KEY_DOMAIN + str(seed).encode() + b"\x00" + name.encode()).digest()
-    return Ed25519PrivateKey.from_private_bytes(raw)
-
-
-def _operator_secret(seed: int, operator: str) -> bytes:
-    """The operator's off-record secret for pseudonyms and receipt codes."""
-    return hashlib.sha256(
-        _SECRET_DOMAIN + str(seed).encode() + b"\x00" + operator.encode()
-    ).digest()
-
-
-def _rng(seed: int, *parts: object) -> random.Random:
-    digest = hashlib.sha256(_RNG_DOMAIN + "|".join(map(str, (seed, *parts))).encode()).digest()
-    return random.Random(int.from_bytes(digest, "big"))
-
-
-# --- publishers ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class SimPublisher:
-    """One simulated publisher: id, kind, roles, government party and its private key."""
-
-    publisher_id: str
-    kind: str
-    roles: tuple[str, ...]
-    party: Mapping[str, str] | None
-    key: Ed25519PrivateKey = field(repr=False)
-    role: str = ""  # what it is in the story: operator, club committee, mirror club...
-
-    @property
-    def public_key(self) -> bytes:
-        return public_key_bytes(self.key)
-
-    @property
-    def key_id(self) -> str:
-        return key_id(self.publisher_id, self.public_key).hex()
-
-    @property
-    def verifier_key(self) -> str:
-        return format_verifier_key(self.publisher_id, self.public_key)
-
-    def registration_payload(self) -> dict[str, Any]:
-        """The ``publisher.registered`` payload the registry authority signs."""
-        p: dict[str, Any] = {
-            "publisher_id": self.publisher_id,
-            "kind": self.kind,
-            "roles": list(self.roles),
-            "public_key": self.verifier_key,
-            "valid_from": format_time(REGISTRATION_VALID_FROM),
-        }
-        if self.party is not None:
-            p["party"] = dict(self.party)
-        return p
-
-
-@dataclass(frozen=True)
-class _Club:
-    club_id: str
-    committee: str
-    mirror: str
-    municipal: str
-    state_gov: str
-    state: str
-    municipality: str
-    federation: str
-
-
-@dataclass(frozen=True)
-class _Roster:
-    publishers: tuple[SimPublisher, ...]
-    operators: tuple[str, ...]
-    corridors_by_operator: Mapping[str, tuple[tuple[str, str], ...]]
-    clubs: tuple[_Club, ...]
-
-
-def _build_roster(seed: int) -> _Roster:
-    rng = _rng(seed, "roster")
-    n_ops = rng.randint(4, 6)
-    operators = tuple(sorted(rng.sample(_OPERATOR_POOL, n_ops)))
-    corridors: dict[str, list[tuple[str, str]]] = {op: [("US", "MX")] for op in operators}
-    for corridor in _CORRIDORS:
-        if corridor == ("US", "MX"):
-            continue
-        for op in rng.sample(operators, 1 if corridor[0] != "US" else 2):
-            corridors[op].append(corridor)
-    pubs: list[SimPublisher] = []
-
-    def add(
-        pid: str,
-        kind: str,
-        role: str,
-        *,
-        roles: Sequence[str] | None = None,
-        party: Mapping[str, str] | None = None,
-    ) -> None:
-        pubs.append(
-            SimPublisher(
-                pid, kind, tuple(roles or ROLES_BY_KIND[kind]), party, _derive_key(seed, pid), role
-            )
-        )
-
-    for op in operators:
-        add(op, "operator", "money transfer operator")
-    clubs: list[_Club] = []
-    for state, munis in _STATES.items():
-        st = state.split("-")[1].lower()
-        state_gov = f"gob-est-{st}"
-        add(state_gov, "government", "state government", party={"level": "state", "id": state_gov})
-        for muni in sorted(rng.sample(munis, 3)):
-            city = rng.choice(_US_CITIES)
-            club = _Club(
-                club_id=f"club-{muni}-{city}",
-                committee=f"comite-{muni}-{city}",
-                mirror=f"espejo-{muni}",
-                municipal=f"gob-mun-{st}-{muni}",
-                state_gov=state_gov,
-                state=state,
-                municipality=f"mx-{st}-{muni}",
-                federation=rng.choice(_FEDERATIONS[state]),
-            )
-            clubs.append(club)
-            add(
-                club.committee,
-                "committee",
-                "club project committee",
-                roles=("project.registered", "milestone.reported"),
-            )
-            add(club.mirror, "committee", "hometown mirror club", roles=("milestone.verified",))
-            add(
-                club.municipal,
-                "government",
-                "municipal government",
-                party={"level": "municipal", "id": club.municipal},
-            )
-    add(_FEDERAL, "government", "federal government", party={"level": "federal", "id": _FEDERAL})
-    pubs.sort(key=lambda p: p.publisher_id)
-    return _Roster(
-        tuple(pubs), operators, {k: tuple(v) for k, v in corridors.items()}, tuple(clubs)
-    )
-
-
-def roster(seed: int) -> tuple[SimPublisher, ...]:
-    """The publishers every simulation of ``seed`` uses (ids depend only on the seed).
-
-    A run with anomalies adds one more operator, whose key is compromised and
-    revoked during the window; its id carries the run tag so that a later run
-    never meets an earlier revocation.
-    """
-    return _build_roster(seed).publishers
-
 
 # --- results -------------------------------------------------------------------------
 
@@ -443,7 +244,7 @@ class Simulation:
         """The envelopes the gate should accept, in publication order."""
         return [e.envelope for e in self.events if e.expect == "accepted"]
 
-    def final_clock(self, partitions: int = 4, lateness: timedelta = _HOUR) -> datetime:
+    def final_clock(self, partitions: int = 4, lateness: timedelta = HOUR) -> datetime:
         """The platform's event-time clock once everything is reconciled.
 
         Minimum over the partitions of ``accepted.transfers`` and
@@ -468,13 +269,13 @@ class Simulation:
     def registry_envelopes(
         self,
         authority_key: Ed25519PrivateKey,
-        authority_id: str = _AUTHORITY,
+        authority_id: str = AUTHORITY,
         *,
         first_seq: int = 1,
         event_time: datetime | None = None,
     ) -> list[Envelope]:
         """The registry actions signed by ``authority_key`` (tests; the CLI signs its own)."""
-        at = event_time or (self.start - _HOUR)
+        at = event_time or (self.start - HOUR)
         return [
             sign_event(
                 authority_key,
@@ -533,7 +334,7 @@ class _Quote:
 
 def _mid_rate(corridor: tuple[str, str], at: datetime) -> Decimal:
     """A smooth, deterministic market mid rate (a few % of drift over weeks)."""
-    _, _, base, _ = _CORRIDORS[corridor]
+    _, _, base, _ = CORRIDORS[corridor]
     if base == "1":
         return Decimal(1)
     days = (at - datetime(2020, 1, 1, tzinfo=UTC)).total_seconds() / 86400
@@ -560,7 +361,7 @@ def _quote(
     as if it did not (an understated disclosure); ``cap_bps`` lowers the fee
     until the honest disclosure is at most that.
     """
-    src, dst, _, _ = _CORRIDORS[corridor]
+    src, dst, _, _ = CORRIDORS[corridor]
     mid = _mid_rate(corridor, at)
     if src == dst:
         margin_bps = 0
@@ -684,14 +485,14 @@ class _Market:
 
     def __init__(self, seed: int, rng: random.Random, run_tag: str) -> None:
         self.seed = seed
-        self.roster = _build_roster(seed)
+        self.roster = build_roster(seed)
         self.rng = rng
         self.run_tag = run_tag
-        self.secrets = {op: _operator_secret(seed, op) for op in self.roster.operators}
+        self.secrets = {op: operator_secret(seed, op) for op in self.roster.operators}
         self.profiles = {op: self._profile(op) for op in self.roster.operators}
 
     def _profile(self, op: str) -> tuple[int, int]:
-        r = _rng(self.seed, "profile", op)
+        r = seeded_rng(self.seed, "profile", op)
         return r.randint(300, 420), r.randint(80, 220)  # (typical cost bps, FX margin bps)
 
     def clean_quote(
@@ -711,7 +512,7 @@ class _Market:
         return timedelta(seconds=int(min(3000, max(20, secs))))
 
     def new_sender(self, op: str, corridor: tuple[str, str], n: int) -> _Sender:
-        secret = self.secrets.get(op) or _operator_secret(self.seed, op)
+        secret = self.secrets.get(op) or operator_secret(self.seed, op)
         ident = f"{self.run_tag}:sender:{n}"
         bens = tuple(
             pseudonym(secret, "ben", f"{ident}:ben:{i}") for i in range(self.rng.choice((1, 1, 2)))
@@ -721,8 +522,8 @@ class _Market:
         return _Sender(op, corridor, pseudonym(secret, "snd", ident), bens, monthly / per_month)
 
     def pick_corridor(self) -> tuple[str, str]:
-        corridors = list(_CORRIDORS)
-        return self.rng.choices(corridors, weights=[_CORRIDORS[c][3] for c in corridors])[0]
+        corridors = list(CORRIDORS)
+        return self.rng.choices(corridors, weights=[CORRIDORS[c][3] for c in corridors])[0]
 
     def pick_operator(self, corridor: tuple[str, str]) -> str:
         ops = [o for o in self.roster.operators if corridor in self.roster.corridors_by_operator[o]]
@@ -759,13 +560,13 @@ class _Builder(_Market):
         self.end = start + span
         self.tail_start = self.end - _TAIL
         self.cutoff = self.tail_start - timedelta(hours=6)
-        self.fut = self.end + _DAY
+        self.fut = self.end + DAY
         self.anomalies = anomalies
         seqs = ",".join(f"{k}={v}" for k, v in sorted(first_seq.items()) if v != 1)
-        tag = _b32(
-            _h("run", seed, _iso(start), int(span.total_seconds()), events, anomalies, seqs), 5
+        tag = b32(
+            hash_parts("run", seed, _iso(start), int(span.total_seconds()), events, anomalies, seqs), 5
         )
-        super().__init__(seed, _rng(seed, tag, "main"), tag)
+        super().__init__(seed, seeded_rng(seed, tag, "main"), tag)
         self.first_seq = dict(first_seq)
         self.drafts: list[_Draft] = []
         self.truth: list[dict[str, Any]] = []
@@ -776,7 +577,7 @@ class _Builder(_Market):
         self.registry: list[RegistryAction] = []
         self.revoked_op: str | None = None
         self.revoked_at: datetime | None = None
-        self.attacker = _derive_key(seed, "attacker")
+        self.attacker = derive_key(seed, "attacker")
         self._counter = 0
         self._clean_projects = 0
 
@@ -785,7 +586,7 @@ class _Builder(_Market):
     def _id(self, prefix: str, n: int = 10) -> str:
         """``prefix-runtag-<hex>``: unique, and saying nothing about what the entity is."""
         self._counter += 1
-        return f"{prefix}-{self.run_tag}-{_h(self.run_tag, prefix, self._counter).hex()[:n]}"
+        return f"{prefix}-{self.run_tag}-{hash_parts(self.run_tag, prefix, self._counter).hex()[:n]}"
 
     def _at(self, a: datetime, b: datetime) -> datetime:
         """A whole-second instant in [a, b] (a when the interval is empty)."""
@@ -866,9 +667,9 @@ class _Builder(_Market):
         send = max(1500, round(major * 100))
         q = quote or self.clean_quote(op, corridor, send, at, major)
         tid = self._id("trf", 12)
-        code = receipt_code(self.secrets.get(op) or _operator_secret(self.seed, op), tid)
+        code = receipt_code(self.secrets.get(op) or operator_secret(self.seed, op), tid)
         self.receipts[tid] = code
-        available_by = at + _HOUR if instant else _next_business_day(at)
+        available_by = at + HOUR if instant else _next_business_day(at)
         payload = {
             "transfer_id": tid,
             "operator": op,
@@ -932,7 +733,7 @@ class _Builder(_Market):
         if instant:
             paid = at + self.instant_delay()
         else:
-            paid = self._at(at + 2 * _HOUR, tr.available_by - _HOUR)
+            paid = self._at(at + 2 * HOUR, tr.available_by - HOUR)
         self.payout(tr, paid)
 
     def sender_destination(self, s: _Sender) -> dict[str, Any]:
@@ -943,7 +744,7 @@ class _Builder(_Market):
         total = count + cancellations
         if total <= 0:
             return
-        lo, hi = self.start + _MIN, self.end - 75 * _MIN
+        lo, hi = self.start + MINUTE, self.end - 75 * MINUTE
         span_days = max(1.0, (hi - lo).total_seconds() / 86400)
         slots: list[tuple[datetime, int]] = []
         senders: list[_Sender] = []
@@ -959,7 +760,7 @@ class _Builder(_Market):
             t = self.rng.uniform(0, period)
             last = span_days
             if rev and self.revoked_at is not None:
-                last = min(last, (self.revoked_at - _DAY - lo).total_seconds() / 86400)
+                last = min(last, (self.revoked_at - DAY - lo).total_seconds() / 86400)
             while t < last:
                 slots.append((lo + timedelta(seconds=int(t * 86400)), len(senders) - 1))
                 t += period * self.rng.uniform(0.7, 1.3)
@@ -971,7 +772,7 @@ class _Builder(_Market):
             set(self.rng.sample(range(len(slots)), cancellations)) if cancellations else set()
         )
         refund_pick = min(cancel_idx) if (refunded_one and cancel_idx) else None
-        slow_limit = self.tail_start - 4 * _DAY
+        slow_limit = self.tail_start - 4 * DAY
         for i, (at, si) in enumerate(slots):
             s = senders[si]
             instant = at >= slow_limit or s.operator == self.revoked_op or self.rng.random() < 0.8
@@ -1019,7 +820,7 @@ class _Builder(_Market):
     # -- transfer anomalies ------------------------------------------------------------------
 
     def anomaly_transfer(self, label: str) -> _Transfer:
-        at = self._at(self.start + 12 * _HOUR, self.cutoff - 5 * _DAY)
+        at = self._at(self.start + 12 * HOUR, self.cutoff - 5 * DAY)
         corridor = ("US", "MX")
         op = self.pick_operator(corridor)
         s = self.new_sender(op, corridor, 10_000_000 + len(self.transfers))
@@ -1092,7 +893,7 @@ class _Builder(_Market):
             "spending_unverified": 68,
             "funds_without_milestone": 126,
         }[label]
-        lo, hi = self.start + 6 * _HOUR, c - timedelta(days=room)
+        lo, hi = self.start + 6 * HOUR, c - timedelta(days=room)
         if hi < lo:
             if label is None:
                 hi = lo
@@ -1102,11 +903,11 @@ class _Builder(_Market):
         r = r.replace(microsecond=0)
         club = rng.choice(self.roster.clubs)
         if label in ("share_unpaid", "late_disbursement"):
-            ptype = rng.choice(_INFRA_TYPES)
-        elif label is None and self._clean_projects < len(_PROJECT_TYPES):
-            ptype = _PROJECT_TYPES[self._clean_projects]  # every type at least once
+            ptype = rng.choice(INFRA_TYPES)
+        elif label is None and self._clean_projects < len(PROJECT_TYPES):
+            ptype = PROJECT_TYPES[self._clean_projects]  # every type at least once
         else:
-            ptype = rng.choice(_PROJECT_TYPES)
+            ptype = rng.choice(PROJECT_TYPES)
         if label is None:
             self._clean_projects += 1
         productive = ptype in ("productive", "agriculture")
@@ -1123,19 +924,19 @@ class _Builder(_Market):
                 budget, families = rng.randint(300, 1000) * 100_000, rng.randint(40, 800)
         pid = self._id("prj", 8)
         short = pid.rsplit("-", 1)[1]
-        parties = {"municipal": club.municipal, "state": club.state_gov, "federal": _FEDERAL}
+        parties = {"municipal": club.municipal, "state": club.state_gov, "federal": FEDERAL}
 
         # milestones: dues over the project's planned length
         k = 2 if productive or ptype == "scholarships" else rng.randint(3, 4)
         length = timedelta(days=rng.uniform(120, 360))
         dues = sorted(r + length * (i + 1) / k * rng.uniform(0.9, 1.05) for i in range(k))
         dues = [
-            max(d, r + timedelta(days=15) + i * _DAY).replace(microsecond=0)
+            max(d, r + timedelta(days=15) + i * DAY).replace(microsecond=0)
             for i, d in enumerate(dues)
         ]
         never: set[int] = set()
         if label == "milestone_overdue":
-            dues[0] = min(r + timedelta(days=rng.uniform(20, 60)), c - 2 * _DAY).replace(
+            dues[0] = min(r + timedelta(days=rng.uniform(20, 60)), c - 2 * DAY).replace(
                 microsecond=0
             )
             dues[1:] = [max(d, dues[0] + timedelta(days=15)) for d in dues[1:]]
@@ -1154,8 +955,8 @@ class _Builder(_Market):
         target = club_share * rng.uniform(0.75, 1.0)
         for i in range(n_contrib):
             first = i == 0
-            at = self._at(r + 12 * _HOUR, r + (3 if first else 20) * _DAY)
-            at = min(at, c - _DAY)
+            at = self._at(r + 12 * HOUR, r + (3 if first else 20) * DAY)
+            at = min(at, c - DAY)
             corridor = ("CA", "MX") if rng.random() < 0.05 else ("US", "MX")
             op = self.pick_operator(corridor)
             mxn = target / n_contrib * rng.uniform(0.6, 1.4)
@@ -1212,7 +1013,7 @@ class _Builder(_Market):
                     "party_id": parties[level],
                     "amount": _money(amount, "MXN"),
                     "made_at": _iso(made),
-                    "reference": f"spei-{_b32(_h(pledge_id, at), 12)}",
+                    "reference": f"spei-{b32(hash_parts(pledge_id, at), 12)}",
                 },
                 at,
             )
@@ -1241,7 +1042,7 @@ class _Builder(_Market):
             cap = budget * shares[level] // 10000
             if cap == 0:
                 continue
-            p_at = min(self._at(r + 12 * _HOUR, r + 6 * _DAY), c - _DAY)
+            p_at = min(self._at(r + 12 * HOUR, r + 6 * DAY), c - DAY)
             amount = cap
             if level == "federal":
                 tranche_b = int(cap * rng.uniform(0.2, 0.35))
@@ -1251,10 +1052,10 @@ class _Builder(_Market):
                 label == "late_disbursement" and level == "state"
             )
             if label == "share_unpaid" and level == "municipal":
-                due = max(p_at + timedelta(days=20), min(due, c - 2 * _DAY))
+                due = max(p_at + timedelta(days=20), min(due, c - 2 * DAY))
             elif label == "late_disbursement" and level == "state":
-                due = max(p_at + timedelta(days=20), min(due, c - 33 * _DAY))
-            elif due <= fut and p_at + _DAY > min(due, c) - 12 * _HOUR:
+                due = max(p_at + timedelta(days=20), min(due, c - 33 * DAY))
+            elif due <= fut and p_at + DAY > min(due, c) - 12 * HOUR:
                 due = (fut + timedelta(days=rng.uniform(10, 60))).replace(microsecond=0)
             pl = pledge(level, 1, amount, p_at, due)
             if level == "federal":
@@ -1266,21 +1067,21 @@ class _Builder(_Market):
                     self.flag(label, "share_unpaid", "project", pid, "municipal")
                     self.flag(label, "late_disbursement", "project", pid, pl)
                 else:
-                    late = self._at(due + 5 * _DAY, min(due + 30 * _DAY, c - _DAY))
+                    late = self._at(due + 5 * DAY, min(due + 30 * DAY, c - DAY))
                     disburse(level, pl, amount, late)
                     self.flag(label, "late_disbursement", "project", pid, pl, "resolved")
                     self.flag(label, "share_unpaid", "project", pid, "state", "resolved")
                 continue
             if due <= fut or rng.random() < 0.5:
-                last = min(due, c) - 12 * _HOUR
-                if p_at + _DAY <= last:
+                last = min(due, c) - 12 * HOUR
+                if p_at + DAY <= last:
                     if amount > 1_000_000 and rng.random() < 0.3:
                         half = amount // 2
-                        t1 = self._at(p_at + _DAY, last)
+                        t1 = self._at(p_at + DAY, last)
                         disburse(level, pl, half, t1)
                         disburse(level, pl, amount - half, self._at(t1, last))
                     else:
-                        disburse(level, pl, amount, self._at(p_at + _DAY, last))
+                        disburse(level, pl, amount, self._at(p_at + DAY, last))
         funds.sort()
         first_funds = funds[0][0]
 
@@ -1300,17 +1101,17 @@ class _Builder(_Market):
 
         reports: list[tuple[int, datetime, int, _Draft]] = []
         spent_total = 0
-        last_t = first_funds + _DAY
+        last_t = first_funds + DAY
         for i in range(k):
             if i in never or label == "funds_without_milestone":
                 continue
             forced = must_one and not reports
             required = forced or dues[i] <= fut
-            hi_t = min(dues[i] - 12 * _HOUR, c - 3 * _DAY)
+            hi_t = min(dues[i] - 12 * HOUR, c - 3 * DAY)
             if forced and need_fwm:
-                hi_t = min(hi_t, first_funds + 110 * _DAY)
+                hi_t = min(hi_t, first_funds + 110 * DAY)
             if forced and label == "spending_unverified":
-                hi_t = min(hi_t, c - 62 * _DAY)
+                hi_t = min(hi_t, c - 62 * DAY)
             t: datetime | None = None
             spent = 0
             if last_t <= hi_t and (required or rng.random() < 0.35):
@@ -1336,14 +1137,14 @@ class _Builder(_Market):
                     "progress_pct": max(5, min(100, round(100 * spent / amounts[i]))),
                     "reported_at": _iso(reported_at),
                     "evidence": [
-                        hashlib.sha256(_h("evidence", pid, mids[i], j)).hexdigest()
+                        hashlib.sha256(hash_parts("evidence", pid, mids[i], j)).hexdigest()
                         for j in range(rng.randint(1, 4))
                     ],
                 },
                 t,
             )
             reports.append((i, reported_at, spent, d))
-            last_t = t + 12 * _HOUR
+            last_t = t + 12 * HOUR
         for n, (i, reported_at, _spent, _d) in enumerate(reports):
             deadline = reported_at + DEFAULT_THRESHOLDS.unverified_period
             if label == "spending_unverified" and n == 0:
@@ -1351,17 +1152,17 @@ class _Builder(_Market):
                     club,
                     pid,
                     mids[i],
-                    self._at(reported_at + 5 * _DAY, reported_at + 25 * _DAY),
+                    self._at(reported_at + 5 * DAY, reported_at + 25 * DAY),
                     "disputed",
                 )
                 self.flag(label, "spending_unverified", "project", pid, mids[i])
                 continue
-            hi_v = min(reported_at + 30 * _DAY, c - 12 * _HOUR)
-            if deadline <= fut or (rng.random() < 0.7 and reported_at + _DAY <= hi_v):
-                self.verify(club, pid, mids[i], self._at(reported_at + _DAY, hi_v), "confirmed")
+            hi_v = min(reported_at + 30 * DAY, c - 12 * HOUR)
+            if deadline <= fut or (rng.random() < 0.7 and reported_at + DAY <= hi_v):
+                self.verify(club, pid, mids[i], self._at(reported_at + DAY, hi_v), "confirmed")
 
         # the tail: the federal government's second tranche, paid early at quarter end
-        tail_at = self._at(self.end - 6 * _HOUR, self.end - 10 * _MIN)
+        tail_at = self._at(self.end - 6 * HOUR, self.end - 10 * MINUTE)
         disburse("federal", b_pledge, tranche_b, tail_at)
         if label == "spending_above_funds":
             i, _rep_at, spent, d = reports[-1]
@@ -1375,7 +1176,7 @@ class _Builder(_Market):
             self.flag(label, "funds_without_milestone", "project", pid, "")
         return True
 
-    def verify(self, club: _Club, pid: str, mid: str, at: datetime, outcome: str) -> None:
+    def verify(self, club: Club, pid: str, mid: str, at: datetime, outcome: str) -> None:
         self.draft(
             club.mirror,
             "milestone.verified",
@@ -1399,11 +1200,11 @@ class _Builder(_Market):
             "operator",
             ROLES_BY_KIND["operator"],
             None,
-            _derive_key(self.seed, op),
+            derive_key(self.seed, op),
             "money transfer operator (key compromised)",
         )
         self.pubs[op] = pub
-        self.secrets[op] = _operator_secret(self.seed, op)
+        self.secrets[op] = operator_secret(self.seed, op)
         self.profiles[op] = self._profile(op)
         self.revoked_op = op
         self.revoked_at = self._at(
@@ -1420,14 +1221,14 @@ class _Builder(_Market):
         victim = victim_tr.operator
         # forged signature: payouts that would hide the missing payout, signed by a wrong key
         for _ in range(2):
-            at = self._at(victim_tr.available_by + 80 * _HOUR, c - _DAY)
+            at = self._at(victim_tr.available_by + 80 * HOUR, c - DAY)
             self.draft(
                 victim,
                 "transfer.paid_out",
                 {
                     "transfer_id": victim_tr.transfer_id,
                     "paid": _money(victim_tr.quote.promised, victim_tr.quote.recv_ccy),
-                    "paid_at": _iso(victim_tr.available_by - 10 * _MIN),
+                    "paid_at": _iso(victim_tr.available_by - 10 * MINUTE),
                     "payout_ref": self._id("po", 10),
                 },
                 at,
@@ -1441,7 +1242,7 @@ class _Builder(_Market):
         assert self.revoked_op is not None and self.revoked_at is not None
         rev = self.revoked_op
         for _ in range(3):
-            at = self._at(self.revoked_at + _HOUR, min(self.revoked_at + 5 * _DAY, c - _DAY))
+            at = self._at(self.revoked_at + HOUR, min(self.revoked_at + 5 * DAY, c - DAY))
             s = self.new_sender(rev, ("US", "MX"), 20_000_000 + rng.randint(0, 10**6))
             tr = self.transfer(
                 rev,
@@ -1470,10 +1271,10 @@ class _Builder(_Market):
 
         # wrong role 1: a club committee records a transfer itself
         club = rng.choice(self.roster.clubs)
-        at = self._at(self.start + 2 * _DAY, c - _DAY)
+        at = self._at(self.start + 2 * DAY, c - DAY)
         s = self.new_sender(ops[0], ("US", "MX"), 30_000_000)
         tid = self._id("trf", 12)
-        code = receipt_code(_operator_secret(self.seed, club.committee), tid)
+        code = receipt_code(operator_secret(self.seed, club.committee), tid)
         q = self.clean_quote(ops[0], ("US", "MX"), 50000, at, 500.0)
         self.draft(
             club.committee,
@@ -1486,7 +1287,7 @@ class _Builder(_Market):
                 "fee": _money(q.fee, q.send_ccy),
                 "exchange_rate": q.rate,
                 "receive_promised": _money(q.promised, q.recv_ccy),
-                "available_by": _iso(at + _HOUR),
+                "available_by": _iso(at + HOUR),
                 "destination": self.sender_destination(s),
                 "sender": s.pseudonym,
                 "receipt_digest": receipt_digest(code),
@@ -1503,7 +1304,7 @@ class _Builder(_Market):
         regs = [
             d
             for d in self.drafts
-            if d.event_type == "project.registered" and d.event_time < c - 2 * _DAY
+            if d.event_type == "project.registered" and d.event_time < c - 2 * DAY
         ]
         target = regs[0]
         own = {d.payload["parties"]["municipal"] for d in regs}
@@ -1511,7 +1312,7 @@ class _Builder(_Market):
             {cl.municipal for cl in self.roster.clubs} - {target.payload["parties"]["municipal"]}
         )
         liar = next((m for m in others if m in own), others[0])
-        at = self._at(target.event_time + _DAY, c - _DAY)
+        at = self._at(target.event_time + DAY, c - DAY)
         self.draft(
             liar,
             "disbursement.made",
@@ -1522,8 +1323,8 @@ class _Builder(_Market):
                 "party_level": "municipal",
                 "party_id": target.payload["parties"]["municipal"],
                 "amount": _money(1_000_000, "MXN"),
-                "made_at": _iso(at - _HOUR),
-                "reference": f"spei-{_b32(_h('liar', at), 12)}",
+                "made_at": _iso(at - HOUR),
+                "reference": f"spei-{b32(hash_parts('liar', at), 12)}",
             },
             at,
             kind="refused",
@@ -1538,7 +1339,7 @@ class _Builder(_Market):
             if t.label is None
             and t.beneficiary
             and len(t.payout_drafts) == 1
-            and t.sent.event_time < c - 2 * _DAY
+            and t.sent.event_time < c - 2 * DAY
             and t.operator != rev
         ]
         by_op = {t.operator: t for t in clean}
@@ -1600,8 +1401,8 @@ class _Builder(_Market):
         # sequence gap: the federal government skips a sequence number.  Not an operator:
         # the platform flags a gap once its publisher has gone quiet, and operators keep
         # publishing in the demo's live trickle.
-        self.gap_publisher = _FEDERAL
-        self.flag("sequence_gap", "sequence_gap", "publisher", _FEDERAL, None)
+        self.gap_publisher = FEDERAL
+        self.flag("sequence_gap", "sequence_gap", "publisher", FEDERAL, None)
 
     # -- finishing -----------------------------------------------------------------------------
 
@@ -1885,7 +1686,7 @@ class LiveFeed:
         self.rate = rate
         self.rng = rng or random.Random()
         self.market = _Market(
-            seed, self.rng, "live-" + _b32(self.rng.getrandbits(64).to_bytes(8, "big"), 8)
+            seed, self.rng, "live-" + b32(self.rng.getrandbits(64).to_bytes(8, "big"), 8)
         )
         self.pending: list[tuple[datetime, str, dict[str, Any]]] = []
         self.receipts: dict[str, str] = {}
@@ -1913,7 +1714,7 @@ class LiveFeed:
             major = m.send_amount(s)
             send = max(1500, round(major * 100))
             q = m.clean_quote(s.operator, s.corridor, send, now, major)
-            tid = "trf-live-" + _b32(self.rng.getrandbits(80).to_bytes(10, "big"), 16)
+            tid = "trf-live-" + b32(self.rng.getrandbits(80).to_bytes(10, "big"), 16)
             code = receipt_code(m.secrets[s.operator], tid)
             self.receipts[tid] = code
             out.append(
@@ -1928,7 +1729,7 @@ class LiveFeed:
                         "fee": _money(q.fee, q.send_ccy),
                         "exchange_rate": q.rate,
                         "receive_promised": _money(q.promised, q.recv_ccy),
-                        "available_by": _iso(now + _HOUR),
+                        "available_by": _iso(now + HOUR),
                         "destination": {
                             "kind": "beneficiary",
                             "beneficiary": self.rng.choice(s.beneficiaries),
@@ -1949,7 +1750,7 @@ class LiveFeed:
                         "paid": _money(q.promised, q.recv_ccy),
                         "paid_at": _iso(paid_at),
                         "payout_ref": "po-live-"
-                        + _b32(self.rng.getrandbits(60).to_bytes(8, "big"), 12),
+                        + b32(self.rng.getrandbits(60).to_bytes(8, "big"), 12),
                     },
                 )
             )
