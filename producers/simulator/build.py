@@ -46,19 +46,17 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any, Final, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from producers.simulator.market import Market, Quote, Sender, mid_rate, money, price
 from producers.simulator.world import (
     AUTHORITY,
-    CORRIDORS,
     DAY,
     FEDERAL,
     HOUR,
@@ -69,7 +67,6 @@ from producers.simulator.world import (
     Club,
     SimPublisher,
     b32,
-    build_roster,
     derive_key,
     hash_parts,
     operator_secret,
@@ -77,7 +74,7 @@ from producers.simulator.world import (
     seeded_rng,
 )
 from schemas.catalog import ROLES_BY_KIND
-from schemas.costs import disclosed_cost_bps, effective_cost_bps
+from schemas.costs import effective_cost_bps
 from schemas.envelope import (
     Envelope,
     event_id_from,
@@ -316,74 +313,8 @@ class Simulation:
         }
 
 
-# --- money ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Quote:
-    corridor: tuple[str, str]
-    send: int
-    send_ccy: str
-    fee: int
-    rate: str
-    mid: str
-    promised: int
-    recv_ccy: str
-    disclosed: int
-
-
-def _mid_rate(corridor: tuple[str, str], at: datetime) -> Decimal:
-    """A smooth, deterministic market mid rate (a few % of drift over weeks)."""
-    _, _, base, _ = CORRIDORS[corridor]
-    if base == "1":
-        return Decimal(1)
-    days = (at - datetime(2020, 1, 1, tzinfo=UTC)).total_seconds() / 86400
-    phase = sum(map(ord, "".join(corridor)))
-    drift = 0.018 * math.sin(2 * math.pi * days / 47 + phase) + 0.005 * math.sin(
-        2 * math.pi * days / 9.3 + phase / 3
-    )
-    return (Decimal(base) * Decimal(repr(round(1 + drift, 6)))).quantize(Decimal("0.000001"))
-
-
-def _quote(
-    corridor: tuple[str, str],
-    send: int,
-    at: datetime,
-    *,
-    cost_bps: int,
-    margin_bps: int,
-    withholding_bps: int = 0,
-    cap_bps: int | None = None,
-) -> _Quote:
-    """Price a transfer: fee + FX margin of about ``cost_bps``, disclosed by the rules' formula.
-
-    ``withholding_bps`` pays less than the quoted rate promises while disclosing
-    as if it did not (an understated disclosure); ``cap_bps`` lowers the fee
-    until the honest disclosure is at most that.
-    """
-    src, dst, _, _ = CORRIDORS[corridor]
-    mid = _mid_rate(corridor, at)
-    if src == dst:
-        margin_bps = 0
-    rate = (mid * (10000 - margin_bps) / 10000).quantize(Decimal("0.0001"), ROUND_DOWN)
-    if src == dst:
-        rate = Decimal(1)
-    rate_s, mid_s = str(rate), str(mid)
-    nominal = int((Decimal(send) * rate).to_integral_value(ROUND_FLOOR))
-    promised = nominal * (10000 - withholding_bps) // 10000
-    fee = max(0, (send * max(0, cost_bps - margin_bps) + 5000) // 10000)
-    while True:
-        disclosed = disclosed_cost_bps(
-            send, fee, rate_s, nominal, mid_s, send_currency=src, receive_currency=dst
-        )
-        if cap_bps is None or disclosed <= cap_bps or fee == 0:
-            break
-        fee = max(0, fee - max(1, send // 2000))
-    return _Quote(corridor, send, src, fee, rate_s, mid_s, promised, dst, disclosed)
-
-
 def _expected_transfer_flags(
-    q: _Quote,
+    q: Quote,
     payouts: Sequence[tuple[int, str, datetime]],
     available_by: datetime,
 ) -> list[tuple[str, str]]:
@@ -453,7 +384,7 @@ class _Draft:
 class _Transfer:
     transfer_id: str
     operator: str
-    quote: _Quote
+    quote: Quote
     sent: _Draft
     available_by: datetime
     payouts: list[tuple[int, str, datetime]] = field(default_factory=list)
@@ -463,85 +394,11 @@ class _Transfer:
     cancelled: bool = False
 
 
-@dataclass(slots=True)
-class _Sender:
-    operator: str
-    corridor: tuple[str, str]
-    pseudonym: str
-    beneficiaries: tuple[str, ...]
-    typical: float  # typical send, major units
-
-
 def _iso(t: datetime) -> str:
     return format_time(t)
 
 
-def _money(amount: int, currency: str) -> dict[str, Any]:
-    return {"amount": amount, "currency": currency}
-
-
-class _Market:
-    """Operators, corridors, pricing and senders: what the backfill and the live trickle share."""
-
-    def __init__(self, seed: int, rng: random.Random, run_tag: str) -> None:
-        self.seed = seed
-        self.roster = build_roster(seed)
-        self.rng = rng
-        self.run_tag = run_tag
-        self.secrets = {op: operator_secret(seed, op) for op in self.roster.operators}
-        self.profiles = {op: self._profile(op) for op in self.roster.operators}
-
-    def _profile(self, op: str) -> tuple[int, int]:
-        r = seeded_rng(self.seed, "profile", op)
-        return r.randint(300, 420), r.randint(80, 220)  # (typical cost bps, FX margin bps)
-
-    def clean_quote(
-        self, op: str, corridor: tuple[str, str], send: int, at: datetime, major: float
-    ) -> _Quote:
-        """An honest price of 2.2-4.8 %: under the 5 % ceiling, as clean traffic must be."""
-        base, margin = self.profiles[op]
-        cost = base + int(self.rng.gauss(0, 30)) + (60 if major < 100 else 0)
-        cost = max(220, min(480, cost))
-        return _quote(
-            corridor, send, at, cost_bps=cost, margin_bps=min(margin, cost - 40), cap_bps=490
-        )
-
-    def instant_delay(self) -> timedelta:
-        """Time to payout of an instant transfer: lognormal, median ~4 min, under 50 min."""
-        secs = self.rng.lognormvariate(math.log(240), 0.9)
-        return timedelta(seconds=int(min(3000, max(20, secs))))
-
-    def new_sender(self, op: str, corridor: tuple[str, str], n: int) -> _Sender:
-        secret = self.secrets.get(op) or operator_secret(self.seed, op)
-        ident = f"{self.run_tag}:sender:{n}"
-        bens = tuple(
-            pseudonym(secret, "ben", f"{ident}:ben:{i}") for i in range(self.rng.choice((1, 1, 2)))
-        )
-        monthly = min(2500.0, max(80.0, self.rng.lognormvariate(math.log(340), 0.45)))
-        per_month = self.rng.choice((2.0, 2.5, 3.0))
-        return _Sender(op, corridor, pseudonym(secret, "snd", ident), bens, monthly / per_month)
-
-    def pick_corridor(self) -> tuple[str, str]:
-        corridors = list(CORRIDORS)
-        return self.rng.choices(corridors, weights=[CORRIDORS[c][3] for c in corridors])[0]
-
-    def pick_operator(self, corridor: tuple[str, str]) -> str:
-        ops = [o for o in self.roster.operators if corridor in self.roster.corridors_by_operator[o]]
-        weights = [3.0 if i == 0 else 2.0 if i == 1 else 1.0 for i in range(len(ops))]
-        return self.rng.choices(ops, weights=weights)[0]
-
-    def send_amount(self, s: _Sender) -> float:
-        """Lognormal around the sender's typical amount, often rounded as people do."""
-        major = min(2500.0, max(20.0, s.typical * self.rng.lognormvariate(0, 0.25)))
-        r = self.rng.random()
-        if r < 0.6:
-            return float(max(20, round(major / 10) * 10))
-        if r < 0.8:
-            return float(round(major))
-        return round(major, 2)
-
-
-class _Builder(_Market):
+class _Builder(Market):
     """Builds one run: drafts first (payloads and times), then order, sequence numbers, signing."""
 
     def __init__(
@@ -660,7 +517,7 @@ class _Builder(_Market):
         sender: str,
         destination: dict[str, Any],
         instant: bool = True,
-        quote: _Quote | None = None,
+        quote: Quote | None = None,
         label: str | None = None,
     ) -> _Transfer:
         """A ``transfer.sent`` draft (payouts are added by the caller)."""
@@ -674,10 +531,10 @@ class _Builder(_Market):
             "transfer_id": tid,
             "operator": op,
             "corridor": {"from": corridor[0], "to": corridor[1]},
-            "send": _money(q.send, q.send_ccy),
-            "fee": _money(q.fee, q.send_ccy),
+            "send": money(q.send, q.send_ccy),
+            "fee": money(q.fee, q.send_ccy),
             "exchange_rate": q.rate,
-            "receive_promised": _money(q.promised, q.recv_ccy),
+            "receive_promised": money(q.promised, q.recv_ccy),
             "available_by": _iso(available_by),
             "destination": destination,
             "sender": sender,
@@ -712,7 +569,7 @@ class _Builder(_Market):
         event_time = min(self.end, paid_at + timedelta(seconds=self.rng.randint(5, 90)))
         payload = {
             "transfer_id": tr.transfer_id,
-            "paid": _money(amount, currency),
+            "paid": money(amount, currency),
             "paid_at": _iso(paid_at),
             "payout_ref": self._id("po", 10),
         }
@@ -736,7 +593,7 @@ class _Builder(_Market):
             paid = self._at(at + 2 * HOUR, tr.available_by - HOUR)
         self.payout(tr, paid)
 
-    def sender_destination(self, s: _Sender) -> dict[str, Any]:
+    def sender_destination(self, s: Sender) -> dict[str, Any]:
         return {"kind": "beneficiary", "beneficiary": self.rng.choice(s.beneficiaries)}
 
     def clean_transfers(self, count: int, cancellations: int, refunded_one: bool) -> None:
@@ -747,7 +604,7 @@ class _Builder(_Market):
         lo, hi = self.start + MINUTE, self.end - 75 * MINUTE
         span_days = max(1.0, (hi - lo).total_seconds() / 86400)
         slots: list[tuple[datetime, int]] = []
-        senders: list[_Sender] = []
+        senders: list[Sender] = []
         while len(slots) < total:
             corridor = self.pick_corridor()
             op = self.pick_operator(corridor)
@@ -811,7 +668,7 @@ class _Builder(_Market):
                 "transfer.refunded",
                 {
                     "transfer_id": tr.transfer_id,
-                    "refunded": _money(q.send + q.fee, q.send_ccy),
+                    "refunded": money(q.send + q.fee, q.send_ccy),
                     "refunded_at": _iso(rt),
                 },
                 rt,
@@ -826,9 +683,9 @@ class _Builder(_Market):
         s = self.new_sender(op, corridor, 10_000_000 + len(self.transfers))
         major = self.send_amount(s)
         send = max(1500, round(major * 100))
-        q: _Quote | None = None
+        q: Quote | None = None
         if label == "cost_above_ceiling":
-            q = _quote(
+            q = price(
                 corridor,
                 send,
                 at,
@@ -837,7 +694,7 @@ class _Builder(_Market):
             )
         elif label == "cost_above_disclosed":
             _, margin = self.profiles[op]
-            q = _quote(
+            q = price(
                 corridor,
                 send,
                 at,
@@ -960,7 +817,7 @@ class _Builder(_Market):
             corridor = ("CA", "MX") if rng.random() < 0.05 else ("US", "MX")
             op = self.pick_operator(corridor)
             mxn = target / n_contrib * rng.uniform(0.6, 1.4)
-            major = round(mxn / 100 / float(_mid_rate(corridor, at)) / 10) * 10
+            major = round(mxn / 100 / float(mid_rate(corridor, at)) / 10) * 10
             secret = self.secrets[op]
             member = pseudonym(secret, "snd", f"{self.run_tag}:{club.club_id}:member:{pid}:{i}")
             tr = self.transfer(
@@ -986,12 +843,12 @@ class _Builder(_Market):
                 "state": club.state,
                 "municipality": club.municipality,
                 "project_type": ptype,
-                "budget": _money(budget, "MXN"),
+                "budget": money(budget, "MXN"),
                 "shares": shares,
                 "parties": parties,
                 "families_benefited": families,
                 "milestones": [
-                    {"milestone_id": m, "due": _iso(d), "amount": _money(a, "MXN")}
+                    {"milestone_id": m, "due": _iso(d), "amount": money(a, "MXN")}
                     for m, d, a in zip(mids, dues, amounts, strict=True)
                 ],
                 "agreement_signed_at": _iso(r - timedelta(days=rng.randint(3, 40))),
@@ -1011,7 +868,7 @@ class _Builder(_Market):
                     "disbursement_id": self._id("dsb", 8),
                     "party_level": level,
                     "party_id": parties[level],
-                    "amount": _money(amount, "MXN"),
+                    "amount": money(amount, "MXN"),
                     "made_at": _iso(made),
                     "reference": f"spei-{b32(hash_parts(pledge_id, at), 12)}",
                 },
@@ -1029,7 +886,7 @@ class _Builder(_Market):
                     "pledge_id": pl,
                     "party_level": level,
                     "party_id": parties[level],
-                    "amount": _money(amount, "MXN"),
+                    "amount": money(amount, "MXN"),
                     "due": _iso(due),
                 },
                 at,
@@ -1133,7 +990,7 @@ class _Builder(_Market):
                 {
                     "project_id": pid,
                     "milestone_id": mids[i],
-                    "spent": _money(spent, "MXN"),
+                    "spent": money(spent, "MXN"),
                     "progress_pct": max(5, min(100, round(100 * spent / amounts[i]))),
                     "reported_at": _iso(reported_at),
                     "evidence": [
@@ -1167,7 +1024,7 @@ class _Builder(_Market):
         if label == "spending_above_funds":
             i, _rep_at, spent, d = reports[-1]
             extra = sum(a for _, a in funds) - spent_total + budget // 10
-            d.payload["spent"] = _money(spent + extra, "MXN")
+            d.payload["spent"] = money(spent + extra, "MXN")
             d.payload["progress_pct"] = 100
             self.flag(label, "spending_above_funds", "project", pid, "")
         elif label == "milestone_overdue":
@@ -1205,7 +1062,7 @@ class _Builder(_Market):
         )
         self.pubs[op] = pub
         self.secrets[op] = operator_secret(self.seed, op)
-        self.profiles[op] = self._profile(op)
+        self.profiles[op] = self.operator_profile(op)
         self.revoked_op = op
         self.revoked_at = self._at(
             self.start + (self.cutoff - self.start) * 0.4,
@@ -1227,7 +1084,7 @@ class _Builder(_Market):
                 "transfer.paid_out",
                 {
                     "transfer_id": victim_tr.transfer_id,
-                    "paid": _money(victim_tr.quote.promised, victim_tr.quote.recv_ccy),
+                    "paid": money(victim_tr.quote.promised, victim_tr.quote.recv_ccy),
                     "paid_at": _iso(victim_tr.available_by - 10 * MINUTE),
                     "payout_ref": self._id("po", 10),
                 },
@@ -1283,10 +1140,10 @@ class _Builder(_Market):
                 "transfer_id": tid,
                 "operator": club.committee,
                 "corridor": {"from": "US", "to": "MX"},
-                "send": _money(q.send, q.send_ccy),
-                "fee": _money(q.fee, q.send_ccy),
+                "send": money(q.send, q.send_ccy),
+                "fee": money(q.fee, q.send_ccy),
                 "exchange_rate": q.rate,
-                "receive_promised": _money(q.promised, q.recv_ccy),
+                "receive_promised": money(q.promised, q.recv_ccy),
                 "available_by": _iso(at + HOUR),
                 "destination": self.sender_destination(s),
                 "sender": s.pseudonym,
@@ -1322,7 +1179,7 @@ class _Builder(_Market):
                 "disbursement_id": self._id("dsb", 8),
                 "party_level": "municipal",
                 "party_id": target.payload["parties"]["municipal"],
-                "amount": _money(1_000_000, "MXN"),
+                "amount": money(1_000_000, "MXN"),
                 "made_at": _iso(at - HOUR),
                 "reference": f"spei-{b32(hash_parts('liar', at), 12)}",
             },
@@ -1685,15 +1542,15 @@ class LiveFeed:
     def __init__(self, seed: int, *, rate: float = 2.0, rng: random.Random | None = None) -> None:
         self.rate = rate
         self.rng = rng or random.Random()
-        self.market = _Market(
+        self.market = Market(
             seed, self.rng, "live-" + b32(self.rng.getrandbits(64).to_bytes(8, "big"), 8)
         )
         self.pending: list[tuple[datetime, str, dict[str, Any]]] = []
         self.receipts: dict[str, str] = {}
-        self._senders: list[_Sender] = []
+        self._senders: list[Sender] = []
         self._carry = 0.0
 
-    def _sender(self) -> _Sender:
+    def _sender(self) -> Sender:
         m = self.market
         if len(self._senders) < 300 or self.rng.random() < 0.05:
             corridor = m.pick_corridor()
@@ -1725,10 +1582,10 @@ class LiveFeed:
                         "transfer_id": tid,
                         "operator": s.operator,
                         "corridor": {"from": s.corridor[0], "to": s.corridor[1]},
-                        "send": _money(q.send, q.send_ccy),
-                        "fee": _money(q.fee, q.send_ccy),
+                        "send": money(q.send, q.send_ccy),
+                        "fee": money(q.fee, q.send_ccy),
                         "exchange_rate": q.rate,
-                        "receive_promised": _money(q.promised, q.recv_ccy),
+                        "receive_promised": money(q.promised, q.recv_ccy),
                         "available_by": _iso(now + HOUR),
                         "destination": {
                             "kind": "beneficiary",
@@ -1747,7 +1604,7 @@ class LiveFeed:
                     s.operator,
                     {
                         "transfer_id": tid,
-                        "paid": _money(q.promised, q.recv_ccy),
+                        "paid": money(q.promised, q.recv_ccy),
                         "paid_at": _iso(paid_at),
                         "payout_ref": "po-live-"
                         + b32(self.rng.getrandbits(60).to_bytes(8, "big"), 12),
