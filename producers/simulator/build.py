@@ -47,7 +47,7 @@ import gc
 import hashlib
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -55,6 +55,16 @@ from typing import Any, Final, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from producers.simulator.market import Market, Quote, Sender, mid_rate, money, price
+from producers.simulator.truth import (
+    ANOMALY_CLASSES,
+    ATTACK_CLASSES,
+    DISCREPANCY_CLASSES,
+    NO_FLAG_CLASSES,
+    expected_transfer_flags,
+    flag_line,
+    no_flag_line,
+    truth_order,
+)
 from producers.simulator.world import (
     AUTHORITY,
     DAY,
@@ -74,7 +84,6 @@ from producers.simulator.world import (
     seeded_rng,
 )
 from schemas.catalog import ROLES_BY_KIND
-from schemas.costs import effective_cost_bps
 from schemas.envelope import (
     Envelope,
     event_id_from,
@@ -109,42 +118,8 @@ DEFAULT_EVENTS: Final = 5_000
 #: Shortest window: one month of event time.
 MIN_SPAN: Final = timedelta(days=30)
 
-#: Discrepancy classes (named after the flag they are about).
-DISCREPANCY_CLASSES: Final[tuple[str, ...]] = (
-    "short_payout",
-    "missing_payout",
-    "late_payout",
-    "cost_above_disclosed",
-    "cost_above_ceiling",
-    "payout_currency_mismatch",
-    "paid_twice",
-    "share_unpaid",
-    "late_disbursement",
-    "funds_without_milestone",
-    "spending_above_funds",
-    "milestone_overdue",
-    "spending_unverified",
-)
-#: Attacks on the gate that must raise an integrity flag.
-ATTACK_CLASSES: Final[tuple[str, ...]] = (
-    "forged_signature",
-    "revoked_key",
-    "wrong_role",
-    "equivocation",
-    "sequence_gap",
-)
-#: Cases that must raise nothing.
-NO_FLAG_CLASSES: Final[tuple[str, ...]] = ("replay", "out_of_order")
-ANOMALY_CLASSES: Final[tuple[str, ...]] = DISCREPANCY_CLASSES + ATTACK_CLASSES + NO_FLAG_CLASSES
-
 #: The quiet tail: only instant transfers and deadline-free project events.
 _TAIL: Final = timedelta(days=2, hours=6)
-# The ground truth follows the rules at their default thresholds.
-_CEILING_BPS: Final = DEFAULT_THRESHOLDS.corridor_cost_ceiling_bps
-_PAYOUT_TOL_BPS: Final = DEFAULT_THRESHOLDS.payout_tolerance_bps
-_DISCLOSURE_TOL_BPS: Final = DEFAULT_THRESHOLDS.cost_disclosure_tolerance_bps
-_PAYOUT_GRACE: Final = DEFAULT_THRESHOLDS.payout_grace
-
 # --- results -------------------------------------------------------------------------
 
 
@@ -313,53 +288,6 @@ class Simulation:
         }
 
 
-def _expected_transfer_flags(
-    q: Quote,
-    payouts: Sequence[tuple[int, str, datetime]],
-    available_by: datetime,
-) -> list[tuple[str, str]]:
-    """The flags the rules' table gives one transfer once everything has happened.
-
-    ``payouts`` are ``(amount, currency, effective time)``.  Only used for
-    transfers whose events all lie well before the final clock, and whose
-    conditions never flip back except the timing ones, which resolve when paid.
-    """
-    out: list[tuple[str, str]] = []
-    mine = [p for p in payouts if p[1] == q.recv_ccy]
-    paid = sum(p[0] for p in mine)
-    if payouts and paid * 10000 < q.promised * (10000 - _PAYOUT_TOL_BPS):
-        out.append(("short_payout", "open"))
-    if any(p[1] != q.recv_ccy for p in payouts):
-        out.append(("payout_currency_mismatch", "open"))
-    if len(mine) > 1 and paid * 10000 > q.promised * (10000 + _PAYOUT_TOL_BPS):
-        out.append(("paid_twice", "open"))
-    eff = None
-    if mine:
-        eff = effective_cost_bps(
-            q.send,
-            q.fee,
-            q.rate,
-            q.promised,
-            paid,
-            q.disclosed,
-            send_currency=q.send_ccy,
-            receive_currency=q.recv_ccy,
-        )
-        if eff > q.disclosed + _DISCLOSURE_TOL_BPS:
-            out.append(("cost_above_disclosed", "open"))
-    if max(q.disclosed, eff if eff is not None else q.disclosed) > _CEILING_BPS:
-        out.append(("cost_above_ceiling", "open"))
-    settled = min((p[2] for p in payouts), default=None)
-    if settled is None:
-        out += [("late_payout", "open"), ("missing_payout", "open")]
-    else:
-        if settled > available_by:
-            out.append(("late_payout", "resolved"))
-        if settled > available_by + _PAYOUT_GRACE:
-            out.append(("missing_payout", "resolved"))
-    return out
-
-
 # --- drafts --------------------------------------------------------------------------
 
 
@@ -494,16 +422,7 @@ class _Builder(Market):
         key: str | None,
         status: str = "open",
     ) -> None:
-        self.truth.append(
-            {
-                "class": cls,
-                "flag_type": flag_type,
-                "subject_kind": kind,
-                "subject_id": subject,
-                "key": key,
-                "status": status,
-            }
-        )
+        self.truth.append(flag_line(cls, flag_type, kind, subject, key, status))
 
     # -- transfers -------------------------------------------------------------------------
 
@@ -731,7 +650,7 @@ class _Builder(Market):
             self.payout(tr, paid + timedelta(hours=self.rng.randint(20, 70)), label=label)
         else:
             self.payout(tr, paid)
-        for flag_type, status in _expected_transfer_flags(q, tr.payouts, tr.available_by):
+        for flag_type, status in expected_transfer_flags(q, tr.payouts, tr.available_by):
             self.flag(label, flag_type, "transfer", tr.transfer_id, "", status)
         return tr
 
@@ -1214,13 +1133,7 @@ class _Builder(Market):
             original=tr.sent,
         )
         self.truth.append(
-            {
-                "class": "replay",
-                "expect": "no_flag",
-                "subject_kind": "transfer",
-                "subject_id": tr.transfer_id,
-                "event_id": tr.sent.event_id,
-            }
+            no_flag_line("replay", "transfer", tr.transfer_id, event_id=tr.sent.event_id)
         )
 
         # equivocation: the same event id signed again with other content
@@ -1246,14 +1159,7 @@ class _Builder(Market):
         ooo = next(t for t in clean if t is not tr and t is not tr_eq)
         ooo.payout_drafts[0].publish_at = ooo.sent.publish_at - timedelta(seconds=1)
         ooo.payout_drafts[0].label = "out_of_order"
-        self.truth.append(
-            {
-                "class": "out_of_order",
-                "expect": "no_flag",
-                "subject_kind": "transfer",
-                "subject_id": ooo.transfer_id,
-            }
-        )
+        self.truth.append(no_flag_line("out_of_order", "transfer", ooo.transfer_id))
 
         # sequence gap: the federal government skips a sequence number.  Not an operator:
         # the platform flags a gap once its publisher has gone quiet, and operators keep
@@ -1300,10 +1206,7 @@ class _Builder(Market):
         events: list[SimEvent] = []
         for d in self.drafts:
             events.append(self._sign(d))
-        truth = sorted(
-            self.truth,
-            key=lambda t: (t["class"], t.get("flag_type", ""), t["subject_id"], t.get("key") or ""),
-        )
+        truth = sorted(self.truth, key=truth_order)
         return Simulation(
             seed=self.seed,
             start=self.start,
