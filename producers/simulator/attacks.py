@@ -1,0 +1,231 @@
+"""Attacks on the gate, and the operator whose key is compromised and revoked mid-window.
+
+Each attack is drafted with the decision the gate must take (``kind``,
+``reason``) and the integrity flag it must raise; a replay and an
+out-of-order delivery must raise nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from producers.simulator.drafts import Run
+from producers.simulator.market import money
+from producers.simulator.results import RegistryAction
+from producers.simulator.transfers import sender_destination, transfer
+from producers.simulator.truth import no_flag_line
+from producers.simulator.world import (
+    DAY,
+    FEDERAL,
+    HOUR,
+    MINUTE,
+    SimPublisher,
+    b32,
+    derive_key,
+    hash_parts,
+    operator_secret,
+)
+from schemas.catalog import ROLES_BY_KIND
+from schemas.privacy import receipt_code, receipt_digest
+from schemas.times import format_time
+
+__all__ = ["add_revoked_operator", "attacks"]
+
+
+def add_revoked_operator(run: Run) -> None:
+    """An operator whose key is compromised mid-window: registered, revoked, then used."""
+    op = f"mto-giros-rapidos-{run.run_tag}"
+    pub = SimPublisher(
+        op,
+        "operator",
+        ROLES_BY_KIND["operator"],
+        None,
+        derive_key(run.seed, op),
+        "money transfer operator (key compromised)",
+    )
+    run.pubs[op] = pub
+    run.secrets[op] = operator_secret(run.seed, op)
+    run.profiles[op] = run.operator_profile(op)
+    run.revoked_op = op
+    run.revoked_at = run.between(
+        run.start + (run.cutoff - run.start) * 0.4,
+        run.start + (run.cutoff - run.start) * 0.6,
+    )
+
+
+def attacks(run: Run) -> None:
+    rng = run.rng
+    c = run.cutoff
+    ops = list(run.roster.operators)
+    missing = [t for t in run.transfers if t.label == "missing_payout"]
+    victim_tr = missing[0]
+    victim = victim_tr.operator
+    # forged signature: payouts that would hide the missing payout, signed by a wrong key
+    for _ in range(2):
+        at = run.between(victim_tr.available_by + 80 * HOUR, c - DAY)
+        run.draft(
+            victim,
+            "transfer.paid_out",
+            {
+                "transfer_id": victim_tr.transfer_id,
+                "paid": money(victim_tr.quote.promised, victim_tr.quote.recv_ccy),
+                "paid_at": format_time(victim_tr.available_by - 10 * MINUTE),
+                "payout_ref": run.new_id("po", 10),
+            },
+            at,
+            kind="forged",
+            reason="bad_signature",
+            label="forged_signature",
+        )
+    run.flag("forged_signature", "forged_signature", "publisher", victim, "bad_signature")
+
+    # revoked key: the compromised operator's key keeps signing after revocation
+    assert run.revoked_op is not None and run.revoked_at is not None
+    rev = run.revoked_op
+    for _ in range(3):
+        at = run.between(run.revoked_at + HOUR, min(run.revoked_at + 5 * DAY, c - DAY))
+        s = run.new_sender(rev, ("US", "MX"), 20_000_000 + rng.randint(0, 10**6))
+        tr = transfer(
+            run,
+            rev,
+            ("US", "MX"),
+            run.send_amount(s),
+            at,
+            sender=s.pseudonym,
+            destination=sender_destination(run, s),
+            label="revoked_key",
+        )
+        run.transfers.remove(tr)
+        run.receipts.pop(tr.transfer_id)
+        tr.sent.kind, tr.sent.reason = "refused", "key_revoked"
+    run.registry.append(
+        RegistryAction(
+            "publisher.revoked",
+            {
+                "publisher_id": rev,
+                "key_id": run.pubs[rev].key_id,
+                "revoked_at": format_time(run.revoked_at),
+                "reason_code": "key_compromise",
+            },
+        )
+    )
+    run.flag("revoked_key", "revoked_key_used", "publisher", rev, "key_revoked")
+
+    # wrong role 1: a club committee records a transfer itself
+    club = rng.choice(run.roster.clubs)
+    at = run.between(run.start + 2 * DAY, c - DAY)
+    s = run.new_sender(ops[0], ("US", "MX"), 30_000_000)
+    tid = run.new_id("trf", 12)
+    code = receipt_code(operator_secret(run.seed, club.committee), tid)
+    q = run.clean_quote(ops[0], ("US", "MX"), 50000, at, 500.0)
+    run.draft(
+        club.committee,
+        "transfer.sent",
+        {
+            "transfer_id": tid,
+            "operator": club.committee,
+            "corridor": {"from": "US", "to": "MX"},
+            "send": money(q.send, q.send_ccy),
+            "fee": money(q.fee, q.send_ccy),
+            "exchange_rate": q.rate,
+            "receive_promised": money(q.promised, q.recv_ccy),
+            "available_by": format_time(at + HOUR),
+            "destination": sender_destination(run, s),
+            "sender": s.pseudonym,
+            "receipt_digest": receipt_digest(code),
+            "disclosed_cost_bps": q.disclosed,
+        },
+        at,
+        kind="refused",
+        reason="role_not_allowed",
+        label="wrong_role",
+    )
+    run.flag("wrong_role", "role_violation", "publisher", club.committee, "role_not_allowed")
+
+    # wrong role 2: a municipality disburses in the name of another municipality
+    regs = [
+        d for d in run.drafts if d.event_type == "project.registered" and d.event_time < c - 2 * DAY
+    ]
+    target = regs[0]
+    own = {d.payload["parties"]["municipal"] for d in regs}
+    others = sorted(
+        {cl.municipal for cl in run.roster.clubs} - {target.payload["parties"]["municipal"]}
+    )
+    liar = next((m for m in others if m in own), others[0])
+    at = run.between(target.event_time + DAY, c - DAY)
+    run.draft(
+        liar,
+        "disbursement.made",
+        {
+            "project_id": target.payload["project_id"],
+            "pledge_id": f"plg-{target.payload['project_id'].rsplit('-', 1)[1]}-mun-1",
+            "disbursement_id": run.new_id("dsb", 8),
+            "party_level": "municipal",
+            "party_id": target.payload["parties"]["municipal"],
+            "amount": money(1_000_000, "MXN"),
+            "made_at": format_time(at - HOUR),
+            "reference": f"spei-{b32(hash_parts('liar', at), 12)}",
+        },
+        at,
+        kind="refused",
+        reason="party_mismatch",
+        label="wrong_role",
+    )
+    run.flag("wrong_role", "role_violation", "publisher", liar, "party_mismatch")
+
+    clean = [
+        t
+        for t in run.transfers
+        if t.label is None
+        and t.beneficiary
+        and len(t.payout_drafts) == 1
+        and t.sent.event_time < c - 2 * DAY
+        and t.operator != rev
+    ]
+    by_op = {t.operator: t for t in clean}
+    # replay: an accepted event sent again, byte for byte
+    tr = rng.choice(clean)
+    run.draft(
+        tr.operator,
+        tr.sent.event_type,
+        tr.sent.payload,
+        tr.sent.event_time,
+        publish_at=tr.sent.publish_at + timedelta(minutes=rng.randint(10, 600)),
+        kind="replay",
+        reason="duplicate",
+        label="replay",
+        original=tr.sent,
+    )
+    run.truth.append(no_flag_line("replay", "transfer", tr.transfer_id, event_id=tr.sent.event_id))
+
+    # equivocation: the same event id signed again with other content
+    eq_op = next(o for o in ops if o != victim and o in by_op)
+    tr_eq = by_op[eq_op]
+    orig = tr_eq.payout_drafts[0]
+    altered = json.loads(json.dumps(orig.payload))
+    altered["paid"]["amount"] = altered["paid"]["amount"] * 92 // 100
+    run.draft(
+        eq_op,
+        orig.event_type,
+        altered,
+        orig.event_time,
+        publish_at=orig.publish_at + timedelta(minutes=rng.randint(30, 300)),
+        kind="equivocation",
+        reason="equivocation",
+        label="equivocation",
+        original=orig,
+    )
+    run.flag("equivocation", "equivocation", "publisher", eq_op, orig.event_id)
+
+    # out-of-order delivery: a payout published before its transfer.sent
+    ooo = next(t for t in clean if t is not tr and t is not tr_eq)
+    ooo.payout_drafts[0].publish_at = ooo.sent.publish_at - timedelta(seconds=1)
+    ooo.payout_drafts[0].label = "out_of_order"
+    run.truth.append(no_flag_line("out_of_order", "transfer", ooo.transfer_id))
+
+    # sequence gap: the federal government skips a sequence number.  Not an operator:
+    # the platform flags a gap once its publisher has gone quiet, and operators keep
+    # publishing in the demo's live trickle.
+    run.gap_publisher = FEDERAL
+    run.flag("sequence_gap", "sequence_gap", "publisher", FEDERAL, None)
