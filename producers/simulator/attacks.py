@@ -11,7 +11,7 @@ import json
 from datetime import timedelta
 
 from producers.simulator.drafts import Run
-from producers.simulator.market import money
+from producers.simulator.market import money, paid_payload, sent_payload
 from producers.simulator.results import RegistryAction
 from producers.simulator.transfers import sender_destination, transfer
 from producers.simulator.truth import no_flag_line
@@ -27,7 +27,7 @@ from producers.simulator.world import (
     operator_secret,
 )
 from schemas.catalog import ROLES_BY_KIND
-from schemas.privacy import receipt_code, receipt_digest
+from schemas.privacy import receipt_code
 from schemas.times import format_time
 
 __all__ = ["add_revoked_operator", "attacks"]
@@ -67,12 +67,13 @@ def attacks(run: Run) -> None:
         run.draft(
             victim,
             "transfer.paid_out",
-            {
-                "transfer_id": victim_tr.transfer_id,
-                "paid": money(victim_tr.quote.promised, victim_tr.quote.recv_ccy),
-                "paid_at": format_time(victim_tr.available_by - 10 * MINUTE),
-                "payout_ref": run.new_id("po", 10),
-            },
+            paid_payload(
+                victim_tr.transfer_id,
+                victim_tr.quote.promised,
+                victim_tr.quote.recv_ccy,
+                victim_tr.available_by - 10 * MINUTE,
+                run.new_id("po", 10),
+            ),
             at,
             kind="forged",
             reason="bad_signature",
@@ -122,20 +123,16 @@ def attacks(run: Run) -> None:
     run.draft(
         club.committee,
         "transfer.sent",
-        {
-            "transfer_id": tid,
-            "operator": club.committee,
-            "corridor": {"from": "US", "to": "MX"},
-            "send": money(q.send, q.send_ccy),
-            "fee": money(q.fee, q.send_ccy),
-            "exchange_rate": q.rate,
-            "receive_promised": money(q.promised, q.recv_ccy),
-            "available_by": format_time(at + HOUR),
-            "destination": sender_destination(run, s),
-            "sender": s.pseudonym,
-            "receipt_digest": receipt_digest(code),
-            "disclosed_cost_bps": q.disclosed,
-        },
+        sent_payload(
+            tid,
+            club.committee,
+            ("US", "MX"),
+            q,
+            at + HOUR,
+            destination=sender_destination(run, s),
+            sender=s.pseudonym,
+            receipt_code=code,
+        ),
         at,
         kind="refused",
         reason="role_not_allowed",

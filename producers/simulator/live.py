@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from producers.simulator.market import Market, Sender, money
+from producers.simulator.market import Market, Sender, paid_payload, sent_payload
 from producers.simulator.world import HOUR, b32
-from schemas.privacy import receipt_code, receipt_digest
-from schemas.times import format_time
+from schemas.privacy import receipt_code
 
 __all__ = ["LiveEvent", "LiveFeed"]
 
@@ -76,23 +75,19 @@ class LiveFeed:
                 LiveEvent(
                     s.operator,
                     "transfer.sent",
-                    {
-                        "transfer_id": tid,
-                        "operator": s.operator,
-                        "corridor": {"from": s.corridor[0], "to": s.corridor[1]},
-                        "send": money(q.send, q.send_ccy),
-                        "fee": money(q.fee, q.send_ccy),
-                        "exchange_rate": q.rate,
-                        "receive_promised": money(q.promised, q.recv_ccy),
-                        "available_by": format_time(now + HOUR),
-                        "destination": {
+                    sent_payload(
+                        tid,
+                        s.operator,
+                        s.corridor,
+                        q,
+                        now + HOUR,
+                        destination={
                             "kind": "beneficiary",
                             "beneficiary": self.rng.choice(s.beneficiaries),
                         },
-                        "sender": s.pseudonym,
-                        "receipt_digest": receipt_digest(code),
-                        "disclosed_cost_bps": q.disclosed,
-                    },
+                        sender=s.pseudonym,
+                        receipt_code=code,
+                    ),
                 )
             )
             paid_at = now + timedelta(seconds=self.rng.randint(3, 45))
@@ -100,13 +95,13 @@ class LiveFeed:
                 (
                     paid_at,
                     s.operator,
-                    {
-                        "transfer_id": tid,
-                        "paid": money(q.promised, q.recv_ccy),
-                        "paid_at": format_time(paid_at),
-                        "payout_ref": "po-live-"
-                        + b32(self.rng.getrandbits(60).to_bytes(8, "big"), 12),
-                    },
+                    paid_payload(
+                        tid,
+                        q.promised,
+                        q.recv_ccy,
+                        paid_at,
+                        "po-live-" + b32(self.rng.getrandbits(60).to_bytes(8, "big"), 12),
+                    ),
                 )
             )
         due = [p for p in self.pending if p[0] <= now]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
@@ -17,9 +18,19 @@ from typing import Any
 
 from producers.simulator.world import CORRIDORS, build_roster, operator_secret, seeded_rng
 from schemas.costs import disclosed_cost_bps
-from schemas.privacy import pseudonym
+from schemas.privacy import pseudonym, receipt_digest
+from schemas.times import format_time
 
-__all__ = ["Quote", "mid_rate", "price", "Sender", "money", "Market"]
+__all__ = [
+    "Quote",
+    "mid_rate",
+    "price",
+    "Sender",
+    "money",
+    "sent_payload",
+    "paid_payload",
+    "Market",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,46 @@ class Sender:
 def money(amount: int, currency: str) -> dict[str, Any]:
     """The wire shape of an amount: integer minor units and an ISO 4217 code."""
     return {"amount": amount, "currency": currency}
+
+
+def sent_payload(
+    transfer_id: str,
+    operator: str,
+    corridor: tuple[str, str],
+    q: Quote,
+    available_by: datetime,
+    *,
+    destination: Mapping[str, Any],
+    sender: str,
+    receipt_code: str,
+) -> dict[str, Any]:
+    """The ``transfer.sent`` payload of a priced transfer (only the receipt code's digest)."""
+    return {
+        "transfer_id": transfer_id,
+        "operator": operator,
+        "corridor": {"from": corridor[0], "to": corridor[1]},
+        "send": money(q.send, q.send_ccy),
+        "fee": money(q.fee, q.send_ccy),
+        "exchange_rate": q.rate,
+        "receive_promised": money(q.promised, q.recv_ccy),
+        "available_by": format_time(available_by),
+        "destination": destination,
+        "sender": sender,
+        "receipt_digest": receipt_digest(receipt_code),
+        "disclosed_cost_bps": q.disclosed,
+    }
+
+
+def paid_payload(
+    transfer_id: str, amount: int, currency: str, paid_at: datetime, payout_ref: str
+) -> dict[str, Any]:
+    """The ``transfer.paid_out`` payload."""
+    return {
+        "transfer_id": transfer_id,
+        "paid": money(amount, currency),
+        "paid_at": format_time(paid_at),
+        "payout_ref": payout_ref,
+    }
 
 
 class Market:

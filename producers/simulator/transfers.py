@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from producers.simulator.drafts import Draft, Run, Transfer
-from producers.simulator.market import Quote, Sender, money, price
+from producers.simulator.market import Quote, Sender, money, paid_payload, price, sent_payload
 from producers.simulator.truth import expected_transfer_flags
 from producers.simulator.world import DAY, HOUR, MINUTE, operator_secret
-from schemas.privacy import receipt_code, receipt_digest
+from schemas.privacy import receipt_code
 from schemas.times import format_time
 
 __all__ = [
@@ -50,20 +50,16 @@ def transfer(
     code = receipt_code(run.secrets.get(op) or operator_secret(run.seed, op), tid)
     run.receipts[tid] = code
     available_by = at + HOUR if instant else next_business_day(at)
-    payload = {
-        "transfer_id": tid,
-        "operator": op,
-        "corridor": {"from": corridor[0], "to": corridor[1]},
-        "send": money(q.send, q.send_ccy),
-        "fee": money(q.fee, q.send_ccy),
-        "exchange_rate": q.rate,
-        "receive_promised": money(q.promised, q.recv_ccy),
-        "available_by": format_time(available_by),
-        "destination": destination,
-        "sender": sender,
-        "receipt_digest": receipt_digest(code),
-        "disclosed_cost_bps": q.disclosed,
-    }
+    payload = sent_payload(
+        tid,
+        op,
+        corridor,
+        q,
+        available_by,
+        destination=destination,
+        sender=sender,
+        receipt_code=code,
+    )
     d = run.draft(op, "transfer.sent", payload, at, label=label)
     tr = Transfer(
         tid,
@@ -91,12 +87,7 @@ def payout(
     amount = tr.quote.promised if amount is None else amount
     currency = currency or tr.quote.recv_ccy
     event_time = min(run.end, paid_at + timedelta(seconds=run.rng.randint(5, 90)))
-    payload = {
-        "transfer_id": tr.transfer_id,
-        "paid": money(amount, currency),
-        "paid_at": format_time(paid_at),
-        "payout_ref": run.new_id("po", 10),
-    }
+    payload = paid_payload(tr.transfer_id, amount, currency, paid_at, run.new_id("po", 10))
     d = run.draft(
         tr.operator,
         "transfer.paid_out",
