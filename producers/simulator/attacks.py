@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from producers.simulator.drafts import Run
+from producers.simulator.drafts import Run, Transfer
 from producers.simulator.market import money, paid_payload, sent_payload
 from producers.simulator.results import RegistryAction
 from producers.simulator.transfers import sender_destination, transfer
@@ -30,7 +30,18 @@ from schemas.catalog import ROLES_BY_KIND
 from schemas.privacy import receipt_code
 from schemas.times import format_time
 
-__all__ = ["add_revoked_operator", "attacks"]
+__all__ = [
+    "add_revoked_operator",
+    "attacks",
+    "forged_signature",
+    "revoked_key",
+    "committee_records_a_transfer",
+    "municipality_disburses_for_another",
+    "replay",
+    "equivocation",
+    "out_of_order",
+    "sequence_gap",
+]
 
 
 def add_revoked_operator(run: Run) -> None:
@@ -55,15 +66,28 @@ def add_revoked_operator(run: Run) -> None:
 
 
 def attacks(run: Run) -> None:
-    rng = run.rng
-    c = run.cutoff
-    ops = list(run.roster.operators)
-    missing = [t for t in run.transfers if t.label == "missing_payout"]
-    victim_tr = missing[0]
+    """Every attack, in a fixed order (each draws from the run's random stream).
+
+    They come after everything else: they reuse a missing payout, a project
+    registration and clean transfers drafted before.
+    """
+    victim = forged_signature(run)
+    revoked_key(run)
+    committee_records_a_transfer(run)
+    municipality_disburses_for_another(run)
+    clean = _reusable_transfers(run)
+    replayed = replay(run, clean)
+    equivocated = equivocation(run, clean, victim)
+    out_of_order(run, clean, replayed, equivocated)
+    sequence_gap(run)
+
+
+def forged_signature(run: Run) -> str:
+    """Payouts that would hide a missing payout, signed by a wrong key; returns the victim."""
+    victim_tr = next(t for t in run.transfers if t.label == "missing_payout")
     victim = victim_tr.operator
-    # forged signature: payouts that would hide the missing payout, signed by a wrong key
     for _ in range(2):
-        at = run.between(victim_tr.available_by + 80 * HOUR, c - DAY)
+        at = run.between(victim_tr.available_by + 80 * HOUR, run.cutoff - DAY)
         run.draft(
             victim,
             "transfer.paid_out",
@@ -80,13 +104,16 @@ def attacks(run: Run) -> None:
             label="forged_signature",
         )
     run.flag("forged_signature", "forged_signature", "publisher", victim, "bad_signature")
+    return victim
 
-    # revoked key: the compromised operator's key keeps signing after revocation
+
+def revoked_key(run: Run) -> None:
+    """The compromised operator's key keeps signing after its revocation."""
     assert run.revoked_op is not None and run.revoked_at is not None
     rev = run.revoked_op
     for _ in range(3):
-        at = run.between(run.revoked_at + HOUR, min(run.revoked_at + 5 * DAY, c - DAY))
-        s = run.new_sender(rev, ("US", "MX"), 20_000_000 + rng.randint(0, 10**6))
+        at = run.between(run.revoked_at + HOUR, min(run.revoked_at + 5 * DAY, run.cutoff - DAY))
+        s = run.new_sender(rev, ("US", "MX"), 20_000_000 + run.rng.randint(0, 10**6))
         tr = transfer(
             run,
             rev,
@@ -113,13 +140,16 @@ def attacks(run: Run) -> None:
     )
     run.flag("revoked_key", "revoked_key_used", "publisher", rev, "key_revoked")
 
-    # wrong role 1: a club committee records a transfer itself
-    club = rng.choice(run.roster.clubs)
-    at = run.between(run.start + 2 * DAY, c - DAY)
-    s = run.new_sender(ops[0], ("US", "MX"), 30_000_000)
+
+def committee_records_a_transfer(run: Run) -> None:
+    """Wrong role: a club committee records a transfer itself."""
+    club = run.rng.choice(run.roster.clubs)
+    at = run.between(run.start + 2 * DAY, run.cutoff - DAY)
+    op = run.roster.operators[0]
+    s = run.new_sender(op, ("US", "MX"), 30_000_000)
     tid = run.new_id("trf", 12)
     code = receipt_code(operator_secret(run.seed, club.committee), tid)
-    q = run.clean_quote(ops[0], ("US", "MX"), 50000, at, 500.0)
+    q = run.clean_quote(op, ("US", "MX"), 50000, at, 500.0)
     run.draft(
         club.committee,
         "transfer.sent",
@@ -140,7 +170,10 @@ def attacks(run: Run) -> None:
     )
     run.flag("wrong_role", "role_violation", "publisher", club.committee, "role_not_allowed")
 
-    # wrong role 2: a municipality disburses in the name of another municipality
+
+def municipality_disburses_for_another(run: Run) -> None:
+    """Wrong role: a municipality disburses in the name of another municipality."""
+    c = run.cutoff
     regs = [
         d for d in run.drafts if d.event_type == "project.registered" and d.event_time < c - 2 * DAY
     ]
@@ -171,33 +204,42 @@ def attacks(run: Run) -> None:
     )
     run.flag("wrong_role", "role_violation", "publisher", liar, "party_mismatch")
 
-    clean = [
+
+def _reusable_transfers(run: Run) -> list[Transfer]:
+    """Clean, paid-once, well-settled transfers of operators whose key stays valid."""
+    return [
         t
         for t in run.transfers
         if t.label is None
         and t.beneficiary
         and len(t.payout_drafts) == 1
-        and t.sent.event_time < c - 2 * DAY
-        and t.operator != rev
+        and t.sent.event_time < run.cutoff - 2 * DAY
+        and t.operator != run.revoked_op
     ]
-    by_op = {t.operator: t for t in clean}
-    # replay: an accepted event sent again, byte for byte
-    tr = rng.choice(clean)
+
+
+def replay(run: Run, clean: list[Transfer]) -> Transfer:
+    """An accepted event sent again, byte for byte: a duplicate, no flag."""
+    tr = run.rng.choice(clean)
     run.draft(
         tr.operator,
         tr.sent.event_type,
         tr.sent.payload,
         tr.sent.event_time,
-        publish_at=tr.sent.publish_at + timedelta(minutes=rng.randint(10, 600)),
+        publish_at=tr.sent.publish_at + timedelta(minutes=run.rng.randint(10, 600)),
         kind="replay",
         reason="duplicate",
         label="replay",
         original=tr.sent,
     )
     run.truth.append(no_flag_line("replay", "transfer", tr.transfer_id, event_id=tr.sent.event_id))
+    return tr
 
-    # equivocation: the same event id signed again with other content
-    eq_op = next(o for o in ops if o != victim and o in by_op)
+
+def equivocation(run: Run, clean: list[Transfer], victim: str) -> Transfer:
+    """The same event id signed again with other content (a payout 8 % smaller)."""
+    by_op = {t.operator: t for t in clean}
+    eq_op = next(o for o in run.roster.operators if o != victim and o in by_op)
     tr_eq = by_op[eq_op]
     orig = tr_eq.payout_drafts[0]
     altered = json.loads(json.dumps(orig.payload))
@@ -207,22 +249,29 @@ def attacks(run: Run) -> None:
         orig.event_type,
         altered,
         orig.event_time,
-        publish_at=orig.publish_at + timedelta(minutes=rng.randint(30, 300)),
+        publish_at=orig.publish_at + timedelta(minutes=run.rng.randint(30, 300)),
         kind="equivocation",
         reason="equivocation",
         label="equivocation",
         original=orig,
     )
     run.flag("equivocation", "equivocation", "publisher", eq_op, orig.event_id)
+    return tr_eq
 
-    # out-of-order delivery: a payout published before its transfer.sent
-    ooo = next(t for t in clean if t is not tr and t is not tr_eq)
+
+def out_of_order(run: Run, clean: list[Transfer], *used: Transfer) -> None:
+    """A payout published before its ``transfer.sent`` (of a transfer no other case uses)."""
+    ooo = next(t for t in clean if all(t is not u for u in used))
     ooo.payout_drafts[0].publish_at = ooo.sent.publish_at - timedelta(seconds=1)
     ooo.payout_drafts[0].label = "out_of_order"
     run.truth.append(no_flag_line("out_of_order", "transfer", ooo.transfer_id))
 
-    # sequence gap: the federal government skips a sequence number.  Not an operator:
-    # the platform flags a gap once its publisher has gone quiet, and operators keep
-    # publishing in the demo's live trickle.
+
+def sequence_gap(run: Run) -> None:
+    """The federal government skips a sequence number.
+
+    Not an operator: the platform flags a gap once its publisher has gone
+    quiet, and operators keep publishing in the demo's live trickle.
+    """
     run.gap_publisher = FEDERAL
     run.flag("sequence_gap", "sequence_gap", "publisher", FEDERAL, None)
