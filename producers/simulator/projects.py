@@ -12,7 +12,10 @@ its own truth lines.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Final
 
 from producers.simulator.drafts import Draft, Run
 from producers.simulator.market import mid_rate, money
@@ -35,25 +38,68 @@ from schemas.times import format_time
 __all__ = ["project", "verify"]
 
 
+#: Days a case needs between the registration and the cutoff (its deadlines must fall before).
+_ROOM: Final[Mapping[str | None, int]] = {
+    None: 8,
+    "share_unpaid": 30,
+    "late_disbursement": 60,
+    "milestone_overdue": 25,
+    "spending_above_funds": 10,
+    "spending_unverified": 68,
+    "funds_without_milestone": 126,
+}
+
+
+@dataclass(slots=True, eq=False)
+class _Project:
+    """One project while it is drafted: its plan, then the money and reports that follow."""
+
+    run: Run
+    label: str | None
+    registered_at: datetime
+    club: Club
+    ptype: str
+    shares: dict[str, int]
+    budget: int
+    families: int
+    pid: str
+    parties: dict[str, str]
+    dues: list[datetime]
+    never: set[int]  # milestones never reported
+    amounts: list[int]
+    mids: list[str]
+    funds: list[tuple[datetime, int]] = field(default_factory=list)  # (available from, amount)
+    registration: Draft | None = None
+    tranche_b: int = 0
+    b_pledge: str = ""
+    reports: list[tuple[int, datetime, int, Draft]] = field(default_factory=list)
+    spent_total: int = 0
+
+
 def project(run: Run, label: str | None) -> bool:
     """One project's whole life; False when the window is too short for ``label``."""
+    p = _plan(run, label)
+    if p is None:
+        return False
+    _contributions(p)
+    _register(p)
+    _pledges_and_disbursements(p)
+    _milestone_reports(p)
+    _verifications(p)
+    _tail(p)
+    return True
+
+
+def _plan(run: Run, label: str | None) -> _Project | None:
+    """When, which club, what type and budget, and the milestones the agreement plans."""
     rng = run.rng
     c, fut = run.cutoff, run.fut
-    room = {
-        None: 8,
-        "share_unpaid": 30,
-        "late_disbursement": 60,
-        "milestone_overdue": 25,
-        "spending_above_funds": 10,
-        "spending_unverified": 68,
-        "funds_without_milestone": 126,
-    }[label]
-    lo, hi = run.start + 6 * HOUR, c - timedelta(days=room)
+    lo, hi = run.start + 6 * HOUR, c - timedelta(days=_ROOM[label])
     if hi < lo:
         if label is None:
             hi = lo
         else:
-            return False
+            return None
     r = lo + (hi - lo) * (rng.random() ** 1.3)
     r = r.replace(microsecond=0)
     club = rng.choice(run.roster.clubs)
@@ -78,7 +124,6 @@ def project(run: Run, label: str | None) -> bool:
         else:
             budget, families = rng.randint(300, 1000) * 100_000, rng.randint(40, 800)
     pid = run.new_id("prj", 8)
-    short = pid.rsplit("-", 1)[1]
     parties = {"municipal": club.municipal, "state": club.state_gov, "federal": FEDERAL}
 
     # milestones: dues over the project's planned length
@@ -99,11 +144,29 @@ def project(run: Run, label: str | None) -> bool:
     amounts = [int(budget * w / sum(weights)) for w in weights]
     amounts[-1] = budget - sum(amounts[:-1])
     mids = [f"ms-{i + 1}" for i in range(k)]
+    return _Project(
+        run,
+        label,
+        r,
+        club,
+        ptype,
+        shares,
+        budget,
+        families,
+        pid,
+        parties,
+        dues,
+        never,
+        amounts,
+        mids,
+    )
 
-    funds: list[tuple[datetime, int]] = []
-    # contributions: club members pay into the project fund
-    club_share = budget * shares["club"] // 10000
-    n_contrib = min(10, 3 + budget // 20_000_000)
+
+def _contributions(p: _Project) -> None:
+    """Club members pay into the project fund: transfers like any other, paid at once."""
+    run, rng, r, c = p.run, p.run.rng, p.registered_at, p.run.cutoff
+    club_share = p.budget * p.shares["club"] // 10000
+    n_contrib = min(10, 3 + p.budget // 20_000_000)
     target = club_share * rng.uniform(0.75, 1.0)
     for i in range(n_contrib):
         first = i == 0
@@ -114,7 +177,7 @@ def project(run: Run, label: str | None) -> bool:
         mxn = target / n_contrib * rng.uniform(0.6, 1.4)
         major = round(mxn / 100 / float(mid_rate(corridor, at)) / 10) * 10
         secret = run.secrets[op]
-        member = pseudonym(secret, "snd", f"{run.run_tag}:{club.club_id}:member:{pid}:{i}")
+        member = pseudonym(secret, "snd", f"{run.run_tag}:{p.club.club_id}:member:{p.pid}:{i}")
         tr = transfer(
             run,
             op,
@@ -122,84 +185,94 @@ def project(run: Run, label: str | None) -> bool:
             max(50.0, float(major)),
             at,
             sender=member,
-            destination={"kind": "project_fund", "project_id": pid, "club_id": club.club_id},
+            destination={"kind": "project_fund", "project_id": p.pid, "club_id": p.club.club_id},
         )
         pay_clean(run, tr, True)
-        funds.append((tr.payouts[0][2], tr.quote.promised))
+        p.funds.append((tr.payouts[0][2], tr.quote.promised))
 
-    # registration (its milestone dues may still move later, before anything is signed)
-    reg = run.draft(
+
+def _register(p: _Project) -> None:
+    """The committee registers the project (its milestone dues may still move, before signing)."""
+    club, r = p.club, p.registered_at
+    p.registration = p.run.draft(
         club.committee,
         "project.registered",
         {
-            "project_id": pid,
+            "project_id": p.pid,
             "club_id": club.club_id,
             "federation_id": club.federation,
             "country": "MX",
             "state": club.state,
             "municipality": club.municipality,
-            "project_type": ptype,
-            "budget": money(budget, "MXN"),
-            "shares": shares,
-            "parties": parties,
-            "families_benefited": families,
+            "project_type": p.ptype,
+            "budget": money(p.budget, "MXN"),
+            "shares": p.shares,
+            "parties": p.parties,
+            "families_benefited": p.families,
             "milestones": [
                 {"milestone_id": m, "due": format_time(d), "amount": money(a, "MXN")}
-                for m, d, a in zip(mids, dues, amounts, strict=True)
+                for m, d, a in zip(p.mids, p.dues, p.amounts, strict=True)
             ],
-            "agreement_signed_at": format_time(r - timedelta(days=rng.randint(3, 40))),
+            "agreement_signed_at": format_time(r - timedelta(days=p.run.rng.randint(3, 40))),
         },
         r,
     )
 
-    # pledges and disbursements
-    def disburse(level: str, pledge_id: str, amount: int, at: datetime) -> None:
-        made = at - timedelta(seconds=rng.randint(0, 3 * 3600))
-        run.draft(
-            parties[level],
-            "disbursement.made",
-            {
-                "project_id": pid,
-                "pledge_id": pledge_id,
-                "disbursement_id": run.new_id("dsb", 8),
-                "party_level": level,
-                "party_id": parties[level],
-                "amount": money(amount, "MXN"),
-                "made_at": format_time(made),
-                "reference": f"spei-{b32(hash_parts(pledge_id, at), 12)}",
-            },
-            at,
-        )
-        funds.append((made, amount))
 
-    def pledge(level: str, n: int, amount: int, at: datetime, due: datetime) -> str:
-        pl = f"plg-{short}-{level[:3]}-{n}"
-        run.draft(
-            parties[level],
-            "disbursement.pledged",
-            {
-                "project_id": pid,
-                "pledge_id": pl,
-                "party_level": level,
-                "party_id": parties[level],
-                "amount": money(amount, "MXN"),
-                "due": format_time(due),
-            },
-            at,
-        )
-        return pl
+def _disburse(p: _Project, level: str, pledge_id: str, amount: int, at: datetime) -> None:
+    made = at - timedelta(seconds=p.run.rng.randint(0, 3 * 3600))
+    p.run.draft(
+        p.parties[level],
+        "disbursement.made",
+        {
+            "project_id": p.pid,
+            "pledge_id": pledge_id,
+            "disbursement_id": p.run.new_id("dsb", 8),
+            "party_level": level,
+            "party_id": p.parties[level],
+            "amount": money(amount, "MXN"),
+            "made_at": format_time(made),
+            "reference": f"spei-{b32(hash_parts(pledge_id, at), 12)}",
+        },
+        at,
+    )
+    p.funds.append((made, amount))
 
-    tranche_b = 0
-    b_pledge = ""
+
+def _pledge(p: _Project, level: str, n: int, amount: int, at: datetime, due: datetime) -> str:
+    pl = f"plg-{p.pid.rsplit('-', 1)[1]}-{level[:3]}-{n}"
+    p.run.draft(
+        p.parties[level],
+        "disbursement.pledged",
+        {
+            "project_id": p.pid,
+            "pledge_id": pl,
+            "party_level": level,
+            "party_id": p.parties[level],
+            "amount": money(amount, "MXN"),
+            "due": format_time(due),
+        },
+        at,
+    )
+    return pl
+
+
+def _pledges_and_disbursements(p: _Project) -> None:
+    """Each government pledges its share and disburses it on time, except in its case.
+
+    The federal share comes in two tranches; the second is paid in the tail.
+    """
+    run, rng, label, r = p.run, p.run.rng, p.label, p.registered_at
+    c, fut = run.cutoff, run.fut
     for level in ("municipal", "state", "federal"):
-        cap = budget * shares[level] // 10000
+        cap = p.budget * p.shares[level] // 10000
         if cap == 0:
             continue
         p_at = min(run.between(r + 12 * HOUR, r + 6 * DAY), c - DAY)
         amount = cap
         if level == "federal":
-            tranche_b = int(cap * rng.uniform(0.2, 0.35))
-            amount = cap - tranche_b
+            p.tranche_b = int(cap * rng.uniform(0.2, 0.35))
+            amount = cap - p.tranche_b
         due = (p_at + timedelta(days=rng.uniform(25, 75))).replace(microsecond=0)
         anomaly = (label == "share_unpaid" and level == "municipal") or (
             label == "late_disbursement" and level == "state"
@@ -210,20 +283,20 @@ def project(run: Run, label: str | None) -> bool:
             due = max(p_at + timedelta(days=20), min(due, c - 33 * DAY))
         elif due <= fut and p_at + DAY > min(due, c) - 12 * HOUR:
             due = (fut + timedelta(days=rng.uniform(10, 60))).replace(microsecond=0)
-        pl = pledge(level, 1, amount, p_at, due)
+        pl = _pledge(p, level, 1, amount, p_at, due)
         if level == "federal":
             b_due = (fut + timedelta(days=rng.uniform(30, 120))).replace(microsecond=0)
-            b_pledge = pledge(level, 2, tranche_b, p_at, b_due)
+            p.b_pledge = _pledge(p, level, 2, p.tranche_b, p_at, b_due)
         if anomaly:
             assert label is not None
             if label == "share_unpaid":
-                run.flag(label, "share_unpaid", "project", pid, "municipal")
-                run.flag(label, "late_disbursement", "project", pid, pl)
+                run.flag(label, "share_unpaid", "project", p.pid, "municipal")
+                run.flag(label, "late_disbursement", "project", p.pid, pl)
             else:
                 late = run.between(due + 5 * DAY, min(due + 30 * DAY, c - DAY))
-                disburse(level, pl, amount, late)
-                run.flag(label, "late_disbursement", "project", pid, pl, "resolved")
-                run.flag(label, "share_unpaid", "project", pid, "state", "resolved")
+                _disburse(p, level, pl, amount, late)
+                run.flag(label, "late_disbursement", "project", p.pid, pl, "resolved")
+                run.flag(label, "share_unpaid", "project", p.pid, "state", "resolved")
             continue
         if due <= fut or rng.random() < 0.5:
             last = min(due, c) - 12 * HOUR
@@ -231,16 +304,22 @@ def project(run: Run, label: str | None) -> bool:
                 if amount > 1_000_000 and rng.random() < 0.3:
                     half = amount // 2
                     t1 = run.between(p_at + DAY, last)
-                    disburse(level, pl, half, t1)
-                    disburse(level, pl, amount - half, run.between(t1, last))
+                    _disburse(p, level, pl, half, t1)
+                    _disburse(p, level, pl, amount - half, run.between(t1, last))
                 else:
-                    disburse(level, pl, amount, run.between(p_at + DAY, last))
-    funds.sort()
-    first_funds = funds[0][0]
+                    _disburse(p, level, pl, amount, run.between(p_at + DAY, last))
+    p.funds.sort()
 
-    # milestone reports (cumulative per milestone) and their verification
+
+def _milestone_reports(p: _Project) -> None:
+    """The committee reports spending per milestone (cumulative), from the funds it has."""
+    run, rng, label = p.run, p.run.rng, p.label
+    c, fut = run.cutoff, run.fut
+    dues, k = p.dues, len(p.mids)
+    first_funds = p.funds[0][0]
+
     def available(t: datetime) -> int:
-        return sum(a for ft, a in funds if ft <= t)
+        return sum(a for ft, a in p.funds if ft <= t)
 
     need_fwm = (
         label != "funds_without_milestone"
@@ -251,17 +330,16 @@ def project(run: Run, label: str | None) -> bool:
     def postpone(i: int) -> None:
         # No time (or money) left to report milestone i before it falls due in the
         # window: the agreement plans it, and every later one, after the window.
+        assert p.registration is not None
         for j in range(i, k):
             dues[j] = max(dues[j], fut + timedelta(days=10 + 15 * (j - i)))
-            reg.payload["milestones"][j]["due"] = format_time(dues[j])
+            p.registration.payload["milestones"][j]["due"] = format_time(dues[j])
 
-    reports: list[tuple[int, datetime, int, Draft]] = []
-    spent_total = 0
     last_t = first_funds + DAY
     for i in range(k):
-        if i in never or label == "funds_without_milestone":
+        if i in p.never or label == "funds_without_milestone":
             continue
-        forced = must_one and not reports
+        forced = must_one and not p.reports
         required = forced or dues[i] <= fut
         hi_t = min(dues[i] - 12 * HOUR, c - 3 * DAY)
         if forced and need_fwm:
@@ -272,69 +350,78 @@ def project(run: Run, label: str | None) -> bool:
         spent = 0
         if last_t <= hi_t and (required or rng.random() < 0.35):
             t = (last_t + (hi_t - last_t) * rng.uniform(0.3, 0.8)).replace(microsecond=0)
-            spent = min(amounts[i], int((available(t) - spent_total) * 0.8))
+            spent = min(p.amounts[i], int((available(t) - p.spent_total) * 0.8))
             if spent < 100:
                 t = None
         if t is None:
             if forced:
-                raise AssertionError(f"simulator bug: cannot report {pid} {mids[i]}")
+                raise AssertionError(f"simulator bug: cannot report {p.pid} {p.mids[i]}")
             if required:
                 postpone(i)
             continue
-        spent_total += spent
+        p.spent_total += spent
         reported_at = t - timedelta(seconds=rng.randint(0, 3600))
         d = run.draft(
-            club.committee,
+            p.club.committee,
             "milestone.reported",
             {
-                "project_id": pid,
-                "milestone_id": mids[i],
+                "project_id": p.pid,
+                "milestone_id": p.mids[i],
                 "spent": money(spent, "MXN"),
-                "progress_pct": max(5, min(100, round(100 * spent / amounts[i]))),
+                "progress_pct": max(5, min(100, round(100 * spent / p.amounts[i]))),
                 "reported_at": format_time(reported_at),
                 "evidence": [
-                    hashlib.sha256(hash_parts("evidence", pid, mids[i], j)).hexdigest()
+                    hashlib.sha256(hash_parts("evidence", p.pid, p.mids[i], j)).hexdigest()
                     for j in range(rng.randint(1, 4))
                 ],
             },
             t,
         )
-        reports.append((i, reported_at, spent, d))
+        p.reports.append((i, reported_at, spent, d))
         last_t = t + 12 * HOUR
-    for n, (i, reported_at, _spent, _d) in enumerate(reports):
+
+
+def _verifications(p: _Project) -> None:
+    """The mirror club confirms the reports (disputes the first in ``spending_unverified``)."""
+    run, label = p.run, p.label
+    c, fut = run.cutoff, run.fut
+    for n, (i, reported_at, _spent, _d) in enumerate(p.reports):
         deadline = reported_at + DEFAULT_THRESHOLDS.unverified_period
         if label == "spending_unverified" and n == 0:
             verify(
                 run,
-                club,
-                pid,
-                mids[i],
+                p.club,
+                p.pid,
+                p.mids[i],
                 run.between(reported_at + 5 * DAY, reported_at + 25 * DAY),
                 "disputed",
             )
-            run.flag(label, "spending_unverified", "project", pid, mids[i])
+            run.flag(label, "spending_unverified", "project", p.pid, p.mids[i])
             continue
         hi_v = min(reported_at + 30 * DAY, c - 12 * HOUR)
-        if deadline <= fut or (rng.random() < 0.7 and reported_at + DAY <= hi_v):
-            verify(run, club, pid, mids[i], run.between(reported_at + DAY, hi_v), "confirmed")
+        if deadline <= fut or (run.rng.random() < 0.7 and reported_at + DAY <= hi_v):
+            verify(run, p.club, p.pid, p.mids[i], run.between(reported_at + DAY, hi_v), "confirmed")
 
-    # the tail: the federal government's second tranche, paid early at quarter end
+
+def _tail(p: _Project) -> None:
+    """The federal second tranche, paid early at quarter end; then the case's last touches."""
+    run, label = p.run, p.label
     tail_at = run.between(run.end - 6 * HOUR, run.end - 10 * MINUTE)
-    disburse("federal", b_pledge, tranche_b, tail_at)
+    _disburse(p, "federal", p.b_pledge, p.tranche_b, tail_at)
     if label == "spending_above_funds":
-        i, _rep_at, spent, d = reports[-1]
-        extra = sum(a for _, a in funds) - spent_total + budget // 10
+        _i, _rep_at, spent, d = p.reports[-1]
+        extra = sum(a for _, a in p.funds) - p.spent_total + p.budget // 10
         d.payload["spent"] = money(spent + extra, "MXN")
         d.payload["progress_pct"] = 100
-        run.flag(label, "spending_above_funds", "project", pid, "")
+        run.flag(label, "spending_above_funds", "project", p.pid, "")
     elif label == "milestone_overdue":
-        run.flag(label, "milestone_overdue", "project", pid, mids[0])
+        run.flag(label, "milestone_overdue", "project", p.pid, p.mids[0])
     elif label == "funds_without_milestone":
-        run.flag(label, "funds_without_milestone", "project", pid, "")
-    return True
+        run.flag(label, "funds_without_milestone", "project", p.pid, "")
 
 
 def verify(run: Run, club: Club, pid: str, mid: str, at: datetime, outcome: str) -> None:
+    """The hometown mirror club's verdict on a reported milestone."""
     run.draft(
         club.mirror,
         "milestone.verified",
