@@ -10,9 +10,9 @@ What it models (figures from ``/work/shared/design/domain.md``):
 
 * Remittances US->MX/GT/SV/HN and a few CA/ES->MX through 4-6 operators.  A
   sender sends ~US$370 a month in 2-3 transfers (lognormal amounts); costs are
-  fee + FX margin, 2-5 %, disclosed honestly with the rules' own formula
-  (``disclosed_cost_bps``); 80 % are paid within the hour, the rest within a
-  business day.
+  fee + FX margin, 2-5 %, disclosed honestly with the core's formula
+  (``schemas.costs.disclosed_cost_bps``); 80 % are paid within the hour, the
+  rest within a business day.
 * 3x1 projects of every type, registered by a club committee: infrastructure
   25 % club / 25 % federal / 50 % municipal+state, productive 50 % club / 50 %
   federal.  Club members' contributions are transfers to the project fund;
@@ -39,6 +39,18 @@ plus ``{"class": "replay"|"out_of_order", "expect": "no_flag", ...}`` for cases
 that must raise nothing.  ``class`` is the injected case; its flags follow the
 rules' definitions, collateral flags included (a short payout also raises a cost
 above the disclosed one, for example).
+
+Modules, by job (each draws from the run's one random stream, in a fixed order):
+
+* :mod:`.world` - corridors, places, the roster of publishers, deterministic keys;
+* :mod:`.market` - mid rates, prices, senders, transfer payloads (shared with the
+  live trickle);
+* :mod:`.drafts` - the run being drafted (:class:`.drafts.Run`);
+* :mod:`.transfers`, :mod:`.projects`, :mod:`.attacks` - what they draft;
+* :mod:`.truth` - the expected flags, an oracle independent of the rules' code;
+* :mod:`.build` - :func:`simulate`: the drafting order, then numbering and signing;
+* :mod:`.results` - :class:`Simulation` and what it holds;
+* :mod:`.live` - the demo's live trickle (:class:`LiveFeed`).
 """
 
 from __future__ import annotations
