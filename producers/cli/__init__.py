@@ -1,0 +1,33 @@
+"""The publisher's side of the command line (being split by command; for now all in :mod:`.publish`)."""
+
+from producers.cli.publish import (
+    DEMO_EVENTS,
+    DEMO_SEED,
+    DEMO_SPAN,
+    LineProblem,
+    ParsedLine,
+    PublishReport,
+    _publisher_locks,
+    parse_duration,
+    parse_lines,
+    parse_start,
+    prepare_lines,
+    publish_lines,
+    register,
+)
+
+__all__ = [
+    "DEMO_EVENTS",
+    "DEMO_SEED",
+    "DEMO_SPAN",
+    "LineProblem",
+    "ParsedLine",
+    "PublishReport",
+    "_publisher_locks",
+    "parse_duration",
+    "parse_lines",
+    "parse_start",
+    "prepare_lines",
+    "publish_lines",
+    "register",
+]
