@@ -1,5 +1,7 @@
 """The publisher's side of the command line (being split by command; for now all in :mod:`.publish`)."""
 
+from producers.cli.common import parse_duration, parse_start
+from producers.cli.common import publisher_locks as _publisher_locks
 from producers.cli.publish import (
     DEMO_EVENTS,
     DEMO_SEED,
@@ -7,10 +9,7 @@ from producers.cli.publish import (
     LineProblem,
     ParsedLine,
     PublishReport,
-    _publisher_locks,
-    parse_duration,
     parse_lines,
-    parse_start,
     prepare_lines,
     publish_lines,
     register,

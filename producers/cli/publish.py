@@ -23,16 +23,29 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
-import re
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from producers.cli.common import (
+    CHUNK,
+    ID_RE,
+    check_id,
+    current_settings,
+    key_passphrase,
+    make_console,
+    parse_duration,
+    parse_start,
+    print_json,
+    progress_bar,
+    publisher_locks,
+    running_platform,
+    write_atomic,
+)
 from schemas.catalog import REGISTRY_EVENT_TYPES, ROLES_BY_KIND
 from schemas.envelope import MAX_ENVELOPE_BYTES, Envelope
 from schemas.errors import (
@@ -42,7 +55,7 @@ from schemas.errors import (
     UnavailableService,
     VerificationError,
 )
-from schemas.times import format_time, utc
+from schemas.times import format_time
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -70,153 +83,7 @@ __all__ = [
 DEMO_SEED = 2002  # the year 3x1 para Migrantes began
 DEMO_EVENTS = 1_500
 DEMO_SPAN = timedelta(days=90)
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{2,63}$")
 _LINE_MEMBERS = frozenset({"type", "payload", "event_time", "event_id"})
-_CHUNK = 500
-
-
-# --- small parsers -------------------------------------------------------------------
-
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``10m``, ``2h``, ``90d``, ``1w``, ``1h30m`` or plain seconds."""
-    raw = text.strip().lower()
-    pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(raw):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if not raw or pos != len(raw) or total <= 0:
-        raise MalformedInput(
-            f"{text!r} is not a duration; write it like 90s, 10m, 2h, 90d or 1h30m",
-            reason="duration",
-        )
-    return timedelta(seconds=total)
-
-
-def parse_start(text: str) -> datetime:
-    """An ISO 8601 date or date-time; no offset means UTC (``schemas.times.utc``)."""
-    try:
-        return utc(text)
-    except MalformedInput as e:
-        raise MalformedInput(f"--start {e}", reason="time") from e
-
-
-def _passphrase(var: str | None) -> bytes | None:
-    """The passphrase from ``--passphrase-env VAR``, else CUENTAS_KEY_PASSPHRASE, else none."""
-    if var:
-        value = os.environ.get(var)
-        if not value:
-            raise ConfigurationError(f"--passphrase-env {var}: that environment variable is empty")
-        return value.encode()
-    from infra.identities import passphrase
-
-    return passphrase()
-
-
-def _check_id(value: str, what: str) -> str:
-    if not _ID_RE.match(value):
-        raise MalformedInput(
-            f"{what} {value!r} must be 3-64 lowercase ASCII letters, digits or _ . : - "
-            "(starting with a letter or digit)",
-            reason="id",
-        )
-    return value
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
-
-
-def _settings() -> Settings:
-    from infra.settings import load_settings
-
-    return load_settings()
-
-
-def _running(settings: Settings, *, need_db: bool = True) -> tuple[Settings, str]:
-    """Settings pointed at the running platform's broker, and its database URL."""
-    from infra.runtime import resolve
-
-    ep = resolve(settings, need_db=need_db)
-    return settings.replace(kafka_bootstrap_servers=ep.kafka_bootstrap), ep.database_url
-
-
-def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    tmp.replace(path)
-
-
-def _console(stderr: bool = True) -> Any:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
-
-
-def _progress(console: Any) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description:<14}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal,
-    )
-
-
-@contextlib.contextmanager
-def _publisher_locks(settings: Settings, ids: Iterable[str]) -> Iterator[None]:
-    """Hold an exclusive lock per publisher for as long as this process publishes as it.
-
-    Two processes numbering one publisher's events (say the demo's live trickle
-    and a `cuentas simulate` with the demo's seed) would hand out the same
-    sequence numbers, which the gate reads as equivocation.  The locks sit next
-    to the outboxes and vanish with the process.
-    """
-    import fcntl
-
-    from producers.publisher import outbox_path
-
-    held: list[Any] = []
-    try:
-        for pid in sorted(set(ids)):
-            path = outbox_path(settings, pid).with_suffix(".lock")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            f = path.open("a")
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                f.close()
-                raise ConfigurationError(
-                    f"publisher {pid} is in use by another process on this machine (the demo "
-                    "publisher of `cuentas up --demo`?); wait for it to finish or stop it"
-                ) from e
-            held.append(f)
-        yield
-    finally:
-        for f in held:
-            f.close()
 
 
 # --- keys ----------------------------------------------------------------------------
@@ -229,7 +96,7 @@ def _sidecar(path: Path) -> Path:
 
 def _key_name(path: Path, name: str | None, key: Ed25519PrivateKey | None = None) -> str:
     if name:
-        return _check_id(name, "--name")
+        return check_id(name, "--name")
     pub = _sidecar(path)
     if key is not None and pub.exists():
         from schemas.keys import parse_verifier_key, public_key_bytes
@@ -239,7 +106,7 @@ def _key_name(path: Path, name: str | None, key: Ed25519PrivateKey | None = None
             if vk.public_key == public_key_bytes(key):
                 return vk.name
     base = path.name.removesuffix(".old")
-    if not base.endswith(".key") or not _ID_RE.match(base := base.removesuffix(".key")):
+    if not base.endswith(".key") or not ID_RE.match(base := base.removesuffix(".key")):
         raise MalformedInput(
             f"cannot tell the publisher id of {path.name!r} (no {_sidecar(path).name} next to it "
             "and not named ID.key); give it with --name",
@@ -261,21 +128,21 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
     from infra.identities import publisher_key_path
     from infra.keystore import write_private_key
 
-    name = _check_id(args.name, "publisher id")
-    out = Path(args.out) if args.out else publisher_key_path(_settings(), name)
+    name = check_id(args.name, "publisher id")
+    out = Path(args.out) if args.out else publisher_key_path(current_settings(), name)
     if out.exists():
         raise ConfigurationError(
             f"{out} already exists; a key is never overwritten (rotate it with "
             f"`cuentas keys rotate {out}`)"
         )
     key = Ed25519PrivateKey.generate()
-    write_private_key(out, key, _passphrase(args.passphrase_env))
+    write_private_key(out, key, key_passphrase(args.passphrase_env))
     info = _key_info(name, key, out)
-    _write_atomic(_sidecar(out), info["verifier_key"] + "\n")
+    write_atomic(_sidecar(out), info["verifier_key"] + "\n")
     if args.json:
-        _print_json(info)
+        print_json(info)
         return 0
-    print(f"wrote {out} (mode 600{', encrypted' if _passphrase(args.passphrase_env) else ''})")
+    print(f"wrote {out} (mode 600{', encrypted' if key_passphrase(args.passphrase_env) else ''})")
     print(info["verifier_key"])
     print(f"next: cuentas publishers register {name} --kind KIND --key {info['verifier_key']}")
     return 0
@@ -285,10 +152,10 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     from infra.keystore import read_private_key
 
     path = Path(args.file)
-    key = read_private_key(path, _passphrase(args.passphrase_env))
+    key = read_private_key(path, key_passphrase(args.passphrase_env))
     info = _key_info(_key_name(path, args.name, key), key, path)
     if args.json:
-        _print_json(info)
+        print_json(info)
     else:
         print(info["verifier_key"])
     return 0
@@ -301,7 +168,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from schemas.catalog import validate_payload
 
     path = Path(args.file)
-    pw = _passphrase(args.passphrase_env)
+    pw = key_passphrase(args.passphrase_env)
     old = read_private_key(path, pw)
     name = _key_name(path, args.name, old)
     old_path = path.with_name(path.name + ".old")
@@ -319,7 +186,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     info_new, info_old = _key_info(name, new, path), _key_info(name, old, old_path)
     if _sidecar(path).exists():
         _sidecar(path).replace(_sidecar(old_path))
-    _write_atomic(_sidecar(path), info_new["verifier_key"] + "\n")
+    write_atomic(_sidecar(path), info_new["verifier_key"] + "\n")
     payload = {
         "publisher_id": name,
         "new_public_key": info_new["verifier_key"],
@@ -328,7 +195,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     }
     validate_payload("publisher.key_rotated", 1, payload)
     if args.json:
-        _print_json(
+        print_json(
             {
                 "new": info_new,
                 "old": info_old,
@@ -347,7 +214,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 # --- publishers (registry) -----------------------------------------------------------
 
 
-def _authority(settings: Settings) -> Any:
+def registry_authority(settings: Settings) -> Any:
     """The registry authority's identity, read (never created) from its key file."""
     from infra.identities import AUTHORITY_NAME, Identity, key_path, passphrase
     from infra.keystore import read_private_key
@@ -361,7 +228,7 @@ def _authority(settings: Settings) -> Any:
     return Identity(AUTHORITY_NAME, read_private_key(path, passphrase()))
 
 
-def _load_registry(settings: Settings, db_url: str, authority: Any) -> TrustRegistry:
+def read_registry(settings: Settings, db_url: str, authority: Any) -> TrustRegistry:
     from infra.db import connection
     from stream_processors.gate import load_registry
 
@@ -380,7 +247,7 @@ def cmd_publishers_register(args: argparse.Namespace) -> int:
     from producers.registry import authority_publisher, registration_payload
     from schemas.keys import ALG_ED25519, parse_verifier_key
 
-    pid = _check_id(args.id, "publisher id")
+    pid = check_id(args.id, "publisher id")
     vk = parse_verifier_key(args.key, alg=ALG_ED25519)
     if vk.name != pid:
         raise MalformedInput(
@@ -392,7 +259,7 @@ def cmd_publishers_register(args: argparse.Namespace) -> int:
     if args.party_level or args.party_id:
         if not (args.party_level and args.party_id):
             raise MalformedInput("give both --party-level and --party-id", reason="party")
-        party = {"level": args.party_level, "id": _check_id(args.party_id, "--party-id")}
+        party = {"level": args.party_level, "id": check_id(args.party_id, "--party-id")}
     if (args.kind == "government") != (party is not None):
         raise MalformedInput(
             "a government publisher needs --party-level and --party-id (and only a government)",
@@ -408,10 +275,10 @@ def cmd_publishers_register(args: argparse.Namespace) -> int:
         party=party,
         valid_from=valid_from.replace(microsecond=0),
     )
-    s = _settings()
-    s2, db_url = _running(s)
-    authority = _authority(s)
-    reg = _load_registry(s, db_url, authority)
+    s = current_settings()
+    s2, db_url = running_platform(s)
+    authority = registry_authority(s)
+    reg = read_registry(s, db_url, authority)
     if reg.publisher(pid) is not None:
         raise ConfigurationError(
             f"{pid} is already registered; a new key is added by rotation "
@@ -419,7 +286,7 @@ def cmd_publishers_register(args: argparse.Namespace) -> int:
         )
     from infra.identities import AUTHORITY_NAME
 
-    with _publisher_locks(s, [AUTHORITY_NAME]):
+    with publisher_locks(s, [AUTHORITY_NAME]):
         pub = authority_publisher(s2, authority)
         try:
             env = pub.sign("publisher.registered", payload, seq=pub.outbox.next_seq())
@@ -435,7 +302,7 @@ def cmd_publishers_register(args: argparse.Namespace) -> int:
         "log_index": status[3] if status else None,
     }
     if args.json:
-        _print_json(result)
+        print_json(result)
     if status is None or status[0] == "pending":
         if not args.json:
             print(
@@ -453,12 +320,12 @@ def cmd_publishers_register(args: argparse.Namespace) -> int:
 
 
 def cmd_publishers_list(args: argparse.Namespace) -> int:
-    s = _settings()
-    _, db_url = _running(s, need_db=True)
-    state = _load_registry(s, db_url, _authority(s)).to_state()
+    s = current_settings()
+    _, db_url = running_platform(s, need_db=True)
+    state = read_registry(s, db_url, registry_authority(s)).to_state()
     pubs = state["publishers"]
     if args.json:
-        _print_json(pubs)
+        print_json(pubs)
         return 0
     if not pubs:
         print("no publishers registered yet")
@@ -719,10 +586,10 @@ def publish_lines(
     envs, refused, already = prepare_lines(pub, parsed, max_bytes=max_bytes)
     problems += refused
     total = len(envs)
-    for i in range(0, total, _CHUNK):
-        pub.publish_many([e for _, e in envs[i : i + _CHUNK]])
+    for i in range(0, total, CHUNK):
+        pub.publish_many([e for _, e in envs[i : i + CHUNK]])
         if on_published:
-            on_published(min(total, i + _CHUNK), total)
+            on_published(min(total, i + CHUNK), total)
     if envs or already:
         pub.settle(timeout=timeout, progress=on_settle)
     report = PublishReport(rejected=problems)
@@ -758,20 +625,20 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from infra.keystore import read_private_key
     from producers.publisher import Publisher
 
-    pid = _check_id(args.as_, "--as")
+    pid = check_id(args.as_, "--as")
     path = Path(args.file)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise MalformedInput(f"cannot read {path}: {e}", reason="file") from e
-    key = read_private_key(Path(args.key), _passphrase(args.passphrase_env))
-    s = _settings()
-    s2, _ = _running(s, need_db=False)
-    console = _console()
-    with _publisher_locks(s, [pid]):
+    key = read_private_key(Path(args.key), key_passphrase(args.passphrase_env))
+    s = current_settings()
+    s2, _ = running_platform(s, need_db=False)
+    console = make_console()
+    with publisher_locks(s, [pid]):
         report = _publish_file(Publisher.open(s2, pid, key), lines, args, s, console)
     if args.json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
     else:
         print(report.render())
     return 0 if report.ok else 1
@@ -781,7 +648,7 @@ def _publish_file(
     pub: Publisher, lines: list[str], args: argparse.Namespace, s: Settings, console: Any
 ) -> PublishReport:
     try:
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             sent = progress.add_task("publishing", total=None)
             acked = progress.add_task("acknowledged", total=None)
             base_pending = pub.outbox.pending()
@@ -810,7 +677,7 @@ def _publish_file(
 # --- simulate --------------------------------------------------------------------------
 
 
-class _Fleet:
+class Fleet:
     """One Publisher (own outbox) per simulated publisher, sharing a single Kafka producer."""
 
     def __init__(self, settings: Settings, publishers: Iterable[SimPublisher]) -> None:
@@ -908,11 +775,11 @@ class _Fleet:
             self.producer.close(timeout=5)
 
 
-def _state_path(settings: Settings, name: str) -> Path:
+def state_path(settings: Settings, name: str) -> Path:
     return settings.data_path / "simulations" / f"{name}.state.json"
 
 
-def _first_seq(settings: Settings, ids: Iterable[str], state: Path) -> dict[str, int]:
+def first_seqs(settings: Settings, ids: Iterable[str], state: Path) -> dict[str, int]:
     """Per publisher, the next sequence number: remembered for a re-run, else from the outbox.
 
     Remembering it makes a re-run of the same simulation byte-identical (the
@@ -921,12 +788,12 @@ def _first_seq(settings: Settings, ids: Iterable[str], state: Path) -> dict[str,
     if state.exists():
         with contextlib.suppress(OSError, ValueError, KeyError):
             return {k: int(v) for k, v in json.loads(state.read_text())["first_seq"].items()}
-    out = _next_seqs(settings, ids)
-    _write_atomic(state, json.dumps({"first_seq": out}, sort_keys=True, indent=1))
+    out = next_seqs(settings, ids)
+    write_atomic(state, json.dumps({"first_seq": out}, sort_keys=True, indent=1))
     return out
 
 
-def _next_seqs(settings: Settings, ids: Iterable[str]) -> dict[str, int]:
+def next_seqs(settings: Settings, ids: Iterable[str]) -> dict[str, int]:
     """Each publisher's next sequence number, from its outbox (1 when it has none)."""
     from producers.outbox import Outbox
     from producers.publisher import outbox_path
@@ -945,7 +812,7 @@ def _next_seqs(settings: Settings, ids: Iterable[str]) -> dict[str, int]:
     return out
 
 
-def _register_all(
+def register_all(
     settings: Settings, db_url: str, sim: Simulation, timeout: float, echo: Callable[[str], None]
 ) -> int:
     """Publish the registry actions the platform does not have yet; wait until accepted.
@@ -959,8 +826,8 @@ def _register_all(
     from schemas.envelope import event_id_from
     from schemas.keys import parse_verifier_key
 
-    authority = _authority(settings)
-    reg = _load_registry(settings, db_url, authority)
+    authority = registry_authority(settings)
+    reg = read_registry(settings, db_url, authority)
     todo: list[tuple[str, Any]] = []
     for i, action in enumerate(sim.registry):
         info = reg.publisher(action.publisher_id)
@@ -982,7 +849,7 @@ def _register_all(
                 todo.append((eid, action))
     if not todo:
         return 0
-    with _publisher_locks(settings, [AUTHORITY_NAME]):
+    with publisher_locks(settings, [AUTHORITY_NAME]):
         pub = authority_publisher(settings, authority)
         try:
             fresh = [(eid, a) for eid, a in todo if pub.outbox.status_of(eid) is None]
@@ -1014,14 +881,14 @@ def _register_all(
     return len(todo)
 
 
-def _publish_sim(
-    fleet: _Fleet,
+def publish_sim(
+    fleet: Fleet,
     events: Sequence[SimEvent],
     rate: float | None,
     advance: Callable[[int], None],
     stop: Callable[[], bool] = lambda: False,
 ) -> int:
-    chunk = _CHUNK if not rate else max(1, min(_CHUNK, int(rate / 5) or 1))
+    chunk = CHUNK if not rate else max(1, min(CHUNK, int(rate / 5) or 1))
     t0 = time.monotonic()
     done = 0
     for i in range(0, len(events), chunk):
@@ -1152,20 +1019,20 @@ def _simulation_inputs(args: argparse.Namespace) -> tuple[int, datetime, timedel
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     if args.demo:
-        return _run_demo(args)
+        return run_demo(args)
     from producers.simulator import roster
 
     n, start, span, rate = _simulation_inputs(args)
-    s = _settings()
-    s2, db_url = _running(s)
-    console = _console()
-    with _publisher_locks(s, [p.publisher_id for p in roster(args.seed)]):
+    s = current_settings()
+    s2, db_url = running_platform(s)
+    console = make_console()
+    with publisher_locks(s, [p.publisher_id for p in roster(args.seed)]):
         sim, truth_path, run = _simulate_and_publish(
             args, s, s2, db_url, console, n, start, span, rate
         )
     obs = run["acknowledgements"]
     if args.json:
-        _print_json(
+        print_json(
             {
                 **sim.summary(),
                 "truth_file": str(truth_path),
@@ -1197,8 +1064,8 @@ def _simulate_and_publish(
     from producers.simulator import roster, simulate
 
     key = hashlib.sha256(f"{args.seed}|{format_time(start)}|{span}|{n}|{args.anomalies}".encode())
-    state = _state_path(s, f"seed-{args.seed}-{key.hexdigest()[:10]}")
-    first = _first_seq(s, [p.publisher_id for p in roster(args.seed)], state)
+    state = state_path(s, f"seed-{args.seed}-{key.hexdigest()[:10]}")
+    first = first_seqs(s, [p.publisher_id for p in roster(args.seed)], state)
     console.print(
         f"generating {n:,} events (seed {args.seed}, {span.total_seconds() / 86400:g} days from "
         f"{format_time(start)})..."
@@ -1213,9 +1080,9 @@ def _simulate_and_publish(
         if args.truth
         else (s.data_path / "simulations" / f"seed-{args.seed}.truth.jsonl")
     )
-    _write_atomic(truth_path, sim.truth_jsonl())
+    write_atomic(truth_path, sim.truth_jsonl())
     if args.receipts:
-        _write_atomic(
+        write_atomic(
             Path(args.receipts),
             "".join(
                 json.dumps({"transfer_id": t, "receipt_code": c}) + "\n"
@@ -1223,14 +1090,14 @@ def _simulate_and_publish(
             ),
             0o600,
         )
-    _register_all(s2, db_url, sim, args.timeout, console.print)
-    fleet = _Fleet(s2, sim.publishers)
+    register_all(s2, db_url, sim, args.timeout, console.print)
+    fleet = Fleet(s2, sim.publishers)
     try:
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("publishing", total=len(sim.events))
             acks = progress.add_task("acknowledged", total=len(sim.events))
             t1 = time.monotonic()
-            published = _publish_sim(fleet, sim.events, rate, lambda k: progress.advance(task, k))
+            published = publish_sim(fleet, sim.events, rate, lambda k: progress.advance(task, k))
             elapsed = time.monotonic() - t1
             fleet.settle(
                 args.timeout,
@@ -1283,7 +1150,7 @@ def _retry(
             delay = min(delay * 2, 15.0)
 
 
-def _run_demo(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace) -> int:
     """Backfill 90 days of demo traffic (with anomalies), then trickle live events until stopped."""
     stopping = {"flag": False}
 
@@ -1310,9 +1177,9 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace, stop: Callable[[], bool], echo: Callable[[str], None]) -> int:
     from producers.simulator import roster
 
-    s = _settings()
-    s2, db_url = _retry("waiting for the platform", lambda: _running(s), stop, echo)
-    with _publisher_locks(s, [p.publisher_id for p in roster(DEMO_SEED)]):
+    s = current_settings()
+    s2, db_url = _retry("waiting for the platform", lambda: running_platform(s), stop, echo)
+    with publisher_locks(s, [p.publisher_id for p in roster(DEMO_SEED)]):
         return _demo_run(args, s, s2, db_url, stop, echo)
 
 
@@ -1333,7 +1200,7 @@ def _demo_run(
             state = json.loads(state_path.read_text())
     if not state.get("start"):
         now = datetime.now(UTC).replace(second=0, microsecond=0)
-        first = _next_seqs(s, [p.publisher_id for p in roster(DEMO_SEED)])
+        first = next_seqs(s, [p.publisher_id for p in roster(DEMO_SEED)])
         state = {
             "seed": DEMO_SEED,
             "start": format_time(now - DEMO_SPAN - timedelta(minutes=10)),
@@ -1341,7 +1208,7 @@ def _demo_run(
             "first_seq": first,
             "backfill_done": False,
         }
-        _write_atomic(state_path, json.dumps(state, indent=1, sort_keys=True))
+        write_atomic(state_path, json.dumps(state, indent=1, sort_keys=True))
     sim = simulate(
         DEMO_SEED,
         events=int(state["events"]),
@@ -1350,10 +1217,10 @@ def _demo_run(
         anomalies=True,
         first_seq=state.get("first_seq") or {},
     )
-    _write_atomic(truth_path, sim.truth_jsonl())
+    write_atomic(truth_path, sim.truth_jsonl())
     labels = {"on_time": "paid on time", "short": "paid short", "late": "paid late"}
     codes = [(sim.demo_receipts[k][1], v) for k, v in labels.items() if k in sim.demo_receipts]
-    _write_atomic(
+    write_atomic(
         codes_path,
         "# Cuentas Claras demo: receipt codes of simulated transfers\n"
         + "".join(f"{c}  {what}\n" for c, what in codes),
@@ -1362,20 +1229,20 @@ def _demo_run(
         echo(f"Demo receipt code: {c} ({what})")
     _retry(
         "registering the demo publishers",
-        lambda: _register_all(s2, db_url, sim, 120.0, echo),
+        lambda: register_all(s2, db_url, sim, 120.0, echo),
         stop,
         echo,
     )
-    fleet = _Fleet(s2, sim.publishers)
+    fleet = Fleet(s2, sim.publishers)
     try:
         if not state.get("backfill_done"):
             echo(f"publishing the demo backfill: {len(sim.events):,} events over the last 90 days")
-            _publish_sim(fleet, sim.events, None, lambda k: None, stop)
+            publish_sim(fleet, sim.events, None, lambda k: None, stop)
             pending = fleet.settle(180.0)
             echo(f"backfill published ({pending} still waiting for acknowledgement)")
             if not stop():
                 state["backfill_done"] = True
-                _write_atomic(state_path, json.dumps(state, indent=1, sort_keys=True))
+                write_atomic(state_path, json.dumps(state, indent=1, sort_keys=True))
         rate = args.rate or 3.0
         echo(f"live trickle: about {rate:g} events per second until stopped")
         _trickle(fleet, LiveFeed(DEMO_SEED, rate=rate), stop, echo)
@@ -1385,7 +1252,7 @@ def _demo_run(
 
 
 def _trickle(
-    fleet: _Fleet, feed: Any, stop: Callable[[], bool], echo: Callable[[str], None]
+    fleet: Fleet, feed: Any, stop: Callable[[], bool], echo: Callable[[str], None]
 ) -> None:
     last = time.monotonic()
     last_acks = last_note = last
@@ -1417,7 +1284,7 @@ def _trickle(
 # --- registration with the top-level parser ---------------------------------------------
 
 
-def _keys_parser(sub: Any) -> None:
+def add_keys_parser(sub: Any) -> None:
     keys = sub.add_parser(
         "keys",
         help="create, show and rotate a publisher's signing key",
@@ -1462,7 +1329,7 @@ def _keys_parser(sub: Any) -> None:
     rot.set_defaults(func=cmd_keys_rotate)
 
 
-def _publishers_parser(sub: Any) -> None:
+def add_publishers_parser(sub: Any) -> None:
     pubs = sub.add_parser(
         "publishers",
         help="the registry: who may publish what",
@@ -1500,7 +1367,7 @@ def _publishers_parser(sub: Any) -> None:
     ls.set_defaults(func=cmd_publishers_list)
 
 
-def _publish_parser(sub: Any) -> None:
+def add_publish_parser(sub: Any) -> None:
     p = sub.add_parser(
         "publish",
         help="sign and publish events from a JSONL file",
@@ -1523,7 +1390,7 @@ def _publish_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_publish)
 
 
-def _simulate_parser(sub: Any) -> None:
+def add_simulate_parser(sub: Any) -> None:
     p = sub.add_parser(
         "simulate",
         help="publish a realistic, deterministic simulation",
@@ -1577,7 +1444,7 @@ def _simulate_parser(sub: Any) -> None:
 
 def register(sub: Any) -> None:
     """Add keys, publishers, publish and simulate to the top-level ``cuentas`` parser."""
-    _keys_parser(sub)
-    _publishers_parser(sub)
-    _publish_parser(sub)
-    _simulate_parser(sub)
+    add_keys_parser(sub)
+    add_publishers_parser(sub)
+    add_publish_parser(sub)
+    add_simulate_parser(sub)
