@@ -1,5 +1,8 @@
 """The publisher's side of the command line (being split by command; for now all in :mod:`.publish`)."""
 
+from typing import Any
+
+from producers.cli import keys, publish
 from producers.cli.common import parse_duration, parse_start
 from producers.cli.common import publisher_locks as _publisher_locks
 from producers.cli.publish import (
@@ -12,7 +15,6 @@ from producers.cli.publish import (
     parse_lines,
     prepare_lines,
     publish_lines,
-    register,
 )
 
 __all__ = [
@@ -30,3 +32,11 @@ __all__ = [
     "publish_lines",
     "register",
 ]
+
+
+def register(sub: Any) -> None:
+    """Add keys, publishers, publish and simulate to the top-level ``cuentas`` parser."""
+    keys.add_parser(sub)
+    publish.add_publishers_parser(sub)
+    publish.add_publish_parser(sub)
+    publish.add_simulate_parser(sub)
