@@ -29,7 +29,10 @@ from typing import Any
 from psycopg2.extras import execute_values
 
 from infra.db import copy_rows
+from schemas.envelope import parse_envelope
+from schemas.keys import VerifierKey
 from schemas.merkle import append_leaf_hashes, frontier_root, leaf_hash
+from schemas.registry import TrustRegistry
 from schemas.tiles import (
     consistency_proof_from_tiles,
     inclusion_proof_from_tiles,
@@ -55,6 +58,7 @@ __all__ = [
     "leaves_between",
     "publisher_key_for",
     "registered_publishers",
+    "load_registry",
     # tiles and proofs
     "PgTileReader",
     "inclusion",
@@ -206,6 +210,25 @@ def registered_publishers(cur: Any) -> list[tuple[str, str]]:
         " WHERE pid IS NOT NULL ORDER BY pid, idx DESC"
     )
     return [(pid, kind) for pid, kind in cur.fetchall()]
+
+
+#: Registry events are re-read with a generous limit: one accepted under an
+#: earlier, larger MAX_EVENT_BYTES must stay readable.
+_REGISTRY_EVENT_MAX_BYTES = 1 << 20
+
+
+def load_registry(cur: Any, authority: VerifierKey) -> TrustRegistry:
+    """The trust registry rebuilt from the registry's own events in the log, in log order.
+
+    Every ``publisher.*`` event in the log passed the gate, so replaying them
+    (:meth:`schemas.registry.TrustRegistry.apply`) gives the registry the
+    platform had when it accepted the last one.
+    """
+    reg = TrustRegistry(authority)
+    cur.execute("SELECT leaf FROM log_entries WHERE event_type LIKE 'publisher.%%' ORDER BY idx")
+    for (leaf,) in cur.fetchall():
+        reg.apply(parse_envelope(bytes(leaf), max_bytes=_REGISTRY_EVENT_MAX_BYTES))
+    return reg
 
 
 # --- tiles and proofs ------------------------------------------------------------------

@@ -105,7 +105,7 @@ def registry_authority(settings: Settings) -> Any:
 
 def read_registry(settings: Settings, db_url: str, authority: Any) -> TrustRegistry:
     from infra.db import connection
-    from stream_processors.gate import load_registry
+    from infra.log_store import load_registry
 
     with connection(db_url, settings.database_schema, retries=2) as conn, conn.cursor() as cur:
         return load_registry(cur, authority.verifier)
