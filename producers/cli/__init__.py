@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from producers.cli import keys, publish
+from producers.cli import keys, publish, publishers
 from producers.cli.common import parse_duration, parse_start
 from producers.cli.common import publisher_locks as _publisher_locks
 from producers.cli.publish import (
@@ -37,6 +37,6 @@ __all__ = [
 def register(sub: Any) -> None:
     """Add keys, publishers, publish and simulate to the top-level ``cuentas`` parser."""
     keys.add_parser(sub)
-    publish.add_publishers_parser(sub)
+    publishers.add_parser(sub)
     publish.add_publish_parser(sub)
     publish.add_simulate_parser(sub)
