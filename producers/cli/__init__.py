@@ -5,10 +5,8 @@ from typing import Any
 from producers.cli import keys, publish, publishers
 from producers.cli.common import parse_duration, parse_start
 from producers.cli.common import publisher_locks as _publisher_locks
+from producers.cli.demo import DEMO_EVENTS, DEMO_SEED, DEMO_SPAN
 from producers.cli.publish import (
-    DEMO_EVENTS,
-    DEMO_SEED,
-    DEMO_SPAN,
     LineProblem,
     ParsedLine,
     PublishReport,
