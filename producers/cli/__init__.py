@@ -1,10 +1,33 @@
-"""The publisher's side of the command line (being split by command; for now all in :mod:`.publish`)."""
+"""The producers' commands: keys, registration, publishing, simulation.
+
+    cuentas keys new NAME [--out FILE] [--passphrase-env VAR]
+    cuentas keys show FILE [--name NAME] [--json]
+    cuentas keys rotate FILE [--overlap 7d] [--json]
+    cuentas publishers register ID --kind KIND --key VERIFIER_KEY [--party-level L --party-id P]
+    cuentas publishers list [--json]
+    cuentas publish FILE.jsonl --as PUBLISHER --key KEYFILE [--json]
+    cuentas simulate --seed N [--rate R] (--duration D | --events N) [--anomalies]
+                     [--start ISO] [--span D] [--truth FILE] [--json]
+    cuentas simulate --demo
+
+Every expected failure is one line (``CuentasError``, printed by ``cuentas.cli``);
+heavy imports (Kafka, PostgreSQL, the simulator) happen inside the handlers so
+``cuentas --help`` stays instant.  One module per command:
+
+* :mod:`.keys` - ``cuentas keys``;
+* :mod:`.publishers` - ``cuentas publishers`` (registry administration);
+* :mod:`.publish` - ``cuentas publish`` (the publish pipeline);
+* :mod:`.simulate` - ``cuentas simulate``, on the fleet of :mod:`.fleet`;
+* :mod:`.demo` - ``cuentas simulate --demo`` (run by ``cuentas up --demo``);
+* :mod:`.common` - what they share.
+"""
+
+from __future__ import annotations
 
 from typing import Any
 
-from producers.cli import keys, publish, publishers
+from producers.cli import keys, publish, publishers, simulate
 from producers.cli.common import parse_duration, parse_start
-from producers.cli.common import publisher_locks as _publisher_locks
 from producers.cli.demo import DEMO_EVENTS, DEMO_SEED, DEMO_SPAN
 from producers.cli.publish import (
     LineProblem,
@@ -16,25 +39,22 @@ from producers.cli.publish import (
 )
 
 __all__ = [
+    "register",
     "DEMO_EVENTS",
     "DEMO_SEED",
     "DEMO_SPAN",
     "LineProblem",
     "ParsedLine",
     "PublishReport",
-    "_publisher_locks",
     "parse_duration",
     "parse_lines",
     "parse_start",
     "prepare_lines",
     "publish_lines",
-    "register",
 ]
 
 
 def register(sub: Any) -> None:
     """Add keys, publishers, publish and simulate to the top-level ``cuentas`` parser."""
-    keys.add_parser(sub)
-    publishers.add_parser(sub)
-    publish.add_publish_parser(sub)
-    publish.add_simulate_parser(sub)
+    for command in (keys, publishers, publish, simulate):
+        command.add_parser(sub)

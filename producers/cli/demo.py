@@ -28,11 +28,7 @@ from producers.cli.common import (
     write_atomic,
 )
 from producers.cli.fleet import Fleet, next_seqs, publish_sim, register_all
-from schemas.errors import (
-    CuentasError,
-    MalformedInput,
-    UnavailableService,
-)
+from schemas.errors import CuentasError, MalformedInput, UnavailableService
 from schemas.times import format_time
 
 if TYPE_CHECKING:

@@ -16,18 +16,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from producers.cli.common import (
-    CHUNK,
-    publisher_locks,
-    write_atomic,
-)
+from producers.cli.common import CHUNK, publisher_locks, write_atomic
 from producers.cli.publishers import read_registry, registry_authority
 from schemas.envelope import Envelope
-from schemas.errors import (
-    ConfigurationError,
-    UnavailableService,
-    VerificationError,
-)
+from schemas.errors import ConfigurationError, UnavailableService, VerificationError
 
 if TYPE_CHECKING:
     from infra.settings import Settings

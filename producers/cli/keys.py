@@ -24,15 +24,11 @@ from producers.cli.common import (
     print_json,
     write_atomic,
 )
-from schemas.errors import (
-    ConfigurationError,
-    MalformedInput,
-)
+from schemas.errors import ConfigurationError, MalformedInput
 from schemas.times import format_time
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 
 __all__ = ["cmd_keys_new", "cmd_keys_show", "cmd_keys_rotate", "add_parser"]
 

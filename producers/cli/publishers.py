@@ -22,10 +22,7 @@ from producers.cli.common import (
 )
 from schemas.catalog import ROLES_BY_KIND
 from schemas.envelope import Envelope
-from schemas.errors import (
-    ConfigurationError,
-    MalformedInput,
-)
+from schemas.errors import ConfigurationError, MalformedInput
 
 if TYPE_CHECKING:
     from infra.settings import Settings
