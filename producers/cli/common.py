@@ -81,6 +81,7 @@ def key_passphrase(var: str | None) -> bytes | None:
 
 
 def check_id(value: str, what: str) -> str:
+    """``value`` if it is a valid publisher id, else a one-line error naming ``what``."""
     if not ID_RE.match(value):
         raise MalformedInput(
             f"{what} {value!r} must be 3-64 lowercase ASCII letters, digits or _ . : - "
@@ -91,10 +92,12 @@ def check_id(value: str, what: str) -> str:
 
 
 def print_json(obj: Any) -> None:
+    """``--json`` output: indented, keys sorted."""
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
 def current_settings() -> Settings:
+    """The settings from the environment (imported late: ``cuentas --help`` stays instant)."""
     from infra.settings import load_settings
 
     return load_settings()
@@ -109,6 +112,7 @@ def running_platform(settings: Settings, *, need_db: bool = True) -> tuple[Setti
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write ``path`` whole or not at all (a temporary file renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -118,12 +122,14 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def make_console(stderr: bool = True) -> Any:
+    """A rich console for progress and notes (stderr: stdout stays for results)."""
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False)
 
 
 def progress_bar(console: Any) -> Any:
+    """Progress bars on a terminal; nothing when output is piped."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -43,6 +43,7 @@ DEMO_SPAN = timedelta(days=90)
 
 
 def _demo_paths(settings: Settings) -> tuple[Path, Path, Path]:
+    """The demo's state file, receipt codes for the reader, and ground truth."""
     d = settings.data_path / "demo"
     return d / "state.json", d / "receipt-codes.txt", d / "truth.jsonl"
 
@@ -93,6 +94,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace, stop: Callable[[], bool], echo: Callable[[str], None]) -> int:
+    """Wait for the platform, then run the demo holding its publishers' locks."""
     from producers.simulator import roster
 
     s = current_settings()
@@ -109,6 +111,7 @@ def _demo_run(
     stop: Callable[[], bool],
     echo: Callable[[str], None],
 ) -> int:
+    """Backfill once (the state file remembers it), then trickle until stopped."""
     from producers.simulator import LiveFeed, roster, simulate
 
     state_path, codes_path, truth_path = _demo_paths(s)
@@ -172,6 +175,7 @@ def _demo_run(
 def _trickle(
     fleet: Fleet, feed: Any, stop: Callable[[], bool], echo: Callable[[str], None]
 ) -> None:
+    """Publish the live feed's events as they fall due; poll acknowledgements now and then."""
     last = time.monotonic()
     last_acks = last_note = last
     sent = 0

@@ -84,6 +84,7 @@ class Fleet:
                 pub.publish_many(run)
 
     def counts(self) -> dict[str, Any]:
+        """Each publisher's outbox totals (handed, accepted, rejected, duplicates, pending)."""
         return {pid: p.outbox.counts() for pid, p in self.pubs.items()}
 
     def settle(self, timeout: float, progress: Callable[[int], None] | None = None) -> int:
@@ -111,6 +112,7 @@ class Fleet:
             time.sleep(0.2)
 
     def statuses(self) -> dict[str, tuple[str, str | None]]:
+        """Event id -> (status, reason) as the outboxes recorded the acknowledgements."""
         out: dict[str, tuple[str, str | None]] = {}
         for p in self.pubs.values():
             for eid, status, reason in p.outbox.db.execute(
@@ -120,6 +122,7 @@ class Fleet:
         return out
 
     def close(self) -> None:
+        """Close every outbox, then the one shared producer."""
         for p in self.pubs.values():
             p._producer = None  # shared: closed once below
             p.close()
@@ -128,6 +131,7 @@ class Fleet:
 
 
 def state_path(settings: Settings, name: str) -> Path:
+    """Where a simulation remembers the sequence numbers it started from."""
     return settings.data_path / "simulations" / f"{name}.state.json"
 
 
@@ -175,7 +179,6 @@ def register_all(
     """
     from infra.identities import AUTHORITY_NAME
     from producers.registry import authority_publisher
-    from schemas.envelope import event_id_from
     from schemas.keys import parse_verifier_key
 
     authority = registry_authority(settings)
@@ -183,7 +186,7 @@ def register_all(
     todo: list[tuple[str, Any]] = []
     for i, action in enumerate(sim.registry):
         info = reg.publisher(action.publisher_id)
-        eid = event_id_from(f"{sim.run_tag}|registry|{i}".encode())
+        eid = sim.registry_event_id(i)
         if action.event_type == "publisher.registered":
             if info is None:
                 todo.append((eid, action))
@@ -240,6 +243,7 @@ def publish_sim(
     advance: Callable[[int], None],
     stop: Callable[[], bool] = lambda: False,
 ) -> int:
+    """Publish ``events`` in order, in chunks, at ``rate`` a second (None: at once); how many."""
     chunk = CHUNK if not rate else max(1, min(CHUNK, int(rate / 5) or 1))
     t0 = time.monotonic()
     done = 0

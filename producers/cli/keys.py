@@ -39,6 +39,7 @@ def _sidecar(path: Path) -> Path:
 
 
 def _key_name(path: Path, name: str | None, key: Ed25519PrivateKey | None = None) -> str:
+    """The publisher id of a key file: ``--name``, else its sidecar, else ``ID.key``."""
     if name:
         return check_id(name, "--name")
     pub = _sidecar(path)
@@ -67,6 +68,7 @@ def _key_info(name: str, key: Ed25519PrivateKey, path: Path) -> dict[str, Any]:
 
 
 def cmd_keys_new(args: argparse.Namespace) -> int:
+    """``cuentas keys new NAME``: a new key file (never over an existing one) and its sidecar."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from infra.identities import publisher_key_path
@@ -93,6 +95,7 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
+    """``cuentas keys show FILE``: the key's verifier key."""
     from infra.keystore import read_private_key
 
     path = Path(args.file)
@@ -106,6 +109,7 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """``cuentas keys rotate FILE``: a new key, the old one kept, the registry event to publish."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from infra.keystore import read_private_key, write_private_key
@@ -156,6 +160,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
+    """Add ``cuentas keys`` and its actions."""
     keys = sub.add_parser(
         "keys",
         help="create, show and rotate a publisher's signing key",

@@ -68,6 +68,8 @@ class LineProblem:
 
 @dataclass(frozen=True)
 class ParsedLine:
+    """A well-shaped line of the file, not yet validated or signed."""
+
     line: int
     event_type: str
     payload: dict[str, Any]
@@ -323,6 +325,7 @@ def publish_lines(
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    """``cuentas publish FILE.jsonl --as ID --key KEYFILE``."""
     from infra.keystore import read_private_key
     from producers.publisher import Publisher
 
@@ -376,6 +379,7 @@ def _publish_file(
 
 
 def add_parser(sub: Any) -> None:
+    """Add ``cuentas publish``."""
     p = sub.add_parser(
         "publish",
         help="sign and publish events from a JSONL file",

@@ -53,6 +53,7 @@ def registry_authority(settings: Settings) -> Any:
 
 
 def read_registry(settings: Settings, db_url: str, authority: Any) -> TrustRegistry:
+    """The trust registry as the running platform's log has it."""
     from infra.db import connection
     from infra.log_store import load_registry
 
@@ -68,6 +69,7 @@ def _settle_one(
 
 
 def cmd_publishers_register(args: argparse.Namespace) -> int:
+    """``cuentas publishers register``: publish ``publisher.registered``, wait for the verdict."""
     from producers.registry import authority_publisher, registration_payload
     from schemas.keys import ALG_ED25519, parse_verifier_key
 
@@ -144,6 +146,7 @@ def cmd_publishers_register(args: argparse.Namespace) -> int:
 
 
 def cmd_publishers_list(args: argparse.Namespace) -> int:
+    """``cuentas publishers list``: every registered publisher, its kind, party and keys."""
     s = current_settings()
     _, db_url = running_platform(s, need_db=True)
     state = read_registry(s, db_url, registry_authority(s)).to_state()
@@ -172,6 +175,7 @@ def cmd_publishers_list(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
+    """Add ``cuentas publishers`` and its actions."""
     pubs = sub.add_parser(
         "publishers",
         help="the registry: who may publish what",

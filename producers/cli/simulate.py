@@ -42,6 +42,8 @@ __all__ = ["cmd_simulate", "add_parser"]
 
 
 def _observe(sim: Simulation, statuses: Mapping[str, tuple[str, str | None]]) -> dict[str, Any]:
+    """Each event's acknowledged fate against the simulation's expectation (a duplicate counts
+    as accepted: the log has it)."""
     expected: dict[str, tuple[str, str | None]] = {}
     for ev in sim.events:
         expected.setdefault(ev.event_id, (ev.expect, ev.reason))
@@ -86,6 +88,7 @@ def _summary_text(
     elapsed: float,
     published: int,
 ) -> str:
+    """The human summary of a run: counts, unexpected decisions, the truth file, per publisher."""
     lines = [
         f"simulation seed {sim.seed} (run {sim.run_tag}): {len(sim.events):,} events from "
         f"{len(sim.publishers)} publishers, {format_time(sim.start)} .. {format_time(sim.end)}",
@@ -126,6 +129,7 @@ def _summary_text(
 
 
 def _simulation_inputs(args: argparse.Namespace) -> tuple[int, datetime, timedelta, float | None]:
+    """Size, window and rate from the options (one clear error for a bad combination)."""
     if args.seed is None:
         raise MalformedInput("--seed N is required (or --demo)", reason="usage")
     if args.rate is not None and args.rate <= 0:
@@ -154,6 +158,7 @@ def _simulation_inputs(args: argparse.Namespace) -> tuple[int, datetime, timedel
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """``cuentas simulate``: generate, register, publish, wait; exit 1 if anything is off."""
     if args.demo:
         return run_demo(args)
     from producers.simulator import roster
@@ -197,6 +202,7 @@ def _simulate_and_publish(
     span: timedelta,
     rate: float | None,
 ) -> tuple[Simulation, Path, dict[str, Any]]:
+    """Generate the run, write its truth (and receipts), register, publish and settle."""
     from producers.simulator import roster, simulate
 
     key = hashlib.sha256(f"{args.seed}|{format_time(start)}|{span}|{n}|{args.anomalies}".encode())
@@ -258,6 +264,7 @@ def _simulate_and_publish(
 
 
 def add_parser(sub: Any) -> None:
+    """Add ``cuentas simulate``."""
     p = sub.add_parser(
         "simulate",
         help="publish a realistic, deterministic simulation",

@@ -187,6 +187,7 @@ class Market:
         return timedelta(seconds=int(min(3000, max(20, secs))))
 
     def new_sender(self, op: str, corridor: tuple[str, str], n: int) -> Sender:
+        """A new sender of ``op`` in ``corridor`` (pseudonyms only, from the operator's secret)."""
         secret = self.secrets.get(op) or operator_secret(self.seed, op)
         ident = f"{self.run_tag}:sender:{n}"
         bens = tuple(
@@ -197,10 +198,12 @@ class Market:
         return Sender(op, corridor, pseudonym(secret, "snd", ident), bens, monthly / per_month)
 
     def pick_corridor(self) -> tuple[str, str]:
+        """A corridor, weighted by its share of sends."""
         corridors = list(CORRIDORS)
         return self.rng.choices(corridors, weights=[CORRIDORS[c][3] for c in corridors])[0]
 
     def pick_operator(self, corridor: tuple[str, str]) -> str:
+        """An operator serving ``corridor``, the first ones more often (market leaders)."""
         ops = [o for o in self.roster.operators if corridor in self.roster.corridors_by_operator[o]]
         weights = [3.0 if i == 0 else 2.0 if i == 1 else 1.0 for i in range(len(ops))]
         return self.rng.choices(ops, weights=weights)[0]

@@ -139,6 +139,10 @@ class Simulation:
             return self.end - lateness
         return min(marks.values()) - lateness
 
+    def registry_event_id(self, i: int) -> str:
+        """The event id of the ``i``-th registry action: fixed per run, so a retry re-sends it."""
+        return event_id_from(f"{self.run_tag}|registry|{i}".encode())
+
     def registry_envelopes(
         self,
         authority_key: Ed25519PrivateKey,
@@ -157,7 +161,7 @@ class Simulation:
                 payload=a.payload,
                 seq=first_seq + i,
                 event_time=at,
-                event_id=event_id_from(f"{self.run_tag}|registry|{i}".encode()),
+                event_id=self.registry_event_id(i),
             )
             for i, a in enumerate(self.registry)
         ]

@@ -84,6 +84,7 @@ def payout(
     publish_at: datetime | None = None,
     label: str | None = None,
 ) -> Draft:
+    """A ``transfer.paid_out`` draft (the promised amount and currency unless told otherwise)."""
     amount = tr.quote.promised if amount is None else amount
     currency = currency or tr.quote.recv_ccy
     event_time = min(run.end, paid_at + timedelta(seconds=run.rng.randint(5, 90)))
@@ -102,6 +103,7 @@ def payout(
 
 
 def pay_clean(run: Run, tr: Transfer, instant: bool) -> None:
+    """Pay a clean transfer in full: minutes after sending if instant, else before its deadline."""
     at = tr.sent.event_time
     if instant:
         paid = at + run.instant_delay()
@@ -111,6 +113,7 @@ def pay_clean(run: Run, tr: Transfer, instant: bool) -> None:
 
 
 def sender_destination(run: Run, s: Sender) -> dict[str, Any]:
+    """One of the sender's beneficiaries."""
     return {"kind": "beneficiary", "beneficiary": run.rng.choice(s.beneficiaries)}
 
 
@@ -166,6 +169,7 @@ def clean_transfers(run: Run, count: int, cancellations: int, refunded_one: bool
 
 
 def cancel(run: Run, tr: Transfer, *, refund: bool) -> None:
+    """Cancel a transfer shortly after sending; with ``refund``, refund send amount and fee."""
     at = tr.sent.event_time + timedelta(seconds=run.rng.randint(120, 1500))
     run.draft(
         tr.operator,
@@ -194,6 +198,7 @@ def cancel(run: Run, tr: Transfer, *, refund: bool) -> None:
 
 
 def anomaly_transfer(run: Run, label: str) -> Transfer:
+    """A transfer of case ``label``, with the flags the table gives it in the truth."""
     at = run.between(run.start + 12 * HOUR, run.cutoff - 5 * DAY)
     corridor = ("US", "MX")
     op = run.pick_operator(corridor)

@@ -186,6 +186,8 @@ class Club:
 
 @dataclass(frozen=True)
 class Roster:
+    """Who takes part in every simulation of a seed."""
+
     publishers: tuple[SimPublisher, ...]
     operators: tuple[str, ...]
     corridors_by_operator: Mapping[str, tuple[tuple[str, str], ...]]

@@ -1,4 +1,4 @@
-"""infra.log_store.load_registry: the trust registry replayed from the registry's events in the log."""
+"""infra.log_store.load_registry: the trust registry replayed from the registry's log events."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ AUTHORITY_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
 class FakeCursor:
-    """Answers the registry query with the given leaves (the SQL itself is exercised in integration)."""
+    """Answers the registry query with the given leaves (the SQL runs in integration tests)."""
 
     def __init__(self, leaves: list[bytes]) -> None:
         self.leaves = leaves
