@@ -86,7 +86,6 @@ class Run(Market):
         first_seq: Mapping[str, int],
     ) -> None:
         self.seed = seed
-        self.n_events = events
         self.start = start
         self.end = start + span
         self.tail_start = self.end - TAIL
