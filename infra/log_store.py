@@ -206,15 +206,6 @@ def sequence_owners(cur: Any, pairs: Iterable[tuple[str, int]]) -> dict[tuple[st
     return {(p, int(s)): e for p, s, e in cur.fetchall()}
 
 
-def load_registry(cur: Any, authority: VerifierKey) -> TrustRegistry:
-    """The trust registry as the registry events in the log establish it, in log order."""
-    reg = TrustRegistry(authority)
-    cur.execute("SELECT leaf FROM log_entries WHERE event_type LIKE 'publisher.%%' ORDER BY idx")
-    for (leaf,) in cur.fetchall():
-        reg.apply(parse_envelope(bytes(leaf), max_bytes=1 << 20))
-    return reg
-
-
 def publisher_key_for(cur: Any, publisher_id: str) -> str | None:
     """The verifier key under which the registry admitted ``publisher_id`` (latest rotation wins)."""
     cur.execute(
@@ -244,6 +235,25 @@ def registered_publishers(cur: Any) -> list[tuple[str, str]]:
         " WHERE pid IS NOT NULL ORDER BY pid, idx DESC"
     )
     return [(pid, kind) for pid, kind in cur.fetchall()]
+
+
+#: Registry events are re-read with a generous limit: one accepted under an
+#: earlier, larger MAX_EVENT_BYTES must stay readable.
+_REGISTRY_EVENT_MAX_BYTES = 1 << 20
+
+
+def load_registry(cur: Any, authority: VerifierKey) -> TrustRegistry:
+    """The trust registry rebuilt from the registry's own events in the log, in log order.
+
+    Every ``publisher.*`` event in the log passed the gate, so replaying them
+    (:meth:`schemas.registry.TrustRegistry.apply`) gives the registry the
+    platform had when it accepted the last one.
+    """
+    reg = TrustRegistry(authority)
+    cur.execute("SELECT leaf FROM log_entries WHERE event_type LIKE 'publisher.%%' ORDER BY idx")
+    for (leaf,) in cur.fetchall():
+        reg.apply(parse_envelope(bytes(leaf), max_bytes=_REGISTRY_EVENT_MAX_BYTES))
+    return reg
 
 
 # --- tiles and proofs ------------------------------------------------------------------

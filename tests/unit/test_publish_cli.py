@@ -23,13 +23,13 @@ from cuentas.cli import main
 from infra.settings import Settings
 from producers.cli import (
     LineProblem,
-    _publisher_locks,
     parse_duration,
     parse_lines,
     parse_start,
     prepare_lines,
     publish_lines,
 )
+from producers.cli.common import publisher_locks
 from schemas.catalog import validate_payload
 from schemas.envelope import Envelope, sign_event
 from schemas.errors import ConfigurationError, MalformedInput
@@ -387,13 +387,13 @@ def test_a_key_file_carries_its_publisher_id(
 
 def test_one_process_per_publisher(tmp_path: Path) -> None:
     s = Settings(data_dir=str(tmp_path))
-    with _publisher_locks(s, ["mto-a", "mto-b"]):
+    with publisher_locks(s, ["mto-a", "mto-b"]):
         busy = pytest.raises(ConfigurationError, match="mto-b is in use by another process")
-        with busy, _publisher_locks(s, ["mto-b"]):
+        with busy, publisher_locks(s, ["mto-b"]):
             pass  # pragma: no cover
-        with _publisher_locks(s, ["mto-c"]):
+        with publisher_locks(s, ["mto-c"]):
             pass
-    with _publisher_locks(s, ["mto-b"]):  # released with the first holder
+    with publisher_locks(s, ["mto-b"]):  # released with the first holder
         pass
 
 
