@@ -10,6 +10,8 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.i18n import t
+from dashboard.style import OKABE_ITO
+from schemas.money import to_major_float
 
 __all__ = ["LEGEND", "PAGES", "chart_block", "downloads", "load", "show_db_error", "table", "target", "vega"]
 
@@ -91,3 +93,32 @@ def chart_block(draw: Callable[[], object], shown: pd.DataFrame, raw: pd.DataFra
 
 def vega(df: pd.DataFrame, spec: dict[str, Any], alt: str) -> None:
     st.vega_lite_chart(df, spec, width="stretch", alt=alt)
+
+
+def owed_pledged_disbursed(rows: pd.DataFrame, label: Callable[[Any], str], currency: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Long data and a Vega-Lite spec of owed / pledged / disbursed bars per party level.
+
+    ``rows`` has ``level``, ``owed``, ``pledged`` and ``disbursed`` (integer minor
+    units of ``currency``); ``label`` names a level.  The overview (per level, all
+    projects) and a project's page (its parties) draw the same chart.
+    """
+    measures = ("owed", "pledged", "disbursed")
+    long = pd.DataFrame([
+        {"level": label(r["level"]), "measure": t(f"col.{m}"), "amount": to_major_float(int(r[m]), currency)}
+        for _, r in rows.iterrows() for m in measures
+    ])
+    order = [t(f"col.{m}") for m in measures]
+    spec = {
+        "height": {"step": 16},
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "y": {"field": "level", "type": "nominal", "title": None},
+            "yOffset": {"field": "measure", "sort": order},
+            "x": {"field": "amount", "type": "quantitative", "title": t("overview.amount_axis", code=currency)},
+            "color": {"field": "measure", "type": "nominal", "title": None,
+                      "scale": {"domain": order, "range": [OKABE_ITO[7], OKABE_ITO[1], OKABE_ITO[2]]},
+                      "legend": LEGEND},
+        },
+    }
+    return long, spec
+

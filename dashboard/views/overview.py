@@ -339,25 +339,7 @@ def matched_section(levels: pd.DataFrame, projects: pd.DataFrame) -> None:
     if len(currencies) > 1:
         ccy = st.selectbox(t("common.currency"), currencies, key="ov_matched_ccy")
     lv = levels[levels["currency"] == ccy]
-    rows = []
-    for _, r in lv.iterrows():
-        for m in ("owed", "pledged", "disbursed"):
-            rows.append({"level": t_code("level", r["level"]), "measure": t(f"col.{m}"),
-                         "amount": to_major_float(int(r[m]), ccy)})
-    long = pd.DataFrame(rows)
-    order = [t("col.owed"), t("col.pledged"), t("col.disbursed")]
-    spec = {
-        "height": {"step": 16},
-        "mark": {"type": "bar", "tooltip": True},
-        "encoding": {
-            "y": {"field": "level", "type": "nominal", "title": None},
-            "yOffset": {"field": "measure", "sort": order},
-            "x": {"field": "amount", "type": "quantitative", "title": t("overview.amount_axis", code=ccy)},
-            "color": {"field": "measure", "type": "nominal", "title": None,
-                      "scale": {"domain": order, "range": [OKABE_ITO[7], OKABE_ITO[1], OKABE_ITO[2]]},
-                      "legend": ui.LEGEND},
-        },
-    }
+    long, spec = ui.owed_pledged_disbursed(lv, lambda x: t_code("level", x), ccy)
     shown = pd.DataFrame({
         t("col.level"): [t_code("level", x) for x in lv["level"]],
         t("col.projects"): [fmt_int(x) for x in lv["projects"]],

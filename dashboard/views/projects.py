@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import data, ui
 from dashboard.i18n import current, fmt_bps, fmt_date, fmt_int, fmt_money, t, t_code
-from dashboard.style import GOOD, NEUTRAL, OKABE_ITO, WARN
+from dashboard.style import GOOD, NEUTRAL, WARN
 from schemas.money import to_major_float
 
 tg = ui.target()
@@ -131,23 +131,7 @@ else:
         t("col.due"): [fmt_date(x) for x in parties["latest_due"]],
         t("col.status"): [t_code("party_status", x) for x in parties["status"]],
     })
-    long = pd.DataFrame([
-        {"party": t_code("level", r["level"]), "measure": t(f"col.{m}"), "amount": major(r[m])}
-        for _, r in parties.iterrows() for m in ("owed", "pledged", "disbursed")
-    ])
-    order = [t("col.owed"), t("col.pledged"), t("col.disbursed")]
-    spec = {
-        "height": {"step": 16},
-        "mark": {"type": "bar", "tooltip": True},
-        "encoding": {
-            "y": {"field": "party", "type": "nominal", "title": None},
-            "yOffset": {"field": "measure", "sort": order},
-            "x": {"field": "amount", "type": "quantitative", "title": t("overview.amount_axis", code=ccy)},
-            "color": {"field": "measure", "type": "nominal", "title": None,
-                      "scale": {"domain": order, "range": [OKABE_ITO[7], OKABE_ITO[1], OKABE_ITO[2]]},
-                      "legend": ui.LEGEND},
-        },
-    }
+    long, spec = ui.owed_pledged_disbursed(parties, lambda x: t_code("level", x), ccy)
     ui.chart_block(lambda: ui.vega(long, spec, t("projects.shares_title")), shown, parties,
                    f"{p['project_id']}_shares", "pj_shares")
 

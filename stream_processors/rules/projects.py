@@ -43,7 +43,7 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from schemas.thresholds import Thresholds
-from schemas.times import format_time, parse_time
+from schemas.times import format_time
 from stream_processors.rules.model import (
     EVIDENCE_LIMIT,
     TICK,
@@ -55,11 +55,19 @@ from stream_processors.rules.model import (
     Severity,
     Trace,
     canonical_events,
-    effective_time,
     horizon,
-    parse_money,
-    payload_str,
     trace,
+)
+from stream_processors.rules.project_books import (
+    LEVELS,
+    PARSERS,
+    PROJECT_EVENT_TYPES,
+    Books,
+    Disbursement,
+    PlannedMilestone,
+    Pledge,
+    Registration,
+    Report,
 )
 
 __all__ = [
@@ -71,19 +79,6 @@ __all__ = [
     "ProjectState",
     "reconcile_project",
 ]
-
-#: Government levels of a matching agreement, in display order.
-LEVELS: Final[tuple[str, ...]] = ("municipal", "state", "federal")
-#: Event types that belong to a project's history (keyed by ``payload.project_id``).
-PROJECT_EVENT_TYPES: Final = frozenset(
-    {
-        "project.registered",
-        "milestone.reported",
-        "milestone.verified",
-        "disbursement.pledged",
-        "disbursement.made",
-    }
-)
 
 PartyStatus = Literal["not_participating", "pending", "up_to_date", "paid_in_full", "unpaid"]
 MilestoneStatus = Literal["planned", "overdue", "reported", "verified", "disputed"]
@@ -168,321 +163,6 @@ class ProjectResult:
     next_deadline: datetime | None
 
 
-# --------------------------------------------------------------------------- parsed facts
-
-
-@dataclass(frozen=True, slots=True)
-class _Milestone:
-    milestone_id: str
-    due: datetime
-    amount: int
-    currency: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Reg:
-    evt: Evt
-    club_id: str
-    federation_id: str | None
-    country: str
-    state: str
-    municipality: str
-    project_type: str
-    budget: int
-    currency: str
-    shares: Mapping[str, int]
-    parties: Mapping[str, str]
-    milestones: tuple[_Milestone, ...]
-    agreement_signed_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _Pledge:
-    evt: Evt
-    pledge_id: str
-    level: str
-    party_id: str
-    amount: int
-    currency: str
-    due: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _Disb:
-    evt: Evt
-    pledge_id: str
-    level: str
-    party_id: str
-    amount: int
-    currency: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _Report:
-    evt: Evt
-    milestone_id: str
-    spent: int
-    currency: str
-    progress: int | None
-    reported_at: datetime
-    at: datetime
-    evidence: tuple[str, ...]
-
-    @property
-    def order(self) -> tuple[datetime, datetime, str]:
-        return (self.at, self.evt.event_time, self.evt.event_id)
-
-
-@dataclass(frozen=True, slots=True)
-class _Verif:
-    evt: Evt
-    milestone_id: str
-    verified_at: datetime
-    at: datetime
-    verifier_id: str
-    outcome: str
-
-    @property
-    def order(self) -> tuple[datetime, datetime, str]:
-        return (self.at, self.evt.event_time, self.evt.event_id)
-
-
-def _bps(value: object) -> int:
-    if type(value) is not int or not 0 <= value <= 10000:
-        raise ValueError(f"not basis points: {value!r}")
-    return value
-
-
-def _parse_reg(e: Evt) -> _Reg:
-    p = e.payload
-    shares_in, parties_in, ms_in = p.get("shares"), p.get("parties"), p.get("milestones")
-    if not isinstance(shares_in, Mapping) or not isinstance(parties_in, Mapping):
-        raise ValueError("shares and parties must be objects")
-    if not isinstance(ms_in, Sequence) or isinstance(ms_in, str):
-        raise ValueError("milestones must be a list")
-    budget, currency = parse_money(p.get("budget"))
-    shares = {k: _bps(shares_in.get(k)) for k in ("club", *LEVELS)}
-    parties = {k: payload_str(parties_in, k) for k in LEVELS}
-    milestones: list[_Milestone] = []
-    seen: set[str] = set()
-    for m in ms_in:
-        if not isinstance(m, Mapping):
-            raise ValueError("milestone must be an object")
-        mid = payload_str(m, "milestone_id")
-        if mid in seen:
-            raise ValueError(f"duplicate milestone {mid}")
-        seen.add(mid)
-        amount, ccy = parse_money(m.get("amount"))
-        milestones.append(_Milestone(mid, parse_time(m.get("due")), amount, ccy))
-    fed = p.get("federation_id")
-    return _Reg(
-        evt=e,
-        club_id=payload_str(p, "club_id"),
-        federation_id=fed if isinstance(fed, str) else None,
-        country=payload_str(p, "country"),
-        state=payload_str(p, "state"),
-        municipality=payload_str(p, "municipality"),
-        project_type=payload_str(p, "project_type"),
-        budget=budget,
-        currency=currency,
-        shares=shares,
-        parties=parties,
-        milestones=tuple(milestones),
-        agreement_signed_at=parse_time(p.get("agreement_signed_at")),
-    )
-
-
-def _level(p: Mapping[str, Any]) -> str:
-    level = payload_str(p, "party_level")
-    if level not in LEVELS:
-        raise ValueError(f"unknown party level {level!r}")
-    return level
-
-
-def _parse_pledge(e: Evt) -> _Pledge:
-    p = e.payload
-    amount, ccy = parse_money(p.get("amount"))
-    return _Pledge(
-        e,
-        payload_str(p, "pledge_id"),
-        _level(p),
-        payload_str(p, "party_id"),
-        amount,
-        ccy,
-        parse_time(p.get("due")),
-    )
-
-
-def _parse_disb(e: Evt) -> _Disb:
-    p = e.payload
-    amount, ccy = parse_money(p.get("amount"))
-    made_at = parse_time(p.get("made_at"))
-    return _Disb(
-        e,
-        payload_str(p, "pledge_id"),
-        _level(p),
-        payload_str(p, "party_id"),
-        amount,
-        ccy,
-        effective_time(made_at, e),
-    )
-
-
-def _parse_report(e: Evt) -> _Report:
-    p = e.payload
-    spent, ccy = parse_money(p.get("spent"))
-    progress = p.get("progress_pct")
-    evidence = p.get("evidence", [])
-    if not isinstance(evidence, Sequence) or isinstance(evidence, str):
-        raise ValueError("evidence must be a list")
-    reported_at = parse_time(p.get("reported_at"))
-    return _Report(
-        e,
-        payload_str(p, "milestone_id"),
-        spent,
-        ccy,
-        progress if type(progress) is int else None,
-        reported_at,
-        effective_time(reported_at, e),
-        tuple(str(d) for d in evidence),
-    )
-
-
-def _parse_verif(e: Evt) -> _Verif:
-    p = e.payload
-    outcome = payload_str(p, "outcome")
-    if outcome not in ("confirmed", "disputed"):
-        raise ValueError(f"unknown outcome {outcome!r}")
-    verified_at = parse_time(p.get("verified_at"))
-    return _Verif(
-        e,
-        payload_str(p, "milestone_id"),
-        verified_at,
-        effective_time(verified_at, e),
-        payload_str(p, "verifier_id"),
-        outcome,
-    )
-
-
-_PARSERS: Final[Mapping[str, Callable[[Evt], object]]] = {
-    "project.registered": _parse_reg,
-    "disbursement.pledged": _parse_pledge,
-    "disbursement.made": _parse_disb,
-    "milestone.reported": _parse_report,
-    "milestone.verified": _parse_verif,
-}
-
-
-# --------------------------------------------------------------------------- the books
-
-
-class _Books:
-    """Attributed facts of a registered project and their totals as of any instant."""
-
-    def __init__(
-        self,
-        project_id: str,
-        reg: _Reg,
-        pledges: list[_Pledge],
-        disbs: list[_Disb],
-        reports: list[_Report],
-        verifs: list[_Verif],
-        contributions: list[Contribution],
-        th: Thresholds,
-    ) -> None:
-        self.project_id = project_id
-        self.reg = reg
-        self.th = th
-        ccy = reg.currency
-        self.unattributed: list[str] = []
-        seen_pledges: set[str] = set()
-        self.pledges: list[_Pledge] = []
-        for pl in pledges:
-            foreign = pl.party_id != reg.parties[pl.level] or pl.currency != ccy
-            if foreign or pl.pledge_id in seen_pledges:  # a repeated pledge id: first one counts
-                self.unattributed.append(pl.evt.event_id)
-            else:
-                seen_pledges.add(pl.pledge_id)
-                self.pledges.append(pl)
-        self.disbs: list[_Disb] = []
-        for d in disbs:
-            if d.party_id != reg.parties[d.level] or d.currency != ccy:
-                self.unattributed.append(d.evt.event_id)
-            else:
-                self.disbs.append(d)
-        self.reports: list[_Report] = []
-        for r in reports:
-            if r.currency != ccy:
-                self.unattributed.append(r.evt.event_id)
-            else:
-                self.reports.append(r)
-        self.reports.sort(key=lambda r: r.order)
-        self.verifs = sorted(verifs, key=lambda v: v.order)
-        self.contribs = [c for c in contributions if c.currency == ccy]
-        self.other_ccy = sorted(c.transfer_id for c in contributions if c.currency != ccy)
-
-    # -- totals as of t
-    def club(self, t: datetime) -> int:
-        return sum(c.amount for c in self.contribs if c.received_at <= t)
-
-    def disbursed(self, t: datetime, level: str | None = None) -> int:
-        return sum(d.amount for d in self.disbs if d.at <= t and level in (None, d.level))
-
-    def funds(self, t: datetime) -> int:
-        return self.club(t) + self.disbursed(t)
-
-    def owed(self, level: str, club: int) -> int:
-        share = self.reg.shares[level]
-        if share == 0:
-            return 0
-        cap = self.reg.budget * share // 10000
-        club_share = self.reg.shares["club"]
-        if club_share == 0:
-            return cap
-        return min(cap, club * share // club_share)
-
-    def latest_reports(self, t: datetime) -> dict[str, _Report]:
-        out: dict[str, _Report] = {}
-        for r in self.reports:  # sorted by order, so the last one wins
-            if r.at <= t:
-                out[r.milestone_id] = r
-        return out
-
-    def spent(self, t: datetime) -> int:
-        return sum(r.spent for r in self.latest_reports(t).values())
-
-    def latest_verif(self, milestone_id: str, t: datetime) -> _Verif | None:
-        found: _Verif | None = None
-        for v in self.verifs:
-            if v.milestone_id == milestone_id and v.at <= t:
-                found = v
-        return found
-
-    def first_funds(self) -> datetime | None:
-        times = [c.received_at for c in self.contribs] + [d.at for d in self.disbs]
-        return min(times) if times else None
-
-    def party_deadline(self, level: str) -> datetime | None:
-        dues = [p.due for p in self.pledges if p.level == level]
-        if dues:
-            return max(dues)
-        ms = [m.due for m in self.reg.milestones]
-        return min(ms) if ms else None
-
-    # -- timeline points
-    def fund_points(self, level: str | None = None) -> list[Point]:
-        pts = [Point(c.received_at, c.received_at) for c in self.contribs]
-        pts += [Point(d.at, d.at) for d in self.disbs if level in (None, d.level)]
-        return pts
-
-    def contribution_evidence(self) -> list[str]:
-        out: list[str] = []
-        for c in sorted(self.contribs, key=lambda c: (c.received_at, c.transfer_id)):
-            out.extend(c.evidence)
-        return out
-
-
 def _deadline(d: datetime) -> Point:
     return Point(d + TICK, d)
 
@@ -499,7 +179,7 @@ def _ev(*groups: Sequence[str]) -> tuple[str, ...]:
 
 
 def _flag(
-    books: _Books,
+    books: Books,
     flag_type: FlagType,
     key: str,
     accountable: str,
@@ -531,7 +211,7 @@ def _flag(
 _Out = tuple[list[FlagSpec], list[datetime]]
 
 
-def _share_unpaid(books: _Books, limit: datetime) -> _Out:
+def _share_unpaid(books: Books, limit: datetime) -> _Out:
     flags: list[FlagSpec] = []
     nexts: list[datetime] = []
     tol = books.th.disbursement_tolerance_bps
@@ -585,7 +265,7 @@ def _share_unpaid(books: _Books, limit: datetime) -> _Out:
     return flags, nexts
 
 
-def _late_disbursement(books: _Books, limit: datetime) -> _Out:
+def _late_disbursement(books: Books, limit: datetime) -> _Out:
     flags: list[FlagSpec] = []
     nexts: list[datetime] = []
     tol = books.th.disbursement_tolerance_bps
@@ -593,7 +273,7 @@ def _late_disbursement(books: _Books, limit: datetime) -> _Out:
         mine = [d for d in books.disbs if d.pledge_id == pl.pledge_id and d.level == pl.level]
 
         def cond(
-            t: datetime, pl: _Pledge = pl, mine: list[_Disb] = mine
+            t: datetime, pl: Pledge = pl, mine: list[Disbursement] = mine
         ) -> tuple[bool, tuple[int, int]]:
             paid = sum(d.amount for d in mine if d.at <= t)
             return t > pl.due and paid * 10000 < pl.amount * (10000 - tol), (pl.amount, paid)
@@ -627,13 +307,13 @@ def _late_disbursement(books: _Books, limit: datetime) -> _Out:
     return flags, nexts
 
 
-def _milestone_overdue(books: _Books, limit: datetime) -> _Out:
+def _milestone_overdue(books: Books, limit: datetime) -> _Out:
     flags: list[FlagSpec] = []
     nexts: list[datetime] = []
     for m in books.reg.milestones:
         reps = [r for r in books.reports if r.milestone_id == m.milestone_id]
 
-        def cond(t: datetime, m: _Milestone = m, reps: list[_Report] = reps) -> tuple[bool, int]:
+        def cond(t: datetime, m: PlannedMilestone = m, reps: list[Report] = reps) -> tuple[bool, int]:
             return t > m.due and not any(r.at <= t for r in reps), m.amount
 
         tr, nxt = trace([_deadline(m.due), *(Point(r.at, r.at) for r in reps)], cond, limit)
@@ -660,7 +340,7 @@ def _milestone_overdue(books: _Books, limit: datetime) -> _Out:
     return flags, nexts
 
 
-def _spending_above_funds(books: _Books, limit: datetime) -> _Out:
+def _spending_above_funds(books: Books, limit: datetime) -> _Out:
     def cond(t: datetime) -> tuple[bool, tuple[int, int]]:
         spent, funds = books.spent(t), books.funds(t)
         return spent > funds, (spent, funds)
@@ -689,7 +369,7 @@ def _spending_above_funds(books: _Books, limit: datetime) -> _Out:
     return [flag], [nxt] if nxt is not None else []
 
 
-def _funds_without_milestone(books: _Books, limit: datetime) -> _Out:
+def _funds_without_milestone(books: Books, limit: datetime) -> _Out:
     first = books.first_funds()
     if first is None:
         return [], []
@@ -725,7 +405,7 @@ def _funds_without_milestone(books: _Books, limit: datetime) -> _Out:
     return [flag], [nxt] if nxt is not None else []
 
 
-def _spending_unverified(books: _Books, limit: datetime) -> _Out:
+def _spending_unverified(books: Books, limit: datetime) -> _Out:
     flags: list[FlagSpec] = []
     nexts: list[datetime] = []
     ids = sorted({r.milestone_id for r in books.reports})
@@ -735,7 +415,7 @@ def _spending_unverified(books: _Books, limit: datetime) -> _Out:
         deadline = reps[0].at + books.th.unverified_period
 
         def cond(
-            t: datetime, mid: str = mid, reps: list[_Report] = reps, deadline: datetime = deadline
+            t: datetime, mid: str = mid, reps: list[Report] = reps, deadline: datetime = deadline
         ) -> tuple[bool, tuple[int, str | None]]:
             last = books.latest_verif(mid, t)
             seen = [r for r in reps if r.at <= t]
@@ -779,7 +459,7 @@ def _spending_unverified(books: _Books, limit: datetime) -> _Out:
     return flags, nexts
 
 
-_RULES: Final[tuple[Callable[[_Books, datetime], _Out], ...]] = (
+_RULES: Final[tuple[Callable[[Books, datetime], _Out], ...]] = (
     _share_unpaid,
     _late_disbursement,
     _milestone_overdue,
@@ -831,10 +511,10 @@ def reconcile_project(
     ignored: list[str] = []
     for e in evs:
         try:
-            parsed[e.event_type].append(_PARSERS[e.event_type](e))
+            parsed[e.event_type].append(PARSERS[e.event_type](e))
         except (ValueError, TypeError, KeyError, ArithmeticError):
             ignored.append(e.event_id)
-    regs: list[_Reg] = parsed["project.registered"]
+    regs: list[Registration] = parsed["project.registered"]
     if not regs:
         state = ProjectState(
             project_id=project_id,
@@ -847,7 +527,7 @@ def reconcile_project(
     reg = regs[0]
     limit = horizon(evs, now, *(c.received_at for c in contribs))
     assert limit is not None  # there is at least the registration event
-    books = _Books(
+    books = Books(
         project_id,
         reg,
         parsed["disbursement.pledged"],
@@ -902,7 +582,7 @@ def reconcile_project(
     )
 
 
-def _party_rows(books: _Books, limit: datetime, flags: list[FlagSpec]) -> tuple[PartyRow, ...]:
+def _party_rows(books: Books, limit: datetime, flags: list[FlagSpec]) -> tuple[PartyRow, ...]:
     open_levels = {f.key for f in flags if f.flag_type == "share_unpaid" and f.is_open}
     tol = books.th.disbursement_tolerance_bps
     rows: list[PartyRow] = []
@@ -941,7 +621,7 @@ def _party_rows(books: _Books, limit: datetime, flags: list[FlagSpec]) -> tuple[
     return tuple(rows)
 
 
-def _milestone_rows(books: _Books, limit: datetime) -> tuple[MilestoneRow, ...]:
+def _milestone_rows(books: Books, limit: datetime) -> tuple[MilestoneRow, ...]:
     planned = {m.milestone_id: m for m in books.reg.milestones}
     order = [m.milestone_id for m in books.reg.milestones]
     order += sorted({r.milestone_id for r in books.reports} - set(planned))
