@@ -1,34 +1,48 @@
-"""Languages of the dashboard and locale-aware formatting of numbers, money and dates.
+"""Languages of the dashboard: its string catalogues, the visitor's locale and time zone.
 
 Every visible string goes through :func:`t` (keys in ``dashboard/locales/*.json``;
-the four files have exactly the same keys, a unit test checks it).  The language
-comes from, in order: the ``lang`` URL query parameter, the session, the
-browser (``st.context.locale``, then the ``Accept-Language`` header), else
-Spanish, the language of most senders.
+the four files have exactly the same keys, a unit test checks it).  A value is
+a string, or ICU-like plural variants (``{"one": "{n} discrepancia abierta",
+"many": ..., "other": "{n} discrepancias abiertas"}``) chosen by the count
+``n`` with CLDR's plural rules for the language.  Integer placeholders are
+printed with the locale's digits (``1,234`` / ``1 234`` / ``1.234``).
 
-Formatting is done here rather than with the platform's C locale (which is
-not installed on most servers): grouping and decimal separators of es-MX,
-en-US, fr-FR and pt-BR, money from integer minor units with the ISO 4217
-exponent of its currency (:mod:`schemas.money`), never through a float.
+The language comes from, in order: the ``lang`` URL query parameter, the
+session, the browser (``st.context.locale``, then the ``Accept-Language``
+header), else Spanish, the language of most senders.  The locale (the
+region's conventions for numbers and dates) is the browser's when it is in
+that language (``es-US``), else the language's default (es-MX, en-US, fr-FR,
+pt-BR).  Times are shown in the browser's time zone (``st.context.timezone``,
+else its offset), always with the zone's name; UTC stays in hover texts and
+in downloads.
+
+The formatting itself is :mod:`schemas.l10n` (Babel, CLDR), shared with the
+command line; the ``fmt_*`` functions here only add the visitor's locale and
+zone and show "—" for missing values.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import UTC, date, datetime, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from schemas.money import display_exponent
+from schemas import l10n
+from schemas.times import format_time
 
 __all__ = [
     "DEFAULT_LANG",
     "LANGS",
     "NATIVE_NAMES",
+    "Entry",
     "current",
+    "current_locale",
+    "viewer_tz",
     "fmt_bps",
     "fmt_date",
     "fmt_datetime",
@@ -37,8 +51,13 @@ __all__ = [
     "fmt_money",
     "fmt_number",
     "fmt_pct",
+    "fmt_time",
+    "time_html",
+    "utc_text",
+    "zone_label",
     "load",
     "pick_language",
+    "pick_locale",
     "set_current",
     "setup",
     "t",
@@ -48,46 +67,68 @@ __all__ = [
 LANGS: Final[tuple[str, ...]] = ("es", "en", "fr", "pt")
 DEFAULT_LANG: Final = "es"
 NATIVE_NAMES: Final[dict[str, str]] = {"es": "Español", "en": "English", "fr": "Français", "pt": "Português"}
-#: (BCP 47 tag, grouping separator, decimal separator) per language.
-_NUMBER_STYLE: Final[dict[str, tuple[str, str, str]]] = {
-    "es": ("es-MX", ",", "."),
-    "en": ("en-US", ",", "."),
-    "fr": ("fr-FR", "\u202f", ","),
-    "pt": ("pt-BR", ".", ","),
-}
+#: A catalogue value: a string, or plural variants by CLDR category.
+Entry = str | dict[str, str]
 _LOCALES_DIR: Final = Path(__file__).resolve().parent / "locales"
 _STATE_KEY: Final = "_cc_lang"
 _PICKER_KEY: Final = "_cc_lang_picker"
+_LOCALE_KEY: Final = "_cc_locale"
 
 # Used when no Streamlit session exists (plain Python, unit tests).
 _fallback_lang = DEFAULT_LANG
 
 
 @cache
-def load(lang: str) -> dict[str, str]:
+def load(lang: str) -> dict[str, Entry]:
     """The strings of one language (read once per process)."""
     with open(_LOCALES_DIR / f"{lang}.json", encoding="utf-8") as f:
         data = json.load(f)
-    return {str(k): str(v) for k, v in data.items()}
+    return {str(k): ({str(c): str(x) for c, x in v.items()} if isinstance(v, dict) else str(v))
+            for k, v in data.items()}
 
 
-def _session_lang() -> str | None:
+def _in_session() -> bool:
     try:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-        if get_script_run_ctx(suppress_warning=True) is None:
-            return None
+        return get_script_run_ctx(suppress_warning=True) is not None
+    except Exception:
+        return False
+
+
+def _session_value(key: str) -> Any:
+    if not _in_session():
+        return None
+    try:
         import streamlit as st
 
-        v = st.session_state.get(_STATE_KEY)
-        return v if v in LANGS else None
+        return st.session_state.get(key)
     except Exception:
         return None
 
 
 def current() -> str:
     """The language of this session (or of plain-Python callers)."""
-    return _session_lang() or _fallback_lang
+    v = _session_value(_STATE_KEY)
+    return v if v in LANGS else _fallback_lang
+
+
+def current_locale() -> str:
+    """The locale of this session (``es_US``...), else the current language's default."""
+    lang = current()
+    v = _session_value(_LOCALE_KEY)
+    if isinstance(v, str) and l10n.language_of(v) == lang:
+        return v
+    return l10n.LANG_DEFAULT_LOCALES[lang]
+
+
+def _locale(lang: str | None) -> str:
+    """The locale to format with: the session's for its own language, else ``lang``'s default."""
+    if lang is None or lang == current():
+        return current_locale()
+    if lang in LANGS:
+        return l10n.LANG_DEFAULT_LOCALES[lang]
+    return l10n.resolve_locale(lang)
 
 
 def set_current(lang: str) -> None:
@@ -98,15 +139,39 @@ def set_current(lang: str) -> None:
     _fallback_lang = lang
 
 
+def _integer(x: Any) -> int | None:
+    """A placeholder's value as an integer (Python's or numpy's), else None (bools are not counts)."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, int):
+        return x
+    import numbers
+
+    return int(x) if isinstance(x, numbers.Integral) else None
+
+
 def t(key: str, lang: str | None = None, **kw: Any) -> str:
-    """The text of ``key`` in the current language, with ``{name}`` placeholders filled."""
-    lg = lang or current()
-    text = load(lg).get(key)
-    if text is None:
-        text = load("en").get(key, key)
+    """The text of ``key`` in the current language, with ``{name}`` placeholders filled.
+
+    Plural variants are chosen by ``n`` (the count); integer values are
+    printed with the locale's digits.
+    """
+    lg = lang if lang in LANGS else current()
+    entry = load(lg).get(key)
+    if entry is None:
+        lg = "en"
+        entry = load("en").get(key, key)
+    loc = _locale(lg)
+    if isinstance(entry, dict):
+        n = _integer(kw.get("n"))
+        category = l10n.plural_category(n, loc) if n is not None else "other"
+        text = entry.get(category) or entry["other"]
+    else:
+        text = entry
     if kw:
+        values = {k: (v if (i := _integer(v)) is None else l10n.format_integer(i, loc)) for k, v in kw.items()}
         try:
-            return text.format(**kw)
+            return text.format(**values)
         except (KeyError, IndexError, ValueError):
             return text
     return text
@@ -118,7 +183,7 @@ def t_code(prefix: str, code: str | None, lang: str | None = None) -> str:
         return "—"
     key = f"{prefix}.{code}"
     text = load(lang or current()).get(key)
-    return text if text is not None else str(code)
+    return text if isinstance(text, str) else str(code)
 
 
 # --- choosing the language ----------------------------------------------------------------
@@ -149,7 +214,36 @@ def pick_language(locale: str | None, accept_language: str | None) -> str:
     return DEFAULT_LANG
 
 
-def _browser_language() -> str:
+def pick_locale(lang: str, locale: str | None, accept_language: str | None) -> str:
+    """The browser's locale when it is in ``lang`` (``es-US`` for Spanish), else ``lang``'s default.
+
+    ``locale`` is ``navigator.language``; then the ``Accept-Language`` tags in
+    order of preference, the first one in ``lang`` that names a region.
+    """
+    tags: list[str] = [locale] if locale else []
+    if accept_language:
+        ranked: list[tuple[float, int, str]] = []
+        for i, part in enumerate(accept_language.split(",")[:20]):
+            tag, _, params = part.strip().partition(";")
+            q = 1.0
+            params = params.strip()
+            if params.startswith("q="):
+                try:
+                    q = float(params[2:])
+                except ValueError:
+                    q = 0.0
+            if q > 0 and tag.strip():
+                ranked.append((-q, i, tag.strip()))
+        tags += [tag for _, _, tag in sorted(ranked)]
+    for tag in tags:
+        parts = tag.replace("_", "-").split("-")
+        if parts[0].lower() == lang and len(parts) > 1:  # in this language, with a region
+            return l10n.resolve_locale(tag, lang)
+    return l10n.LANG_DEFAULT_LOCALES[lang]
+
+
+def _browser() -> tuple[str | None, str | None]:
+    """``navigator.language`` and the ``Accept-Language`` header, when Streamlit has them."""
     import streamlit as st
 
     locale = None
@@ -162,7 +256,11 @@ def _browser_language() -> str:
         accept = st.context.headers.get("Accept-Language")
     except Exception:
         accept = None
-    return pick_language(locale, accept)
+    return locale, accept
+
+
+def _browser_language() -> str:
+    return pick_language(*_browser())
 
 
 def _picked() -> None:
@@ -187,6 +285,7 @@ def setup() -> str:
         st.query_params["lang"] = lang
     if st.session_state.get(_PICKER_KEY) != lang:
         st.session_state[_PICKER_KEY] = lang
+    st.session_state[_LOCALE_KEY] = pick_locale(lang, *_browser())
     st.sidebar.selectbox(
         t("lang.label", lang),
         LANGS,
@@ -197,7 +296,7 @@ def setup() -> str:
     return lang
 
 
-# --- numbers --------------------------------------------------------------------------------
+# --- numbers, money, dates: schemas.l10n with this visitor's locale and zone ---------------------
 
 
 def _missing(x: object) -> bool:
@@ -210,110 +309,125 @@ def _missing(x: object) -> bool:
         return False
 
 
-def _group(digits: str, sep: str) -> str:
-    out = []
-    while len(digits) > 3:
-        out.append(digits[-3:])
-        digits = digits[:-3]
-    out.append(digits)
-    return sep.join(reversed(out))
+def _number(x: Any) -> int | Decimal | Fraction:
+    """A display value as an exact number (a float from a pandas column through its shortest repr)."""
+    if isinstance(x, int | Decimal | Fraction) and not isinstance(x, bool):
+        return x
+    if isinstance(x, float):
+        return Decimal(repr(x))
+    try:
+        import numbers
 
-
-def _format_decimal(value: Decimal, decimals: int, lang: str | None) -> str:
-    _, group, point = _NUMBER_STYLE[lang or current()]
-    q = Decimal(1).scaleb(-decimals) if decimals > 0 else Decimal(1)
-    v = value.quantize(q, rounding=ROUND_HALF_UP)
-    sign = "-" if v < 0 else ""
-    text = f"{abs(v):f}"
-    whole, _, frac = text.partition(".")
-    out = _group(whole, group)
-    if decimals > 0:
-        out += point + frac.ljust(decimals, "0")[:decimals]
-    return sign + out
+        if isinstance(x, numbers.Integral):
+            return int(x)
+    except (TypeError, ValueError):
+        pass
+    return Decimal(str(x))
 
 
 def fmt_int(n: Any, lang: str | None = None) -> str:
     if _missing(n):
         return "—"
-    return _format_decimal(Decimal(int(n)), 0, lang)
+    return l10n.format_integer(int(n), _locale(lang))
 
 
 def fmt_number(x: Any, decimals: int = 1, lang: str | None = None) -> str:
     if _missing(x):
         return "—"
-    return _format_decimal(Decimal(str(x)), decimals, lang)
+    return l10n.format_number(_number(x), decimals, _locale(lang))
 
 
 def fmt_money(amount: Any, currency: Any, lang: str | None = None) -> str:
-    """``amount`` minor units of ``currency`` (``fmt_money(123456, "USD")`` -> ``USD 1,234.56``)."""
+    """``amount`` minor units of ``currency`` (``fmt_money(123456, "USD")`` -> ``USD 1,234.56``).
+
+    A pandas column with an empty cell holds the other amounts as floats: they
+    are whole numbers of minor units below 2**53, read back exactly.
+    """
     if _missing(amount) or not currency or _missing(currency):
         return "—"
-    exp = display_exponent(currency)
-    number = _format_decimal(Decimal(int(amount)).scaleb(-exp), exp, lang)
-    return t("fmt.money", lang, amount=number, code=currency)
+    if isinstance(amount, float):
+        if not amount.is_integer():
+            return "—"
+        amount = int(amount)
+    return l10n.format_money(int(amount), str(currency), _locale(lang))
 
 
 def fmt_pct(ratio: Any, decimals: int = 1, lang: str | None = None) -> str:
-    """A ratio (0.25) as a percentage (25.0 %)."""
+    """A ratio (0.25) as a percentage (25.0%)."""
     if _missing(ratio):
         return "—"
-    return t("fmt.percent", lang, n=fmt_number(Decimal(str(ratio)) * 100, decimals, lang))
+    return l10n.format_percent(_number(ratio), decimals, _locale(lang))
 
 
 def fmt_bps(bps: Any, decimals: int = 2, lang: str | None = None) -> str:
-    """Basis points (470) as a percentage (4.70 %)."""
+    """Basis points (470) as a percentage (4.70%)."""
     if _missing(bps):
         return "—"
-    return t("fmt.percent", lang, n=fmt_number(Decimal(str(bps)) / 100, decimals, lang))
+    return l10n.format_bps(_number(bps), decimals, _locale(lang))
 
 
-# --- dates ----------------------------------------------------------------------------------
-
-
-def _browser_tz() -> tzinfo:
+def viewer_tz() -> tzinfo:
+    """The visitor's time zone, from the browser (``st.context``); UTC outside a session."""
+    if not _in_session():
+        return UTC
     try:
         import streamlit as st
 
-        name = st.context.timezone
-        if name:
-            return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError, Exception):
-        pass
-    return UTC
+        return l10n.viewer_zone(st.context.timezone, st.context.timezone_offset)
+    except Exception:
+        return UTC
+
+
+def _py(dt: Any) -> Any:
+    """A pandas Timestamp as a plain datetime (Babel formats plain datetimes)."""
+    to_py = getattr(dt, "to_pydatetime", None)
+    return to_py() if callable(to_py) else dt
 
 
 def fmt_date(d: Any, lang: str | None = None) -> str:
     if _missing(d) or not isinstance(d, date):
         return "—"
-    if isinstance(d, datetime):
-        if d.tzinfo is None:
-            d = d.replace(tzinfo=UTC)
-        d = d.astimezone(_browser_tz()).date()
-    return t("fmt.date", lang, d=d.day, mon=t(f"month.{d.month}", lang), y=d.year)
+    return l10n.format_date(_py(d), _locale(lang), viewer_tz())
 
 
 def fmt_datetime(dt: Any, lang: str | None = None) -> str:
+    """Date, time and zone name in the visitor's zone (``1 may 2025, 2:05 p.m. hora estándar central``)."""
     if _missing(dt) or not isinstance(dt, datetime):
         return "—"
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    tz = _browser_tz()
-    local = dt.astimezone(tz)
-    if t("fmt.clock", lang) == "12":
-        hour = local.hour % 12 or 12
-        clock = f"{hour}:{local.minute:02d}\u202f{'PM' if local.hour >= 12 else 'AM'}"
-    else:
-        clock = f"{local.hour:02d}:{local.minute:02d}"
-    zone = local.tzname() or "UTC"
-    return t("fmt.datetime", lang, date=fmt_date(local.date(), lang), time=clock, tz=zone)
+    return l10n.format_datetime(_py(dt), _locale(lang), viewer_tz())
+
+
+def fmt_time(dt: Any, lang: str | None = None) -> str:
+    """Only the clock time and zone (``2:05 p.m. hora estándar central``)."""
+    if _missing(dt) or not isinstance(dt, datetime):
+        return "—"
+    loc, tz = _locale(lang), viewer_tz()
+    return f"{l10n.format_time_of_day(_py(dt), loc, tz)} {l10n.zone_name(_py(dt), tz, loc)}"
+
+
+def utc_text(dt: Any) -> str:
+    """The same instant in UTC, RFC 3339 (``2025-05-01T20:05:00Z``), for hover texts."""
+    if _missing(dt) or not isinstance(dt, datetime):
+        return ""
+    d = _py(dt)
+    return format_time(d if d.utcoffset() is not None else d.replace(tzinfo=UTC))
+
+
+def time_html(dt: Any, lang: str | None = None) -> str:
+    """``fmt_datetime`` in an HTML ``<time>`` whose hover text (``title``) is the UTC time."""
+    shown = html.escape(fmt_datetime(dt, lang))
+    utc = utc_text(dt)
+    if not utc:
+        return shown
+    return f'<time datetime="{utc}" title="{html.escape(t("common.utc_hover", lang, utc=utc))}">{shown}</time>'
+
+
+def zone_label(lang: str | None = None) -> str:
+    """The name of the visitor's zone now (for column help texts)."""
+    return l10n.zone_name(datetime.now(UTC), viewer_tz(), _locale(lang))
 
 
 def fmt_duration(seconds: Any, lang: str | None = None) -> str:
     if _missing(seconds):
         return "—"
-    s = max(0, int(seconds))
-    if s < 3600:
-        return t("dur.minutes", lang, m=max(1, round(s / 60)) if s else 0)
-    if s < 86400:
-        return t("dur.hours", lang, h=s // 3600, m=(s % 3600) // 60)
-    return t("dur.days", lang, d=s // 86400, h=(s % 86400) // 3600)
+    return l10n.format_duration(int(seconds), _locale(lang))

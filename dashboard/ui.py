@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.i18n import t
+from dashboard.i18n import current_locale, t, zone_label
 from dashboard.style import OKABE_ITO
+from schemas import l10n
 from schemas.money import to_major_float
+from schemas.times import format_time
 
-__all__ = ["LEGEND", "PAGES", "chart_block", "downloads", "load", "show_db_error", "table", "target", "vega"]
+__all__ = ["LEGEND", "PAGES", "chart_block", "downloads", "load", "show_db_error", "table", "target", "utc_frame",
+           "vega"]
 
 T = TypeVar("T")
 
@@ -56,12 +60,37 @@ def load(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         raise
 
 
+def _utc_cell(x: Any) -> Any:
+    if isinstance(x, datetime):  # pandas Timestamps, and NaT (a datetime for isinstance)
+        if pd.isna(x):
+            return None
+        return format_time(x if x.utcoffset() is not None else x.replace(tzinfo=UTC))
+    if isinstance(x, date):
+        return x.isoformat()
+    return x
+
+
+def utc_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every date and time as RFC 3339 text in UTC (``2025-05-01T20:05:00Z``).
+
+    Downloads are for machines and for people in other zones: they carry UTC,
+    whatever zone the database session or the visitor's browser is in.
+    """
+    out = df.copy()
+    for col in out.columns:
+        series = out[col]
+        if pd.api.types.is_datetime64_any_dtype(series) or (
+                series.dtype == object and any(isinstance(x, date) for x in series)):
+            out[col] = [_utc_cell(x) for x in series]
+    return out
+
+
 def _csv(df: pd.DataFrame) -> bytes:
-    return str(df.to_csv(index=False)).encode("utf-8")
+    return str(utc_frame(df).to_csv(index=False)).encode("utf-8")
 
 
 def _json(df: pd.DataFrame) -> bytes:
-    return str(df.to_json(orient="records", date_format="iso", force_ascii=False, indent=1)).encode("utf-8")
+    return str(utc_frame(df).to_json(orient="records", force_ascii=False, indent=1)).encode("utf-8")
 
 
 def downloads(df: pd.DataFrame, name: str, key: str) -> None:
@@ -76,7 +105,14 @@ def downloads(df: pd.DataFrame, name: str, key: str) -> None:
     )
 
 
-def table(df: pd.DataFrame, **kw: Any) -> None:
+def table(df: pd.DataFrame, times: Sequence[str] = (), **kw: Any) -> None:
+    """A table; the ``times`` columns (shown in the visitor's zone) say which zone in their help."""
+    if times:
+        help_text = t("common.times_help", zone=zone_label())
+        config = dict(kw.pop("column_config", None) or {})
+        for col in times:
+            config.setdefault(col, st.column_config.TextColumn(help=help_text))
+        kw["column_config"] = config
     st.dataframe(df, hide_index=True, width="stretch", **kw)
 
 
@@ -92,7 +128,10 @@ def chart_block(draw: Callable[[], object], shown: pd.DataFrame, raw: pd.DataFra
 
 
 def vega(df: pd.DataFrame, spec: dict[str, Any], alt: str) -> None:
-    st.vega_lite_chart(df, spec, width="stretch", alt=alt)
+    """A Vega-Lite chart whose axes and tooltips write numbers the visitor's way (d3's number locale)."""
+    config = dict(spec.get("config") or {})
+    config.setdefault("locale", {"number": l10n.d3_number_locale(current_locale())})
+    st.vega_lite_chart(df, {**spec, "config": config}, width="stretch", alt=alt)
 
 
 def owed_pledged_disbursed(rows: pd.DataFrame, label: Callable[[Any], str], currency: str) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -26,7 +26,7 @@ history: pd.DataFrame = cps["history"]
 
 # --- latest checkpoint ------------------------------------------------------------------------------
 st.subheader(t("audit.latest_title"))
-st.caption(t("audit.log_size", n=fmt_int(cps["log_size"])))
+st.caption(t("audit.log_size", n=int(cps["log_size"])))
 if not cps["latest_note"]:
     st.info(t("audit.no_checkpoint"), icon=":material/hourglass_top:")
 else:
@@ -50,7 +50,7 @@ else:
             t("col.witness"): cos["witness"],
             t("col.key_id"): cos["key_id"],
             t("col.cosigned"): [fmt_datetime(pd.Timestamp(int(x), unit="s", tz="UTC")) for x in cos["cosigned_at"]],
-        }))
+        }), times=[t("col.cosigned")])
 
 # --- history ---------------------------------------------------------------------------------------
 st.subheader(t("audit.history_title"))
@@ -60,7 +60,7 @@ if len(history):
         t("col.root"): history["root"],
         t("col.when"): [fmt_datetime(x) for x in history["created_at"]],
         t("col.cosignatures"): [fmt_int(x) for x in history["cosignatures"]],
-    }))
+    }), times=[t("col.when")])
     ui.downloads(history, "checkpoints", "au_hist")
 else:
     st.caption(t("audit.no_checkpoint"))
@@ -78,7 +78,7 @@ with st.form("consistency"):
 if go:
     res = ui.load(proofs.check_consistency, tg.reader_url, tg.schema, int(s1), int(s2), log_key)
     if res.ok:
-        st.success(t("audit.consistent", a=fmt_int(res.size1), b=fmt_int(res.size2), n=len(res.proof)),
+        st.success(t("audit.consistent", a=res.size1, b=res.size2, n=len(res.proof)),
                    icon=":material/verified:")
         with st.expander(t("audit.proof_hashes")):
             st.code("\n".join(res.proof) or "—", language=None, wrap_lines=True)

@@ -9,13 +9,24 @@ groups reveals a small group.
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
-from dashboard.i18n import current, fmt_bps, fmt_datetime, fmt_int, fmt_money, fmt_pct, t, t_code
+from dashboard.i18n import (
+    current,
+    fmt_bps,
+    fmt_datetime,
+    fmt_int,
+    fmt_money,
+    fmt_pct,
+    t,
+    t_code,
+    utc_text,
+)
 from dashboard.style import BAD, GOOD, NEUTRAL, OKABE_ITO, WARN
 from schemas.money import to_major_float
 from schemas.thresholds import SDG_CEILING_BPS, SDG_TARGET_BPS
@@ -79,7 +90,8 @@ def live() -> None:
     hidden = len(groups) - len(visible)
     log_size = int(d["log"].iloc[0]["size"]) if len(d["log"]) else 0
     updated = d["log"].iloc[0]["updated_at"] if len(d["log"]) else None
-    st.caption(t("overview.updated", size=fmt_int(log_size), when=fmt_datetime(updated)))
+    st.caption(t("overview.updated", n=log_size, when=fmt_datetime(updated)),
+               help=t("common.utc_hover", utc=utc_text(updated)) if utc_text(updated) else None)
 
     headline(visible, hidden, d)
     flags_section(d["flags"])
@@ -109,13 +121,13 @@ def headline(visible: pd.DataFrame, hidden: int, d: dict[str, Any]) -> None:
                       help=t("overview.paid_value_help"))
             n = int(visible["transfers"].sum())
             paid = int(visible["paid"].sum())
-            st.metric(t("overview.paid"), fmt_pct(paid / n if n else None),
-                      help=t("overview.paid_help", paid=fmt_int(paid), n=fmt_int(n)))
+            st.metric(t("overview.paid"), fmt_pct(Fraction(paid, n) if n else None),
+                      help=t("overview.paid_help", paid=paid, n=n))
         else:
             st.metric(t("overview.sent"), "—")
             st.metric(t("overview.paid"), "—")
         if hidden:
-            st.caption(t("overview.hidden_groups", n=fmt_int(hidden), k=k))
+            st.caption(t("overview.hidden_groups", n=hidden, k=k))
     with c2:
         lv: pd.DataFrame = d["levels"]
         pr: pd.DataFrame = d["projects"]
@@ -205,7 +217,8 @@ def cost_section(visible: pd.DataFrame) -> None:
         t("col.corridor"): [corridor_label(a, b) for a, b in zip(per["corridor_from"], per["corridor_to"], strict=True)],
         t("col.operator"): per["operator"],
         t("col.transfers"): [fmt_int(x) for x in per["transfers"]],
-        t("col.avg_cost"): [fmt_bps(x) if x == x else "—" for x in per["cost_bps"]],
+        t("col.avg_cost"): [fmt_bps(Fraction(int(s), int(n))) if n else "—"
+                            for s, n in zip(per["cost_bps_sum"], per["transfers"], strict=True)],
         t("col.vs_target"): [band(x) for x in per["cost_bps"]],
     })
     raw = per[["corridor_from", "corridor_to", "operator", "transfers", "cost_bps_sum", "cost_bps"]]
@@ -248,8 +261,10 @@ def speed_section(visible: pd.DataFrame) -> None:
     shown = pd.DataFrame({
         t("col.corridor"): cor["corridor"],
         t("col.paid_transfers"): [fmt_int(x) for x in cor["paid"]],
-        t("overview.within_1h"): [fmt_pct(x) for x in cor["share_1h"]],
-        t("overview.within_1d"): [fmt_pct(x) for x in cor["share_1d"]],
+        t("overview.within_1h"): [fmt_pct(Fraction(int(a), int(p))) for a, p in zip(cor["paid_within_1h"], cor["paid"],
+                                                                                   strict=True)],
+        t("overview.within_1d"): [fmt_pct(Fraction(int(a), int(p))) for a, p in zip(cor["paid_within_1d"], cor["paid"],
+                                                                                   strict=True)],
         t("col.vs_target"): [t("overview.g20_met") if x >= G20_1H_TARGET else t("overview.g20_missed")
                              for x in cor["share_1h"]],
     })
@@ -352,7 +367,7 @@ def matched_section(levels: pd.DataFrame, projects: pd.DataFrame) -> None:
     pr = projects[projects["currency"] == ccy]
     if len(pr):
         r = pr.iloc[0]
-        st.caption(t("overview.club_line", n=fmt_int(int(r["projects"])), club=fmt_money(int(r["club_received"]), ccy),
+        st.caption(t("overview.club_line", n=int(r["projects"]), club=fmt_money(int(r["club_received"]), ccy),
                      spent=fmt_money(int(r["spent"]), ccy)))
 
 

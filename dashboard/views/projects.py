@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
-from dashboard.i18n import current, fmt_bps, fmt_date, fmt_int, fmt_money, t, t_code
+from dashboard.i18n import current, fmt_bps, fmt_date, fmt_int, fmt_money, fmt_pct, t, t_code
 from dashboard.style import GOOD, NEUTRAL, WARN
 from schemas.money import to_major_float
 
@@ -70,7 +71,7 @@ if not len(rows):
     st.info(t("projects.none"), icon=":material/search_off:")
     st.stop()
 
-st.caption(t("projects.count", n=fmt_int(len(rows))))
+st.caption(t("projects.count", n=len(rows)))
 ui.table(pd.DataFrame({
     t("col.project"): rows["project_id"],
     t("col.type"): [t_code("ptype", x) for x in rows["project_type"]],
@@ -112,7 +113,7 @@ with c2:
     st.metric(t("col.spent"), money(p["spent"]))
 contrib = d["contributions"]
 if len(contrib) and int(contrib.iloc[0]["n"]):
-    st.caption(t("projects.contributions", n=fmt_int(int(contrib.iloc[0]["n"])),
+    st.caption(t("projects.contributions", n=int(contrib.iloc[0]["n"]),
                  amount=fmt_money(int(contrib.iloc[0]["amount"]), contrib.iloc[0]["currency"])))
 
 # --- shares ---------------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ else:
         t("col.amount"): [money(x) for x in ms["amount"]],
         t("col.reported"): [fmt_date(x) for x in ms["reported_at"]],
         t("col.spent"): [money(x) for x in ms["spent"]],
-        t("col.progress"): [t("fmt.percent", n=fmt_int(x)) if x == x and x is not None else "—"
+        t("col.progress"): [fmt_pct(Fraction(int(x), 100), 0) if x == x and x is not None else "—"
                             for x in ms["progress_pct"]],
         t("col.verified"): [fmt_date(x) for x in ms["verified_at"]],
         t("col.outcome"): [t_code("outcome", x) if isinstance(x, str) else "—" for x in ms["outcome"]],

@@ -52,11 +52,11 @@ else:
         t("col.last_event"): [fmt_datetime(x) for x in merged["last_event_time"]],
         t("col.last_rejected"): [fmt_datetime(x) for x in merged["last_rejected_at"]],
     })
-    ui.table(shown)
+    ui.table(shown, times=[t("col.last_event"), t("col.last_rejected")])
     ui.downloads(merged, "publishers", "pub_list")
     gaps = merged[merged["gap"] > 0]
     if len(gaps):
-        st.warning(t("publishers.gaps", n=fmt_int(len(gaps))), icon=":material/warning:")
+        st.warning(t("publishers.gaps", n=len(gaps)), icon=":material/warning:")
     st.caption(t("publishers.gap_help"))
 
     reasons: pd.DataFrame = d["reasons"]
@@ -92,7 +92,7 @@ else:
             t("col.event_type"): [x or "—" for x in safe["event_type"]],
             t("col.message"): safe["message"],
             t("col.deliveries"): [fmt_int(x) for x in safe["deliveries"]],
-        }))
+        }), times=[t("col.when")])
         ui.downloads(safe, f"rejections_{who or 'unknown'}", "pub_rej")
 
 st.subheader(t("publishers.howto_title"))

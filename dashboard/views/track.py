@@ -8,14 +8,15 @@ receipt itself before showing the green check.
 
 from __future__ import annotations
 
-from datetime import datetime
+import html
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, proofs, ui
-from dashboard.i18n import fmt_bps, fmt_datetime, fmt_duration, fmt_money, t, t_code
+from dashboard.i18n import fmt_bps, fmt_datetime, fmt_duration, fmt_money, t, t_code, time_html
 from schemas.errors import MalformedInput
 from schemas.flag_workflow import OPEN_STATUSES
 from schemas.privacy import normalize_receipt_code, receipt_digest
@@ -91,23 +92,61 @@ if tr["destination_kind"] == "project_fund" and tr["project_id"]:
                  icon=":material/handshake:", query_params={"project": str(tr["project_id"])})
 
 # --- timeline ---------------------------------------------------------------------------------
+# Every line: its time (in the visitor's zone, named; UTC on hover), what happened, the
+# amounts, and how it stands (the promise met or missed, paid in full or short, a flag's status).
 st.subheader(t("track.timeline"))
+
+
+def promise_status(tr: dict[str, Any]) -> str:
+    due, paid_at = tr["available_by"], tr["first_paid_at"]
+    if status in ("cancelled", "refunded"):
+        return t_code("transfer_status", status)
+    if paid_at is not None:
+        if paid_at <= due:
+            return t("track.promise_met")
+        return t("track.promise_missed", late=fmt_duration((paid_at - due).total_seconds()))
+    return t("track.promise_overdue") if datetime.now(UTC) > due else t("track.promise_pending")
+
+
+def paid_status(tr: dict[str, Any]) -> str:
+    paid, promised = int(tr["paid_amount"] or 0), tr["promised_amount"]
+    ccy = tr["promised_currency"]
+    if promised is None or paid == int(promised):
+        return t("track.paid_full")
+    if paid < int(promised):
+        return t("track.paid_short", missing=fmt_money(int(promised) - paid, ccy))
+    return t("track.paid_more", extra=fmt_money(paid - int(promised), ccy))
+
+
 events: list[tuple[datetime, str]] = []
 if tr["sent_at"] is not None:
-    events.append((tr["sent_at"], t("track.ev_sent")))
+    events.append((tr["sent_at"], t("track.ev_sent", amount=fmt_money(tr["send_amount"], tr["send_currency"]),
+                                    fee=fmt_money(tr["fee_amount"], tr["send_currency"]))))
 if tr["available_by"] is not None:
-    events.append((tr["available_by"], t("track.ev_promised_by")))
+    events.append((tr["available_by"], t("track.ev_promised_by",
+                                         amount=fmt_money(tr["promised_amount"], tr["promised_currency"]),
+                                         status=promise_status(tr))))
 if tr["first_paid_at"] is not None:
-    events.append((tr["first_paid_at"], t("track.ev_paid")))
+    events.append((tr["first_paid_at"], t("track.ev_paid", amount=fmt_money(int(tr["paid_amount"] or 0),
+                                                                           tr["promised_currency"]),
+                                          status=paid_status(tr))))
 for _, f in flags.iterrows():
-    events.append((f["raised_at"], t("track.ev_flag", what=t_code("flag", f["flag_type"]))))
+    what = t_code("flag", f["flag_type"])
+    line = t("track.ev_flag", what=what, status=t_code("flag_status", f["status"]))
+    if f["currency"] and not pd.isna(f["amount_at_stake"]):
+        line += " · " + t("track.at_stake", amount=fmt_money(f["amount_at_stake"], f["currency"]))
+    events.append((f["raised_at"], line))
     if f["resolved_at"] is not None and not pd.isna(f["resolved_at"]):
-        events.append((f["resolved_at"], t("track.ev_flag_closed", what=t_code("flag", f["flag_type"]),
-                                             status=t_code("flag_status", f["status"]))))
+        events.append((f["resolved_at"], t("track.ev_flag_closed", what=what,
+                                           status=t_code("flag_status", f["status"]))))
 events.sort(key=lambda e: e[0])
 if tr["first_paid_at"] is None and status in ("sent", "pending_sent"):
     st.caption(t("track.waiting_payout"))
-st.markdown("\n".join(f"- **{fmt_datetime(when)}** — {what}" for when, what in events) or t("track.no_events"))
+if events:
+    items = "".join(f'<li><strong>{time_html(when)}</strong> — {html.escape(what)}</li>' for when, what in events)
+    st.markdown(f'<ul class="cc-timeline">{items}</ul>', unsafe_allow_html=True)
+else:
+    st.markdown(t("track.no_events"))
 
 if len(flags):
     st.markdown(f"**{t('track.flags_title')}**")
@@ -118,7 +157,7 @@ if len(flags):
         t("col.at_stake"): [fmt_money(a, c) if c and a == a and a is not None else "—"
                             for a, c in zip(flags["amount_at_stake"], flags["currency"], strict=True)],
         t("col.raised"): [fmt_datetime(x) for x in flags["raised_at"]],
-    }))
+    }), times=[t("col.raised")])
 
 # --- the receipt ------------------------------------------------------------------------------
 st.subheader(t("track.receipt_title"))

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, data, ui
-from dashboard.i18n import current, fmt_datetime, fmt_int, fmt_money, t, t_code
+from dashboard.i18n import current, fmt_datetime, fmt_int, fmt_money, t, t_code, utc_text
 from infra import db
 from infra.settings import Settings
 from schemas.errors import CuentasError
@@ -153,7 +153,7 @@ if not len(queue):
     st.success(t("watchdog.empty"), icon=":material/check_circle:")
     st.stop()
 
-st.caption(t("watchdog.count", n=fmt_int(len(queue))))
+st.caption(t("watchdog.count", n=len(queue)))
 ui.table(pd.DataFrame({
     t("col.at_stake"): [fmt_money(a, c) for a, c in zip(queue["amount_at_stake"], queue["currency"], strict=True)],
     t("col.flag_type"): [t_code("flag", x) for x in queue["flag_type"]],
@@ -163,7 +163,7 @@ ui.table(pd.DataFrame({
     t("col.subject"): [f"{t_code('subject', k)}: {i}" for k, i in zip(queue["subject_kind"], queue["subject_id"],
                                                                      strict=True)],
     t("col.raised"): [fmt_datetime(x) for x in queue["raised_at"]],
-}))
+}), times=[t("col.raised")])
 ui.downloads(queue, "flags", "wd_queue")
 
 # --- one flag -----------------------------------------------------------------------------------------
@@ -187,7 +187,8 @@ st.subheader(t_code("flag", flag["flag_type"]))
 st.markdown(t("watchdog.flag_line", status=t_code("flag_status", flag["status"]),
               severity=t_code("severity", flag["severity"]), accountable=flag["accountable"],
               subject=f"{t_code('subject', flag['subject_kind'])} {flag['subject_id']}",
-              amount=fmt_money(flag["amount_at_stake"], flag["currency"]), raised=fmt_datetime(flag["raised_at"])))
+              amount=fmt_money(flag["amount_at_stake"], flag["currency"]), raised=fmt_datetime(flag["raised_at"])),
+            help=t("common.utc_hover", utc=utc_text(flag["raised_at"])) if utc_text(flag["raised_at"]) else None)
 if flag["subject_kind"] == "project":
     st.page_link(ui.PAGES["projects"], label=t("watchdog.open_project", project=flag["subject_id"]),
                  icon=":material/handshake:", query_params={"project": str(flag["subject_id"])})
@@ -217,7 +218,7 @@ if len(hist):
             t("col.reason"): [t_code("reason", x) for x in hist["reason_code"]],
             t("col.when"): [fmt_datetime(x) for x in hist["changed_at"]],
             t("col.log_index"): [fmt_int(x) for x in hist["log_index"]],
-        }))
+        }), times=[t("col.when")])
 
 # --- actions ------------------------------------------------------------------------------------------
 

@@ -262,10 +262,10 @@ def test_language_from_the_browser_and_the_switcher(env: Settings) -> None:
 def test_pages_with_data(world: dict[str, Any]) -> None:
     at = run(lang="en")
     page = text(at)
-    assert "USD 24,000.00" in page  # 1,600,000 + 800,000 cents sent by the visible group
+    assert "USD\u00a024,000.00" in page  # 1,600,000 + 800,000 cents sent by the visible group
     assert "op.tiny-group" not in page and "9,999.99" not in page  # 2 senders < MIN_GROUP_SIZE 5
     assert "Paid less than promised" in page
-    assert "MXN 250,000.00" in page or "MXN 60.00" in page
+    assert "MXN\u00a0250,000.00" in page or "MXN\u00a060.00" in page
 
     run("views/projects.py", at=at)
     page = text(at)
@@ -291,9 +291,9 @@ def test_pages_with_data(world: dict[str, Any]) -> None:
 
 
 def test_other_languages_format_numbers_their_way(world: dict[str, Any]) -> None:
-    assert "USD 24.000,00" in text(run(lang="pt"))
+    assert "USD\u00a024.000,00" in text(run(lang="pt"))
     assert "24\u202f000,00\u00a0USD" in text(run(lang="fr"))
-    assert "USD 24,000.00" in text(run(lang="es"))
+    assert "USD\u00a024,000.00" in text(run(lang="es"))
 
 
 def test_track_shows_a_verified_receipt(world: dict[str, Any]) -> None:
@@ -303,7 +303,7 @@ def test_track_shows_a_verified_receipt(world: dict[str, Any]) -> None:
     assert at.success, page
     assert any("Verified" in s.value for s in at.success)
     assert "snd_" not in page and "ben_" not in page
-    assert "MXN 6,800.00" in page and "40 min" in page
+    assert "MXN\u00a06,800.00" in page and "40 min" in page
     receipt = [b for b in at.get("download_button") if "receipt" in str(b.proto.label).lower()]
     assert receipt
     assert "cuentas verify receipt.json --log-key" in page
@@ -473,3 +473,18 @@ def test_unreachable_database_gives_one_friendly_message(env: Settings, monkeypa
             at.button[0].click()
             at.run()
         assert [e.value for e in at.error] == [msg], page
+
+
+def test_downloads_carry_utc_iso_8601() -> None:
+    import pandas as pd
+
+    from dashboard import ui
+
+    df = pd.DataFrame({"raised_at": [pd.Timestamp("2025-05-01T14:05:00-06:00"), pd.NaT],
+                       "due": [datetime(2025, 5, 1, tzinfo=UTC).date(), None], "amount": [6000, 7]})
+    out = ui.utc_frame(df)
+    assert out["raised_at"][0] == "2025-05-01T20:05:00Z" and pd.isna(out["raised_at"][1])
+    assert out["due"][0] == "2025-05-01" and pd.isna(out["due"][1])
+    assert list(out["amount"]) == [6000, 7]
+    assert '"raised_at":"2025-05-01T20:05:00Z"' in ui._json(df).decode().replace(" ", "")
+    assert "2025-05-01T20:05:00Z" in ui._csv(df).decode()
