@@ -9,6 +9,7 @@ tiles, a signed checkpoint and a witness cosignature).
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -473,6 +474,42 @@ def test_unreachable_database_gives_one_friendly_message(env: Settings, monkeypa
             at.button[0].click()
             at.run()
         assert [e.value for e in at.error] == [msg], page
+
+
+def test_track_in_spanish_in_mexico_plural_zone_and_complete_timeline(world: dict[str, Any]) -> None:
+    """Regression (issue 17): "3 discrepancia abierta en este envío", times only in UTC for a family in
+    Zacatecas, and a timeline ending with "Se prometió disponible para" and no time."""
+    sql(world["settings"], "INSERT INTO flags (flag_id, flag_type, subject_kind, subject_id, accountable, severity,"
+        " amount_at_stake, currency, status, raised_at, evidence) VALUES"
+        " ('flg_cccccccccccccccccccccccccc', 'late_payout', 'transfer', %s, %s, 'low', NULL, NULL, 'acknowledged',"
+        " %s, '[]')", (TRANSFER, OPERATOR, T0 + timedelta(minutes=42)))
+    es = strings("es")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.context = {"locale": "es-MX", "timezone": "America/Mexico_City", "timezone_offset": 360}
+    at.query_params["lang"] = "es"
+    at.query_params["code"] = world["code"]
+    at.run()
+    run("views/track.py", at=at)
+    page = text(at)
+    assert any("2 discrepancias abiertas en este envío" in w.value for w in at.warning), page
+    assert "2 discrepancia abierta" not in page
+    timeline = next(m.value for m in at.markdown if "cc-timeline" in m.value)
+    lines = re.findall(r"<li>(.*?)</li>", timeline)
+    # every line: the time in Mexico City's zone, named, with UTC on hover; then what happened
+    assert len(lines) == 5, timeline
+    for line in lines:
+        assert re.match(r'<strong><time datetime="2025-05-01T\d\d:\d\d:00Z" title="En UTC: 2025-05-01T[^"]+Z">'
+                        r"1 may 2025, \d{1,2}:\d\d\u202f[ap]\.m\. hora estándar central</time></strong> — \S", line), line
+    joined = "\n".join(lines)
+    assert "6:00\u202fa.m. hora estándar central</time></strong> — Enviado: USD\u00a0400.00, comisión USD\u00a08.00" in joined
+    assert ("6:40\u202fa.m. hora estándar central</time></strong> — Pagado en destino: MXN\u00a06,800.00 · "
+            "MXN\u00a060.00 menos de lo prometido") in joined
+    assert ("Discrepancia detectada: Se pagó menos de lo prometido · Abierta · MXN\u00a060.00 en juego") in joined
+    assert "Discrepancia detectada: Pagado tarde · En revisión" in joined
+    assert ("7:00\u202fa.m. hora estándar central</time></strong> — Plazo prometido para tener disponibles "
+            "MXN\u00a06,860.00 · cumplido") in joined
+    assert es["track.verified"]["one"].split("{index}")[0] in page  # one witness: singular
+    assert "1 testigo independiente firmó" in page
 
 
 def test_downloads_carry_utc_iso_8601() -> None:
