@@ -1,8 +1,10 @@
 """Cuentas Claras public dashboard: ``streamlit run dashboard/app.py``.
 
 A multipage app (``st.navigation``); every page is a script in
-``dashboard/views``.  This entry point only sets the page, the language and
-the style, then runs the page the visitor chose.
+``dashboard/views`` with its own address (``/overview``, ``/track``...).  This
+entry point only sets the page, the language and the style, then runs the
+page the visitor chose.  The root address ``/`` leads to ``/overview``, so
+that every page, the first one too, has one address to share.
 """
 
 from __future__ import annotations
@@ -23,9 +25,19 @@ st.set_page_config(page_title="Cuentas Claras", page_icon=":material/receipt_lon
 i18n.setup()
 style.inject()
 
+overview = st.Page("views/overview.py", title=t("nav.overview"), icon=":material/insights:", url_path="overview")
+
+
+def home() -> None:
+    """``/``: the overview, at its own address (query parameters such as ``lang`` kept)."""
+    st.switch_page(overview, query_params=st.query_params.to_dict())
+
+
 pages = [
-    st.Page("views/overview.py", title=t("nav.overview"), icon=":material/insights:", url_path="overview",
-            default=True),
+    # Streamlit serves its default page at "/" and not at its url_path; a hidden
+    # default page that forwards makes "/overview" an address like any other.
+    st.Page(home, title=t("nav.overview"), url_path="home", default=True, visibility="hidden"),
+    overview,
     st.Page("views/track.py", title=t("nav.track"), icon=":material/receipt_long:", url_path="track"),
     st.Page("views/projects.py", title=t("nav.projects"), icon=":material/handshake:", url_path="projects"),
     st.Page("views/watchdog.py", title=t("nav.watchdog"), icon=":material/policy:", url_path="watchdog"),
