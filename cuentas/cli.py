@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -21,11 +22,31 @@ from benchmarks import cli as benchmarks_cli
 from dashboard import cli as dashboard_cli
 from producers import cli as producers_cli
 from schemas.errors import CuentasError
+from schemas.l10n import cli_locale
 from stream_processors import cli as processors_cli
 
 __all__ = ["main", "build_parser"]
 
 Handler = Callable[[argparse.Namespace], int]
+
+LOCALE_HELP = ("write numbers, amounts and dates for this locale (es-MX, es-US, en-US, fr, pt-BR...); "
+               "default: LC_ALL / LC_NUMERIC / LANG, else en-US")
+
+
+def _add_locale_options(parser: argparse.ArgumentParser) -> None:
+    """``--locale`` on every command (after it, like ``--json``), each room's commands included.
+
+    SUPPRESS as the default, so that a command without it keeps a ``cuentas
+    --locale`` given before the command's name.
+    """
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        if "--locale" not in parser._option_string_actions:
+            parser.add_argument("--locale", metavar="TAG", default=argparse.SUPPRESS, help=LOCALE_HELP)
+        return
+    for action in subs:
+        for child in set(action.choices.values()):
+            _add_locale_options(child)
 
 
 def _settings() -> Any:
@@ -54,7 +75,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
     else:
-        print(render_status(report))
+        print(render_status(report, cli_locale(getattr(args, "locale", None), os.environ)))
     return 0 if report["healthy"] else 1
 
 
@@ -90,6 +111,8 @@ EPILOG = textwrap.dedent(
                                    check a receipt offline, trusting nothing but the log key
 
     Settings come from the environment (see `cuentas settings --markdown`).
+    Numbers, amounts and dates are written for --locale TAG (es-MX, es-US, fr,
+    pt-BR...), else LC_ALL / LC_NUMERIC / LANG, else en-US; --json output is never localised.
     """
 )
 
@@ -101,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--locale", metavar="TAG", help=LOCALE_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     up = sub.add_parser("up", help="start the platform in the foreground",
@@ -129,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     # log, receipt, verify, witness, flags, audit; reviewers; bench).
     for room in (producers_cli, processors_cli, dashboard_cli, benchmarks_cli):
         room.register(sub)
+    for command in set(sub.choices.values()):
+        _add_locale_options(command)
     return p
 
 

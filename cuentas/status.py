@@ -11,6 +11,7 @@ from infra.kafka import check_reachable, high_watermarks, list_topics, topic_nam
 from infra.runtime import resolve
 from infra.settings import Settings
 from schemas.errors import CuentasError
+from schemas.l10n import DEFAULT_LOCALE, format_integer
 
 __all__ = ["collect_status", "render_status"]
 
@@ -83,13 +84,22 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     return report
 
 
-def render_status(report: dict[str, Any]) -> str:
+def _shown(v: Any, locale: str) -> str:
+    """A detail's value for people: counts with the locale's digits (``lag={'processors': 1,234}``)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return format_integer(v, locale)
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_shown(x, locale)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def render_status(report: dict[str, Any], locale: str = DEFAULT_LOCALE) -> str:
     if "error" in report:
         return f"not running: {report['error']}"
     lines = []
     for name, c in report["components"].items():
         mark = "ok  " if c.get("ok") else "FAIL"
-        detail = ", ".join(f"{k}={v}" for k, v in c.items() if k != "ok")
+        detail = ", ".join(f"{k}={_shown(v, locale)}" for k, v in c.items() if k != "ok")
         lines.append(f"{mark} {name:<11} {detail}")
     lines.append("healthy" if report["healthy"] else "unhealthy")
     return "\n".join(lines)

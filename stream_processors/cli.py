@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,13 @@ def _db(need_kafka: bool = False) -> tuple[Any, Any]:
     s = _settings()
     ep = resolve(s, need_kafka=need_kafka)
     return s, connect(ep.database_url, s.database_schema, retries=2)
+
+
+def _locale(a: argparse.Namespace) -> str:
+    """Where numbers, amounts and dates are written for people: ``--locale``, the environment, en-US."""
+    from schemas.l10n import cli_locale
+
+    return cli_locale(getattr(a, "locale", None), os.environ)
 
 
 def _out(obj: Any, as_json: bool, text: str) -> None:
@@ -176,13 +184,18 @@ def cmd_flags_list(a: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{len(rows)} flag(s)")
-    for col in ("flag", "type", "subject", "accountable", "severity", "at stake", "status", "raised"):
-        t.add_column(col)
+    from schemas.l10n import format_datetime, format_integer, format_money
+
+    loc = _locale(a)
+    t = Table(title=f"{format_integer(len(rows), loc)} {'flag' if len(rows) == 1 else 'flags'}")
+    for col in ("flag", "type", "subject", "accountable", "severity", "at stake", "status", "raised (UTC)"):
+        t.add_column(col, justify="right" if col == "at stake" else "left")
     for r in rows:
-        stake = f"{r['amount_at_stake']} {r['currency']}" if r["amount_at_stake"] is not None else ""
+        stake = (format_money(int(r["amount_at_stake"]), r["currency"], loc)
+                 if r["amount_at_stake"] is not None and r["currency"] else "")
+        raised = format_datetime(r["raised_at"], loc) if r["raised_at"] is not None else ""
         t.add_row(r["flag_id"], r["flag_type"], f"{r['subject_kind']}:{r['subject_id']}", r["accountable"],
-                  r["severity"], stake, r["status"], str(r["raised_at"])[:19])
+                  r["severity"], stake, r["status"], raised)
     Console().print(t)
     return 0
 
@@ -198,7 +211,7 @@ def cmd_flags_check(a: argparse.Namespace) -> int:
     if a.json:
         _out(scores, True, "")
     else:
-        print(render_table(scores))
+        print(render_table(scores, _locale(a)))
     perfect = all(v.get("precision", 1) == 1 and v.get("recall", 1) == 1 for v in scores.values())
     return 0 if perfect else 1
 
@@ -210,7 +223,7 @@ def cmd_audit_conservation(a: argparse.Namespace) -> int:
     s = _settings()
     ep = resolve(s, need_kafka=False)
     report = conservation_report(s, ep.database_url)
-    _out(report, a.json, render(report) if not a.json else "")
+    _out(report, a.json, render(report, _locale(a)) if not a.json else "")
     return 0 if report["exact"] else 1
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from infra import log_store
 from infra.db import connect
 from infra.settings import Settings
+from schemas.l10n import DEFAULT_LOCALE, format_integer
 
 __all__ = ["PublisherBalance", "conservation_report", "render"]
 
@@ -83,7 +84,7 @@ def conservation_report(settings: Settings, db_url: str) -> dict[str, Any]:
             "exact": all(b.exact for b in balances)}
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: dict[str, Any], locale: str = DEFAULT_LOCALE) -> str:
     from rich.console import Console
     from rich.table import Table
 
@@ -91,7 +92,8 @@ def render(report: dict[str, Any]) -> str:
     for col in ("publisher", "handed", "accepted", "rejected", "duplicates", "pending", "in log", "exact"):
         t.add_column(col, justify="left" if col == "publisher" else "right")
     for b in report["publishers"]:
-        t.add_row(b["publisher_id"], *(str(b[k]) for k in ("handed", "accepted", "rejected", "duplicates", "pending", "in_log")),
+        t.add_row(b["publisher_id"], *(format_integer(int(b[k]), locale)
+                                       for k in ("handed", "accepted", "rejected", "duplicates", "pending", "in_log")),
                   "yes" if b["exact"] else "NO: " + "; ".join(b["problems"]))
     console = Console(record=True, width=140)
     with console.capture() as cap:

@@ -29,7 +29,10 @@ expected ``resolved`` still ``open``, say); they still count as found.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
+
+from schemas.l10n import DEFAULT_LOCALE, format_integer, format_number
 
 __all__ = ["FlagKey", "flag_identity", "render_table", "score"]
 
@@ -122,8 +125,16 @@ def score(
     return dict(sorted(out.items()))
 
 
-def render_table(scores: Mapping[str, Mapping[str, Any]]) -> str:
-    """A fixed-width table of ``score``'s result with an ``all`` row (micro-averaged)."""
+def render_table(scores: Mapping[str, Mapping[str, Any]], locale: str = DEFAULT_LOCALE) -> str:
+    """A fixed-width table of ``score``'s result with an ``all`` row (micro-averaged); counts and
+    ratios written for ``locale`` (``schemas.l10n``)."""
+
+    def n(x: Any) -> str:
+        return format_integer(int(x), locale)
+
+    def r(x: Any) -> str:
+        return format_number(Decimal(repr(float(x))), 3, locale)
+
     header = f"{'class':<26} {'tp':>6} {'fp':>6} {'fn':>6} {'precision':>9} {'recall':>7}"
     lines = [header, "-" * len(header)]
     tot = {"tp": 0, "fp": 0, "fn": 0}
@@ -136,12 +147,12 @@ def render_table(scores: Mapping[str, Mapping[str, Any]]) -> str:
             else ""
         )
         lines.append(
-            f"{cls:<26} {row['tp']:>6} {row['fp']:>6} {row['fn']:>6} "
-            f"{row['precision']:>9.3f} {row['recall']:>7.3f}{note}"
+            f"{cls:<26} {n(row['tp']):>6} {n(row['fp']):>6} {n(row['fn']):>6} "
+            f"{r(row['precision']):>9} {r(row['recall']):>7}{note}"
         )
     tp, fp, fn = tot["tp"], tot["fp"], tot["fn"]
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     lines.append("-" * len(header))
-    lines.append(f"{'all':<26} {tp:>6} {fp:>6} {fn:>6} {precision:>9.3f} {recall:>7.3f}")
+    lines.append(f"{'all':<26} {n(tp):>6} {n(fp):>6} {n(fn):>6} {r(precision):>9} {r(recall):>7}")
     return "\n".join(lines)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ from producers.cli.common import (
 from producers.cli.demo import run_demo
 from producers.cli.fleet import Fleet, first_seqs, publish_sim, register_all, state_path
 from schemas.errors import MalformedInput
+from schemas.l10n import DEFAULT_LOCALE, cli_locale, format_datetime, format_integer, format_number
 from schemas.times import format_time
 
 if TYPE_CHECKING:
@@ -87,19 +90,29 @@ def _summary_text(
     truth_path: Path,
     elapsed: float,
     published: int,
+    locale: str = DEFAULT_LOCALE,
 ) -> str:
-    """The human summary of a run: counts, unexpected decisions, the truth file, per publisher."""
+    """The human summary of a run: counts, unexpected decisions, the truth file, per publisher;
+    numbers and dates written for ``locale`` (``schemas.l10n``)."""
+
+    def n(x: int) -> str:
+        return format_integer(x, locale)
+
+    def sec(x: float) -> str:
+        return format_number(Decimal(repr(x)), 1, locale)
+
     lines = [
-        f"simulation seed {sim.seed} (run {sim.run_tag}): {len(sim.events):,} events from "
-        f"{len(sim.publishers)} publishers, {format_time(sim.start)} .. {format_time(sim.end)}",
-        f"  published {published:,} in {elapsed:.1f}s ({published / max(elapsed, 1e-6):,.0f}/s)",
+        f"simulation seed {sim.seed} (run {sim.run_tag}): {n(len(sim.events))} events from "
+        f"{n(len(sim.publishers))} publishers, {format_datetime(sim.start, locale)} .. "
+        f"{format_datetime(sim.end, locale)}",
+        f"  published {n(published)} in {sec(elapsed)} s ({n(round(published / max(elapsed, 1e-6)))}/s)",
     ]
     o, e = obs["observed"], obs["expected"]
-    rej = ", ".join(f"{k} {v}" for k, v in obs["rejections"].items()) or "none"
+    rej = ", ".join(f"{k} {n(v)}" for k, v in obs["rejections"].items()) or "none"
     lines.append(
-        f"  acknowledged: accepted {o.get('accepted', 0):,} (expected {e.get('accepted', 0):,}), "
-        f"rejected {o.get('rejected', 0)} (expected {e.get('rejected', 0)}: {rej}), "
-        f"pending {o.get('pending', 0)}"
+        f"  acknowledged: accepted {n(o.get('accepted', 0))} (expected {n(e.get('accepted', 0))}), "
+        f"rejected {n(o.get('rejected', 0))} (expected {n(e.get('rejected', 0))}: {rej}), "
+        f"pending {n(o.get('pending', 0))}"
     )
     for m in obs["mismatches"][:5]:
         lines.append(
@@ -107,7 +120,7 @@ def _summary_text(
             f"{' (' + str(m['expected_reason']) + ')' if m['expected_reason'] else ''}"
             f", got {m['got']} ({m['reason']})"
         )
-    lines.append(f"  ground truth: {len(sim.truth)} lines -> {truth_path}")
+    lines.append(f"  ground truth: {n(len(sim.truth))} lines -> {truth_path}")
     if sim.skipped:
         lines.append(f"  not injected (window too short): {', '.join(sim.skipped)}")
     lines.append(
@@ -118,13 +131,13 @@ def _summary_text(
     for pid, c in sorted(active.items()):
         ok = c.handed == c.accepted + c.rejected + c.duplicates + c.pending
         lines.append(
-            f"    {pid:<{width}}  handed {c.handed:>6,}  accepted {c.accepted:>6,}  "
-            f"rejected {c.rejected:>3}  duplicates {c.duplicates:>3}  "
-            f"pending {c.pending:>5}  {'ok' if ok else 'MISMATCH'}"
+            f"    {pid:<{width}}  handed {n(c.handed):>6}  accepted {n(c.accepted):>6}  "
+            f"rejected {n(c.rejected):>3}  duplicates {n(c.duplicates):>3}  "
+            f"pending {n(c.pending):>5}  {'ok' if ok else 'MISMATCH'}"
         )
     idle = len(per_pub) - len(active)
     if idle:
-        lines.append(f"    ({idle} more registered publishers had nothing to publish)")
+        lines.append(f"    ({n(idle)} more registered publishers had nothing to publish)")
     return "\n".join(lines)
 
 
@@ -184,7 +197,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     else:
         print(
             _summary_text(
-                sim, obs, run["per_publisher"], truth_path, run["publish_seconds"], run["published"]
+                sim, obs, run["per_publisher"], truth_path, run["publish_seconds"], run["published"],
+                cli_locale(getattr(args, "locale", None), os.environ),
             )
         )
     pending = obs["observed"].get("pending", 0)
