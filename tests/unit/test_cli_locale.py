@@ -54,8 +54,9 @@ def test_conservation_and_ground_truth_tables_by_locale() -> None:
 
 
 class _Cursor:
-    description = [(c,) for c in ("flag_id", "flag_type", "key", "subject_kind", "subject_id", "accountable",
-                                  "severity", "amount_at_stake", "currency", "status", "raised_at", "resolved_at")]
+    description = tuple((c,) for c in ("flag_id", "flag_type", "key", "subject_kind", "subject_id", "accountable",
+                                       "severity", "amount_at_stake", "currency", "status", "raised_at",
+                                       "resolved_at"))
 
     def __enter__(self) -> _Cursor:
         return self
