@@ -31,7 +31,12 @@ from dashboard.style import BAD, GOOD, NEUTRAL, OKABE_ITO, WARN
 from schemas.money import to_major_float
 from schemas.thresholds import SDG_CEILING_BPS, SDG_TARGET_BPS
 
-G20_1H_TARGET = 0.75
+G20_1H_TARGET = Fraction(3, 4)
+
+
+def targets() -> dict[str, str]:
+    """The UN cost target and ceiling (SDG 10.c) and the G20 speed target, as the visitor writes percentages."""
+    return {"target": fmt_bps(SDG_TARGET_BPS, 0), "ceiling": fmt_bps(SDG_CEILING_BPS, 0), "g20": fmt_pct(G20_1H_TARGET, 0)}
 
 
 def corridor_label(a: str, b: str) -> str:
@@ -178,7 +183,7 @@ def flags_section(fl: pd.DataFrame) -> None:
 
 def cost_section(visible: pd.DataFrame) -> None:
     st.subheader(t("overview.cost_title"))
-    st.caption(t("overview.cost_intro"))
+    st.caption(t("overview.cost_intro", **targets()))
     per = visible.groupby(["corridor_from", "corridor_to", "operator"], as_index=False)[
         ["transfers", "cost_bps_sum", "paid", "paid_within_1h", "paid_within_1d"]].sum()
     cor = visible.groupby(["corridor_from", "corridor_to"], as_index=False)[["transfers", "cost_bps_sum"]].sum()
@@ -189,10 +194,10 @@ def cost_section(visible: pd.DataFrame) -> None:
         if bps != bps:  # NaN
             return t("overview.band_unknown")
         if bps <= SDG_TARGET_BPS:
-            return t("overview.band_ok")
+            return t("overview.band_ok", **targets())
         if bps <= SDG_CEILING_BPS:
-            return t("overview.band_mid")
-        return t("overview.band_bad")
+            return t("overview.band_mid", **targets())
+        return t("overview.band_bad", **targets())
 
     cor["band"] = [band(x) for x in cor["cost_bps"]]
     cor["cost_pct"] = cor["cost_bps"] / 100
@@ -204,7 +209,8 @@ def cost_section(visible: pd.DataFrame) -> None:
                  "y": {"field": "corridor", "type": "nominal", "sort": "-x", "title": None},
                  "x": {"field": "cost_pct", "type": "quantitative", "title": t("overview.cost_axis")},
                  "color": {"field": "band", "type": "nominal", "title": None,
-                           "scale": {"domain": [t("overview.band_ok"), t("overview.band_mid"), t("overview.band_bad")],
+                           "scale": {"domain": [t("overview.band_ok", **targets()), t("overview.band_mid", **targets()),
+                                                t("overview.band_bad", **targets())],
                                      "range": [GOOD, WARN, BAD]},
                            "legend": ui.LEGEND}}},
             {"mark": {"type": "rule", "strokeDash": [6, 4], "color": "#000000", "size": 2},
@@ -223,12 +229,12 @@ def cost_section(visible: pd.DataFrame) -> None:
     })
     raw = per[["corridor_from", "corridor_to", "operator", "transfers", "cost_bps_sum", "cost_bps"]]
     ui.chart_block(lambda: ui.vega(cor, spec, t("overview.cost_title")), shown, raw, "cost_per_corridor", "ov_cost",
-                   caption=t("overview.cost_caption"))
+                   caption=t("overview.cost_caption", **targets()))
 
 
 def speed_section(visible: pd.DataFrame) -> None:
     st.subheader(t("overview.speed_title"))
-    st.caption(t("overview.speed_intro"))
+    st.caption(t("overview.speed_intro", **targets()))
     cor = visible.groupby(["corridor_from", "corridor_to"], as_index=False)[
         ["paid", "paid_within_1h", "paid_within_1d"]].sum()
     cor = cor[cor["paid"] > 0]
@@ -255,7 +261,7 @@ def speed_section(visible: pd.DataFrame) -> None:
                            "scale": {"domain": [t("overview.within_1h"), t("overview.within_1d")],
                                      "range": [OKABE_ITO[0], OKABE_ITO[1]]}, "legend": ui.LEGEND}}},
             {"mark": {"type": "rule", "strokeDash": [6, 4], "color": "#000000", "size": 2},
-             "encoding": {"x": {"datum": G20_1H_TARGET * 100}}},
+             "encoding": {"x": {"datum": float(G20_1H_TARGET * 100)}}},
         ],
     }
     shown = pd.DataFrame({
@@ -270,7 +276,7 @@ def speed_section(visible: pd.DataFrame) -> None:
     })
     raw = cor[["corridor_from", "corridor_to", "paid", "paid_within_1h", "paid_within_1d", "share_1h", "share_1d"]]
     ui.chart_block(lambda: ui.vega(long, spec, t("overview.speed_title")), shown, raw, "payout_speed", "ov_speed",
-                   caption=t("overview.speed_caption"))
+                   caption=t("overview.speed_caption", **targets()))
 
 
 def flows_section(visible: pd.DataFrame, d: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from dashboard.i18n import fmt_bps, fmt_datetime, fmt_duration, fmt_money, t, t_
 from schemas.errors import MalformedInput
 from schemas.flag_workflow import OPEN_STATUSES
 from schemas.privacy import normalize_receipt_code, receipt_digest
+from schemas.thresholds import SDG_CEILING_BPS, SDG_TARGET_BPS
 
 tg = ui.target()
 st.title(t("track.title"))
@@ -80,12 +81,13 @@ with c2:
     st.metric(t("track.delivery"), fmt_duration(tr["delivery_seconds"]) if tr["delivery_seconds"] is not None
               else t("track.not_paid_yet"), help=t("track.delivery_help"))
 if cost is not None:
-    if cost <= 300:
-        st.caption(t("track.cost_below_target"))
-    elif cost <= 500:
-        st.caption(t("track.cost_between"))
+    goals = {"target": fmt_bps(SDG_TARGET_BPS, 0), "ceiling": fmt_bps(SDG_CEILING_BPS, 0)}
+    if cost <= SDG_TARGET_BPS:
+        st.caption(t("track.cost_below_target", **goals))
+    elif cost <= SDG_CEILING_BPS:
+        st.caption(t("track.cost_between", **goals))
     else:
-        st.caption(t("track.cost_above_ceiling"))
+        st.caption(t("track.cost_above_ceiling", **goals))
 st.caption(t("track.route", operator=tr["operator"] or "—", a=tr["corridor_from"] or "—", b=tr["corridor_to"] or "—"))
 if tr["destination_kind"] == "project_fund" and tr["project_id"]:
     st.page_link(ui.PAGES["projects"], label=t("track.to_project", project=tr["project_id"]),
