@@ -8,6 +8,7 @@ tiles, a signed checkpoint and a witness cosignature).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -525,3 +526,34 @@ def test_downloads_carry_utc_iso_8601() -> None:
     assert list(out["amount"]) == [6000, 7]
     assert '"raised_at":"2025-05-01T20:05:00Z"' in ui._json(df).decode().replace(" ", "")
     assert "2025-05-01T20:05:00Z" in ui._csv(df).decode()
+
+
+@pytest.mark.parametrize(("lang", "locale", "zone", "zone_name"), [
+    ("es", "es-US", "America/Los_Angeles", "hora de verano del Pacífico"),
+    ("en", "en-US", "America/Chicago", "Central Daylight Time"),
+    ("fr", "fr-FR", "Europe/Paris", "heure d’été d’Europe centrale"),
+    ("pt", "pt-BR", "America/Sao_Paulo", "Horário Padrão de Brasília"),
+])
+def test_track_timeline_is_complete_in_every_language(world: dict[str, Any], lang: str, locale: str, zone: str,
+                                                     zone_name: str) -> None:
+    """Every line of the timeline has its time (named zone), what happened, its amounts and how it stands."""
+    s = strings(lang)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.context = {"locale": locale, "timezone": zone}
+    at.query_params["lang"] = lang
+    at.query_params["code"] = world["code"]
+    at.run()
+    run("views/track.py", at=at)
+    timeline = next(m.value for m in at.markdown if "cc-timeline" in m.value)
+    lines = re.findall(r"<li>(.*?)</li>", timeline)
+    assert len(lines) == 4, timeline  # sent, paid, the discrepancy, the promised deadline
+    for line in lines:
+        when, _, what = line.partition("</time></strong> — ")
+        assert when.endswith(zone_name), line
+        assert what.strip() and "{" not in what, line
+    sent, paid, flag, promise = (html.unescape(x.partition("</time></strong> — ")[2]) for x in lines)
+    assert sent.startswith(s["track.ev_sent"].split("{")[0]) and "USD" in sent and sent.count("USD") == 2
+    assert paid.startswith(s["track.ev_paid"].split("{")[0]) and paid.endswith(s["track.paid_short"].split("}")[1])
+    assert flag.startswith(s["track.ev_flag"].split("{")[0]) and s["flag_status.open"] in flag and "MXN" in flag
+    assert promise.startswith(s["track.ev_promised_by"].split("{")[0]) and promise.endswith(s["track.promise_met"])
+    assert "MXN" in promise
