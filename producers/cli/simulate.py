@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -222,15 +223,18 @@ def _simulate_and_publish(
     key = hashlib.sha256(f"{args.seed}|{format_time(start)}|{span}|{n}|{args.anomalies}".encode())
     state = state_path(s, f"seed-{args.seed}-{key.hexdigest()[:10]}")
     first = first_seqs(s, [p.publisher_id for p in roster(args.seed)], state)
+    loc = cli_locale(getattr(args, "locale", None), os.environ)
+    days = Fraction(span // timedelta(seconds=1), 86400)
     console.print(
-        f"generating {n:,} events (seed {args.seed}, {span.total_seconds() / 86400:g} days from "
-        f"{format_time(start)})..."
+        f"generating {format_integer(n, loc)} events (seed {args.seed}, "
+        f"{format_number(days, 0 if days.denominator == 1 else 1, loc)} days from "
+        f"{format_datetime(start, loc)})..."
     )
     t0 = time.monotonic()
     sim = simulate(
         args.seed, events=n, start=start, span=span, anomalies=args.anomalies, first_seq=first
     )
-    console.print(f"generated in {time.monotonic() - t0:.1f}s")
+    console.print(f"generated in {format_number(Decimal(repr(time.monotonic() - t0)), 1, loc)} s")
     truth_path = (
         Path(args.truth)
         if args.truth
