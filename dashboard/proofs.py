@@ -3,9 +3,11 @@
 The page never trusts a stored "verified" flag: it reads the log entry, the
 inclusion proof from the hash tiles (one query, :mod:`infra.log_store`)
 and the newest checkpoint that covers the entry (preferring one that a
-witness cosigned), builds the receipt (:func:`schemas.receipt.build_receipt`)
-and checks it (:func:`schemas.receipt.verify_receipt`) against the log's
-public key.  Only then is it shown as verified.
+witness cosigned), builds the receipt (:mod:`infra.receipts`, the same
+builder as ``cuentas receipt``) and checks it
+(:func:`schemas.receipt.verify_receipt`) against the log's public key and
+the witness policy (:class:`schemas.witness_policy.WitnessPolicy`, the same
+one ``cuentas verify`` applies).  Only then is it shown as verified.
 """
 
 from __future__ import annotations
@@ -18,25 +20,29 @@ from typing import Any, Literal
 import streamlit as st
 
 from dashboard.data import cursor
-from infra import log_store
+from infra import log_store, receipts
 from infra.identities import key_path
+from infra.receipts import LogReceipt
 from infra.settings import Settings
 from schemas.errors import CuentasError, MalformedInput, VerificationError
 from schemas.keys import VerifierKey, public_key_bytes
 from schemas.merkle import leaf_hash, verify_consistency, verify_inclusion
-from schemas.note import open_checkpoint, parse_note, verify_cosignatures
-from schemas.receipt import Receipt, build_receipt, verify_receipt
+from schemas.note import open_checkpoint, parse_note
+from schemas.receipt import verify_receipt
+from schemas.witness_policy import WitnessPolicy
 
 __all__ = [
     "ReceiptCheck",
     "ConsistencyCheck",
     "log_verifier",
     "check_receipt",
+    "witness_policy",
     "check_consistency",
     "proof_document",
 ]
 
 ReceiptState = Literal["verified", "unwitnessed", "no_checkpoint", "not_in_log", "failed", "no_key"]
+_NO_WITNESSES = WitnessPolicy()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -104,62 +110,71 @@ class ReceiptCheck:
 
 
 @st.cache_data(ttl=15, show_spinner=False, max_entries=256)
-def _receipt_parts(url: str, schema: str, event_id: str) -> dict[str, Any] | None:
+def _receipt_parts(url: str, schema: str, event_id: str) -> LogReceipt | None:
+    # The one receipt builder (infra.receipts, as `cuentas receipt`), preferring
+    # a checkpoint a witness cosigned.
     with cursor(url, schema) as cur:
-        e = log_store.entry_by_event_id(cur, event_id)
-        if e is None:
-            return None
-        idx = e.index
-        out: dict[str, Any] = {"idx": idx, "leaf": e.leaf, "event_type": e.event_type, "publisher_id": e.publisher_id,
-                               "event_time": e.event_time, "size": None, "note": None, "proof": [], "cosigned": False}
-        cp = log_store.latest_checkpoint_row(cur, min_size=idx + 1, cosigned=True)
-        if cp is not None:
-            out["cosigned"] = True
-        else:
-            cp = log_store.latest_checkpoint_row(cur, min_size=idx + 1)
-        if cp is None:
-            return out
-        size, _root, note = cp
-        out["size"], out["note"] = size, note
-        out["proof"] = log_store.inclusion(cur, idx, size)
-    return out
+        return receipts.find_receipt(cur, event_id, cosigned=None)
+
+
+def witness_policy(settings: Settings) -> WitnessPolicy:
+    """The dashboard's witness policy: the trusted witnesses, and how many must have cosigned.
+
+    ``MIN_WITNESSES`` lowers the default (every trusted witness).  A value
+    that is not a number from 0 to the number of trusted witnesses falls back
+    to the strict default: a bad setting must never turn a check green.
+    """
+    keys = witness_verifiers(settings)
+    raw = settings.min_witnesses.strip()
+    try:
+        return WitnessPolicy.of(keys, int(raw) if raw else None)
+    except (ValueError, MalformedInput):
+        return WitnessPolicy.of(keys)
 
 
 def check_receipt(url: str, schema: str, event_id: str, log_key: VerifierKey | None,
-                  witness_keys: tuple[VerifierKey, ...] = ()) -> ReceiptCheck:
-    """Build the receipt of ``event_id`` and verify it; the state says how far it got."""
+                  policy: WitnessPolicy = _NO_WITNESSES) -> ReceiptCheck:
+    """Build the receipt of ``event_id`` and verify it; the state says how far it got.
+
+    "verified" (the green check) needs the log's signature, the inclusion
+    proof, the publisher's key proven by its registry entry where the log
+    has one, and ``policy`` met by at least one trusted witness: a policy
+    that trusts no witness never earns the green check.
+    """
     try:
-        parts = _receipt_parts(url, schema, event_id)
+        found = _receipt_parts(url, schema, event_id)
     except CuentasError as e:  # missing or short tiles: the log's own data is inconsistent
         return ReceiptCheck("failed", error=getattr(e, "reason", "") or "proof")
-    if parts is None:
+    if found is None:
         return ReceiptCheck("not_in_log")
-    res = ReceiptCheck("no_checkpoint", leaf_index=parts["idx"], event_type=parts["event_type"],
-                       publisher_id=parts["publisher_id"], event_time=parts["event_time"],
-                       leaf_hash=base64.b64encode(leaf_hash(parts["leaf"])).decode())
-    if parts["note"] is None:
+    entry = found.entry
+    res = ReceiptCheck("no_checkpoint", leaf_index=entry.index, event_type=entry.event_type,
+                       publisher_id=entry.publisher_id, event_time=entry.event_time,
+                       leaf_hash=base64.b64encode(leaf_hash(entry.leaf)).decode())
+    receipt = found.receipt
+    if receipt is None:
         return res
-    res.tree_size = parts["size"]
-    res.checkpoint = parts["note"]
-    res.proof = [base64.b64encode(h).decode() for h in parts["proof"]]
-    receipt: Receipt = build_receipt(parts["leaf"], parts["idx"], parts["size"], parts["proof"], parts["note"])
+    res.tree_size = receipt.tree_size
+    res.checkpoint = receipt.checkpoint
+    res.proof = [base64.b64encode(h).decode() for h in receipt.inclusion_proof]
     res.receipt_json = receipt.to_json()
     if log_key is None:
         res.state = "no_key"
         return res
     try:
         verify_receipt(receipt, log_key)
-    except (VerificationError, MalformedInput) as e:
+    except (VerificationError, MalformedInput) as err:
         res.state = "failed"
-        res.error = getattr(e, "reason", "") or str(e)
+        res.error = getattr(err, "reason", "") or str(err)
         return res
-    # The green check needs at least one cosignature that verifies under a
-    # witness key we trust (C2SP tlog-cosignature), not merely a signature line.
+    # The green check needs the policy's cosignatures, under witness keys we
+    # trust (C2SP tlog-cosignature), not merely signature lines.
     try:
-        res.witnesses = len(verify_cosignatures(parse_note(parts["note"]), witness_keys, 0)) if witness_keys else 0
+        res.witnesses = len(policy.check(parse_note(receipt.checkpoint)))
+        witnessed = bool(policy.keys) and res.witnesses >= 1
     except (MalformedInput, VerificationError):
-        res.witnesses = 0
-    res.state = "verified" if parts["cosigned"] and res.witnesses >= 1 else "unwitnessed"
+        res.witnesses, witnessed = 0, False
+    res.state = "verified" if found.cosigned and witnessed else "unwitnessed"
     return res
 
 

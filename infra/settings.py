@@ -80,6 +80,9 @@ class Settings:
     witness_keys: str = _s(
         "WITNESS_KEYS", "", "Comma-separated verifier keys of the witnesses the dashboard trusts. Unset: the demo witness's key, if present."
     )
+    min_witnesses: str = _s(
+        "MIN_WITNESSES", "", "How many of the trusted witnesses must have cosigned a checkpoint for the dashboard's green check. Unset: every one of them."
+    )
     checkpoint_interval_s: float = _s("CHECKPOINT_INTERVAL_S", 1.0, "Shortest time between two checkpoints.")
     # --- ingestion gate ----------------------------------------------------------
     max_event_bytes: int = _s("MAX_EVENT_BYTES", 65536, "Largest signed event accepted; larger ones are quarantined as oversize.")

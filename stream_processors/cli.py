@@ -93,7 +93,10 @@ def cmd_log_export(a: argparse.Namespace) -> int:
 
     _s, conn = _db()
     with conn, conn.cursor() as cur:
-        n = export_log(cur, Path(a.dir))
+        n = export_log(cur, Path(a.dir), cosigned=a.cosigned)
+    if n == 0:
+        print(f"nothing to export: no {'witness-cosigned ' if a.cosigned else ''}checkpoint yet", file=sys.stderr)
+        return 1
     print(f"exported {n} files to {a.dir} (C2SP tlog-tiles layout)")
     return 0
 
@@ -110,27 +113,44 @@ def cmd_receipt(a: argparse.Namespace) -> int:
 
 def cmd_verify(a: argparse.Namespace) -> int:
     # Imports only the pure core: this command must work with no platform at all.
+    from schemas.errors import MalformedInput, VerificationError
     from schemas.keys import parse_verifier_key
-    from schemas.receipt import verify_receipt
+    from schemas.receipt import parse_receipts, verify_receipt
+    from schemas.witness_policy import WitnessPolicy
 
     log_key = parse_verifier_key(a.log_key)
-    witnesses = [parse_verifier_key(w) for w in a.witness_key]
+    policy = WitnessPolicy.of([parse_verifier_key(w) for w in a.witness_key], a.min_witnesses)
     if a.export:
         from schemas.export_verify import verify_export
 
-        res = verify_export(Path(a.export), log_key, receipt=Path(a.receipt).read_bytes() if a.receipt else None)
-        print(res)
+        res = verify_export(Path(a.export), log_key, policy=policy,
+                            receipt=Path(a.receipt).read_bytes() if a.receipt else None)
+        _out(res.as_dict(), a.json, str(res))
         return 0
     if not a.receipt:
         raise SystemExit("cuentas verify: give a receipt file, or --export DIR")
     data = sys.stdin.buffer.read() if a.receipt == "-" else Path(a.receipt).read_bytes()
-    v = verify_receipt(data, log_key, witnesses, a.min_witnesses)
-    msg = (f"OK: event {v.envelope.event_id} ({v.envelope.event_type}) by {v.envelope.publisher_id} is leaf "
-           f"{v.receipt.leaf_index} of the log {v.checkpoint.origin} at size {v.checkpoint.size}; "
-           f"{len(v.witnesses)} witness cosignature(s) checked"
-           + ("; publisher signature checked" if v.publisher_signature_checked else ""))
-    _out({"ok": True, "event_id": v.envelope.event_id, "leaf_index": v.receipt.leaf_index,
-          "tree_size": v.checkpoint.size, "witnesses": [k.name for k, _ in v.witnesses]}, a.json, msg)
+    receipts = parse_receipts(data)
+    results = []
+    for i, r in enumerate(receipts):
+        try:
+            results.append(verify_receipt(r, log_key, policy=policy))
+        except (VerificationError, MalformedInput) as e:
+            if len(receipts) > 1:  # which one, still on one line
+                e.args = (f"receipt {i + 1} of {len(receipts)}: {e}",)
+            raise
+    lines, objs = [], []
+    for v in results:
+        lines.append(
+            f"OK: event {v.envelope.event_id} ({v.envelope.event_type}) by {v.envelope.publisher_id} is leaf "
+            f"{v.receipt.leaf_index} of the log {v.checkpoint.origin} at size {v.checkpoint.size}; "
+            f"{policy.describe(len(v.witnesses))}; {v.publisher_status}")
+        objs.append({"ok": True, "event_id": v.envelope.event_id, "event_type": v.envelope.event_type,
+                     "leaf_index": v.receipt.leaf_index, "tree_size": v.checkpoint.size,
+                     "witnesses": [k.name for k, _ in v.witnesses], "min_witnesses": policy.min_required,
+                     "publisher_key_proven": v.publisher_key_proven,
+                     "publisher_signature_checked": v.publisher_signature_checked})
+    _out(objs[0] if len(objs) == 1 else objs, a.json, "\n".join(lines))
     return 0
 
 
@@ -253,8 +273,13 @@ def register(sub: Any) -> None:
     p.add_argument("new", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_log_consistency)
-    p = ls.add_parser("export", help="write a static copy of the log (C2SP tlog-tiles) to DIR")
+    p = ls.add_parser("export", help="write a static copy of the log (C2SP tlog-tiles) to DIR",
+                      description="Writes the latest checkpoint, the hash tiles and entry bundles for its size "
+                      "and every earlier checkpoint with its cosignatures. Check it offline with "
+                      "`cuentas verify --export DIR --log-key KEY [--witness-key W]`.")
     p.add_argument("dir")
+    p.add_argument("--cosigned", action="store_true",
+                   help="export up to the newest checkpoint a witness cosigned (what `--witness-key` checks)")
     p.set_defaults(func=cmd_log_export)
 
     p = sub.add_parser("receipt", help="print a receipt for an event: signed event, proof, cosigned checkpoint")
@@ -264,13 +289,19 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("verify", help="check a receipt (or an exported log) offline",
                        description="Checks, with nothing but the keys you give it: the log's signature on the "
-                       "checkpoint, the witnesses' cosignatures, the inclusion proof of the event, and the "
-                       "publisher's signature. Explains any failure in one line.")
-    p.add_argument("receipt", nargs="?", help="receipt.json (or - for standard input)")
+                       "checkpoint, the witnesses' cosignatures (one per --witness-key unless --min-witnesses "
+                       "says fewer), the inclusion proof of the event, and the publisher's signature with the "
+                       "key the registry entry in the same log admitted. With --export, every entry of an "
+                       "exported log is proven into its signed checkpoint. Explains any failure in one line.")
+    p.add_argument("receipt", nargs="?", help="receipt.json or a bundle of receipts (or - for standard input)")
     p.add_argument("--log-key", required=True, help="the log's verifier key NAME+KEYID+BASE64")
-    p.add_argument("--witness-key", action="append", default=[], help="a witness verifier key (repeatable)")
-    p.add_argument("--min-witnesses", type=int, default=0, help="how many witness cosignatures are required")
-    p.add_argument("--export", help="a directory written by `cuentas log export` to check (and to check the receipt against)")
+    p.add_argument("--witness-key", action="append", default=[],
+                   help="a trusted witness's verifier key (repeatable); each one must have cosigned")
+    p.add_argument("--min-witnesses", type=int, default=None,
+                   help="accept fewer valid cosignatures than witness keys given (default: one per key)")
+    p.add_argument("--export", help="a directory written by `cuentas log export` to check: every entry proven "
+                   "into the signed checkpoint, every tile compared, every earlier checkpoint (and the receipt, "
+                   "if given) checked against it")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
 

@@ -101,7 +101,7 @@ if event_text.strip():
         st.warning(t("audit.bad_event_id"), icon=":material/edit:")
     else:
         chk = ui.load(proofs.check_receipt, tg.reader_url, tg.schema, eid, log_key,
-                proofs.witness_verifiers(tg.settings))
+                proofs.witness_policy(tg.settings))
         if chk.state == "not_in_log":
             st.warning(t("audit.event_unknown"), icon=":material/search_off:")
         elif chk.state == "no_checkpoint":

@@ -128,7 +128,7 @@ if not event_id:
     st.warning(t("track.receipt_pending"), icon=":material/hourglass_top:")
     st.stop()
 check = ui.load(proofs.check_receipt, tg.reader_url, tg.schema, str(event_id), log_key,
-                proofs.witness_verifiers(tg.settings))
+                proofs.witness_policy(tg.settings))
 if check.state == "verified":
     st.success(t("track.verified", n=check.witnesses, index=check.leaf_index, size=check.tree_size),
                icon=":material/verified:")
