@@ -20,12 +20,11 @@ from typing import Any, Literal
 import streamlit as st
 
 from dashboard.data import cursor
-from infra import log_store, receipts
-from infra.identities import key_path
+from infra import log_store, public_keys, receipts
 from infra.receipts import LogReceipt
 from infra.settings import Settings
 from schemas.errors import CuentasError, MalformedInput, VerificationError
-from schemas.keys import VerifierKey, public_key_bytes
+from schemas.keys import VerifierKey
 from schemas.merkle import leaf_hash, verify_consistency, verify_inclusion
 from schemas.note import open_checkpoint, parse_note
 from schemas.receipt import verify_receipt
@@ -35,6 +34,9 @@ __all__ = [
     "ReceiptCheck",
     "ConsistencyCheck",
     "log_verifier",
+    "trusted_keys",
+    "verify_command",
+    "witness_verifiers",
     "check_receipt",
     "witness_policy",
     "check_consistency",
@@ -45,52 +47,52 @@ ReceiptState = Literal["verified", "unwitnessed", "no_checkpoint", "not_in_log",
 _NO_WITNESSES = WitnessPolicy()
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _load_verifier(path: str, origin: str, mtime: float) -> VerifierKey:
-    from infra.identities import passphrase
-    from infra.keystore import read_private_key
+def _trusted(_settings: Settings, stamp: tuple[str, str, str, float, float]) -> public_keys.TrustedKeys:
+    # ``stamp`` names what the keys depend on (``_settings`` is not hashed).
+    # Public files only (derive=False): the dashboard reads no private key.
+    return public_keys.trusted_keys(_settings)
 
-    return VerifierKey(origin, public_key_bytes(read_private_key(Path(path), passphrase())))
 
+def trusted_keys(settings: Settings) -> public_keys.TrustedKeys:
+    """The log's and the trusted witnesses' verifier keys, from ``<data dir>/public`` and ``WITNESS_KEYS``.
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _witnesses(spec: str, demo_path: str, mtime: float) -> tuple[VerifierKey, ...]:
-    from schemas.keys import ALG_COSIGNATURE_V1, parse_verifier_key
-
-    if spec.strip():
-        return tuple(parse_verifier_key(k.strip(), alg=ALG_COSIGNATURE_V1) for k in spec.split(",") if k.strip())
-    if demo_path:
-        from infra.identities import passphrase
-        from infra.keystore import read_private_key
-
-        return (VerifierKey("witness.demo", public_key_bytes(read_private_key(Path(demo_path), passphrase())),
-                            ALG_COSIGNATURE_V1),)
-    return ()
+    Never from a private key file: the files are written by whoever holds
+    the keys (the processors, ``cuentas up``, the demo witness).
+    """
+    stamp = (str(settings.data_path), settings.log_origin, settings.witness_keys,
+             _mtime(public_keys.log_key_file(settings)), _mtime(public_keys.public_dir(settings) / "witnesses"))
+    try:
+        return _trusted(settings, stamp)
+    except CuentasError:  # a WITNESS_KEYS entry that is not a witness key: trust none rather than guess
+        return public_keys.TrustedKeys(public_keys.read_log_key(settings), ())
 
 
 def witness_verifiers(settings: Settings) -> tuple[VerifierKey, ...]:
-    """The witnesses whose cosignatures the dashboard checks (WITNESS_KEYS, else the demo witness)."""
-    demo = key_path(settings, "witness")
-    try:
-        mtime = demo.stat().st_mtime if not settings.witness_keys and demo.exists() else 0.0
-        return _witnesses(settings.witness_keys, str(demo) if mtime else "", mtime)
-    except CuentasError:
-        return ()
+    """The witnesses whose cosignatures the dashboard checks (WITNESS_KEYS, else the published ones)."""
+    return trusted_keys(settings).witnesses
 
 
 def log_verifier(settings: Settings) -> VerifierKey | None:
-    """The log's public key (``PlatformKeys.log.verifier``), or None when the key file is absent.
+    """The log's public key as published in ``<data dir>/public/log.pub``, or None.
 
-    Unlike ``PlatformKeys.load`` this never creates a key: a dashboard that
-    invented its own log key would "verify" nothing.
+    Never created or derived here: a dashboard that invented its own log key
+    would "verify" nothing.
     """
-    p = key_path(settings, "log")
-    try:
-        if not p.is_file():
-            return None
-        return _load_verifier(str(p), settings.log_origin, p.stat().st_mtime)
-    except (CuentasError, OSError):
-        return None
+    return trusted_keys(settings).log
+
+
+def verify_command(keys: public_keys.TrustedKeys, target: str = "receipt.json") -> str:
+    """The ``cuentas verify`` line for ``target`` with these keys (a receipt, or ``--export DIR``)."""
+    log = str(keys.log) if keys.log is not None else "<log key>"
+    return f"cuentas verify {target} --log-key {log}" + "".join(f" --witness-key {w}" for w in keys.witnesses)
 
 
 @dataclass

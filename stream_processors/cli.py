@@ -50,6 +50,30 @@ def cmd_log_checkpoint(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_keys(a: argparse.Namespace) -> int:
+    from infra.public_keys import log_key_file, trusted_keys
+    from schemas.errors import ConfigurationError
+
+    s = _settings()
+    keys = trusted_keys(s, derive=True)  # on the platform's machine the key files may stand in
+    if keys.log is None:
+        raise ConfigurationError(
+            f"no log key here: {log_key_file(s)} does not exist (start the platform once with `cuentas up`, "
+            "or set CUENTAS_DATA_DIR to its data directory)"
+        )
+    obj = keys.as_dict()
+    if a.json:
+        print(json.dumps(obj, indent=2))
+        return 0
+    lines = [f"log key:      {keys.log}"]
+    lines += [f"witness key:  {w}" for w in keys.witnesses] or ["witness key:  (none trusted here)"]
+    lines.append("verify a receipt offline with:")
+    lines.append("  cuentas verify receipt.json --log-key " + str(keys.log)
+                 + "".join(f" --witness-key {w}" for w in keys.witnesses))
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_log_prove(a: argparse.Namespace) -> int:
     from infra.log_store import entry_by_event_id, inclusion, log_size, root_at
     from schemas.errors import MalformedInput
@@ -159,6 +183,7 @@ def cmd_witness_run(a: argparse.Namespace) -> int:
 
     from infra.identities import PlatformKeys, key_path
     from infra.keystore import load_or_create
+    from infra.public_keys import publish_witness_key
     from infra.runtime import resolve
     from stream_processors.witness_runner import Witness, witness_verifier_key
 
@@ -168,6 +193,8 @@ def cmd_witness_run(a: argparse.Namespace) -> int:
     key = load_or_create(Path(a.key) if a.key else key_path(s, "witness"))
     name = a.name
     w = Witness(name, key, PlatformKeys.load(s).log.verifier, s.data_path / "witness" / f"{name}.json")
+    if a.demo:  # the platform's own witness: its key is one the dashboard trusts by default
+        publish_witness_key(s, witness_verifier_key(name, key))
     print(f"witness {name}: verifier key {witness_verifier_key(name, key)}", flush=True)
     w.run(ep.database_url, s.database_schema, interval=a.interval, once=a.once)
     return 0
@@ -263,6 +290,13 @@ def register(sub: Any) -> None:
     p = ls.add_parser("checkpoint", help="print the latest signed checkpoint (C2SP signed note)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_log_checkpoint)
+    p = ls.add_parser("keys", help="the log's verifier key and the trusted witnesses' keys (what `verify` needs)",
+                      description="Prints the C2SP verifier keys a verifier needs: the log's (it signs every "
+                      "checkpoint) and the witnesses' (WITNESS_KEYS, else those the platform runs). Reads the "
+                      "public key files in <data dir>/public; on the platform's machine it falls back to the "
+                      "key files. --json prints {\"log\": \"...\", \"witnesses\": [\"...\"]}.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_log_keys)
     p = ls.add_parser("prove", help="inclusion proof of an event (RFC 9162 2.1.3), checked before printing")
     p.add_argument("event_id")
     p.add_argument("--against", type=int, help="tree size to prove against (default: current)")

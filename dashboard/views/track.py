@@ -146,6 +146,5 @@ if check.receipt_json:
                        file_name="receipt.json", mime="application/json", on_click="ignore",
                        icon=":material/download:", key="receipt_dl")
     st.markdown(t("track.verify_offline"))
-    st.code(f"cuentas verify receipt.json --log-key {log_key if log_key else '<log key>'}", language="bash",
-            wrap_lines=True)
+    st.code(proofs.verify_command(proofs.trusted_keys(tg.settings)), language="bash", wrap_lines=True)
     st.caption(t("track.receipt_privacy"))
