@@ -125,13 +125,41 @@ def cmd_log_export(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_receipt(a: argparse.Namespace) -> int:
-    from stream_processors.receipts import receipt_for
+def _checked(settings: Any, receipts: list[Any]) -> None:
+    """Verify receipts with the log's key before handing them out (when the key is known here).
 
-    _s, conn = _db()
+    A receipt that does not verify against the log's own key means the
+    log's stored data is inconsistent: say so rather than print it.
+    """
+    from infra.public_keys import trusted_keys
+    from schemas.receipt import verify_receipt
+
+    log_key = trusted_keys(settings, derive=True).log
+    if log_key is not None:
+        for r in receipts:
+            verify_receipt(r, log_key)
+
+
+def cmd_receipt(a: argparse.Namespace) -> int:
+    from schemas.errors import MalformedInput
+    from schemas.receipt import bundle_json
+    from stream_processors import receipts as rc
+
+    if sum(1 for x in (a.event_id, a.code, a.transfer) if x) != 1:
+        raise MalformedInput("give exactly one of EVENT_ID, --code CC-XXXX-XXXX-XXXX-XXXX or --transfer ID",
+                             reason="usage")
+    s, conn = _db()
+    cosigned = not a.allow_unwitnessed
     with conn, conn.cursor() as cur:
-        r = receipt_for(cur, a.event_id, require_cosigned=not a.allow_unwitnessed)
-    sys.stdout.write(r.to_json())
+        if a.event_id:
+            one = rc.receipt_for(cur, a.event_id, require_cosigned=cosigned)
+            _checked(s, [one])
+            sys.stdout.write(one.to_json())
+            return 0
+        transfer_id = rc.transfer_by_code(cur, a.code) if a.code else a.transfer
+        many = rc.receipts_for(cur, rc.transfer_event_ids(cur, transfer_id), require_cosigned=cosigned)
+    _checked(s, many)
+    sys.stdout.write(bundle_json(many, transfer_id=transfer_id))
     return 0
 
 
@@ -201,8 +229,10 @@ def cmd_witness_run(a: argparse.Namespace) -> int:
 
 
 def _flags(cur: Any, flag_type: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    from stream_processors.receipts import with_log_indices
+
     q = ("SELECT flag_id, flag_type, key, subject_kind, subject_id, accountable, severity, amount_at_stake, currency,"
-         " status, raised_at, resolved_at FROM flags WHERE (%s::text IS NULL OR flag_type = %s)"
+         " status, raised_at, resolved_at, evidence FROM flags WHERE (%s::text IS NULL OR flag_type = %s)"
          " AND (%s::text IS NULL OR status = %s) ORDER BY amount_at_stake DESC NULLS LAST, raised_at")
     params: list[Any] = [flag_type, flag_type, status, status]
     if limit:
@@ -210,7 +240,10 @@ def _flags(cur: Any, flag_type: str | None = None, status: str | None = None, li
         params.append(limit)
     cur.execute(q, params)
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    for r in rows:  # each piece of evidence with its log index: the way to its receipt
+        r["evidence"] = with_log_indices(cur, list(r["evidence"] or []))
+    return rows
 
 
 def cmd_flags_list(a: argparse.Namespace) -> int:
@@ -224,13 +257,62 @@ def cmd_flags_list(a: argparse.Namespace) -> int:
     from rich.table import Table
 
     t = Table(title=f"{len(rows)} flag(s)")
-    for col in ("flag", "type", "subject", "accountable", "severity", "at stake", "status", "raised"):
+    for col in ("flag", "type", "subject", "accountable", "severity", "at stake", "status", "raised", "evidence"):
         t.add_column(col)
     for r in rows:
         stake = f"{r['amount_at_stake']} {r['currency']}" if r["amount_at_stake"] is not None else ""
         t.add_row(r["flag_id"], r["flag_type"], f"{r['subject_kind']}:{r['subject_id']}", r["accountable"],
-                  r["severity"], stake, r["status"], str(r["raised_at"])[:19])
+                  r["severity"], stake, r["status"], str(r["raised_at"])[:19], str(len(r["evidence"])))
     Console().print(t)
+    return 0
+
+
+def cmd_flags_show(a: argparse.Namespace) -> int:
+    from schemas.errors import UnavailableService
+    from schemas.receipt import bundle_json
+    from stream_processors import receipts as rc
+
+    s, conn = _db()
+    with conn, conn.cursor() as cur:
+        flag = rc.flag_row(cur, a.flag_id)
+        history = rc.flag_history(cur, a.flag_id)
+        logged = [e["event_id"] for e in flag["evidence"] if e.get("log_index") is not None]
+        receipts: list[Any] = []
+        pending = None
+        try:
+            receipts = rc.receipts_for(cur, logged, require_cosigned=not a.allow_unwitnessed) if logged else []
+        except UnavailableService as e:  # the history is still worth showing
+            pending = str(e)
+    _checked(s, receipts)
+    if a.receipts and receipts:
+        Path(a.receipts).write_text(bundle_json(receipts, flag_id=a.flag_id), encoding="utf-8")
+    if a.json:
+        _out({"flag": flag, "history": history, "receipts": [r.to_obj() for r in receipts],
+              "receipts_pending": pending}, True, "")
+        return 0
+    stake = f", {flag['amount_at_stake']} {flag['currency']} at stake (minor units)" if flag["amount_at_stake"] else ""
+    lines = [
+        f"flag {flag['flag_id']} ({flag['flag_type']}), {flag['status']}: {flag['subject_kind']} "
+        f"{flag['subject_id']}, accountable {flag['accountable']}, severity {flag['severity']}{stake}",
+        f"raised {flag['raised_at']}" + (f", resolved {flag['resolved_at']}" if flag["resolved_at"] else ""),
+        "history (each change a signed flag.changed event in the log):",
+    ]
+    for h in history:
+        where = f"log index {h['log_index']}" if h["log_index"] is not None else "not in the log yet"
+        lines.append(f"  #{h['n']} {h['changed_at']} {h['previous_status'] or '-'} -> {h['status']} by {h['actor']} "
+                     f"({h['reason_code']}); event {h['event_id']}, {where}")
+    lines.append("evidence:" if flag["evidence"] else "evidence: none")
+    for ev in flag["evidence"]:
+        where = f"log index {ev['log_index']}" if ev.get("log_index") is not None else "not in the log"
+        lines.append(f"  event {ev['event_id']}, {where}")
+    if receipts:
+        cp = receipts[0]
+        lines.append(f"receipts of the evidence: {len(receipts)}, against the checkpoint of size {cp.tree_size}"
+                     + (f", written to {a.receipts}" if a.receipts else "; write them with --receipts FILE")
+                     + " and check them with `cuentas verify FILE --log-key ...`")
+    elif pending:
+        lines.append(f"receipts of the evidence: {pending}")
+    print("\n".join(lines))
     return 0
 
 
@@ -264,12 +346,25 @@ def cmd_audit_conservation(a: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     fl = sub.add_parser("flags", help="discrepancies and integrity alarms")
     fs = fl.add_subparsers(dest="flags_command", metavar="ACTION", required=True)
-    p = fs.add_parser("list", help="list flags, largest amount at stake first")
+    p = fs.add_parser("list", help="list flags, largest amount at stake first",
+                      description="--json includes each flag's evidence: event ids with their log indices "
+                      "(`cuentas flags show FLAG_ID` gives their receipts).")
     p.add_argument("--type", help="only this flag type (e.g. missing_payout)")
     p.add_argument("--status", choices=FLAG_STATUSES)
     p.add_argument("--limit", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_flags_list)
+    p = fs.add_parser("show", help="one flag: its history and receipts of its evidence",
+                      description="Prints the flag, its history (every change is a signed flag.changed event; "
+                      "log indices given) and its evidence (event ids with log indices), with receipts of the "
+                      "evidence against one witness-cosigned checkpoint (--receipts FILE writes them as a bundle "
+                      "that `cuentas verify` checks; --json includes them).")
+    p.add_argument("flag_id")
+    p.add_argument("--receipts", metavar="FILE", help="write the evidence's receipts (one bundle) to FILE")
+    p.add_argument("--allow-unwitnessed", action="store_true",
+                   help="use the latest checkpoint even if no witness cosigned it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_flags_show)
     p = fs.add_parser("check", help="precision and recall per class against a simulator's ground truth",
                       description="Compares the flags in the database with the ground truth written by "
                       "`cuentas simulate --anomalies`; exit 1 unless every class has precision and recall 1.")
@@ -316,8 +411,15 @@ def register(sub: Any) -> None:
                    help="export up to the newest checkpoint a witness cosigned (what `--witness-key` checks)")
     p.set_defaults(func=cmd_log_export)
 
-    p = sub.add_parser("receipt", help="print a receipt for an event: signed event, proof, cosigned checkpoint")
-    p.add_argument("event_id")
+    p = sub.add_parser("receipt", help="print receipts: an event's, or every event of a transfer",
+                       description="A receipt is the signed event, its inclusion proof, a witness-cosigned "
+                       "checkpoint and the registry entry that admitted the publisher's key (with its proof). "
+                       "--code (the code on a transfer's receipt) or --transfer prints the receipts of every "
+                       "logged event of the transfer against one checkpoint, as a bundle. Check them offline "
+                       "with `cuentas verify FILE --log-key ...`.")
+    p.add_argument("event_id", nargs="?")
+    p.add_argument("--code", help="a transfer's receipt code CC-XXXX-XXXX-XXXX-XXXX")
+    p.add_argument("--transfer", metavar="TRANSFER_ID", help="a transfer id")
     p.add_argument("--allow-unwitnessed", action="store_true", help="use the latest checkpoint even if no witness cosigned it")
     p.set_defaults(func=cmd_receipt)
 
