@@ -69,7 +69,8 @@ def env(migrated: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("CUENTAS_DATA_DIR", migrated.data_dir)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "unused:9092")
     monkeypatch.setenv("WITNESS_KEYS", TRUSTED_WITNESS)
-    for var in ("DASHBOARD_DATABASE_URL", "CUENTAS_CONFIG", "MIN_GROUP_SIZE", "LOG_KEY_FILE", "REGISTRY_KEY_FILE"):
+    for var in ("DASHBOARD_DATABASE_URL", "CUENTAS_CONFIG", "MIN_GROUP_SIZE", "LOG_KEY_FILE", "REGISTRY_KEY_FILE",
+                "MIN_WITNESSES"):
         monkeypatch.delenv(var, raising=False)
     return migrated
 
@@ -346,6 +347,29 @@ def test_track_with_an_untrusted_witness_is_not_green(env: Settings, monkeypatch
     at = run("views/track.py", query={"code": log["code"]})
     assert not any("Verified" in s.value for s in at.success)
     assert any("not yet witnessed" in w.value for w in at.warning)
+
+
+def test_track_needs_every_trusted_witness_unless_min_witnesses_says_fewer(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14.2 on the dashboard: with two trusted witnesses and one cosignature the check is not
+    green (one valid cosignature per trusted key by default); MIN_WITNESSES=1 lowers it."""
+    from schemas.keys import ALG_COSIGNATURE_V1, format_verifier_key, public_key_bytes
+
+    second = format_verifier_key("witness.second", public_key_bytes(Ed25519PrivateKey.generate()), ALG_COSIGNATURE_V1)
+    monkeypatch.setenv("WITNESS_KEYS", f"{TRUSTED_WITNESS},{second}")
+    keys = PlatformKeys.load(env)
+    log = build_log(env, keys)
+    seed(env, log)
+    at = run("views/track.py", query={"code": log["code"]})
+    assert not any("Verified" in s.value for s in at.success)
+    assert any("not yet witnessed" in w.value for w in at.warning)
+    monkeypatch.setenv("MIN_WITNESSES", "1")
+    at = run("views/track.py", query={"code": log["code"]})
+    assert any("Verified" in s.value for s in at.success), text(at)
+    monkeypatch.setenv("MIN_WITNESSES", "7")  # more than the trusted witnesses: the strict default
+    at = run("views/track.py", query={"code": log["code"]})
+    assert not any("Verified" in s.value for s in at.success)
 
 
 def test_track_without_a_witness_is_not_green(env: Settings) -> None:
