@@ -47,7 +47,7 @@ from schemas.errors import MalformedInput, VerificationError
 from schemas.keys import VerifierKey
 from schemas.merkle import EMPTY_ROOT, append_leaf_hashes, frontier_root, leaf_hash
 from schemas.note import MAX_NOTE_SIZE, Checkpoint, Note, open_checkpoint
-from schemas.receipt import parse_receipt, verify_receipt
+from schemas.receipt import parse_receipts, verify_receipt
 from schemas.tiles import (
     MAX_ENTRY_SIZE,
     TILE_HEIGHT,
@@ -72,18 +72,24 @@ class ExportReport:
     checkpoints: int  # earlier checkpoints proven
     witnesses: tuple[str, ...]  # trusted witnesses that cosigned the head
     policy: WitnessPolicy = field(default_factory=WitnessPolicy)
-    receipt_index: int | None = None
+    receipt_indices: tuple[int, ...] = ()  # the entries the receipts given are about
 
     @property
     def receipt_checked(self) -> bool:
-        return self.receipt_index is not None
+        return bool(self.receipt_indices)
 
     def __str__(self) -> str:
         return (
             f"OK: all {self.size} entries are proven into the signed checkpoint (every tile level "
             f"rebuilt from the entries; {self.tiles} tile file(s) match); {self.checkpoints} earlier "
             f"checkpoint(s) are consistent with it; {self.policy.describe(len(self.witnesses))}"
-            + (f"; the receipt's event is entry {self.receipt_index}" if self.receipt_checked else "")
+            + (
+                f"; the receipt's event is entry {self.receipt_indices[0]}"
+                if len(self.receipt_indices) == 1
+                else f"; the receipts' events are entries {', '.join(map(str, self.receipt_indices))}"
+                if self.receipt_indices
+                else ""
+            )
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,7 +100,7 @@ class ExportReport:
             "checkpoints": self.checkpoints,
             "witnesses": list(self.witnesses),
             "min_witnesses": self.policy.min_required,
-            "receipt_index": self.receipt_index,
+            "receipt_indices": list(self.receipt_indices),
         }
 
 
@@ -260,7 +266,11 @@ def verify_export(
     policy: WitnessPolicy | None = None,
     receipt: bytes | None = None,
 ) -> ExportReport:
-    """Prove every entry of the export into its signed checkpoints; raise on the first inconsistency."""
+    """Prove every entry of the export into its signed checkpoints; raise on the first inconsistency.
+
+    ``receipt`` (one receipt or a bundle) is verified with the same policy,
+    and its checkpoint proven against the export's entries.
+    """
     policy = policy if policy is not None else WitnessPolicy()
     head, note = _open(root, "checkpoint", log_key)
     try:
@@ -271,9 +281,8 @@ def verify_export(
     targets = _earlier_checkpoints(root, log_key, head, policy)
     earlier = len(targets)
     targets[size] = (head.root, "checkpoint")
-    receipt_index = None
-    if receipt is not None:
-        r = parse_receipt(receipt)
+    indices: list[int] = []
+    for r in parse_receipts(receipt) if receipt is not None else []:
         v = verify_receipt(r, log_key, policy=policy)
         if v.checkpoint.size > size:
             raise VerificationError(
@@ -289,7 +298,7 @@ def verify_export(
                 reason="fork",
             )
         targets.setdefault(v.checkpoint.size, (v.checkpoint.root, "the receipt's checkpoint"))
-        receipt_index = r.leaf_index
+        indices.append(r.leaf_index)
 
     tiles = _Tiles(root, size)
     stops = sorted(s for s in targets if s > 0)
@@ -330,4 +339,4 @@ def verify_export(
                     )
                 stop_at += 1
     return ExportReport(size, tiles.files, earlier, tuple(k.name for k, _ in witnesses), policy,
-                        receipt_index)
+                        tuple(indices))

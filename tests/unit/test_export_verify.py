@@ -263,9 +263,14 @@ def _receipt(size: int, index: int) -> bytes:
 def test_a_receipt_against_an_earlier_checkpoint(tmp_path: Path) -> None:
     out = write_export(tmp_path / "ev", EVENTS, (100, 299))
     report = verify_export(out, LOG_VK, policy=STRICT, receipt=_receipt(100, 42))
-    assert report.receipt_index == 42 and "the receipt's event is entry 42" in str(report)
+    assert report.receipt_indices == (42,) and "the receipt's event is entry 42" in str(report)
     # a checkpoint size the export does not list: still proven from the entries
     assert verify_export(out, LOG_VK, policy=STRICT, receipt=_receipt(250, 249)).receipt_checked
+    # a bundle of receipts
+    from schemas.receipt import bundle_json, parse_receipt
+
+    bundle = bundle_json([parse_receipt(_receipt(100, 3)), parse_receipt(_receipt(299, 298))]).encode()
+    assert "entries 3, 298" in str(verify_export(out, LOG_VK, policy=STRICT, receipt=bundle))
     # a receipt of another log of the same size is a fork of this one
     other = write_export(tmp_path / "other", LEAVES[:300], (100,))
     refused(other, "root_mismatch", receipt=_receipt(250, 3))
