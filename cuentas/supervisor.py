@@ -74,9 +74,26 @@ class Supervisor:
         dbmod.migrate(url, s.database_schema)
         ensure_topics(kafka_settings)
         bootstrap_platform(kafka_settings, url)
+        self.publish_keys()
         self.endpoints = Endpoints(bootstrap, url, f"http://{s.dashboard_host}:{s.dashboard_port}", os.getpid())
         write_endpoints(s, self.endpoints)
         return self.endpoints
+
+    def publish_keys(self) -> None:
+        """Make sure the demo witness has a key and its verifier key is public, before anyone reads it.
+
+        The log's verifier key is published by ``PlatformKeys.load`` (in
+        ``bootstrap_platform``); the dashboard reads both from
+        ``<data dir>/public`` and never a private key (issue 14.3).
+        """
+        from infra.identities import key_path
+        from infra.keystore import load_or_create
+        from infra.public_keys import DEMO_WITNESS, publish_witness_key
+        from schemas.keys import ALG_COSIGNATURE_V1, VerifierKey, public_key_bytes
+
+        # As `cuentas witness run` makes it (no passphrase), before it starts.
+        key = load_or_create(key_path(self.s, "witness"))
+        publish_witness_key(self.s, VerifierKey(DEMO_WITNESS, public_key_bytes(key), ALG_COSIGNATURE_V1))
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)

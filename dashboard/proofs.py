@@ -3,9 +3,11 @@
 The page never trusts a stored "verified" flag: it reads the log entry, the
 inclusion proof from the hash tiles (one query, :mod:`infra.log_store`)
 and the newest checkpoint that covers the entry (preferring one that a
-witness cosigned), builds the receipt (:func:`schemas.receipt.build_receipt`)
-and checks it (:func:`schemas.receipt.verify_receipt`) against the log's
-public key.  Only then is it shown as verified.
+witness cosigned), builds the receipt (:mod:`infra.receipts`, the same
+builder as ``cuentas receipt``) and checks it
+(:func:`schemas.receipt.verify_receipt`) against the log's public key and
+the witness policy (:class:`schemas.witness_policy.WitnessPolicy`, the same
+one ``cuentas verify`` applies).  Only then is it shown as verified.
 """
 
 from __future__ import annotations
@@ -18,73 +20,79 @@ from typing import Any, Literal
 import streamlit as st
 
 from dashboard.data import cursor
-from infra import log_store
-from infra.identities import key_path
+from infra import log_store, public_keys, receipts
+from infra.receipts import LogReceipt
 from infra.settings import Settings
 from schemas.errors import CuentasError, MalformedInput, VerificationError
-from schemas.keys import VerifierKey, public_key_bytes
+from schemas.keys import VerifierKey
 from schemas.merkle import leaf_hash, verify_consistency, verify_inclusion
-from schemas.note import open_checkpoint, parse_note, verify_cosignatures
-from schemas.receipt import Receipt, build_receipt, verify_receipt
+from schemas.note import open_checkpoint, parse_note
+from schemas.receipt import verify_receipt
+from schemas.witness_policy import WitnessPolicy
 
 __all__ = [
     "ReceiptCheck",
     "ConsistencyCheck",
     "log_verifier",
+    "trusted_keys",
+    "verify_command",
+    "witness_verifiers",
     "check_receipt",
+    "witness_policy",
     "check_consistency",
     "proof_document",
 ]
 
 ReceiptState = Literal["verified", "unwitnessed", "no_checkpoint", "not_in_log", "failed", "no_key"]
+_NO_WITNESSES = WitnessPolicy()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _load_verifier(path: str, origin: str, mtime: float) -> VerifierKey:
-    from infra.identities import passphrase
-    from infra.keystore import read_private_key
+def _trusted(_settings: Settings, stamp: tuple[str, str, str, float, float]) -> public_keys.TrustedKeys:
+    # ``stamp`` names what the keys depend on (``_settings`` is not hashed).
+    # Public files only (derive=False): the dashboard reads no private key.
+    return public_keys.trusted_keys(_settings)
 
-    return VerifierKey(origin, public_key_bytes(read_private_key(Path(path), passphrase())))
 
+def trusted_keys(settings: Settings) -> public_keys.TrustedKeys:
+    """The log's and the trusted witnesses' verifier keys, from ``<data dir>/public`` and ``WITNESS_KEYS``.
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _witnesses(spec: str, demo_path: str, mtime: float) -> tuple[VerifierKey, ...]:
-    from schemas.keys import ALG_COSIGNATURE_V1, parse_verifier_key
-
-    if spec.strip():
-        return tuple(parse_verifier_key(k.strip(), alg=ALG_COSIGNATURE_V1) for k in spec.split(",") if k.strip())
-    if demo_path:
-        from infra.identities import passphrase
-        from infra.keystore import read_private_key
-
-        return (VerifierKey("witness.demo", public_key_bytes(read_private_key(Path(demo_path), passphrase())),
-                            ALG_COSIGNATURE_V1),)
-    return ()
+    Never from a private key file: the files are written by whoever holds
+    the keys (the processors, ``cuentas up``, the demo witness).
+    """
+    stamp = (str(settings.data_path), settings.log_origin, settings.witness_keys,
+             _mtime(public_keys.log_key_file(settings)), _mtime(public_keys.public_dir(settings) / "witnesses"))
+    try:
+        return _trusted(settings, stamp)
+    except CuentasError:  # a WITNESS_KEYS entry that is not a witness key: trust none rather than guess
+        return public_keys.TrustedKeys(public_keys.read_log_key(settings), ())
 
 
 def witness_verifiers(settings: Settings) -> tuple[VerifierKey, ...]:
-    """The witnesses whose cosignatures the dashboard checks (WITNESS_KEYS, else the demo witness)."""
-    demo = key_path(settings, "witness")
-    try:
-        mtime = demo.stat().st_mtime if not settings.witness_keys and demo.exists() else 0.0
-        return _witnesses(settings.witness_keys, str(demo) if mtime else "", mtime)
-    except CuentasError:
-        return ()
+    """The witnesses whose cosignatures the dashboard checks (WITNESS_KEYS, else the published ones)."""
+    return trusted_keys(settings).witnesses
 
 
 def log_verifier(settings: Settings) -> VerifierKey | None:
-    """The log's public key (``PlatformKeys.log.verifier``), or None when the key file is absent.
+    """The log's public key as published in ``<data dir>/public/log.pub``, or None.
 
-    Unlike ``PlatformKeys.load`` this never creates a key: a dashboard that
-    invented its own log key would "verify" nothing.
+    Never created or derived here: a dashboard that invented its own log key
+    would "verify" nothing.
     """
-    p = key_path(settings, "log")
-    try:
-        if not p.is_file():
-            return None
-        return _load_verifier(str(p), settings.log_origin, p.stat().st_mtime)
-    except (CuentasError, OSError):
-        return None
+    return trusted_keys(settings).log
+
+
+def verify_command(keys: public_keys.TrustedKeys, target: str = "receipt.json") -> str:
+    """The ``cuentas verify`` line for ``target`` with these keys (a receipt, or ``--export DIR``)."""
+    log = str(keys.log) if keys.log is not None else "<log key>"
+    return f"cuentas verify {target} --log-key {log}" + "".join(f" --witness-key {w}" for w in keys.witnesses)
 
 
 @dataclass
@@ -104,62 +112,71 @@ class ReceiptCheck:
 
 
 @st.cache_data(ttl=15, show_spinner=False, max_entries=256)
-def _receipt_parts(url: str, schema: str, event_id: str) -> dict[str, Any] | None:
+def _receipt_parts(url: str, schema: str, event_id: str) -> LogReceipt | None:
+    # The one receipt builder (infra.receipts, as `cuentas receipt`), preferring
+    # a checkpoint a witness cosigned.
     with cursor(url, schema) as cur:
-        e = log_store.entry_by_event_id(cur, event_id)
-        if e is None:
-            return None
-        idx = e.index
-        out: dict[str, Any] = {"idx": idx, "leaf": e.leaf, "event_type": e.event_type, "publisher_id": e.publisher_id,
-                               "event_time": e.event_time, "size": None, "note": None, "proof": [], "cosigned": False}
-        cp = log_store.latest_checkpoint_row(cur, min_size=idx + 1, cosigned=True)
-        if cp is not None:
-            out["cosigned"] = True
-        else:
-            cp = log_store.latest_checkpoint_row(cur, min_size=idx + 1)
-        if cp is None:
-            return out
-        size, _root, note = cp
-        out["size"], out["note"] = size, note
-        out["proof"] = log_store.inclusion(cur, idx, size)
-    return out
+        return receipts.find_receipt(cur, event_id, cosigned=None)
+
+
+def witness_policy(settings: Settings) -> WitnessPolicy:
+    """The dashboard's witness policy: the trusted witnesses, and how many must have cosigned.
+
+    ``MIN_WITNESSES`` lowers the default (every trusted witness).  A value
+    that is not a number from 0 to the number of trusted witnesses falls back
+    to the strict default: a bad setting must never turn a check green.
+    """
+    keys = witness_verifiers(settings)
+    raw = settings.min_witnesses.strip()
+    try:
+        return WitnessPolicy.of(keys, int(raw) if raw else None)
+    except (ValueError, MalformedInput):
+        return WitnessPolicy.of(keys)
 
 
 def check_receipt(url: str, schema: str, event_id: str, log_key: VerifierKey | None,
-                  witness_keys: tuple[VerifierKey, ...] = ()) -> ReceiptCheck:
-    """Build the receipt of ``event_id`` and verify it; the state says how far it got."""
+                  policy: WitnessPolicy = _NO_WITNESSES) -> ReceiptCheck:
+    """Build the receipt of ``event_id`` and verify it; the state says how far it got.
+
+    "verified" (the green check) needs the log's signature, the inclusion
+    proof, the publisher's key proven by its registry entry where the log
+    has one, and ``policy`` met by at least one trusted witness: a policy
+    that trusts no witness never earns the green check.
+    """
     try:
-        parts = _receipt_parts(url, schema, event_id)
+        found = _receipt_parts(url, schema, event_id)
     except CuentasError as e:  # missing or short tiles: the log's own data is inconsistent
         return ReceiptCheck("failed", error=getattr(e, "reason", "") or "proof")
-    if parts is None:
+    if found is None:
         return ReceiptCheck("not_in_log")
-    res = ReceiptCheck("no_checkpoint", leaf_index=parts["idx"], event_type=parts["event_type"],
-                       publisher_id=parts["publisher_id"], event_time=parts["event_time"],
-                       leaf_hash=base64.b64encode(leaf_hash(parts["leaf"])).decode())
-    if parts["note"] is None:
+    entry = found.entry
+    res = ReceiptCheck("no_checkpoint", leaf_index=entry.index, event_type=entry.event_type,
+                       publisher_id=entry.publisher_id, event_time=entry.event_time,
+                       leaf_hash=base64.b64encode(leaf_hash(entry.leaf)).decode())
+    receipt = found.receipt
+    if receipt is None:
         return res
-    res.tree_size = parts["size"]
-    res.checkpoint = parts["note"]
-    res.proof = [base64.b64encode(h).decode() for h in parts["proof"]]
-    receipt: Receipt = build_receipt(parts["leaf"], parts["idx"], parts["size"], parts["proof"], parts["note"])
+    res.tree_size = receipt.tree_size
+    res.checkpoint = receipt.checkpoint
+    res.proof = [base64.b64encode(h).decode() for h in receipt.inclusion_proof]
     res.receipt_json = receipt.to_json()
     if log_key is None:
         res.state = "no_key"
         return res
     try:
         verify_receipt(receipt, log_key)
-    except (VerificationError, MalformedInput) as e:
+    except (VerificationError, MalformedInput) as err:
         res.state = "failed"
-        res.error = getattr(e, "reason", "") or str(e)
+        res.error = getattr(err, "reason", "") or str(err)
         return res
-    # The green check needs at least one cosignature that verifies under a
-    # witness key we trust (C2SP tlog-cosignature), not merely a signature line.
+    # The green check needs the policy's cosignatures, under witness keys we
+    # trust (C2SP tlog-cosignature), not merely signature lines.
     try:
-        res.witnesses = len(verify_cosignatures(parse_note(parts["note"]), witness_keys, 0)) if witness_keys else 0
+        res.witnesses = len(policy.check(parse_note(receipt.checkpoint)))
+        witnessed = bool(policy.keys) and res.witnesses >= 1
     except (MalformedInput, VerificationError):
-        res.witnesses = 0
-    res.state = "verified" if parts["cosigned"] and res.witnesses >= 1 else "unwitnessed"
+        res.witnesses, witnessed = 0, False
+    res.state = "verified" if found.cosigned and witnessed else "unwitnessed"
     return res
 
 

@@ -7,6 +7,7 @@ Also the one place that says where key files live (:func:`key_path`,
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +78,23 @@ class PlatformKeys:
 
     @classmethod
     def load(cls, settings: Settings) -> PlatformKeys:
+        """The platform's keys (created when missing); the log's public key is published as well.
+
+        Whoever holds the log's private key writes its verifier key to
+        ``<data dir>/public/log.pub`` (:mod:`infra.public_keys`), so verifiers
+        (the dashboard, ``cuentas log keys``) never need the private key.
+        """
+        from infra.public_keys import publish_log_key
+
         pw = passphrase()
-        return cls(
+        keys = cls(
             authority=Identity(AUTHORITY_NAME, load_or_create(key_path(settings, "registry"), pw)),
             log=Identity(settings.log_origin, load_or_create(key_path(settings, "log"), pw)),
             platform=Identity(PLATFORM_PUBLISHER, load_or_create(key_path(settings, "platform"), pw)),
         )
+        with contextlib.suppress(OSError):  # a read-only data dir: verifiers derive it (CLI) or wait
+            publish_log_key(settings, keys.log.verifier)
+        return keys
 
     @staticmethod
     def exist(settings: Settings) -> bool:

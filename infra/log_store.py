@@ -54,11 +54,12 @@ __all__ = [
     # entries
     "LogEntry",
     "entry_by_event_id",
+    "entries_by_event_ids",
     "indices_of",
     "leaves_between",
     "hashes_of",
     "sequence_owners",
-    "publisher_key_for",
+    "registry_entries",
     "registered_publishers",
     "load_registry",
     # tiles and proofs
@@ -168,6 +169,19 @@ def entry_by_event_id(cur: Any, event_id: str) -> LogEntry | None:
     return LogEntry(int(row[0]), bytes(row[1]), row[2], row[3], row[4]) if row else None
 
 
+def entries_by_event_ids(cur: Any, event_ids: Iterable[str]) -> dict[str, LogEntry]:
+    """The log entries of those of ``event_ids`` that are in the log."""
+    ids = list(set(event_ids))
+    if not ids:
+        return {}
+    cur.execute(
+        "SELECT event_id, idx, leaf, event_type, publisher_id, event_time FROM log_entries"
+        " WHERE event_id = ANY(%s)",
+        (ids,),
+    )
+    return {e: LogEntry(int(i), bytes(leaf), t, p, when) for e, i, leaf, t, p, when in cur.fetchall()}
+
+
 def indices_of(cur: Any, event_ids: Iterable[str]) -> dict[str, int]:
     """Log index of each of ``event_ids`` that is in the log (the others are absent)."""
     ids = list(set(event_ids))
@@ -206,20 +220,19 @@ def sequence_owners(cur: Any, pairs: Iterable[tuple[str, int]]) -> dict[tuple[st
     return {(p, int(s)): e for p, s, e in cur.fetchall()}
 
 
-def publisher_key_for(cur: Any, publisher_id: str) -> str | None:
-    """The verifier key under which the registry admitted ``publisher_id`` (latest rotation wins)."""
+def registry_entries(cur: Any, publisher_id: str) -> list[LogEntry]:
+    """The registry events that admitted a key of ``publisher_id`` (registration, rotations), in log order.
+
+    Receipts pick among them the one that admitted the key an event names
+    (:func:`schemas.receipt.admission_for`), never simply the newest.
+    """
     cur.execute(
-        "SELECT convert_from(leaf, 'UTF8')::jsonb -> 'payload' FROM log_entries"
+        "SELECT idx, leaf, event_type, publisher_id, event_time FROM log_entries"
         " WHERE event_type IN ('publisher.registered', 'publisher.key_rotated')"
-        " AND convert_from(leaf, 'UTF8')::jsonb -> 'payload' ->> 'publisher_id' = %s ORDER BY idx DESC LIMIT 1",
+        " AND convert_from(leaf, 'UTF8')::jsonb -> 'payload' ->> 'publisher_id' = %s ORDER BY idx",
         (publisher_id,),
     )
-    row = cur.fetchone()
-    if not row:
-        return None
-    p = row[0]
-    key = p.get("new_public_key") or p.get("public_key")
-    return str(key) if key else None
+    return [LogEntry(int(i), bytes(leaf), t, p, when) for i, leaf, t, p, when in cur.fetchall()]
 
 
 def registered_publishers(cur: Any) -> list[tuple[str, str]]:
@@ -337,12 +350,27 @@ def latest_checkpoint_row(cur: Any, *, min_size: int = 0, cosigned: bool = False
     return size, root, note
 
 
-def checkpoint_notes(cur: Any, sizes: Sequence[int] | None = None) -> dict[int, str]:
-    """Signed notes of the checkpoints of ``sizes`` that exist (all when None), in size order."""
+def checkpoint_notes(
+    cur: Any, sizes: Sequence[int] | None = None, *, with_cosignatures: bool = False
+) -> dict[int, str]:
+    """Signed notes of the checkpoints of ``sizes`` that exist (all when None), in size order.
+
+    ``with_cosignatures`` merges the witnesses' cosignature lines into each
+    note, as :func:`latest_checkpoint_row` does.
+    """
+    note = (
+        "c.note || coalesce((SELECT string_agg(w.signature_line || E'\\n', '' ORDER BY w.witness)"
+        " FROM cosignatures w WHERE w.checkpoint_size = c.size), '')"
+        if with_cosignatures
+        else "c.note"
+    )
     if sizes is None:
-        cur.execute("SELECT size, note FROM checkpoints ORDER BY size")
+        cur.execute(f"SELECT c.size, {note} FROM checkpoints c ORDER BY c.size")
     else:
-        cur.execute("SELECT size, note FROM checkpoints WHERE size = ANY(%s) ORDER BY size", (list(sizes),))
+        cur.execute(
+            f"SELECT c.size, {note} FROM checkpoints c WHERE c.size = ANY(%s) ORDER BY c.size",
+            (list(sizes),),
+        )
     return {int(s): n for s, n in cur.fetchall()}
 
 

@@ -78,7 +78,10 @@ class Settings:
     log_key_file: str = _s("LOG_KEY_FILE", "", "Private key of the log. Unset: <data dir>/keys/log.key, created on first start.")
     registry_key_file: str = _s("REGISTRY_KEY_FILE", "", "Private key of the registry authority. Unset: <data dir>/keys/registry.key.")
     witness_keys: str = _s(
-        "WITNESS_KEYS", "", "Comma-separated verifier keys of the witnesses the dashboard trusts. Unset: the demo witness's key, if present."
+        "WITNESS_KEYS", "", "Comma-separated verifier keys of the witnesses the dashboard and `cuentas log keys` trust. Unset: the witnesses the platform runs (their public keys in <data dir>/public/witnesses)."
+    )
+    min_witnesses: str = _s(
+        "MIN_WITNESSES", "", "How many of the trusted witnesses must have cosigned a checkpoint for the dashboard's green check. Unset: every one of them."
     )
     checkpoint_interval_s: float = _s("CHECKPOINT_INTERVAL_S", 1.0, "Shortest time between two checkpoints.")
     # --- ingestion gate ----------------------------------------------------------

@@ -19,9 +19,18 @@ reason              refused input
 ``json``            not JSON at all, or ``NaN`` / ``Infinity`` literals
 ``number``          a number outside IEEE 754 double range, or an integer
                     outside +-(2^53 - 1) that a double cannot hold exactly
-                    (RFC 7493 2.2, RFC 8785 section 3.2.2.3)
+                    (RFC 7493 2.2, RFC 8785 section 3.2.2.3), or a number
+                    spelt with more than ``MAX_NUMBER_CHARS`` characters
 ``depth``           arrays/objects nested deeper than ``max_depth``
 ==================  ===========================================================
+
+Every step is linear in the input, whatever its shape, because these bytes
+come from anyone who can write to a topic: one record must not stall the
+gate.  The depth pre-check removes strings with one possessive regex pass
+(no retry from every quote: that rescanning made a 64 KiB record of nested
+brackets and escaped quotes take 14 s to refuse) and counts the brackets
+left; the decoder itself (CPython's C scanner) is linear; numbers are
+bounded in length before they are converted.
 """
 
 from __future__ import annotations
@@ -35,16 +44,30 @@ import rfc8785
 
 from schemas.errors import MalformedInput
 
-__all__ = ["MAX_SAFE_INTEGER", "canonicalize", "parse_json"]
+__all__ = ["MAX_NUMBER_CHARS", "MAX_SAFE_INTEGER", "canonicalize", "parse_json"]
 
 #: Largest integer an IEEE 754 double holds exactly (RFC 8785 section 3.2.2.3, RFC 7493 2.2).
 MAX_SAFE_INTEGER = 2**53 - 1
+#: Longest spelling of a number accepted.  The shortest round-trip form of any
+#: double (RFC 8785 3.2.2.3) has at most 24 characters; 64 leaves room for
+#: harmless non-canonical spellings ("4.50", "1E30") and refuses the rest
+#: before any conversion.
+MAX_NUMBER_CHARS = 64
 
 _BOM = b"\xef\xbb\xbf"
 # Any code point a lone surrogate escape can produce, plus NUL.
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
-# Strings (to skip their contents) and brackets, for the depth pre-scan.
-_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# A JSON string, for the depth pre-scan.  Possessive quantifiers never give
+# back what they matched, and the closing quote is optional, so the match
+# from an opening quote always succeeds and ends where the string ends (or at
+# the end of the input): each byte is looked at once.  A pattern that must
+# find the closing quote rescans the rest of the input from every quote of a
+# string that never closes -- quadratic.  Only valid JSON must be split
+# exactly; anything else is refused by the decoder anyway.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+# Every byte but the four brackets, deleted by bytes.translate.
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENING = frozenset(b"[{")
 
 
 def canonicalize(obj: Any) -> bytes:
@@ -82,8 +105,8 @@ def _parse_constant(name: str) -> Any:
 
 
 def _parse_int(text: str) -> int:
-    # Length guard first: int() of thousands of digits is slow and, past
-    # sys.int_max_str_digits, raises ValueError.
+    # Length guard first: int() of thousands of digits is slow (quadratic) and,
+    # past sys.int_max_str_digits, raises ValueError.
     if len(text) > 17 or abs(n := int(text)) > MAX_SAFE_INTEGER:
         raise MalformedInput(
             f"integer {text[:24]}{'...' if len(text) > 24 else ''} is outside +-(2^53-1) "
@@ -94,6 +117,12 @@ def _parse_int(text: str) -> int:
 
 
 def _parse_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise MalformedInput(
+            f"number {text[:24]}... is spelt with {len(text)} characters, more than "
+            f"{MAX_NUMBER_CHARS}",
+            reason="number",
+        )
     value = float(text)
     if not math.isfinite(value):
         raise MalformedInput(
@@ -118,16 +147,23 @@ def _show(s: str) -> str:
     return r if len(r) <= 64 else r[:60] + "...'"
 
 
-def _max_depth(data: bytes) -> int:
-    depth = deepest = 0
-    for m in _STRING_OR_BRACKET.finditer(data):
-        tok = m.group()
-        if tok in (b"[", b"{"):
+def _deeper_than(data: bytes, limit: int) -> bool:
+    """Whether arrays/objects nest deeper than ``limit``, brackets in strings not counted.
+
+    Linear: one regex pass removes the strings, ``translate`` keeps only the
+    brackets (both in C), and the loop stops as soon as the limit is passed.
+    """
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    depth = 0
+    opening = _OPENING
+    for b in brackets:
+        if b in opening:
             depth += 1
-            deepest = max(deepest, depth)
-        elif tok in (b"]", b"}"):
+            if depth > limit:
+                return True
+        else:
             depth -= 1
-    return deepest
+    return False
 
 
 def _check_strings(obj: Any) -> None:
@@ -184,7 +220,7 @@ def parse_json(data: bytes | bytearray | memoryview, *, max_bytes: int, max_dept
     if b"\x00" in data:
         raise MalformedInput(f"NUL byte at offset {data.index(0)}", reason="nul_byte")
     # Cheap bound first: depth can't exceed the number of opening brackets.
-    if data.count(b"[") + data.count(b"{") > max_depth and _max_depth(data) > max_depth:
+    if data.count(b"[") + data.count(b"{") > max_depth and _deeper_than(data, max_depth):
         raise MalformedInput(f"JSON nested deeper than {max_depth} levels", reason="depth")
     try:
         obj = _DECODER.decode(text)

@@ -33,6 +33,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from importlib import resources
+from itertools import islice
 from typing import Any, Final
 from urllib.parse import urljoin
 
@@ -366,10 +367,39 @@ class _Compiled:
     def first_error(self, instance: object) -> ValidationError | None:
         if self.is_valid(instance):
             return None
-        err = iter_schema_errors(self.validator, instance)
-        if err is None:  # pragma: no cover - the two validators disagree: refuse anyway
+        err = iter_schema_errors(self.validator, _cut_arrays(instance))
+        if err is None:  # the two validators disagree (or the cut hid the error): refuse anyway
             return ValidationError("is not valid (fast validator)", validator="fast")
         return err
+
+
+def _max_items(node: object) -> int:
+    if isinstance(node, dict):
+        own = node.get("maxItems", 0)
+        return max([own if isinstance(own, int) else 0, *(_max_items(v) for v in node.values())])
+    if isinstance(node, list):
+        return max((_max_items(v) for v in node), default=0)
+    return 0
+
+
+#: Arrays are cut to this many items before jsonschema looks for the message
+#: of a refusal.  jsonschema reports every bad item and ``best_match`` reads
+#: them all (a 40 KiB array of bad items took 1.5 s to refuse, and
+#: ``uniqueItems`` over objects compares every pair); the fast validator has
+#: already said no, this only picks the words.  Every array in the schemas has
+#: a ``maxItems`` below this bound, so an array that is too long is still
+#: reported as too long.
+_MESSAGE_MAX_ITEMS: Final = 1 + max(100, _max_items(_SCHEMAS))
+#: Most errors ``best_match`` chooses the message from.
+_MESSAGE_MAX_ERRORS: Final = 32
+
+
+def _cut_arrays(x: object) -> object:
+    if isinstance(x, list):
+        return [_cut_arrays(v) for v in x[:_MESSAGE_MAX_ITEMS]]
+    if isinstance(x, dict):
+        return {k: _cut_arrays(v) for k, v in x.items()}
+    return x
 
 
 def _index() -> dict[tuple[str, int], _Compiled]:
@@ -509,7 +539,9 @@ def iter_schema_errors(validator: Validator, instance: object) -> ValidationErro
     first = next(errors, None)
     if first is None:
         return None
-    return best_match([first, *errors])
+    # A bounded number of candidates: the message needs one error, and an
+    # input with thousands of them must not cost thousands of error objects.
+    return best_match([first, *islice(errors, _MESSAGE_MAX_ERRORS - 1)])
 
 
 # --- semantic rules JSON Schema cannot express ------------------------------

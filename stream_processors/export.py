@@ -1,9 +1,11 @@
 """`cuentas log export DIR`: a static copy of the log in the C2SP tlog-tiles layout.
 
-``checkpoint`` (the latest, with its cosignatures), ``tile/<L>/<N>[.p/<W>]``
-hash tiles and ``tile/entries/<N>[.p/<W>]`` entry bundles for that tree
-size, plus (our extension) ``checkpoints/<size>`` with every earlier signed
-checkpoint so a verifier can check the whole chain.  Everything but
+``checkpoint`` (the latest, or with ``cosigned`` the latest a witness
+cosigned, with its cosignatures), ``tile/<L>/<N>[.p/<W>]`` hash tiles and
+``tile/entries/<N>[.p/<W>]`` entry bundles for that tree size, plus (our
+extension) ``checkpoints/<size>`` with every earlier signed checkpoint and
+its cosignatures, so a verifier can check the whole chain
+(:func:`schemas.export_verify.verify_export`).  Everything but
 ``checkpoint`` is immutable, so any web server or object store can serve it.
 """
 
@@ -27,8 +29,9 @@ def _write(root: Path, rel: str, data: bytes) -> None:
     os.replace(tmp, p)
 
 
-def export_log(cur: Any, out: Path) -> int:
-    row = latest_checkpoint_row(cur)
+def export_log(cur: Any, out: Path, *, cosigned: bool = False) -> int:
+    """Write the export; return the number of files written (0: no checkpoint to export)."""
+    row = latest_checkpoint_row(cur, cosigned=cosigned)
     if row is None:
         return 0
     size, _root, note = row
@@ -44,7 +47,9 @@ def export_log(cur: Any, out: Path) -> int:
         lo, hi = bundle * TILE_WIDTH, min(size, (bundle + 1) * TILE_WIDTH)
         _write(out, entries_path(bundle, hi - lo), encode_entry_bundle(leaves_between(cur, lo, hi)))
         n += 1
-    for s, text in checkpoint_notes(cur).items():
+    for s, text in checkpoint_notes(cur, with_cosignatures=True).items():
+        if s > size:  # newer than the exported head: not part of this copy
+            continue
         _write(out, f"checkpoints/{s}", text.encode())
         n += 1
     _write(out, "checkpoint", note.encode())

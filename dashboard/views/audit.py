@@ -8,6 +8,8 @@ sender and beneficiary pseudonyms): only its hash and proof.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -101,7 +103,7 @@ if event_text.strip():
         st.warning(t("audit.bad_event_id"), icon=":material/edit:")
     else:
         chk = ui.load(proofs.check_receipt, tg.reader_url, tg.schema, eid, log_key,
-                proofs.witness_verifiers(tg.settings))
+                proofs.witness_policy(tg.settings))
         if chk.state == "not_in_log":
             st.warning(t("audit.event_unknown"), icon=":material/search_off:")
         elif chk.state == "no_checkpoint":
@@ -133,10 +135,22 @@ if event_text.strip():
                                    file_name=f"receipt-{eid}.json", mime="application/json", on_click="ignore",
                                    icon=":material/download:", key="au_receipt_dl")
 
-# --- offline ---------------------------------------------------------------------------------------------
+# --- verify it yourself -------------------------------------------------------------------------------
+# The same keys `cuentas log keys --json` prints, then the three steps of README's "Verify it yourself".
+keys = proofs.trusted_keys(tg.settings)
 st.subheader(t("audit.offline_title"))
 st.markdown(t("audit.offline_intro"))
-st.code(f"cuentas verify receipt.json --log-key {log_key if log_key else '<log key>'}", language="bash",
-        wrap_lines=True)
+st.markdown(t("audit.guide_keys"))
+st.code(json.dumps(keys.as_dict(), indent=2), language="json", wrap_lines=True)
+if keys.log is None:
+    st.warning(t("audit.no_log_key"), icon=":material/key_off:")
+if not keys.witnesses:
+    st.caption(t("audit.no_witness_keys"))
+st.markdown(t("audit.guide_receipt"))
+st.code("cuentas receipt --code CC-XXXX-XXXX-XXXX-XXXX > receipt.json", language="bash", wrap_lines=True)
+st.markdown(t("audit.guide_verify"))
+st.code(proofs.verify_command(keys), language="bash", wrap_lines=True)
+st.caption(t("audit.guide_result"))
 st.markdown(t("audit.offline_export"))
-st.code("cuentas log export", language="bash", wrap_lines=True)
+st.code("cuentas log export --cosigned mirror/\n" + proofs.verify_command(keys, "--export mirror/"),
+        language="bash", wrap_lines=True)

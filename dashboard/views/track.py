@@ -169,7 +169,7 @@ if not event_id:
     st.warning(t("track.receipt_pending"), icon=":material/hourglass_top:")
     st.stop()
 check = ui.load(proofs.check_receipt, tg.reader_url, tg.schema, str(event_id), log_key,
-                proofs.witness_verifiers(tg.settings))
+                proofs.witness_policy(tg.settings))
 if check.state == "verified":
     st.success(t("track.verified", n=check.witnesses, index=check.leaf_index, size=check.tree_size),
                icon=":material/verified:")
@@ -187,6 +187,5 @@ if check.receipt_json:
                        file_name="receipt.json", mime="application/json", on_click="ignore",
                        icon=":material/download:", key="receipt_dl")
     st.markdown(t("track.verify_offline"))
-    st.code(f"cuentas verify receipt.json --log-key {log_key if log_key else '<log key>'}", language="bash",
-            wrap_lines=True)
+    st.code(proofs.verify_command(proofs.trusted_keys(tg.settings)), language="bash", wrap_lines=True)
     st.caption(t("track.receipt_privacy"))

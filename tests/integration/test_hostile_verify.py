@@ -260,6 +260,13 @@ def _cases() -> list[VCase]:
     add("witness-cosigned-another-checkpoint",
         _with(checkpoint=_note_with(CP_TEXT, log_sig, cosign(other_cp, WITNESS, WITNESS_KEY, TS))))
     add("witness-missing", _with(checkpoint=_note_with(CP_TEXT, log_sig)))
+    # Regression (issue 14.2): with --witness-key and no --min-witnesses, a checkpoint that had lost
+    # its cosignature passed ("0 witness cosignature(s) checked"); one per key is the default now.
+    add("witness-missing-default-min", _with(checkpoint=_note_with(CP_TEXT, log_sig)), args=ARGS[:4])
+    add("valid-witness-default-min", GOOD_BYTES, args=ARGS[:4], ok=True)
+    add("witness-missing-min-0", _with(checkpoint=_note_with(CP_TEXT, log_sig)), args=[*ARGS[:4], "--min-witnesses", "0"],
+        ok=True)
+    add("witness-key-twice-min-2", GOOD_BYTES, args=[*ARGS[:4], *ARGS[2:4], "--min-witnesses", "2"])
     unknown_w = format_verifier_key("witness.unknown", public_key_bytes(private_key("w2")), ALG_COSIGNATURE_V1)
     add("unknown-witness-key-min-1", GOOD_BYTES, args=["--log-key", LOG_VK, "--witness-key", unknown_w,
                                                         "--min-witnesses", "1"])

@@ -56,7 +56,7 @@ def test_conservation_and_ground_truth_tables_by_locale() -> None:
 class _Cursor:
     description = tuple((c,) for c in ("flag_id", "flag_type", "key", "subject_kind", "subject_id", "accountable",
                                        "severity", "amount_at_stake", "currency", "status", "raised_at",
-                                       "resolved_at"))
+                                       "resolved_at", "evidence"))
 
     def __enter__(self) -> _Cursor:
         return self
@@ -69,7 +69,8 @@ class _Cursor:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [("flg_aaaaaaaaaaaaaaaaaaaaaaaaaa", "short_payout", None, "transfer", "tr-1", "op.remesas-sol",
-                 "medium", 123456, "MXN", "open", datetime(2025, 5, 1, 20, 5, tzinfo=UTC), None)]
+                 "medium", 123456, "MXN", "open", datetime(2025, 5, 1, 20, 5, tzinfo=UTC), None,
+                 [{"event_id": "ev1", "log_index": 7}])]
 
 
 class _Conn:

@@ -71,7 +71,8 @@ def env(migrated: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("CUENTAS_DATA_DIR", migrated.data_dir)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "unused:9092")
     monkeypatch.setenv("WITNESS_KEYS", TRUSTED_WITNESS)
-    for var in ("DASHBOARD_DATABASE_URL", "CUENTAS_CONFIG", "MIN_GROUP_SIZE", "LOG_KEY_FILE", "REGISTRY_KEY_FILE"):
+    for var in ("DASHBOARD_DATABASE_URL", "CUENTAS_CONFIG", "MIN_GROUP_SIZE", "LOG_KEY_FILE", "REGISTRY_KEY_FILE",
+                "MIN_WITNESSES"):
         monkeypatch.delenv(var, raising=False)
     return migrated
 
@@ -311,6 +312,31 @@ def test_track_shows_a_verified_receipt(world: dict[str, Any]) -> None:
     assert "cuentas verify receipt.json --log-key" in page
 
 
+def test_audit_page_shows_the_keys_and_how_to_verify_without_any_private_key(world: dict[str, Any]) -> None:
+    """Issues 14.3 and 17.6: the keys `cuentas log keys --json` prints, read from the public key files
+    (no private key file on the machine), and the three steps to verify a receipt offline."""
+    import shutil
+
+    from infra.identities import keys_dir
+
+    s, keys = world["settings"], world["keys"]
+    shutil.rmtree(keys_dir(s))
+    for page in ("views/audit.py", "views/track.py"):
+        at = run(page, query={"code": world["code"]})
+        page_text = text(at)
+        verify = f"cuentas verify receipt.json --log-key {keys.log.verifier} --witness-key {TRUSTED_WITNESS}"
+        assert verify in page_text
+    at = run("views/audit.py")
+    page_text = text(at)
+    assert json.dumps({"log": str(keys.log.verifier), "witnesses": [TRUSTED_WITNESS]}, indent=2) in page_text
+    for key in ("audit.guide_keys", "audit.guide_receipt", "audit.guide_verify", "audit.guide_result"):
+        assert strings("en")[key] in page_text
+    assert "cuentas receipt --code CC-XXXX-XXXX-XXXX-XXXX > receipt.json" in page_text
+    assert "cuentas verify --export mirror/ --log-key" in page_text
+    at = run("views/audit.py", lang="es")
+    assert strings("es")["audit.offline_title"] in text(at)
+
+
 def test_track_with_an_untrusted_witness_is_not_green(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cosignature line by a witness the dashboard does not trust earns no green check."""
     from schemas.keys import ALG_COSIGNATURE_V1, format_verifier_key, public_key_bytes
@@ -323,6 +349,29 @@ def test_track_with_an_untrusted_witness_is_not_green(env: Settings, monkeypatch
     at = run("views/track.py", query={"code": log["code"]})
     assert not any("Verified" in s.value for s in at.success)
     assert any("not yet witnessed" in w.value for w in at.warning)
+
+
+def test_track_needs_every_trusted_witness_unless_min_witnesses_says_fewer(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14.2 on the dashboard: with two trusted witnesses and one cosignature the check is not
+    green (one valid cosignature per trusted key by default); MIN_WITNESSES=1 lowers it."""
+    from schemas.keys import ALG_COSIGNATURE_V1, format_verifier_key, public_key_bytes
+
+    second = format_verifier_key("witness.second", public_key_bytes(Ed25519PrivateKey.generate()), ALG_COSIGNATURE_V1)
+    monkeypatch.setenv("WITNESS_KEYS", f"{TRUSTED_WITNESS},{second}")
+    keys = PlatformKeys.load(env)
+    log = build_log(env, keys)
+    seed(env, log)
+    at = run("views/track.py", query={"code": log["code"]})
+    assert not any("Verified" in s.value for s in at.success)
+    assert any("not yet witnessed" in w.value for w in at.warning)
+    monkeypatch.setenv("MIN_WITNESSES", "1")
+    at = run("views/track.py", query={"code": log["code"]})
+    assert any("Verified" in s.value for s in at.success), text(at)
+    monkeypatch.setenv("MIN_WITNESSES", "7")  # more than the trusted witnesses: the strict default
+    at = run("views/track.py", query={"code": log["code"]})
+    assert not any("Verified" in s.value for s in at.success)
 
 
 def test_track_without_a_witness_is_not_green(env: Settings) -> None:
