@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
-from schemas.flags import DISCREPANCY_FLAG_TYPES, FlagType, Severity, SubjectKind
+from schemas.flags import AUTHORITY_FLAG_TYPE, DISCREPANCY_FLAG_TYPES, FlagType, Severity, SubjectKind
 
 __all__ = [
     "EVIDENCE_LIMIT",
@@ -65,8 +65,10 @@ __all__ = [
 ]
 
 #: Every flag type these rules can raise: the discrepancies of ``flag.changed``'s
-#: enum (``FlagType``, ``Severity`` and ``SubjectKind`` are the generated types).
-FLAG_TYPES: Final[tuple[FlagType, ...]] = DISCREPANCY_FLAG_TYPES
+#: enum, and ``authority_violation`` for an event disregarded because its
+#: publisher may not speak for the subject (``FlagType``, ``Severity`` and
+#: ``SubjectKind`` are the generated types).
+FLAG_TYPES: Final[tuple[FlagType, ...]] = (*DISCREPANCY_FLAG_TYPES, AUTHORITY_FLAG_TYPE)
 
 #: One microsecond: the wire format's time resolution, so "after D" starts at D + TICK.
 TICK: Final = timedelta(microseconds=1)
