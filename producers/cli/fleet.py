@@ -124,8 +124,7 @@ class Fleet:
     def close(self) -> None:
         """Close every outbox, then the one shared producer."""
         for p in self.pubs.values():
-            p._producer = None  # shared: closed once below
-            p.close()
+            p.close()  # a publisher never closes the producer it was lent: closed once below
         with contextlib.suppress(Exception):
             self.producer.close(timeout=5)
 
