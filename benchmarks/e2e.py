@@ -325,7 +325,7 @@ def cpu_microbench(s: Settings, msgs: Sequence[Msg], count: int) -> dict[str, An
         registry = load_registry(cur, keys.authority.verifier)
     conn.close()
     limits = GateLimits(s.max_event_bytes, timedelta(seconds=s.max_future_skew_s),
-                        timedelta(days=s.max_event_age_days))
+                        timedelta(days=s.max_event_age_days), timedelta(days=s.late_publication_days))
     items = [Incoming(m.value, "bench/0/0") for m in msgs[:count]]
     now = datetime.now(UTC)
     # CPU time of this process: robust to other work on the machine.  Batches

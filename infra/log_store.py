@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg2.extras import execute_values
 
 from infra.db import copy_rows
+from schemas.catalog import REGISTRY_EVENT_TYPES
 from schemas.envelope import parse_envelope
 from schemas.keys import VerifierKey
 from schemas.merkle import append_leaf_hashes, frontier_root, leaf_hash
@@ -62,6 +63,7 @@ __all__ = [
     "registry_entries",
     "registered_publishers",
     "load_registry",
+    "registry_version",
     # tiles and proofs
     "PgTileReader",
     "inclusion",
@@ -118,18 +120,30 @@ def log_updated(cur: Any) -> tuple[int, datetime]:
     return int(size), updated_at
 
 
-def append(cur: Any, leaves: Sequence[NewLeaf]) -> list[int]:
-    """Append ``leaves`` in order; return their log indices.  Caller commits."""
+def append(cur: Any, leaves: Sequence[NewLeaf], *, accepted_at: datetime | None = None) -> list[int]:
+    """Append ``leaves`` in order; return their log indices.  Caller commits.
+
+    ``accepted_at`` is their arrival as the gate judged it (the time rules of
+    ``docs/adr/0007-authority-and-time.md``); by default the transaction's start.
+    """
     if not leaves:
         return []
     size, _root, frontier = current_state(cur, lock=True)
     hashes = [leaf_hash(leaf.leaf) for leaf in leaves]
     new_frontier, nodes = append_leaf_hashes(frontier, size, hashes)
-    copy_rows(
-        cur, "log_entries", ("idx", "event_id", "event_type", "publisher_id", "seq", "event_time", "leaf", "leaf_hash"),
-        ((size + i, lf.event_id, lf.event_type, lf.publisher_id, lf.seq, lf.event_time, lf.leaf, h)
-         for i, (lf, h) in enumerate(zip(leaves, hashes, strict=True))),
-    )
+    cols = ("idx", "event_id", "event_type", "publisher_id", "seq", "event_time", "leaf", "leaf_hash")
+    if accepted_at is None:
+        copy_rows(
+            cur, "log_entries", cols,
+            ((size + i, lf.event_id, lf.event_type, lf.publisher_id, lf.seq, lf.event_time, lf.leaf, h)
+             for i, (lf, h) in enumerate(zip(leaves, hashes, strict=True))),
+        )
+    else:
+        copy_rows(
+            cur, "log_entries", (*cols, "accepted_at"),
+            ((size + i, lf.event_id, lf.event_type, lf.publisher_id, lf.seq, lf.event_time, lf.leaf, h, accepted_at)
+             for i, (lf, h) in enumerate(zip(leaves, hashes, strict=True))),
+        )
     updates = tile_updates(nodes)
     if updates:
         # Tiles only ever grow at their right end: appending bytes in SQL
@@ -255,18 +269,31 @@ def registered_publishers(cur: Any) -> list[tuple[str, str]]:
 _REGISTRY_EVENT_MAX_BYTES = 1 << 20
 
 
+#: The registry's event types, as a list for ``= ANY``, which uses the index on event_type.
+_REGISTRY_TYPES = list(REGISTRY_EVENT_TYPES)
+
+
 def load_registry(cur: Any, authority: VerifierKey) -> TrustRegistry:
     """The trust registry rebuilt from the registry's own events in the log, in log order.
 
     Every ``publisher.*`` event in the log passed the gate, so replaying them
-    (:meth:`schemas.registry.TrustRegistry.apply`) gives the registry the
-    platform had when it accepted the last one.
+    (:meth:`schemas.registry.TrustRegistry.apply`), each at its recorded
+    arrival (``accepted_at``), gives the registry the platform had when it
+    accepted the last one.
     """
     reg = TrustRegistry(authority)
-    cur.execute("SELECT leaf FROM log_entries WHERE event_type LIKE 'publisher.%%' ORDER BY idx")
-    for (leaf,) in cur.fetchall():
-        reg.apply(parse_envelope(bytes(leaf), max_bytes=_REGISTRY_EVENT_MAX_BYTES))
+    cur.execute("SELECT leaf, accepted_at FROM log_entries WHERE event_type = ANY(%s) ORDER BY idx",
+                (_REGISTRY_TYPES,))
+    for leaf, accepted_at in cur.fetchall():
+        reg.apply(parse_envelope(bytes(leaf), max_bytes=_REGISTRY_EVENT_MAX_BYTES),
+                  arrived_at=accepted_at.astimezone(UTC))
     return reg
+
+
+def registry_version(cur: Any) -> int:
+    """Log index of the latest registry event, -1 when there is none (a cached registry is stale below it)."""
+    cur.execute("SELECT coalesce(max(idx), -1) FROM log_entries WHERE event_type = ANY(%s)", (_REGISTRY_TYPES,))
+    return int(cur.fetchone()[0])
 
 
 # --- tiles and proofs ------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 
 from schemas.errors import ConfigurationError
 from schemas.thresholds import DEFAULT_THRESHOLDS as _TH
+from schemas.thresholds import LATE_PUBLICATION, MAX_EVENT_AGE, MAX_FUTURE_SKEW
 
 __all__ = ["Settings", "load_settings", "settings_table_markdown"]
 
@@ -86,8 +87,9 @@ class Settings:
     checkpoint_interval_s: float = _s("CHECKPOINT_INTERVAL_S", 1.0, "Shortest time between two checkpoints.")
     # --- ingestion gate ----------------------------------------------------------
     max_event_bytes: int = _s("MAX_EVENT_BYTES", 65536, "Largest signed event accepted; larger ones are quarantined as oversize.")
-    max_future_skew_s: int = _s("MAX_FUTURE_SKEW_S", 300, "How far in the future an event time may be.")
-    max_event_age_days: int = _s("MAX_EVENT_AGE_DAYS", 3650, "How far in the past an event time may be.")
+    max_future_skew_s: int = _s("MAX_FUTURE_SKEW_S", int(MAX_FUTURE_SKEW.total_seconds()), "How far after its arrival an event's claimed time may be.")
+    max_event_age_days: float = _s("MAX_EVENT_AGE_DAYS", MAX_EVENT_AGE / timedelta(days=1), "How far before its arrival an event's claimed time may be, outside the publisher's declared backfill.")
+    late_publication_days: float = _s("LATE_PUBLICATION_DAYS", LATE_PUBLICATION / timedelta(days=1), "Outside the declared backfill, an event arriving this long after its claimed time raises published_late.")
     batch_size: int = _s("BATCH_SIZE", 2000, "Most events a processor handles in one database transaction.")
     batch_window_s: float = _s("BATCH_WINDOW_S", 0.05, "Longest a processor waits to fill a batch.")
     redrive_after_s: float = _s("REDRIVE_AFTER_S", 30.0, "Accepted events not reconciled after this long are forwarded again.")

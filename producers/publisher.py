@@ -48,6 +48,7 @@ class Publisher:
         self.key = private_key
         self.outbox = outbox
         self._producer = producer
+        self._shared = producer  # a producer lent by the caller (a fleet's): its owner closes it
         self._ack_consumer: Any = None
         self._known_topics: set[str] = set()
 
@@ -128,10 +129,16 @@ class Publisher:
                 self._drop_producer()
 
     def _drop_producer(self) -> None:
-        """Close a producer that failed (never just forget it: its sockets would leak)."""
+        """Close a producer that failed (never just forget it: its sockets would leak).
+
+        A producer lent by the caller is only let go of: the publishers of a
+        fleet share one, and closing it here broke every other publisher's
+        sends (seen as "KafkaProducer already closed" after a resend).
+        """
         if self._producer is not None:
-            with contextlib.suppress(Exception):
-                self._producer.close(timeout=0)
+            if self._producer is not self._shared:
+                with contextlib.suppress(Exception):
+                    self._producer.close(timeout=0)
             self._producer = None
         self._known_topics.clear()
 
@@ -221,7 +228,7 @@ class Publisher:
 
     def close(self) -> None:
         self._close_acks()
-        if self._producer is not None:
+        if self._producer is not None and self._producer is not self._shared:
             with contextlib.suppress(Exception):
                 self._producer.close(timeout=5)
         self.outbox.close()

@@ -23,7 +23,10 @@ __all__ = ["registration_payload", "register", "bootstrap_platform", "authority_
 
 
 def registration_payload(publisher_id: str, kind: str, public_key: bytes, *, roles: list[str] | None = None,
-                         party: dict[str, str] | None = None, valid_from: datetime | None = None) -> dict[str, Any]:
+                         party: dict[str, str] | None = None, valid_from: datetime | None = None,
+                         club_id: str | None = None, backfill_until: datetime | None = None) -> dict[str, Any]:
+    """A ``publisher.registered`` payload: a committee is bound to ``club_id``; events dated from
+    ``valid_from`` to the registration's arrival (or ``backfill_until``) are a declared backfill."""
     p: dict[str, Any] = {
         "publisher_id": publisher_id,
         "kind": kind,
@@ -33,6 +36,10 @@ def registration_payload(publisher_id: str, kind: str, public_key: bytes, *, rol
     }
     if party:
         p["party"] = party
+    if club_id is not None:
+        p["club_id"] = club_id
+    if backfill_until is not None:
+        p["backfill_until"] = format_time(backfill_until)
     return p
 
 

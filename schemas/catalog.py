@@ -46,6 +46,7 @@ from referencing.jsonschema import DRAFT202012
 from schemas.errors import MalformedInput
 from schemas.flag_workflow import SYSTEM_ACTOR, reason_allowed
 from schemas.keys import ALG_ED25519, parse_verifier_key
+from schemas.times import parse_time
 
 __all__ = [
     "EVENT_TYPES",
@@ -426,12 +427,16 @@ REGISTRY_EVENT_TYPES: Final[tuple[str, ...]] = tuple(
 )
 
 #: Default roles for each publisher kind (publisher.registered may grant others).
+#: A committee reports on its own projects and never verifies them: verification
+#: is a verifier's (a mirror club's, an auditor's), named by the project.
 ROLES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "operator": tuple(t for t in EVENT_TYPES if t.startswith("transfer.")),
-    "committee": ("project.registered", "milestone.reported", "milestone.verified"),
+    "committee": ("project.registered", "milestone.reported"),
     "government": ("disbursement.pledged", "disbursement.made"),
     "platform": ("flag.changed",),
     "reviewer": ("flag.changed",),
+    "verifier": ("milestone.verified",),
+    "payout_agent": ("transfer.paid_out",),
 }
 
 
@@ -600,6 +605,10 @@ def _check_publisher_registered(p: Mapping[str, Any]) -> None:
     _check_verifier_key(p, "public_key")
     if (p["kind"] == "government") != ("party" in p):
         raise _fail("party", "is required for a government publisher and only for one")
+    if (p["kind"] == "committee") != ("club_id" in p):
+        raise _fail("club_id", "is required for a committee and only for one")
+    if "backfill_until" in p and parse_time(p["backfill_until"]) < parse_time(p["valid_from"]):
+        raise _fail("backfill_until", "is before valid_from")
 
 
 def _check_key_rotated(p: Mapping[str, Any]) -> None:

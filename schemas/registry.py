@@ -9,8 +9,11 @@ key and bounds the older ones; ``publisher.revoked`` revokes one key or the
 whole publisher from a given time on.
 
 ``authorize`` answers, for any envelope: was it signed by a key that was
-valid for this publisher at the event's time, and may this publisher publish
-this type of event (and, for a government, about this party)?
+valid for this publisher, and may this publisher publish this type of event
+(and, for a government, about this party)?  The gate asks it in two steps,
+:meth:`TrustRegistry.authenticate` (who really signed it) and
+:meth:`TrustRegistry.check_policy` (may they), so that it can judge the
+event's time in between with the publisher's declared backfill.
 
 Order of the checks, and why the signature comes third rather than last:
 ``unknown_publisher``, ``unknown_key``, ``bad_signature``, then the policy
@@ -22,14 +25,21 @@ for events the publisher's key really signed; anyone can forge an envelope
 that *claims* a revoked key, and that must read as ``bad_signature``
 (a forgery), not as the publisher's misconduct.
 
-Revocation is by event time: an event whose ``event_time`` is before the
-key's ``revoked_at`` stays valid.  Events that were signed, logged and
-relied upon before a key was retired or compromised must not vanish from the
-record, or revoking a key would let its owner erase its own history.  The
-cost is that a thief holding a compromised key can backdate events; the
-authority counters that by setting ``revoked_at`` to when the compromise
-began (it may be earlier than the revocation event), and the ingest layer
-should refuse events whose ``event_time`` is far from their arrival time.
+Two clocks (``docs/adr/0007-authority-and-time.md``).  A key must be valid at
+the event's *claimed* time (``event_time``, chosen by the publisher) **and**
+not revoked or rotated out at its *arrival* (when the gate decides it, which
+the publisher cannot choose).  So once a revocation or a rotation's end has
+been applied, every event that reaches the log is refused whatever time it
+claims: a thief holding a compromised key cannot backdate events to before
+the revocation.  Events accepted before it stay in the log: revoking a key
+never erases the history it signed while it was good.  ``authorize`` without
+``arrived_at`` judges at the claimed time only (an offline check of a logged
+event, whose arrival the log itself records).
+
+The registry also records what the gate needs to judge time and authority:
+each registration's arrival (``registered_at``, the start of nothing but the
+end of the publisher's declared backfill, with ``backfill_until``) and the
+club a committee is bound to (``club_id``).
 """
 
 from __future__ import annotations
@@ -90,17 +100,41 @@ class PublisherInfo:
     """What the registry knows of one publisher."""
 
     publisher_id: str
-    kind: str  # operator | committee | government | platform | reviewer | authority
+    kind: str  # operator | committee | government | platform | reviewer | verifier | payout_agent | authority
     roles: frozenset[str]
     party: Party | None
     keys: tuple[KeyInfo, ...]
     revoked_at: datetime | None = None
+    club_id: str | None = None  # a committee's club
+    registered_at: datetime | None = None  # the registration's arrival in the log
+    backfill_until: datetime | None = None  # declared end of the backfill, if earlier
 
     def key(self, key_id: str) -> KeyInfo | None:
         for k in self.keys:
             if k.key_id == key_id:
                 return k
         return None
+
+    @property
+    def valid_from(self) -> datetime:
+        """The registration's ``valid_from``: the first key's (the start of the backfill)."""
+        return self.keys[0].valid_from
+
+    @property
+    def backfill_end(self) -> datetime | None:
+        """The end of the declared backfill: the registration's arrival, or ``backfill_until``
+        when earlier; None when neither is known (no backfill)."""
+        ends = [t for t in (self.registered_at, self.backfill_until) if t is not None]
+        return min(ends) if ends else None
+
+    def in_backfill(self, t: datetime) -> bool:
+        """Whether a claimed time ``t`` lies in the declared backfill ``[valid_from, backfill_end]``.
+
+        History dated there is published on purpose (a government publishing last
+        year's disbursements when it joins): neither too old nor late.
+        """
+        end = self.backfill_end
+        return end is not None and self.valid_from <= t <= end
 
 
 #: What identifies one signature check: (signature, public key, signed bytes).
@@ -233,21 +267,18 @@ class TrustRegistry:
 
     # --- authorization --------------------------------------------------------
 
-    def authorize(
+    def authenticate(
         self, env: Envelope, *, signatures: Mapping[SignatureKey, bool] = _NO_SIGNATURES
-    ) -> PublisherInfo:
-        """The publisher of ``env`` if it may have published it, else ``VerificationError``.
+    ) -> tuple[PublisherInfo, KeyInfo]:
+        """Who really signed ``env``: its publisher and key, else ``VerificationError``.
 
-        Reasons, in the order checked: ``not_authority`` (registry events
-        only), ``unknown_publisher``, ``unknown_key``, ``bad_signature``,
-        ``key_not_yet_valid``, ``key_revoked``, ``key_expired``,
-        ``publisher_revoked``, ``role_not_allowed``, ``party_mismatch``.
-
-        ``signatures`` are verdicts computed ahead (see :meth:`signature_jobs`);
-        a signature they do not cover is verified here.
+        Reasons: ``not_authority`` (registry events only), ``unknown_publisher``,
+        ``unknown_key``, ``bad_signature``; and ``role_not_allowed`` for a
+        genuine authority signature on anything but a registry event.
         """
         if env.event_type in REGISTRY_EVENT_TYPES:
-            return self._check_authority(env, signatures)
+            auth = self._check_authority(env, signatures)
+            return auth, auth.keys[0]
         if env.publisher_id == self.authority.name:
             # Authenticate first: only a genuine authority signature may earn
             # the authority a role verdict (and the integrity flag it raises);
@@ -260,9 +291,10 @@ class TrustRegistry:
                 "role_not_allowed",
                 f"the registry authority signs registry events only, not {env.event_type}",
             )
-        info = self._publishers.get(env.publisher_id)
-        if info is None:
+        found = self._publishers.get(env.publisher_id)
+        if found is None:
             raise _refuse("unknown_publisher", f"publisher {env.publisher_id} is not registered")
+        info = found
         key = info.key(env.key_id)
         if key is None:
             raise _refuse(
@@ -277,7 +309,34 @@ class TrustRegistry:
                 f"event {env.event_id}: signature does not verify with key {key.key_id} "
                 f"of {env.publisher_id}",
             )
+        return info, key
+
+    def check_policy(
+        self,
+        env: Envelope,
+        info: PublisherInfo,
+        key: KeyInfo,
+        *,
+        arrived_at: datetime | None = None,
+    ) -> None:
+        """May ``info`` publish ``env`` with ``key``?  ``VerificationError`` if not.
+
+        Reasons, in order: ``key_not_yet_valid`` (the claimed time is before the
+        key's ``valid_from``), ``key_revoked``, ``key_expired``,
+        ``publisher_revoked`` (revoked or rotated out at the claimed time or, when
+        ``arrived_at`` is given, at the arrival: whichever is later),
+        ``role_not_allowed``, ``party_mismatch``.  Registry events are the
+        authority's and pass.
+        """
+        if env.event_type in REGISTRY_EVENT_TYPES:
+            return
         t = env.time()
+        at = t if arrived_at is None or arrived_at < t else arrived_at
+        when = (
+            f"event time is {env.event_time}"
+            if at == t
+            else f"the event arrived at {format_time(at)} (it claims {env.event_time})"
+        )
         if t < key.valid_from:
             raise _refuse(
                 "key_not_yet_valid",
@@ -286,28 +345,28 @@ class TrustRegistry:
                 expected=format_time(key.valid_from),
                 got=env.event_time,
             )
-        if key.revoked_at is not None and key.revoked_at <= t:
+        if key.revoked_at is not None and key.revoked_at <= at:
             raise _refuse(
                 "key_revoked",
                 f"key {key.key_id} of {env.publisher_id} was revoked at "
-                f"{format_time(key.revoked_at)}, event time is {env.event_time}",
+                f"{format_time(key.revoked_at)}; {when}",
                 expected=format_time(key.revoked_at),
-                got=env.event_time,
+                got=format_time(at),
             )
-        if key.valid_until is not None and t > key.valid_until:
+        if key.valid_until is not None and at > key.valid_until:
             raise _refuse(
                 "key_expired",
                 f"key {key.key_id} of {env.publisher_id} was rotated out and valid until "
-                f"{format_time(key.valid_until)}, event time is {env.event_time}",
+                f"{format_time(key.valid_until)}; {when}",
                 expected=format_time(key.valid_until),
-                got=env.event_time,
+                got=format_time(at),
             )
-        if info.revoked_at is not None and info.revoked_at <= t:
+        if info.revoked_at is not None and info.revoked_at <= at:
             raise _refuse(
                 "publisher_revoked",
-                f"publisher {env.publisher_id} was revoked at {format_time(info.revoked_at)}",
+                f"publisher {env.publisher_id} was revoked at {format_time(info.revoked_at)}; {when}",
                 expected=format_time(info.revoked_at),
-                got=env.event_time,
+                got=format_time(at),
             )
         if env.event_type not in info.roles:
             raise _refuse(
@@ -325,15 +384,43 @@ class TrustRegistry:
                     expected=None if info.party is None else [info.party.level, info.party.id],
                     got=[level, party_id],
                 )
+
+    def authorize(
+        self,
+        env: Envelope,
+        *,
+        signatures: Mapping[SignatureKey, bool] = _NO_SIGNATURES,
+        arrived_at: datetime | None = None,
+    ) -> PublisherInfo:
+        """The publisher of ``env`` if it may have published it, else ``VerificationError``.
+
+        :meth:`authenticate` then :meth:`check_policy`: reasons, in the order
+        checked: ``not_authority`` (registry events only), ``unknown_publisher``,
+        ``unknown_key``, ``bad_signature``, ``key_not_yet_valid``,
+        ``key_revoked``, ``key_expired``, ``publisher_revoked``,
+        ``role_not_allowed``, ``party_mismatch``.
+
+        ``signatures`` are verdicts computed ahead (see :meth:`signature_jobs`);
+        a signature they do not cover is verified here.  ``arrived_at`` judges
+        revocations and rotations at the arrival too (see the module docstring).
+        """
+        info, key = self.authenticate(env, signatures=signatures)
+        self.check_policy(env, info, key, arrived_at=arrived_at)
         return info
 
     # --- applying registry events ---------------------------------------------
 
     def apply(
-        self, env: Envelope, *, signatures: Mapping[SignatureKey, bool] = _NO_SIGNATURES
+        self,
+        env: Envelope,
+        *,
+        signatures: Mapping[SignatureKey, bool] = _NO_SIGNATURES,
+        arrived_at: datetime | None = None,
     ) -> None:
-        """Apply one registry event signed by the authority.
+        """Apply one registry event signed by the authority, which arrived at ``arrived_at``.
 
+        The arrival of a registration ends the publisher's declared backfill;
+        without it (a test, an offline replay) the event's own time stands in.
         Idempotent per ``event_id`` (replaying the registry topic is safe).
         Refusals: ``VerificationError`` with ``not_authority``,
         ``bad_signature``, ``already_registered`` (publisher or key),
@@ -354,25 +441,29 @@ class TrustRegistry:
         p = env.payload
         validate_payload(env.event_type, env.schema_version, p)
         if env.event_type == "publisher.registered":
-            self._register(p)
+            self._register(p, env.time() if arrived_at is None else arrived_at)
         elif env.event_type == "publisher.key_rotated":
             self._rotate(p)
         else:
             self._revoke(p)
         self._applied.add(env.event_id)
 
-    def _register(self, p: Mapping[str, Any]) -> None:
+    def _register(self, p: Mapping[str, Any], arrived_at: datetime) -> None:
         pid = p["publisher_id"]
         if pid in self._publishers or pid == self.authority.name:
             raise _refuse("already_registered", f"publisher {pid} is already registered")
         vk = parse_verifier_key(p["public_key"], alg=ALG_ED25519)
         party = p.get("party")
+        backfill = p.get("backfill_until")
         self._publishers[pid] = PublisherInfo(
             publisher_id=pid,
             kind=p["kind"],
             roles=frozenset(p["roles"]),
             party=None if party is None else Party(party["level"], party["id"]),
             keys=(KeyInfo(vk.key_id.hex(), vk.public_key, parse_time(p["valid_from"])),),
+            club_id=p.get("club_id"),
+            registered_at=arrived_at.astimezone(UTC),
+            backfill_until=None if backfill is None else parse_time(backfill),
         )
 
     def _existing(self, pid: str) -> PublisherInfo:
@@ -432,6 +523,9 @@ class TrustRegistry:
                     if info.party is None
                     else {"level": info.party.level, "id": info.party.id},
                     "revoked_at": t(info.revoked_at),
+                    "club_id": info.club_id,
+                    "registered_at": t(info.registered_at),
+                    "backfill_until": t(info.backfill_until),
                     "keys": [
                         {
                             "public_key": str(k.verifier_key(pid)),
@@ -492,6 +586,9 @@ class TrustRegistry:
                     party=None if party is None else Party(party["level"], party["id"]),
                     keys=tuple(keys),
                     revoked_at=t(s["revoked_at"]),
+                    club_id=s.get("club_id"),
+                    registered_at=t(s.get("registered_at")),
+                    backfill_until=t(s.get("backfill_until")),
                 )
             reg._applied = set(state["applied"])
         except (KeyError, TypeError, AttributeError, AssertionError, MalformedInput) as e:

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-__all__ = ["DEFAULT_THRESHOLDS", "SDG_CEILING_BPS", "SDG_TARGET_BPS", "Thresholds"]
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "LATE_PUBLICATION",
+    "MAX_EVENT_AGE",
+    "MAX_FUTURE_SKEW",
+    "SDG_CEILING_BPS",
+    "SDG_TARGET_BPS",
+    "Thresholds",
+]
 
 #: SDG target 10.c: reduce the cost of remittances to less than 3 % ...
 SDG_TARGET_BPS: Final = 300
@@ -51,3 +59,20 @@ class Thresholds:
 
 #: The defaults, as one value.
 DEFAULT_THRESHOLDS: Final = Thresholds()
+
+
+# --- the gate's two clocks (docs/adr/0007-authority-and-time.md) -------------------------
+#
+# Claimed time (an event's ``event_time``) is the publisher's; arrival time (when
+# the gate accepted it into the log) is not.  Defaults of the settings
+# MAX_FUTURE_SKEW_S, MAX_EVENT_AGE_DAYS and LATE_PUBLICATION_DAYS.
+
+#: A claimed time may be at most this far after its arrival (clocks drift).
+MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
+#: A claimed time may be at most this far before its arrival, except inside the
+#: publisher's declared backfill (its registration's ``valid_from`` to the
+#: registration's arrival, or its ``backfill_until``).
+MAX_EVENT_AGE: Final = timedelta(days=30)
+#: Outside the backfill, an event arriving more than this after its claimed time
+#: is accepted and raises ``published_late`` (low severity).
+LATE_PUBLICATION: Final = timedelta(days=7)

@@ -287,6 +287,8 @@ FlagType = Literal[
     "forged_signature",
     "role_violation",
     "revoked_key_used",
+    "authority_violation",
+    "published_late",
 ]
 
 
@@ -427,7 +429,8 @@ class Milestone(TypedDict):
 
 class ProjectRegistered(TypedDict):
     """A hometown project and its matching agreement (club + municipal + state + federal shares).
-    Published by the committee.
+    Published by the committee bound to club_id in the registry; the first registration of a
+    project id in the log is the only one.
     """
 
     project_id: str
@@ -443,6 +446,7 @@ class ProjectRegistered(TypedDict):
     families_benefited: NotRequired[int]
     milestones: list[Milestone]
     agreement_signed_at: str
+    verifiers: NotRequired[list[str]]
 
 
 class PublisherKeyRotated(TypedDict):
@@ -456,7 +460,15 @@ class PublisherKeyRotated(TypedDict):
     old_key_valid_until: str
 
 
-PublisherKind = Literal["operator", "committee", "government", "platform", "reviewer"]
+PublisherKind = Literal[
+    "operator",
+    "committee",
+    "government",
+    "platform",
+    "reviewer",
+    "verifier",
+    "payout_agent",
+]
 
 
 Role = Literal[
@@ -487,8 +499,10 @@ class PublisherRegistered(TypedDict):
     kind: PublisherKind
     roles: list[Role]
     party: NotRequired[Party]
+    club_id: NotRequired[str]
     public_key: str
     valid_from: str
+    backfill_until: NotRequired[str]
 
 
 RevocationReason = Literal["key_compromise", "retired", "superseded"]
@@ -567,7 +581,7 @@ class ProjectFundDestination(TypedDict):
 
 class TransferSent(TypedDict):
     """An operator accepted a remittance and promised an amount and a time. Published by the
-    operator (kind operator).
+    operator named in payload.operator (kind operator), and only by it.
     """
 
     transfer_id: str
@@ -582,6 +596,7 @@ class TransferSent(TypedDict):
     sender: str
     receipt_digest: str
     disclosed_cost_bps: int
+    payout_agents: NotRequired[list[str]]
 
 
 EventType = Literal[

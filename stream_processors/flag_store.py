@@ -37,7 +37,12 @@ from schemas.money import MAX_AMOUNT
 from schemas.times import format_time
 from stream_processors.rules.model import FlagSpec
 
-__all__ = ["FlagWriter", "FlagChange", "apply_review", "recount_open_flags"]
+__all__ = ["GATE_RAISED", "FlagWriter", "FlagChange", "apply_review", "recount_open_flags"]
+
+#: ``detail`` member of a flag about a transfer or project that the gate raised
+#: (an ``authority_violation`` for an event it refused): the rules never see the
+#: refused event, so :meth:`FlagWriter.sync` must not withdraw that flag.
+GATE_RAISED: tuple[str, str] = ("raised_by", "gate")
 
 
 @dataclass
@@ -86,8 +91,9 @@ class FlagWriter:
         if not subjects:
             return
         existing = self._existing(
-            "(subject_kind, subject_id) IN (SELECT unnest(%s::text[]), unnest(%s::text[]))",
-            ([k for k, _ in subjects], [i for _, i in subjects]),
+            "(subject_kind, subject_id) IN (SELECT unnest(%s::text[]), unnest(%s::text[]))"
+            " AND (detail ->> %s) IS DISTINCT FROM %s",
+            ([k for k, _ in subjects], [i for _, i in subjects], *GATE_RAISED),
         )
         idx = self._log_indices(e for s in specs for e in s.evidence)
         wanted = {s.flag_id: s for s in specs}

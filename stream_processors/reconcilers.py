@@ -40,7 +40,7 @@ from stream_processors.rules.projects import ProjectResult, reconcile_project
 from stream_processors.rules.transfers import TransferResult, reconcile_transfer
 
 __all__ = ["thresholds", "apply_transfer_events", "apply_project_events", "run_deadlines", "visible_flags",
-           "parse_forwarded", "contribution_from_json", "contribution_to_json"]
+           "parse_forwarded", "evt_of", "contribution_from_json", "contribution_to_json"]
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +74,24 @@ def _entity_of(e: Evt) -> tuple[str, str]:
 
 
 def parse_forwarded(value: bytes, log_index: int | None) -> Evt:
-    obj = json.loads(value)
+    return evt_of(json.loads(value), log_index)
+
+
+def evt_of(obj: dict[str, Any], log_index: int | None) -> Evt:
+    """The rules' view of a forwarded envelope (JSON object): its header's id, type, time and publisher."""
     h = obj["header"]
-    return Evt(h["event_id"], h["type"], parse_time(h["event_time"]), log_index, obj["payload"])
+    return Evt(h["event_id"], h["type"], parse_time(h["event_time"]), log_index, obj["payload"], h["publisher_id"])
 
 
-_EE_COLS = ("kind", "entity_id", "event_id", "event_type", "event_time", "log_index", "payload")
+_EE_COLS = ("kind", "entity_id", "event_id", "event_type", "event_time", "log_index", "payload", "publisher_id")
 
 
 def _store_events(cur: Any, evts: Sequence[Evt]) -> None:
     rows = []
     for e in evts:
         kind, eid = _entity_of(e)
-        rows.append((kind, eid, e.event_id, e.event_type, e.event_time, e.log_index, json.dumps(e.payload)))
+        rows.append((kind, eid, e.event_id, e.event_type, e.event_time, e.log_index, json.dumps(e.payload),
+                     e.publisher_id))
     if rows:
         # COPY into a per-connection staging table, then one INSERT ... ON
         # CONFLICT: redelivered events stay no-ops, without quoting every
@@ -126,12 +131,12 @@ def _load_events(cur: Any, kind: str, ids: list[str], have: Sequence[Evt] = ()) 
             known.add(e.event_id)
             out[ent].append(e)
     cur.execute(
-        "SELECT entity_id, event_id, event_type, event_time, log_index, payload FROM entity_events"
+        "SELECT entity_id, event_id, event_type, event_time, log_index, payload, publisher_id FROM entity_events"
         " WHERE kind = %s AND entity_id = ANY(%s) AND NOT (event_id = ANY(%s))",
         (kind, ids, sorted(known)),
     )
-    for eid, ev, et, t, li, payload in cur.fetchall():
-        out[eid].append(Evt(ev, et, t.astimezone(UTC), li, payload))
+    for eid, ev, et, t, li, payload, pub in cur.fetchall():
+        out[eid].append(Evt(ev, et, t.astimezone(UTC), li, payload, pub))
     return out
 
 
@@ -324,12 +329,13 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
 def _store_contributions(cur: Any, cs: Sequence[Contribution]) -> None:
     execute_values(
         cur,
-        "INSERT INTO project_contributions (project_id, transfer_id, club_id, amount, currency, received_at, evidence, version)"
+        "INSERT INTO project_contributions (project_id, transfer_id, club_id, amount, currency, received_at, evidence,"
+        " version, operator)"
         " VALUES %s ON CONFLICT (project_id, transfer_id) DO UPDATE SET amount = EXCLUDED.amount,"
         " currency = EXCLUDED.currency, received_at = EXCLUDED.received_at, evidence = EXCLUDED.evidence,"
-        " version = EXCLUDED.version WHERE project_contributions.version <= EXCLUDED.version",
-        [(c.project_id, c.transfer_id, c.club_id, c.amount, c.currency, c.received_at, json.dumps(list(c.evidence)), c.version)
-         for c in cs],
+        " version = EXCLUDED.version, operator = EXCLUDED.operator WHERE project_contributions.version <= EXCLUDED.version",
+        [(c.project_id, c.transfer_id, c.club_id, c.amount, c.currency, c.received_at, json.dumps(list(c.evidence)),
+          c.version, c.operator) for c in cs],
     )
     execute_values(
         cur, "INSERT INTO dirty_projects (project_id) VALUES %s ON CONFLICT DO NOTHING",
@@ -342,7 +348,8 @@ def _store_contributions(cur: Any, cs: Sequence[Contribution]) -> None:
 
 def contribution_from_json(obj: dict[str, Any]) -> Contribution:
     return Contribution(obj["project_id"], obj["club_id"], obj["transfer_id"], int(obj["amount"]), obj["currency"],
-                        parse_time(obj["received_at"]), tuple(obj["evidence"]), int(obj["version"]))
+                        parse_time(obj["received_at"]), tuple(obj["evidence"]), int(obj["version"]),
+                        obj.get("operator"))
 
 
 def contribution_to_json(c: Contribution) -> bytes:
@@ -363,12 +370,12 @@ def apply_project_events(cur: Any, evts: Sequence[Evt], contributions: Sequence[
     now = now_fn()
     by_id = _load_events(cur, "project", touched, evts)
     cur.execute(
-        "SELECT project_id, club_id, transfer_id, amount, currency, received_at, evidence, version"
+        "SELECT project_id, club_id, transfer_id, amount, currency, received_at, evidence, version, operator"
         " FROM project_contributions WHERE project_id = ANY(%s)", (touched,),
     )
     contribs: dict[str, list[Contribution]] = {p: [] for p in touched}
-    for p, club, tr, amt, cur_, at, ev, ver in cur.fetchall():
-        contribs[p].append(Contribution(p, club, tr, int(amt), cur_, at.astimezone(UTC), tuple(ev), int(ver)))
+    for p, club, tr, amt, cur_, at, ev, ver, op in cur.fetchall():
+        contribs[p].append(Contribution(p, club, tr, int(amt), cur_, at.astimezone(UTC), tuple(ev), int(ver), op))
     results = _isolated("project", touched, lambda p: reconcile_project(p, by_id[p], contribs[p], now, th))
     _drop_deadlines(cur, "project", [p for p in touched if p not in results])
     if not results:

@@ -27,7 +27,7 @@ from producers.cli.common import (
     running_platform,
     write_atomic,
 )
-from producers.cli.fleet import Fleet, next_seqs, publish_sim, register_all
+from producers.cli.fleet import Fleet, next_seqs, publish_phases, register_all
 from schemas.errors import CuentasError, MalformedInput, UnavailableService
 from schemas.times import format_time
 
@@ -150,7 +150,7 @@ def _demo_run(
         echo(f"Demo receipt code: {c} ({what})")
     _retry(
         "registering the demo publishers",
-        lambda: register_all(s2, db_url, sim, 120.0, echo),
+        lambda: register_all(s2, db_url, sim, 120.0, echo, phase=None if state.get("backfill_done") else 0),
         stop,
         echo,
     )
@@ -158,7 +158,7 @@ def _demo_run(
     try:
         if not state.get("backfill_done"):
             echo(f"publishing the demo backfill: {len(sim.events):,} events over the last 90 days")
-            publish_sim(fleet, sim.events, None, lambda k: None, stop)
+            publish_phases(s2, db_url, sim, fleet, None, 180.0, echo, stop=stop)
             pending = fleet.settle(180.0)
             echo(f"backfill published ({pending} still waiting for acknowledgement)")
             if not stop():

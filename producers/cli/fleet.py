@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from producers.publisher import Publisher
     from producers.simulator import SimEvent, SimPublisher, Simulation
 
-__all__ = ["Fleet", "state_path", "first_seqs", "next_seqs", "register_all", "publish_sim"]
+__all__ = ["Fleet", "state_path", "first_seqs", "next_seqs", "register_all", "publish_sim", "publish_phases"]
 
 
 class Fleet:
@@ -124,8 +124,7 @@ class Fleet:
     def close(self) -> None:
         """Close every outbox, then the one shared producer."""
         for p in self.pubs.values():
-            p._producer = None  # shared: closed once below
-            p.close()
+            p.close()  # a publisher never closes the producer it was lent: closed once below
         with contextlib.suppress(Exception):
             self.producer.close(timeout=5)
 
@@ -169,9 +168,15 @@ def next_seqs(settings: Settings, ids: Iterable[str]) -> dict[str, int]:
 
 
 def register_all(
-    settings: Settings, db_url: str, sim: Simulation, timeout: float, echo: Callable[[str], None]
+    settings: Settings,
+    db_url: str,
+    sim: Simulation,
+    timeout: float,
+    echo: Callable[[str], None],
+    phase: int | None = None,
 ) -> int:
-    """Publish the registry actions the platform does not have yet; wait until accepted.
+    """Publish the registry actions (of ``phase``, or all) the platform does not have yet; wait
+    until accepted.
 
     Each action has a deterministic event id, and one still pending in the
     authority's outbox (an earlier attempt) is re-sent, never signed again: two
@@ -185,6 +190,8 @@ def register_all(
     reg = read_registry(settings, db_url, authority)
     todo: list[tuple[str, Any]] = []
     for i, action in enumerate(sim.registry):
+        if phase is not None and action.phase != phase:
+            continue
         info = reg.publisher(action.publisher_id)
         eid = sim.registry_event_id(i)
         if action.event_type == "publisher.registered":
@@ -199,9 +206,16 @@ def register_all(
                     "CUENTAS_DATA_DIR)"
                 )
         else:
-            key = info.key(str(action.payload["key_id"])) if info is not None else None
-            if key is None or key.revoked_at is None:
+            kid = action.payload["key_id"]
+            if info is None:
                 todo.append((eid, action))
+            elif kid is None:
+                if info.revoked_at is None:
+                    todo.append((eid, action))
+            else:
+                key = info.key(str(kid))
+                if key is None or key.revoked_at is None:
+                    todo.append((eid, action))
     if not todo:
         return 0
     with publisher_locks(settings, [AUTHORITY_NAME]):
@@ -217,7 +231,7 @@ def register_all(
                 pub.publish_many(envs)
             if len(fresh) < len(todo):
                 pub.resend_due(0)
-            echo(f"registering {len(todo)} publisher event(s) with the registry authority...")
+            echo(f"publishing {len(todo)} registry event(s) signed by the registry authority...")
             pub.settle(timeout=timeout)
             results = [(a.publisher_id, pub.outbox.status_of(eid)) for eid, a in todo]
         finally:
@@ -258,4 +272,35 @@ def publish_sim(
         fleet.publish(part)
         done += len(part)
         advance(len(part))
+    return done
+
+
+def publish_phases(
+    settings: Settings,
+    db_url: str,
+    sim: Simulation,
+    fleet: Fleet,
+    rate: float | None,
+    timeout: float,
+    echo: Callable[[str], None],
+    advance: Callable[[int], None] = lambda k: None,
+    stop: Callable[[], bool] = lambda: False,
+    settled: Callable[[int], None] = lambda pending: None,
+) -> int:
+    """Publish a run phase by phase; how many events were handed over.
+
+    Each phase's registry actions first (a revocation follows the revoked
+    publisher's genuine events), then its events; a phase starts once every
+    event of the ones before was acknowledged: what the gate decides may depend
+    on what reached the log first (``producers.simulator.results.SimEvent.phase``).
+    Phase 0's registrations are the caller's (:func:`register_all`).
+    """
+    done = 0
+    for phase in sim.phases:
+        if stop():
+            break
+        if phase != 0:
+            fleet.settle(timeout, settled)
+            register_all(settings, db_url, sim, timeout, echo, phase=phase)
+        done += publish_sim(fleet, sim.events_in(phase), rate, advance, stop)
     return done

@@ -90,7 +90,8 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
         return 0
     print(f"wrote {out} (mode 600{', encrypted' if key_passphrase(args.passphrase_env) else ''})")
     print(info["verifier_key"])
-    print(f"next: cuentas publishers register {name} --kind KIND --key {info['verifier_key']}")
+    print(f"next: cuentas publishers register {name} --kind KIND --key {info['verifier_key']}"
+          " (a committee also --club-id CLUB)")
     return 0
 
 
@@ -156,6 +157,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     print("The registry authority must publish this event before the new key is used")
     print(f"(the old key {info_old['key_id']} stays valid until {payload['old_key_valid_until']}):")
     print(json.dumps({"type": "publisher.key_rotated", "payload": payload}, sort_keys=True))
+    print(f"next, where the platform runs: cuentas publishers rotate {name} --key {info_new['verifier_key']} "
+          f"--overlap {args.overlap}")
     return 0
 
 

@@ -33,7 +33,7 @@ from producers.cli.common import (
     write_atomic,
 )
 from producers.cli.demo import run_demo
-from producers.cli.fleet import Fleet, first_seqs, publish_sim, register_all, state_path
+from producers.cli.fleet import Fleet, first_seqs, publish_phases, register_all, state_path
 from schemas.errors import MalformedInput
 from schemas.l10n import DEFAULT_LOCALE, cli_locale, format_datetime, format_integer, format_number
 from schemas.times import format_time
@@ -218,9 +218,16 @@ def _simulate_and_publish(
     rate: float | None,
 ) -> tuple[Simulation, Path, dict[str, Any]]:
     """Generate the run, write its truth (and receipts), register, publish and settle."""
-    from producers.simulator import roster, simulate
+    from producers.simulator import LATE_CASE_WINDOW, roster, simulate
 
-    key = hashlib.sha256(f"{args.seed}|{format_time(start)}|{span}|{n}|{args.anomalies}".encode())
+    # Published now: a window that ended long ago leaves the late publication
+    # case out (another run, with its own remembered numbering).
+    now = datetime.now(UTC)
+    late_case = now - (start + span) <= LATE_CASE_WINDOW
+    key = hashlib.sha256(
+        f"{args.seed}|{format_time(start)}|{span}|{n}|{args.anomalies}".encode()
+        + (b"" if late_case else b"|no-late-case")
+    )
     state = state_path(s, f"seed-{args.seed}-{key.hexdigest()[:10]}")
     first = first_seqs(s, [p.publisher_id for p in roster(args.seed)], state)
     loc = cli_locale(getattr(args, "locale", None), os.environ)
@@ -232,7 +239,13 @@ def _simulate_and_publish(
     )
     t0 = time.monotonic()
     sim = simulate(
-        args.seed, events=n, start=start, span=span, anomalies=args.anomalies, first_seq=first
+        args.seed,
+        events=n,
+        start=start,
+        span=span,
+        anomalies=args.anomalies,
+        first_seq=first,
+        published_at=now,
     )
     console.print(f"generated in {format_number(Decimal(repr(time.monotonic() - t0)), 1, loc)} s")
     truth_path = (
@@ -250,19 +263,30 @@ def _simulate_and_publish(
             ),
             0o600,
         )
-    register_all(s2, db_url, sim, args.timeout, console.print)
+    register_all(s2, db_url, sim, args.timeout, console.print, phase=0)
     fleet = Fleet(s2, sim.publishers)
     try:
         with progress_bar(console) as progress:
             task = progress.add_task("publishing", total=len(sim.events))
             acks = progress.add_task("acknowledged", total=len(sim.events))
+
+            def settled(pending: int) -> None:
+                progress.update(acks, completed=max(0, progress.tasks[task].completed - pending))
+
             t1 = time.monotonic()
-            published = publish_sim(fleet, sim.events, rate, lambda k: progress.advance(task, k))
-            elapsed = time.monotonic() - t1
-            fleet.settle(
+            published = publish_phases(
+                s2,
+                db_url,
+                sim,
+                fleet,
+                rate,
                 args.timeout,
-                lambda pending: progress.update(acks, completed=max(0, len(sim.events) - pending)),
+                console.print,
+                lambda k: progress.advance(task, k),
+                settled=settled,
             )
+            elapsed = time.monotonic() - t1
+            fleet.settle(args.timeout, settled)
         obs = _observe(sim, fleet.statuses())
         per_pub = fleet.counts()
     finally:

@@ -19,8 +19,16 @@ What it models (figures from ``/work/shared/design/domain.md``):
   governments pledge and disburse; the committee reports milestones with
   evidence digests and the hometown mirror club verifies them.
 * With ``anomalies=True``, labelled cases of every discrepancy the rules flag
-  and of every attack on the gate (forgery, revoked key, wrong role, replay,
-  equivocation, sequence gap, out-of-order delivery).
+  and of every attack on the gate (forgery, revoked key that backdates, wrong
+  role, replay, equivocation, sequence gap, out-of-order delivery) and on the
+  authority model: a transfer in another operator's name, payouts by another
+  operator (before and after the transfer reaches the log), a committee
+  verifying its own report, backdated second registrations, late publication,
+  payouts dated before their transfer, a project for another club, a
+  contribution credited to another club.  Payout agents publish some payouts;
+  mirror clubs (kind ``verifier``) are the verifiers projects name.
+* Publication phases (``SimEvent.phase``): what depends on what reached the
+  log first is published once phase 0 was acknowledged.
 
 Time layout of a window ``[start, end]`` (why: the platform's clock is the
 minimum over partitions of the latest event time minus an hour of lateness, so
@@ -55,7 +63,7 @@ Modules, by job (each draws from the run's one random stream, in a fixed order):
 
 from __future__ import annotations
 
-from producers.simulator.build import DEFAULT_EVENTS, MIN_SPAN, simulate
+from producers.simulator.build import DEFAULT_EVENTS, LATE_CASE_WINDOW, MIN_SPAN, simulate
 from producers.simulator.live import LiveEvent, LiveFeed
 from producers.simulator.results import RegistryAction, SimEvent, Simulation
 from producers.simulator.truth import (
@@ -71,6 +79,7 @@ __all__ = [
     "ATTACK_CLASSES",
     "DEFAULT_EVENTS",
     "DISCREPANCY_CLASSES",
+    "LATE_CASE_WINDOW",
     "MIN_SPAN",
     "NO_FLAG_CLASSES",
     "REGISTRATION_VALID_FROM",

@@ -14,22 +14,31 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from producers.simulator.attacks import add_revoked_operator, attacks
+from producers.simulator.attacks import (
+    ATTACK_EVENTS,
+    LATE_CASE_EVENTS,
+    add_late_operator,
+    add_revoked_operator,
+    add_self_verifying_committee,
+    attacks,
+)
 from producers.simulator.drafts import Draft, Run
 from producers.simulator.projects import project
 from producers.simulator.results import RegistryAction, SimEvent, Simulation
-from producers.simulator.transfers import anomaly_transfer, clean_transfers
+from producers.simulator.transfers import anomaly_transfer, clean_transfers, quiet_tail
 from producers.simulator.truth import truth_order
 from schemas.envelope import Envelope, sign_event
 from schemas.errors import MalformedInput
 from schemas.times import format_time
 
-__all__ = ["DEFAULT_EVENTS", "MIN_SPAN", "simulate", "finish", "sign", "demo_receipts"]
+__all__ = ["DEFAULT_EVENTS", "LATE_CASE_WINDOW", "MIN_SPAN", "simulate", "finish", "sign", "demo_receipts"]
 
 #: Events generated when ``events`` is None.
 DEFAULT_EVENTS: Final = 5_000
 #: Shortest window: one month of event time.
 MIN_SPAN: Final = timedelta(days=30)
+#: Published later than this after its window, a run leaves out the late publication case.
+LATE_CASE_WINDOW: Final = timedelta(days=5)
 
 
 def _scale(n: int, per: int, lo: int, hi: int) -> int:
@@ -44,12 +53,17 @@ def simulate(
     span: timedelta,
     anomalies: bool,
     first_seq: Mapping[str, int] | None = None,
+    published_at: datetime | None = None,
 ) -> Simulation:
     """Generate one run: ``events`` envelopes (exactly) with event times in ``[start, start+span]``.
 
     ``first_seq`` gives, per publisher, the first sequence number to use (what
     its outbox would allocate next), so that a second run on the same platform
-    continues each publisher's sequence instead of reusing numbers.  Raises
+    continues each publisher's sequence instead of reusing numbers.
+    ``published_at`` is when the run will reach the platform (default: right
+    after its window); published more than :data:`LATE_CASE_WINDOW` after it,
+    the late publication case is left out (its events would be older than
+    MAX_EVENT_AGE, refused rather than late), and the run is another run.  Raises
     ``MalformedInput`` for a window that is too short, not in the past, or an
     event count too small for what the run must contain.
     """
@@ -75,8 +89,9 @@ def simulate(
     # collector would only rescan the growing heap (a third of the run time).
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    late_ok = published_at is None or published_at - (start + span) <= LATE_CASE_WINDOW
     try:
-        return _simulate(seed, n, start, span, anomalies, first_seq or {})
+        return _simulate(seed, n, start, span, anomalies, first_seq or {}, late_ok)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -89,10 +104,24 @@ def _simulate(
     span: timedelta,
     anomalies: bool,
     first_seq: Mapping[str, int],
+    late_ok: bool,
 ) -> Simulation:
-    run = Run(seed, events=n, start=start, span=span, anomalies=anomalies, first_seq=first_seq)
+    run = Run(
+        seed,
+        events=n,
+        start=start,
+        span=span,
+        anomalies=anomalies,
+        first_seq=first_seq,
+        late_case=late_ok,
+    )
     if anomalies:
         add_revoked_operator(run)
+        if late_ok:
+            add_late_operator(run)
+        else:
+            run.skipped.append("published_late")
+        add_self_verifying_committee(run)
     run.registry.extend(
         RegistryAction("publisher.registered", p.registration_payload())
         for p in sorted(run.pubs.values(), key=lambda p: p.publisher_id)
@@ -111,6 +140,7 @@ def _simulate(
             "funds_without_milestone",
         ):
             labels += [cls] * per
+        labels.append("self_verification")
     run.rng.shuffle(labels)
     for label in labels:
         if not project(run, label) and label is not None and label not in run.skipped:
@@ -129,7 +159,7 @@ def _simulate(
             for _ in range(per):
                 anomaly_transfer(run, cls)
     # clean remittances fill the rest; attacks need some of them, so they come last
-    attack_events = 9 if anomalies else 0  # 2 forged, 3 revoked, 2 wrong role, replay, equiv.
+    attack_events = (ATTACK_EVENTS - (0 if late_ok else LATE_CASE_EVENTS)) if anomalies else 0
     remaining = n - len(run.drafts) - attack_events
     min_clean = 40
     if remaining < 2 * min_clean:
@@ -143,6 +173,7 @@ def _simulate(
     pairs = (remaining - 3) // 2 if refunded else remaining // 2
     plain_cancels = pairs // 300
     clean_transfers(run, pairs - plain_cancels, plain_cancels + int(refunded), refunded)
+    quiet_tail(run)
     if anomalies:
         attacks(run)
     sim = finish(run)
@@ -165,7 +196,7 @@ def finish(run: Run) -> Simulation:
     event (a far-off number would read as a gap in the victim's sequence);
     the gap publisher skips one number and nothing else does.
     """
-    run.drafts.sort(key=lambda d: (d.publish_at, d.idx))
+    run.drafts.sort(key=lambda d: (d.phase, d.publish_at, d.idx))
     counters: dict[str, int] = {}
     gap_pub = run.gap_publisher
     gap_at = None
@@ -214,7 +245,7 @@ def sign(run: Run, d: Draft) -> SimEvent:
     """Sign a numbered draft as its kind says (a replay reuses the original's bytes)."""
     if d.kind == "replay":
         assert d.original is not None and d.original.envelope is not None
-        return SimEvent(d.original.envelope, "duplicate", "duplicate", d.label, None)
+        return SimEvent(d.original.envelope, "duplicate", "duplicate", d.label, None, d.phase)
     pub = run.pubs[d.publisher_id]
     env = sign_event(
         pub.key,
@@ -252,8 +283,8 @@ def sign(run: Run, d: Draft) -> SimEvent:
         )
     d.envelope = env
     if d.kind == "normal":
-        return SimEvent(env, "accepted", None, d.label, d.seq)
-    return SimEvent(env, "rejected", d.reason, d.label, d.seq if d.kind == "refused" else None)
+        return SimEvent(env, "accepted", None, d.label, d.seq, d.phase)
+    return SimEvent(env, "rejected", d.reason, d.label, d.seq if d.kind == "refused" else None, d.phase)
 
 
 def demo_receipts(run: Run) -> dict[str, tuple[str, str]]:

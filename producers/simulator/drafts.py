@@ -21,7 +21,15 @@ from typing import Any, Final
 from producers.simulator.market import Market, Quote
 from producers.simulator.results import RegistryAction
 from producers.simulator.truth import flag_line
-from producers.simulator.world import DAY, SimPublisher, b32, derive_key, hash_parts, seeded_rng
+from producers.simulator.world import (
+    DAY,
+    Club,
+    SimPublisher,
+    b32,
+    derive_key,
+    hash_parts,
+    seeded_rng,
+)
 from schemas.envelope import Envelope, event_id_from
 from schemas.times import format_time
 
@@ -48,6 +56,7 @@ class Draft:
     original: Draft | None = None
     seq: int = 0
     envelope: Envelope | None = None
+    phase: int = 0  # see results.SimEvent.phase
 
 
 @dataclass(slots=True)
@@ -64,6 +73,7 @@ class Transfer:
     label: str | None = None
     beneficiary: bool = True
     cancelled: bool = False
+    payer: str = ""  # who publishes its payouts: the operator, or a payout agent it named
 
 
 class Run(Market):
@@ -84,6 +94,7 @@ class Run(Market):
         span: timedelta,
         anomalies: bool,
         first_seq: Mapping[str, int],
+        late_case: bool = True,
     ) -> None:
         self.seed = seed
         self.start = start
@@ -95,7 +106,14 @@ class Run(Market):
         seqs = ",".join(f"{k}={v}" for k, v in sorted(first_seq.items()) if v != 1)
         tag = b32(
             hash_parts(
-                "run", seed, format_time(start), int(span.total_seconds()), events, anomalies, seqs
+                "run",
+                seed,
+                format_time(start),
+                int(span.total_seconds()),
+                events,
+                anomalies,
+                seqs,
+                "" if late_case else "no-late-case",
             ),
             5,
         )
@@ -110,6 +128,9 @@ class Run(Market):
         self.registry: list[RegistryAction] = []
         self.revoked_op: str | None = None
         self.revoked_at: datetime | None = None
+        self.late_op: str | None = None  # publishes on purpose after its backfill, late
+        self.self_verifier: Club | None = None  # a committee that names itself a verifier
+        self.self_verified: tuple[str, str, datetime] | None = None  # its (project, milestone, report time)
         self.gap_publisher: str | None = None
         self.attacker = derive_key(seed, "attacker")
         self.clean_projects = 0
@@ -139,6 +160,7 @@ class Run(Market):
         reason: str | None = None,
         label: str | None = None,
         original: Draft | None = None,
+        phase: int = 0,
     ) -> Draft:
         """Add an event; a copy (``original`` given) keeps the original's event id."""
         idx = len(self.drafts)
@@ -159,6 +181,7 @@ class Run(Market):
             reason,
             label,
             original,
+            phase=phase,
         )
         self.drafts.append(d)
         return d

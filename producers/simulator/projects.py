@@ -47,6 +47,7 @@ _ROOM: Final[Mapping[str | None, int]] = {
     "spending_above_funds": 10,
     "spending_unverified": 68,
     "funds_without_milestone": 126,
+    "self_verification": 10,
 }
 
 
@@ -103,6 +104,9 @@ def _plan(run: Run, label: str | None) -> _Project | None:
     r = lo + (hi - lo) * (rng.random() ** 1.3)
     r = r.replace(microsecond=0)
     club = rng.choice(run.roster.clubs)
+    if label == "self_verification":
+        assert run.self_verifier is not None
+        club = run.self_verifier
     if label in ("share_unpaid", "late_disbursement"):
         ptype = rng.choice(INFRA_TYPES)
     elif label is None and run.clean_projects < len(PROJECT_TYPES):
@@ -214,6 +218,11 @@ def _register(p: _Project) -> None:
                 for m, d, a in zip(p.mids, p.dues, p.amounts, strict=True)
             ],
             "agreement_signed_at": format_time(r - timedelta(days=p.run.rng.randint(3, 40))),
+            # The hometown mirror club verifies; a committee naming itself is the
+            # self_verification case (its verifications never count).
+            "verifiers": [club.mirror, club.committee]
+            if p.label == "self_verification"
+            else [club.mirror],
         },
         r,
     )
@@ -325,7 +334,7 @@ def _milestone_reports(p: _Project) -> None:
         label != "funds_without_milestone"
         and first_funds + DEFAULT_THRESHOLDS.no_milestone_period <= fut
     )
-    must_one = need_fwm or label in ("spending_above_funds", "spending_unverified")
+    must_one = need_fwm or label in ("spending_above_funds", "spending_unverified", "self_verification")
 
     def postpone(i: int) -> None:
         # No time (or money) left to report milestone i before it falls due in the
@@ -378,6 +387,8 @@ def _milestone_reports(p: _Project) -> None:
             t,
         )
         p.reports.append((i, reported_at, spent, d))
+        if label == "self_verification" and run.self_verified is None:
+            run.self_verified = (p.pid, p.mids[i], t)
         last_t = t + 12 * HOUR
 
 

@@ -26,10 +26,15 @@ __all__ = ["RegistryAction", "Expect", "SimEvent", "Simulation"]
 
 @dataclass(frozen=True)
 class RegistryAction:
-    """A registry event for the authority to sign and publish before the simulated events."""
+    """A registry event for the authority to sign and publish before the events of its ``phase``.
+
+    Phase 0 holds the registrations; a revocation is phase 1: it must reach
+    the log after the revoked publisher's genuine events, which it never erases.
+    """
 
     event_type: Literal["publisher.registered", "publisher.revoked"]
     payload: Mapping[str, Any]
+    phase: int = 0
 
     @property
     def publisher_id(self) -> str:
@@ -46,7 +51,9 @@ class SimEvent:
     ``outbox_seq`` is the sequence number to record in the publisher's outbox
     (events the publisher signed, refused ones included: they used a number),
     or None for bytes that must not advance it (a forgery, a replay, an
-    equivocating copy).
+    equivocating copy).  ``phase``: published once everything of the phases
+    before it was acknowledged, after the registry actions of its own phase
+    (what the gate decides can depend on what reached the log first).
     """
 
     envelope: Envelope
@@ -54,6 +61,7 @@ class SimEvent:
     reason: str | None
     label: str | None
     outbox_seq: int | None
+    phase: int = 0
 
     @property
     def raw(self) -> bytes:
@@ -94,6 +102,19 @@ class Simulation:
     receipts: Mapping[str, str]
     demo_receipts: Mapping[str, tuple[str, str]]
     skipped: tuple[str, ...]
+
+    @property
+    def phases(self) -> tuple[int, ...]:
+        """The publication phases, in order: each is published once the ones before are acknowledged."""
+        return tuple(sorted({0, *(e.phase for e in self.events), *(a.phase for a in self.registry)}))
+
+    def events_in(self, phase: int) -> list[SimEvent]:
+        """The events of one phase, in publication order."""
+        return [e for e in self.events if e.phase == phase]
+
+    def registry_in(self, phase: int) -> list[tuple[int, RegistryAction]]:
+        """(index, action) of the registry actions of one phase (the index names its event id)."""
+        return [(i, a) for i, a in enumerate(self.registry) if a.phase == phase]
 
     def publisher(self, publisher_id: str) -> SimPublisher:
         for p in self.publishers:
@@ -150,8 +171,10 @@ class Simulation:
         *,
         first_seq: int = 1,
         event_time: datetime | None = None,
+        phase: int | None = None,
     ) -> list[Envelope]:
-        """The registry actions signed by ``authority_key`` (tests; the CLI signs its own)."""
+        """The registry actions (of ``phase``, or all) signed by ``authority_key`` (tests; the CLI
+        signs its own).  Numbered in the order of :attr:`registry` from ``first_seq``."""
         at = event_time or (self.start - HOUR)
         return [
             sign_event(
@@ -164,6 +187,7 @@ class Simulation:
                 event_id=self.registry_event_id(i),
             )
             for i, a in enumerate(self.registry)
+            if phase is None or a.phase == phase
         ]
 
     def summary(self) -> dict[str, Any]:

@@ -14,11 +14,13 @@ from typing import Any
 from producers.simulator.drafts import Draft, Run, Transfer
 from producers.simulator.market import Quote, Sender, money, paid_payload, price, sent_payload
 from producers.simulator.truth import expected_transfer_flags
-from producers.simulator.world import DAY, HOUR, MINUTE, operator_secret
+from producers.simulator.world import DAY, HOUR, MINUTE, hash_parts, operator_secret
 from schemas.privacy import receipt_code
-from schemas.times import format_time
+from schemas.routing import partition_for
+from schemas.times import format_time, parse_time
 
 __all__ = [
+    "quiet_tail",
     "transfer",
     "payout",
     "pay_clean",
@@ -42,8 +44,14 @@ def transfer(
     instant: bool = True,
     quote: Quote | None = None,
     label: str | None = None,
+    phase: int = 0,
 ) -> Transfer:
-    """A ``transfer.sent`` draft (payouts are added by the caller)."""
+    """A ``transfer.sent`` draft (payouts are added by the caller).
+
+    An operator with a paying correspondent in Mexico names it in its
+    transfers there (``payout_agents``); the correspondent publishes about
+    half of their payouts (chosen by the transfer id: no random draw).
+    """
     send = max(1500, round(major * 100))
     q = quote or run.clean_quote(op, corridor, send, at, major)
     tid = run.new_id("trf", 12)
@@ -60,7 +68,10 @@ def transfer(
         sender=sender,
         receipt_code=code,
     )
-    d = run.draft(op, "transfer.sent", payload, at, label=label)
+    agent = run.roster.payout_agents.get(op) if corridor[1] == "MX" else None
+    if agent is not None:
+        payload["payout_agents"] = [agent]
+    d = run.draft(op, "transfer.sent", payload, at, label=label, phase=phase)
     tr = Transfer(
         tid,
         op,
@@ -69,6 +80,7 @@ def transfer(
         available_by,
         label=label,
         beneficiary=destination["kind"] == "beneficiary",
+        payer=agent if agent is not None and hash_parts(tid, "payer")[0] % 2 == 0 else op,
     )
     run.transfers.append(tr)
     return tr
@@ -83,19 +95,22 @@ def payout(
     *,
     publish_at: datetime | None = None,
     label: str | None = None,
+    phase: int = 0,
 ) -> Draft:
-    """A ``transfer.paid_out`` draft (the promised amount and currency unless told otherwise)."""
+    """A ``transfer.paid_out`` draft (the promised amount and currency unless told otherwise),
+    published by the transfer's payer (its operator or the payout agent it named)."""
     amount = tr.quote.promised if amount is None else amount
     currency = currency or tr.quote.recv_ccy
     event_time = min(run.end, paid_at + timedelta(seconds=run.rng.randint(5, 90)))
     payload = paid_payload(tr.transfer_id, amount, currency, paid_at, run.new_id("po", 10))
     d = run.draft(
-        tr.operator,
+        tr.payer or tr.operator,
         "transfer.paid_out",
         payload,
         event_time,
         publish_at=publish_at,
         label=label,
+        phase=phase,
     )
     tr.payouts.append((amount, currency, min(paid_at, event_time)))
     tr.payout_drafts.append(d)
@@ -264,3 +279,47 @@ def next_business_day(at: datetime) -> datetime:
     day = at.replace(hour=23, minute=0, second=0, microsecond=0)
     step = {4: 3, 5: 2}.get(at.weekday(), 1)
     return day + timedelta(days=step)
+
+
+def quiet_tail(run: Run, partitions: int = 4) -> None:
+    """Make sure every partition of the transfers topics has a transfer in the run's last hours.
+
+    The platform's event-time clock is the minimum over partitions of their
+    latest event time: one partition whose last transfer is a day old holds it
+    back a day.  Its latest clean instant transfer of the quiet tail moves to
+    three hours before the end (its payout with it), which changes nothing else:
+    tail transfers are paid at once and raise no flag.  ``partitions`` is the
+    platform's default KAFKA_PARTITIONS.
+    """
+    latest: dict[int, datetime] = {}
+    movable: dict[int, Transfer] = {}
+    for tr in run.transfers:
+        part = partition_for(tr.transfer_id.encode(), partitions)
+        drafts = (tr.sent, *tr.payout_drafts)
+        last = max(d.event_time for d in drafts)
+        if part not in latest or last > latest[part]:
+            latest[part] = last
+        clean = (
+            tr.label is None
+            and not tr.cancelled
+            and len(tr.payout_drafts) == 1
+            and tr.available_by == tr.sent.event_time + HOUR
+            and tr.sent.event_time >= run.tail_start
+            and all(d.kind == "normal" and d.phase == 0 for d in drafts)
+        )
+        if clean and (part not in movable or tr.sent.event_time > movable[part].sent.event_time):
+            movable[part] = tr
+    target = run.end - 3 * HOUR
+    for part, tr in sorted(movable.items()):
+        if latest[part] >= run.end - 6 * HOUR or tr.sent.event_time >= target:
+            continue
+        shift = target - tr.sent.event_time
+        tr.sent.event_time += shift
+        tr.sent.publish_at += shift
+        tr.available_by += shift
+        tr.sent.payload["available_by"] = format_time(tr.available_by)
+        for d in tr.payout_drafts:
+            d.event_time += shift
+            d.publish_at += shift
+            d.payload["paid_at"] = format_time(parse_time(d.payload["paid_at"]) + shift)
+        tr.payouts = [(a, c, t + shift) for a, c, t in tr.payouts]

@@ -63,6 +63,16 @@ ATTACK_CLASSES: Final[tuple[str, ...]] = (
     "wrong_role",
     "equivocation",
     "sequence_gap",
+    # authority over subjects and time (docs/adr/0007-authority-and-time.md)
+    "foreign_operator_transfer",
+    "cross_operator_payout",
+    "cross_operator_payout_first",
+    "self_verification",
+    "backdated_reregistration",
+    "published_late",
+    "settlement_before_origin",
+    "foreign_project",
+    "foreign_contribution",
 )
 #: Cases that must raise nothing.
 NO_FLAG_CLASSES: Final[tuple[str, ...]] = ("replay", "out_of_order")

@@ -89,6 +89,8 @@ _FEDERATIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "MX-OAX": ("fed-oax-ca", "fed-oax-ny"),
 }
 _US_CITIES: Final = ("la", "chi", "dal", "hou", "phx", "den", "sj", "atl", "ny", "sea")
+#: Paying correspondents in Mexico: some operators' payouts are published by them.
+_PAYOUT_AGENTS: Final = ("agente-pago-bajio", "agente-pago-occidente")
 FEDERAL: Final = "gob-fed-bienestar"
 INFRA_TYPES: Final = (
     "water_sanitation",
@@ -143,6 +145,8 @@ class SimPublisher:
     party: Mapping[str, str] | None
     key: Ed25519PrivateKey = field(repr=False)
     role: str = ""  # what it is in the story: operator, club committee, mirror club...
+    club_id: str | None = None  # a committee's club
+    backfill_until: datetime | None = None  # declared end of its backfill, when before its registration
 
     @property
     def public_key(self) -> bytes:
@@ -167,6 +171,10 @@ class SimPublisher:
         }
         if self.party is not None:
             p["party"] = dict(self.party)
+        if self.club_id is not None:
+            p["club_id"] = self.club_id
+        if self.backfill_until is not None:
+            p["backfill_until"] = format_time(self.backfill_until)
         return p
 
 
@@ -186,12 +194,17 @@ class Club:
 
 @dataclass(frozen=True)
 class Roster:
-    """Who takes part in every simulation of a seed."""
+    """Who takes part in every simulation of a seed.
+
+    ``payout_agents``: operator -> the paying correspondent in Mexico it names
+    in its transfers to Mexico (some operators have none).
+    """
 
     publishers: tuple[SimPublisher, ...]
     operators: tuple[str, ...]
     corridors_by_operator: Mapping[str, tuple[tuple[str, str], ...]]
     clubs: tuple[Club, ...]
+    payout_agents: Mapping[str, str] = field(default_factory=dict)
 
 
 def build_roster(seed: int) -> Roster:
@@ -214,10 +227,17 @@ def build_roster(seed: int) -> Roster:
         *,
         roles: Sequence[str] | None = None,
         party: Mapping[str, str] | None = None,
+        club_id: str | None = None,
     ) -> None:
         pubs.append(
             SimPublisher(
-                pid, kind, tuple(roles or ROLES_BY_KIND[kind]), party, derive_key(seed, pid), role
+                pid,
+                kind,
+                tuple(roles or ROLES_BY_KIND[kind]),
+                party,
+                derive_key(seed, pid),
+                role,
+                club_id,
             )
         )
 
@@ -241,13 +261,8 @@ def build_roster(seed: int) -> Roster:
                 federation=rng.choice(_FEDERATIONS[state]),
             )
             clubs.append(club)
-            add(
-                club.committee,
-                "committee",
-                "club project committee",
-                roles=("project.registered", "milestone.reported"),
-            )
-            add(club.mirror, "committee", "hometown mirror club", roles=("milestone.verified",))
+            add(club.committee, "committee", "club project committee", club_id=club.club_id)
+            add(club.mirror, "verifier", "hometown mirror club")
             add(
                 club.municipal,
                 "government",
@@ -255,8 +270,15 @@ def build_roster(seed: int) -> Roster:
                 party={"level": "municipal", "id": club.municipal},
             )
     add(FEDERAL, "government", "federal government", party={"level": "federal", "id": FEDERAL})
+    # Every other operator pays out in Mexico through a correspondent, named in
+    # its transfers (no random draw: the rest of the roster stays as it was).
+    agents = {op: _PAYOUT_AGENTS[i // 2 % len(_PAYOUT_AGENTS)] for i, op in enumerate(operators) if i % 2 == 1}
+    for agent in sorted(set(agents.values())):
+        add(agent, "payout_agent", "paying correspondent in Mexico")
     pubs.sort(key=lambda p: p.publisher_id)
-    return Roster(tuple(pubs), operators, {k: tuple(v) for k, v in corridors.items()}, tuple(clubs))
+    return Roster(
+        tuple(pubs), operators, {k: tuple(v) for k, v in corridors.items()}, tuple(clubs), agents
+    )
 
 
 def roster(seed: int) -> tuple[SimPublisher, ...]:

@@ -1,11 +1,14 @@
 """The ingestion gate's Faust agent: batches from the four publish topics, one transaction each.
 
 Per batch: parse and verify signatures before the transaction (the Ed25519
-code releases the GIL, so on two threads); then, in one transaction, reload
-the registry if the batch names a publisher or key it does not know, read
-what the log knows of the batch, decide (:func:`decide_batch`, pure), write
-the effects (:func:`stream_processors.gate.store.record`), advance the
-event-time clock, raise integrity flags and record the consumer's progress.
+code releases the GIL, so on two threads); then, in one transaction, take the
+log writer's lock and fix the batch's arrival (:func:`store.arrive`), reload
+the registry if another worker logged a registry event since it was loaded or
+the batch names a publisher or key it does not know, read what the log knows
+of the batch, decide (:func:`decide_batch`, pure), write the effects
+(:func:`stream_processors.gate.store.record`), advance the event-time clock,
+raise integrity flags (and ``published_late``) and record the consumer's
+progress.
 Only after the commit are the acknowledgements, rejections and forwards
 (bundles, ADR 0005) produced.
 """
@@ -16,9 +19,10 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from schemas.catalog import REGISTRY_EVENT_TYPES
 from schemas.registry import TrustRegistry
 from schemas.routing import (
     ACKS_TOPIC,
@@ -54,15 +58,17 @@ def install(app: Any, ctx: Context) -> None:
     pg = ctx.pg("gate")
     group = ctx.group("gate")
     limits = GateLimits(settings.max_event_bytes, timedelta(seconds=settings.max_future_skew_s),
-                        timedelta(days=settings.max_event_age_days))
-    # The registry as of the last committed batch; None until loaded, and
-    # dropped when a batch fails, so the next one starts from the log.
-    cached: list[TrustRegistry] = []
+                        timedelta(days=settings.max_event_age_days),
+                        timedelta(days=settings.late_publication_days))
+    # The registry as of the last committed batch, with the log index of the
+    # last registry event it holds; empty until loaded, and dropped when a
+    # batch fails, so the next one starts from the log.
+    cached: list[tuple[TrustRegistry, int]] = []
 
-    def load(cur: Any) -> TrustRegistry:
-        return store.load_registry(cur, keys.authority.verifier)
+    def load(cur: Any) -> tuple[TrustRegistry, int]:
+        return store.load_registry(cur, keys.authority.verifier), store.registry_version(cur)
 
-    async def registry() -> TrustRegistry:
+    async def registry() -> tuple[TrustRegistry, int]:
         if not cached:
             cached.append(await pg.run(load))
         return cached[0]
@@ -78,15 +84,20 @@ def install(app: Any, ctx: Context) -> None:
             cu = backlog_state(app, events)
             parsed = [parse_item(it, limits.max_event_bytes) for it in items]
             envs = [p.envelope for p in parsed if p.envelope is not None]
-            reg0 = await registry()
+            reg0, version0 = await registry()
             signatures = (await asyncio.get_running_loop().run_in_executor(None, verify_ahead, reg0, envs)
                           if envs else {})
 
-            def work(cur: Any) -> BatchDecision:
-                # Another worker may have accepted a registration or rotation.
-                reg = load(cur) if needs_registry_reload(envs, reg0) else reg0
+            def work(cur: Any) -> tuple[BatchDecision, int]:
+                now = store.arrive(cur)
+                # Another worker may have accepted a registration, rotation or
+                # revocation: every event arriving after it must be judged by it.
+                version = store.registry_version(cur)
+                reg = reg0
+                if version != version0 or needs_registry_reload(envs, reg0):
+                    reg, version = load(cur)
                 known = store.read_knowledge(cur, KnowledgeQuery.for_envelopes(envs))
-                batch = store.record(cur, decide_batch(parsed, known, reg, datetime.now(UTC), limits, signatures))
+                batch = store.record(cur, decide_batch(parsed, known, reg, now, limits, signatures))
                 marks: dict[tuple[str, int], datetime] = {}
                 for ev, d in zip(events, batch.decisions, strict=True):
                     if d.outcome == "accepted" and d.envelope is not None and accepted_topic_for(d.envelope.event_type):
@@ -95,12 +106,16 @@ def install(app: Any, ctx: Context) -> None:
                         if k not in marks or t_ev > marks[k]:
                             marks[k] = t_ev
                 clock.advance(cur, group, marks, cu)
-                raise_gate_flags(cur, batch.integrity(), keys)
+                raise_gate_flags(cur, batch.integrity(), keys, late=batch.late(), arrived_at=now)
                 record_progress(cur, group, offs, ctx.topic_ids)
-                return batch
+                # The batch's own registry events are in the log now: the
+                # registry after the batch knows them.
+                logged = [d.log_index for d in batch.accepted()
+                          if d.log_index is not None and d.event_type in REGISTRY_EVENT_TYPES]
+                return batch, max([version, *logged])
 
             try:
-                outcome = await pg.run(work)
+                outcome, version = await pg.run(work)
             except Exception:
                 # Not a database outage (those retry inside run): a bug.
                 # Drop the cached registry and let the worker crash loudly
@@ -108,7 +123,7 @@ def install(app: Any, ctx: Context) -> None:
                 cached.clear()
                 log.exception("gate batch failed")
                 raise
-            cached[:] = [outcome.registry]
+            cached[:] = [(outcome.registry, version)]
             await ctx.send_all(replies(ctx, events, outcome), lane="gate")
 
 

@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from schemas.routing import CONTRIBUTIONS_TOPIC, FLAGS_TOPIC, partition_key
-from schemas.times import parse_time
 from stream_processors.context import Context, Msg
 from stream_processors.forwarding import decode_bundle, is_bundle
-from stream_processors.reconcilers import contribution_to_json, parse_forwarded
+from stream_processors.reconcilers import contribution_to_json, evt_of, parse_forwarded
 from stream_processors.rules.model import Contribution, Evt
 
 __all__ = ["Record", "unpack", "chunks", "marks_of", "publish_after_commit"]
@@ -46,8 +45,7 @@ def unpack(e: Any) -> list[Evt]:
     m = e.message
     try:
         if is_bundle(m.headers):
-            return [Evt(o["header"]["event_id"], o["header"]["type"], parse_time(o["header"]["event_time"]),
-                        idx, o["payload"]) for idx, o in decode_bundle(m.value)]
+            return [evt_of(o, idx) for idx, o in decode_bundle(m.value)]
         return [parse_forwarded(m.value, _log_index(m))]
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         log.error("unreadable forwarded record %s/%s/%s skipped (%s: %s); the re-drive will forward its events"

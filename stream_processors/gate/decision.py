@@ -1,13 +1,29 @@
 """The ingestion gate's decision for a batch: pure, no cursor, no SQL, no I/O.
 
-accepted   valid schema, valid signature by a registered, unrevoked key whose
-           roles allow the type, event time in range, not seen before:
-           appended to the log (through the one writer) and forwarded.
+accepted   valid schema, valid signature by a registered key whose roles
+           allow the type, claimed time in range, a publisher that may speak
+           for the subject, not seen before: appended to the log (through the
+           one writer) and forwarded.
 duplicate  same event id, same bytes: acknowledged again, not appended.
 rejected   kept in ``quarantine`` with a specific reason code and message.
 
-Equivocation (same event id, other bytes), forged or role-violating events
-and reused sequence numbers also raise integrity flags.
+Equivocation (same event id, other bytes), forged or role-violating events,
+reused sequence numbers and events about a subject their publisher does not
+own also raise integrity flags; an accepted event published long after its
+claimed time raises ``published_late``.
+
+Two clocks (``docs/adr/0007-authority-and-time.md``): ``now`` is the batch's
+*arrival*, fixed once by the adapter and recorded as the entries'
+``accepted_at``; an event's ``event_time`` is its *claimed* time.  In order,
+after the signature: the time window (claimed at most ``max_future_skew``
+after arrival, at least ``max_age`` before it unless inside the publisher's
+declared backfill), the key's validity (at the claimed time, and not revoked
+or rotated out at arrival), roles and party, then authority over the subject
+against what the log knows of it (:class:`~stream_processors.gate.knowledge.Subject`):
+``not_subject_owner``, ``subject_exists`` (a second registration of an id;
+the first to reach the log wins, whatever time either claims) and
+``time_before_origin`` (a settling event dated before the transfer it settles).
+A subject the log does not know yet is judged later, by the reconcilers.
 
 :func:`decide_batch` takes the parsed items, what the log already knows about
 them (:class:`~stream_processors.gate.knowledge.LogKnowledge`), the trust
@@ -31,11 +47,14 @@ from schemas.envelope import Envelope, parse_envelope
 from schemas.errors import MalformedInput, VerificationError
 from schemas.flags import FlagType, Severity
 from schemas.merkle import leaf_hash
-from schemas.registry import SignatureKey, TrustRegistry
-from stream_processors.gate.knowledge import LogKnowledge
+from schemas.registry import PublisherInfo, SignatureKey, TrustRegistry
+from schemas.thresholds import LATE_PUBLICATION
+from schemas.times import format_time, parse_time
+from stream_processors.gate.knowledge import LogKnowledge, Subject, subject_key
 
 __all__ = [
     "INTEGRITY_REASONS",
+    "AUTHORITY_REASONS",
     "AUTHENTICATED_REJECTIONS",
     "Outcome",
     "Incoming",
@@ -45,6 +64,7 @@ __all__ = [
     "Decision",
     "BatchDecision",
     "needs_registry_reload",
+    "authority_refusal",
     "decide_batch",
 ]
 
@@ -61,13 +81,22 @@ INTEGRITY_REASONS: dict[str, tuple[FlagType, Severity]] = {
     "publisher_revoked": ("revoked_key_used", "high"),
     "key_expired": ("revoked_key_used", "high"),
     "seq_reused": ("equivocation", "high"),
+    # A publisher speaking for a subject it does not own, a second registration
+    # of an existing id, a settlement dated before its origin: one flag per
+    # offending event, about the transfer or project (``integrity_spec``).
+    "not_subject_owner": ("authority_violation", "high"),
+    "subject_exists": ("authority_violation", "high"),
+    "time_before_origin": ("authority_violation", "high"),
 }
+
+#: The reasons of :func:`authority_refusal`: their flag is about the subject, keyed by the event id.
+AUTHORITY_REASONS: Final = frozenset({"not_subject_owner", "subject_exists", "time_before_origin"})
 
 #: Rejections decided after the signature verified: the publisher really sent
 #: this sequence number, so it is not a gap.
 AUTHENTICATED_REJECTIONS: Final = frozenset({
     "time_out_of_range", "role_not_allowed", "party_mismatch", "key_revoked", "key_expired",
-    "publisher_revoked", "key_not_yet_valid", "already_registered",
+    "publisher_revoked", "key_not_yet_valid", "already_registered", *AUTHORITY_REASONS,
 })
 
 Outcome = Literal["accepted", "duplicate", "rejected"]
@@ -103,8 +132,9 @@ def parse_item(item: Incoming, max_event_bytes: int) -> Parsed:
 @dataclass(frozen=True, slots=True)
 class GateLimits:
     max_event_bytes: int
-    max_future_skew: timedelta
-    max_age: timedelta
+    max_future_skew: timedelta  # claimed time at most this after arrival
+    max_age: timedelta  # claimed time at least this before arrival, outside the backfill
+    late_publication: timedelta = LATE_PUBLICATION  # beyond: accepted, flagged published_late
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +148,10 @@ class Decision:
     reason: str = ""
     message: str = ""
     log_index: int | None = None
+    #: The schema path of the offending part (authority refusals): what the public sees, never a value.
+    field: str = ""
+    #: Accepted, but published more than ``late_publication`` after its claimed time, outside its backfill.
+    late: bool = False
 
     @property
     def event_id(self) -> str | None:
@@ -153,6 +187,7 @@ class BatchDecision:
     log_order: tuple[int, ...]  # positions of the accepted decisions, in the order to append them
     registry: TrustRegistry  # the registry after the batch (the one given when nothing applied)
     applied: tuple[Envelope, ...] = ()  # the registry events the batch applied, in order
+    arrived_at: datetime | None = None  # the batch's arrival (``now``): the entries' accepted_at
 
     def accepted(self) -> list[Decision]:
         """The accepted decisions in log order (registry events first)."""
@@ -167,6 +202,20 @@ class BatchDecision:
     def integrity(self) -> list[Decision]:
         """Rejections that raise an integrity flag against the publisher they name."""
         return [d for d in self.decisions if d.raises_integrity_flag]
+
+    def late(self) -> list[Decision]:
+        """Accepted events published late (each raises ``published_late``)."""
+        return [d for d in self.decisions if d.outcome == "accepted" and d.late]
+
+    def subjects(self) -> list[Subject]:
+        """The subjects the batch's accepted events register, with their log indices once logged."""
+        out: list[Subject] = []
+        for i in self.log_order:
+            d = self.decisions[i]
+            sub = None if d.envelope is None else Subject.of(d.envelope, d.log_index)
+            if sub is not None:
+                out.append(sub)
+        return out
 
     def sequence_evidence(self) -> list[Envelope]:
         """Envelopes whose (publisher, seq) the publisher really sent (accepted or authenticated)."""
@@ -202,30 +251,120 @@ def needs_registry_reload(envelopes: Iterable[Envelope], registry: TrustRegistry
     )
 
 
-def _authenticate(env: Envelope, registry: TrustRegistry, now: datetime, limits: GateLimits,
-                  signatures: Mapping[SignatureKey, bool]) -> tuple[str, str] | None:
-    """(reason, message) when ``env`` may not enter the log on its own merits, else None."""
+def _admit(env: Envelope, registry: TrustRegistry, now: datetime, limits: GateLimits,
+           signatures: Mapping[SignatureKey, bool]) -> tuple[str, str] | PublisherInfo:
+    """(reason, message) when ``env`` may not enter the log on its own merits, else its publisher.
+
+    Who signed it first (a forgery must never earn its victim a flag), then
+    the time window, then the key's validity at the claimed time and at
+    arrival, roles and party.  The registry authority's own events are judged
+    by arrival alone: their claimed time carries no meaning (a registration's
+    validity is in its payload), so only the future skew applies to them.
+    """
     try:
-        registry.authorize(env, signatures=signatures)
+        info, key = registry.authenticate(env, signatures=signatures)
     except VerificationError as e:
         return e.reason, str(e)
     t = env.time()
     if t > now + limits.max_future_skew:
         return "time_out_of_range", f"event_time {env.event_time} is more than {limits.max_future_skew} in the future"
-    if t < now - limits.max_age:
-        return "time_out_of_range", f"event_time {env.event_time} is older than {limits.max_age.days} days"
+    if (env.event_type not in REGISTRY_EVENT_TYPES and t < now - limits.max_age and not info.in_backfill(t)):
+        return "time_out_of_range", (f"event_time {env.event_time} is more than {_days(limits.max_age)} before its "
+                                     f"arrival at {format_time(now)}, outside the publisher's declared backfill")
+    try:
+        registry.check_policy(env, info, key, arrived_at=now)
+    except VerificationError as e:
+        return e.reason, str(e)
+    return info
+
+
+def _days(d: timedelta) -> str:
+    days = d / timedelta(days=1)
+    return f"{days:g} days"
+
+
+#: Settling events of a transfer and the payload time each claims.
+_SETTLING: Final[Mapping[str, str]] = {
+    "transfer.paid_out": "paid_at",
+    "transfer.cancelled": "cancelled_at",
+    "transfer.refunded": "refunded_at",
+}
+
+
+def authority_refusal(env: Envelope, info: PublisherInfo,
+                      subject: Subject | None) -> tuple[str, str, str] | None:
+    """(reason, schema path, message) when ``info`` may not say ``env`` about its subject, else None.
+
+    ``subject`` is what the log (or the batch) already registered under the
+    event's transfer or project id, None if nothing.  What needs no subject
+    is decided anyway (a ``transfer.sent`` naming another operator, a
+    ``project.registered`` for another club, a verification signed for
+    someone else); the rest waits for the subject, and the reconcilers judge
+    it once it is known.  Messages name the rule and the path, never a value
+    from the event (``docs/adr/0007-authority-and-time.md``).
+    """
+    et, p, pub = env.event_type, env.payload, env.publisher_id
+    if et == "transfer.sent":
+        if p.get("operator") != pub:
+            return ("not_subject_owner", "/payload/operator",
+                    "a transfer.sent is published by the operator it names, and only by it")
+        if subject is not None:
+            return ("subject_exists", "/payload/transfer_id",
+                    "this transfer id is already registered in the log; the first registration stands")
+        return None
+    if et == "project.registered":
+        if info.club_id is None or p.get("club_id") != info.club_id:
+            return ("not_subject_owner", "/payload/club_id",
+                    "a project is registered by the committee bound to its club in the registry")
+        if subject is not None:
+            return ("subject_exists", "/payload/project_id",
+                    "this project id is already registered in the log; the first registration stands")
+        return None
+    if et == "milestone.verified" and p.get("verifier_id") != pub:
+        return ("not_subject_owner", "/payload/verifier_id",
+                "a verification is signed by the verifier it names")
+    if subject is None:
+        return None
+    if et in _SETTLING:
+        if pub != subject.owner and not (et == "transfer.paid_out" and pub in subject.payout_agents):
+            who = "operator or a payout agent it named" if et == "transfer.paid_out" else "operator"
+            return ("not_subject_owner", "/header/publisher_id",
+                    f"only the transfer's {who} may publish its {et}")
+        field = _SETTLING[et]
+        for path, t in ((f"/payload/{field}", _time_or_none(p.get(field))), ("/header/event_time", env.time())):
+            if t is not None and t < subject.origin_time:
+                return ("time_before_origin", path,
+                        f"a {et} may not be dated before the transfer.sent it settles")
+        return None
+    if et == "milestone.reported" and pub != subject.owner:
+        return ("not_subject_owner", "/header/publisher_id",
+                "only the committee that registered the project reports its milestones")
+    if et == "milestone.verified":
+        if pub == subject.owner:
+            return ("not_subject_owner", "/header/publisher_id",
+                    "the committee that registered a project never verifies its milestones")
+        if pub not in subject.verifiers:
+            return ("not_subject_owner", "/header/publisher_id",
+                    "only a verifier the project names may verify its milestones")
     return None
+
+
+def _time_or_none(value: object) -> datetime | None:
+    try:
+        return parse_time(value)
+    except MalformedInput:
+        return None
 
 
 def decide_batch(parsed: Sequence[Parsed], known: LogKnowledge, registry: TrustRegistry, now: datetime,
                  limits: GateLimits, signatures: Mapping[SignatureKey, bool] = _NO_SIGNATURES) -> BatchDecision:
-    """Decide every item of a batch.
+    """Decide every item of a batch arriving at ``now``.
 
     ``known`` answers :meth:`KnowledgeQuery.for_envelopes` over the batch's
     envelopes; ``signatures`` are verdicts computed ahead (a signature they do
     not cover is verified here).  ``registry`` is not modified: when the batch
-    holds registry events, they are applied to a copy, returned as
-    ``BatchDecision.registry``.
+    holds registry events, they are applied to a copy (arriving at ``now``),
+    returned as ``BatchDecision.registry``.
     """
     decisions: list[Decision] = [
         Decision("accepted", p.raw, p.source, p.envelope) if p.envelope is not None
@@ -241,9 +380,10 @@ def decide_batch(parsed: Sequence[Parsed], known: LogKnowledge, registry: TrustR
     log_order: list[int] = []
     batch_hashes: dict[str, bytes] = {}  # event id -> leaf hash, accepted in this batch
     batch_owners: dict[tuple[str, int], str] = {}  # (publisher, seq) -> event id, accepted in this batch
+    batch_subjects: dict[tuple[str, str], Subject] = {}  # registered in this batch (first in batch order)
 
-    def reject(i: int, reason: str, message: str) -> None:
-        decisions[i] = replace(decisions[i], outcome="rejected", reason=reason, message=message)
+    def reject(i: int, reason: str, message: str, field: str = "") -> None:
+        decisions[i] = replace(decisions[i], outcome="rejected", reason=reason, message=message, field=field)
 
     for i, env in order:
         lh = leaf_hash(env.leaf_bytes())
@@ -258,9 +398,9 @@ def decide_batch(parsed: Sequence[Parsed], known: LogKnowledge, registry: TrustR
             continue
         # Authenticate before anything is concluded about the publisher:
         # otherwise an unsigned envelope could get a flag raised against it.
-        refused = _authenticate(env, reg, now, limits, signatures)
-        if refused is not None:
-            reject(i, *refused)
+        admitted = _admit(env, reg, now, limits, signatures)
+        if isinstance(admitted, tuple):
+            reject(i, *admitted)
             continue
         if prior is not None:
             reject(i, "equivocation", f"event id {env.event_id} was already logged with different content")
@@ -274,12 +414,26 @@ def decide_batch(parsed: Sequence[Parsed], known: LogKnowledge, registry: TrustR
             if reg is registry:
                 reg = registry.copy()  # the caller's registry stays as it was
             try:
-                reg.apply(env, signatures=signatures)
+                reg.apply(env, signatures=signatures, arrived_at=now)
             except (VerificationError, MalformedInput) as e:
                 reject(i, e.reason, str(e))
                 continue
             applied.append(env)
+        else:
+            key = subject_key(env)
+            subject = None if key is None else (batch_subjects.get(key) or known.subject(*key))
+            refused = authority_refusal(env, admitted, subject)
+            if refused is not None:
+                reason, field, message = refused
+                reject(i, reason, f"{field}: {message}", field)
+                continue
+            t = env.time()
+            if now - t > limits.late_publication and not admitted.in_backfill(t):
+                decisions[i] = replace(decisions[i], late=True)
+            sub = Subject.of(env)
+            if sub is not None:
+                batch_subjects[(sub.kind, sub.subject_id)] = sub
         batch_hashes[env.event_id] = lh
         batch_owners[pair] = env.event_id
         log_order.append(i)
-    return BatchDecision(tuple(decisions), tuple(log_order), reg, tuple(applied))
+    return BatchDecision(tuple(decisions), tuple(log_order), reg, tuple(applied), now)

@@ -3,20 +3,29 @@
 The gate's decision (:mod:`stream_processors.gate.decision`) never reads the
 database: the adapter first asks the log the questions a batch raises (a
 :class:`KnowledgeQuery`) and hands the answers over as a :class:`LogKnowledge`.
-Today the questions are "is this event id logged, with which leaf hash and at
-which index?" and "which event holds this (publisher, seq)?"; further facts
-(for example who owns a transfer or a project) join as new fields of both,
-leaving the existing ones as they are.
+The questions are "is this event id logged, with which leaf hash and at
+which index?", "which event holds this (publisher, seq)?" and "who owns this
+transfer or project?" (a :class:`Subject`: the first registration of its id
+that reached the log, ``docs/adr/0007-authority-and-time.md``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
 
 from schemas.envelope import Envelope
+from schemas.routing import entity_of
 
-__all__ = ["Logged", "KnowledgeQuery", "LogKnowledge"]
+__all__ = ["REGISTERING_TYPES", "Logged", "Subject", "KnowledgeQuery", "LogKnowledge", "subject_key"]
+
+#: The event types that bring a subject into being, per subject kind.
+REGISTERING_TYPES: Final[Mapping[str, str]] = {
+    "transfer.sent": "transfer",
+    "project.registered": "project",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,20 +37,75 @@ class Logged:
 
 
 @dataclass(frozen=True, slots=True)
+class Subject:
+    """A transfer or a project as its first registration in the log made it: who owns it.
+
+    ``owner`` published that ``transfer.sent`` (the operator: the gate only
+    accepts one naming its publisher) or ``project.registered`` (the committee
+    bound to ``club_id``).  A transfer's ``payout_agents`` may publish its
+    payouts too; a project's ``verifiers`` alone may verify its milestones.
+    ``origin_time`` is the registration's claimed time: nothing may settle a
+    transfer before it.
+    """
+
+    kind: str  # transfer | project
+    subject_id: str
+    owner: str
+    origin_time: datetime
+    event_id: str
+    log_index: int | None = None
+    club_id: str | None = None
+    payout_agents: frozenset[str] = frozenset()
+    verifiers: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, env: Envelope, log_index: int | None = None) -> Subject | None:
+        """The subject ``env`` registers (a ``transfer.sent`` or ``project.registered``), else None."""
+        kind = REGISTERING_TYPES.get(env.event_type)
+        if kind is None:
+            return None
+        p = env.payload
+        ident = entity_of(env.event_type, p)
+        assert ident is not None  # both registering types name their entity
+        club = p.get("club_id") if kind == "project" else None
+        return cls(
+            kind=kind,
+            subject_id=ident[1],
+            owner=env.publisher_id,
+            origin_time=env.time(),
+            event_id=env.event_id,
+            log_index=log_index,
+            club_id=club if isinstance(club, str) else None,
+            payout_agents=frozenset(p.get("payout_agents", ())),
+            verifiers=frozenset(p.get("verifiers", ())),
+        )
+
+
+def subject_key(env: Envelope) -> tuple[str, str] | None:
+    """``(kind, id)`` of the transfer or project ``env`` speaks about, or None (registry, flags)."""
+    return entity_of(env.event_type, env.payload)
+
+
+@dataclass(frozen=True, slots=True)
 class KnowledgeQuery:
     """The questions a batch asks the log."""
 
     event_ids: frozenset[str] = frozenset()
     sequences: frozenset[tuple[str, int]] = frozenset()  # (publisher id, seq)
+    subjects: frozenset[tuple[str, str]] = frozenset()  # (kind, id)
 
     @classmethod
     def for_envelopes(cls, envs: Iterable[Envelope]) -> KnowledgeQuery:
         ids: set[str] = set()
         seqs: set[tuple[str, int]] = set()
+        subjects: set[tuple[str, str]] = set()
         for env in envs:
             ids.add(env.event_id)
             seqs.add((env.publisher_id, env.seq))
-        return cls(frozenset(ids), frozenset(seqs))
+            key = subject_key(env)
+            if key is not None:
+                subjects.add(key)
+        return cls(frozenset(ids), frozenset(seqs), frozenset(subjects))
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +114,7 @@ class LogKnowledge:
 
     entries: Mapping[str, Logged] = field(default_factory=dict)
     seq_owners: Mapping[tuple[str, int], str] = field(default_factory=dict)
+    subjects: Mapping[tuple[str, str], Subject] = field(default_factory=dict)
 
     def logged(self, event_id: str) -> Logged | None:
         return self.entries.get(event_id)
@@ -57,3 +122,7 @@ class LogKnowledge:
     def seq_owner(self, publisher_id: str, seq: int) -> str | None:
         """The logged event id numbered ``seq`` by ``publisher_id``, if any."""
         return self.seq_owners.get((publisher_id, seq))
+
+    def subject(self, kind: str, subject_id: str) -> Subject | None:
+        """The transfer or project ``subject_id`` as the log registered it, if it did."""
+        return self.subjects.get((kind, subject_id))

@@ -1,10 +1,14 @@
 """The gate's SQL: what the log knows about a batch, and the batch's effects.
 
 Runs inside the caller's transaction, with the consumer's progress (ADR 0002):
-:func:`read_knowledge` answers a batch's :class:`KnowledgeQuery` from the log,
-:func:`record` writes a :class:`BatchDecision` (appends through
-:func:`infra.log_store.append`, the one writer; ``pending_reconcile`` for
-the re-drive; quarantine; duplicate counts; per-publisher sequences), and
+:func:`arrive` takes the log writer's lock first and fixes the batch's arrival
+(so arrivals follow log order, and a registry event accepted by another worker
+is seen before deciding: :func:`registry_version`), :func:`read_knowledge`
+answers a batch's :class:`KnowledgeQuery` from the log and the ``subjects``
+table, :func:`record` writes a :class:`BatchDecision` (appends through
+:func:`infra.log_store.append`, the one writer, with the arrival as
+``accepted_at``; the subjects it registers; ``pending_reconcile`` for the
+re-drive; quarantine; duplicate counts; per-publisher sequences), and
 :func:`due_for_redrive` hands the re-drive timer the accepted events the
 reconcilers have not confirmed.
 """
@@ -12,7 +16,7 @@ reconcilers have not confirmed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,20 +28,69 @@ from schemas.keys import VerifierKey
 from schemas.registry import TrustRegistry
 from schemas.routing import accepted_topic_for
 from stream_processors.gate.decision import BatchDecision, Decision
-from stream_processors.gate.knowledge import KnowledgeQuery, Logged, LogKnowledge
+from stream_processors.gate.knowledge import KnowledgeQuery, Logged, LogKnowledge, Subject
 
-__all__ = ["load_registry", "read_knowledge", "record", "due_for_redrive"]
+__all__ = ["arrive", "registry_version", "load_registry", "read_knowledge", "read_subjects", "record",
+           "due_for_redrive"]
+
+
+def arrive(cur: Any) -> datetime:
+    """Take the log writer's lock (ADR 0003) and return the batch's arrival instant.
+
+    Held until the transaction ends, as the append would hold it anyway: gate
+    batches are decided one at a time, so every batch decided after a registry
+    event was committed sees it, and arrivals increase with log indices.
+    """
+    log_store.current_state(cur, lock=True)
+    return datetime.now(UTC)
+
+
+def registry_version(cur: Any) -> int:
+    """The log index of the latest registry event (-1 for none): a cached registry older is stale."""
+    return log_store.registry_version(cur)
 
 
 def load_registry(cur: Any, authority: VerifierKey) -> TrustRegistry:
-    """The trust registry as the log's registry events establish it."""
+    """The trust registry as the log's registry events establish it (each applied at its arrival)."""
     return log_store.load_registry(cur, authority)
 
 
 def read_knowledge(cur: Any, query: KnowledgeQuery) -> LogKnowledge:
-    """What the log holds for the query's event ids and (publisher, seq) pairs."""
+    """What the log holds for the query's event ids, (publisher, seq) pairs and subjects."""
     entries = {eid: Logged(h, idx) for eid, (h, idx) in log_store.hashes_of(cur, query.event_ids).items()}
-    return LogKnowledge(entries=entries, seq_owners=log_store.sequence_owners(cur, query.sequences))
+    return LogKnowledge(entries=entries, seq_owners=log_store.sequence_owners(cur, query.sequences),
+                        subjects=read_subjects(cur, query.subjects))
+
+
+_SUBJECT_COLS = "kind, subject_id, owner, origin_time, event_id, log_index, club_id, payout_agents, verifiers"
+
+
+def read_subjects(cur: Any, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Subject]:
+    """The registered transfers and projects among ``keys`` ((kind, id)): who owns each."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    cur.execute(
+        f"SELECT {_SUBJECT_COLS} FROM subjects s"
+        " JOIN (SELECT unnest(%s::text[]) AS k, unnest(%s::text[]) AS i) q ON s.kind = q.k AND s.subject_id = q.i",
+        ([k for k, _ in wanted], [i for _, i in wanted]),
+    )
+    out: dict[tuple[str, str], Subject] = {}
+    for kind, sid, owner, t, eid, idx, club, agents, verifiers in cur.fetchall():
+        out[(kind, sid)] = Subject(kind, sid, owner, t.astimezone(UTC), eid, None if idx is None else int(idx),
+                                   club, frozenset(agents or ()), frozenset(verifiers or ()))
+    return out
+
+
+def _record_subjects(cur: Any, subjects: Sequence[Subject]) -> None:
+    """Remember who owns what the batch registered; the first registration in the log stays."""
+    if subjects:
+        execute_values(
+            cur,
+            f"INSERT INTO subjects ({_SUBJECT_COLS}) VALUES %s ON CONFLICT (kind, subject_id) DO NOTHING",
+            [(x.kind, x.subject_id, x.owner, x.origin_time, x.event_id, x.log_index, x.club_id,
+              sorted(x.payout_agents), sorted(x.verifiers)) for x in subjects],
+        )
 
 
 def record(cur: Any, batch: BatchDecision) -> BatchDecision:
@@ -48,8 +101,9 @@ def record(cur: Any, batch: BatchDecision) -> BatchDecision:
             log_store.NewLeaf(env.event_id, env.event_type, env.publisher_id, env.seq, env.time(), env.leaf_bytes())
             for env in _envelopes(accepted)
         ]
-        batch = batch.logged(log_store.append(cur, leaves))
+        batch = batch.logged(log_store.append(cur, leaves, accepted_at=batch.arrived_at))
         accepted = batch.accepted()
+        _record_subjects(cur, batch.subjects())
         execute_values(
             cur,
             "INSERT INTO pending_reconcile (event_id, idx, event_type) VALUES %s ON CONFLICT DO NOTHING",

@@ -41,7 +41,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
-from schemas.flags import DISCREPANCY_FLAG_TYPES, FlagType, Severity, SubjectKind
+from schemas.flags import (
+    AUTHORITY_FLAG_TYPE,
+    DISCREPANCY_FLAG_TYPES,
+    FlagType,
+    Severity,
+    SubjectKind,
+)
 
 __all__ = [
     "EVIDENCE_LIMIT",
@@ -65,8 +71,10 @@ __all__ = [
 ]
 
 #: Every flag type these rules can raise: the discrepancies of ``flag.changed``'s
-#: enum (``FlagType``, ``Severity`` and ``SubjectKind`` are the generated types).
-FLAG_TYPES: Final[tuple[FlagType, ...]] = DISCREPANCY_FLAG_TYPES
+#: enum, and ``authority_violation`` for an event disregarded because its
+#: publisher may not speak for the subject (``FlagType``, ``Severity`` and
+#: ``SubjectKind`` are the generated types).
+FLAG_TYPES: Final[tuple[FlagType, ...]] = (*DISCREPANCY_FLAG_TYPES, AUTHORITY_FLAG_TYPE)
 
 #: One microsecond: the wire format's time resolution, so "after D" starts at D + TICK.
 TICK: Final = timedelta(microseconds=1)
@@ -79,7 +87,10 @@ class Evt:
     """One accepted event as the rules see it: envelope id, type and time, plus its payload.
 
     ``event_time`` is the envelope header time (aware, UTC); ``log_index`` is the
-    position in the public log when known, carried only so adapters can cite evidence.
+    position in the public log when known: evidence, and the order that decides
+    which registration of a subject is the first (:mod:`.authority`).
+    ``publisher_id`` (the envelope header's) says who may have said it; None
+    when unknown, and then only the payload is judged.
     """
 
     event_id: str
@@ -87,6 +98,7 @@ class Evt:
     event_time: datetime
     log_index: int | None
     payload: Mapping[str, Any]
+    publisher_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.event_time.tzinfo is None or self.event_time.utcoffset() is None:
@@ -143,6 +155,8 @@ class Contribution:
 
     ``version`` is the number of distinct events behind it; the project side keeps, per
     ``transfer_id``, the contribution with the highest version (it only grows).
+    ``evidence`` starts with the ``transfer.sent``'s event id; ``operator`` published
+    it (None when unknown): it answers for a contribution credited to another club.
     """
 
     project_id: str
@@ -153,6 +167,7 @@ class Contribution:
     received_at: datetime
     evidence: tuple[str, ...]
     version: int
+    operator: str | None = None
 
 
 # --------------------------------------------------------------------------- parsing

@@ -75,6 +75,7 @@ class Registration:
     parties: Mapping[str, str]
     milestones: tuple[PlannedMilestone, ...]
     agreement_signed_at: datetime
+    verifiers: frozenset[str] = frozenset()  # who may verify its milestones
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,9 @@ def _parse_reg(e: Evt) -> Registration:
         amount, ccy = parse_money(m.get("amount"))
         milestones.append(PlannedMilestone(mid, parse_time(m.get("due")), amount, ccy))
     fed = p.get("federation_id")
+    named = p.get("verifiers", [])
+    if not isinstance(named, Sequence) or isinstance(named, str):
+        raise ValueError("verifiers must be a list")
     return Registration(
         evt=e,
         club_id=payload_str(p, "club_id"),
@@ -171,6 +175,7 @@ def _parse_reg(e: Evt) -> Registration:
         parties=parties,
         milestones=tuple(milestones),
         agreement_signed_at=parse_time(p.get("agreement_signed_at")),
+        verifiers=frozenset(str(v) for v in named),
     )
 
 

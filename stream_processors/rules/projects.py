@@ -33,6 +33,16 @@ Definitions
   pledges; with no pledge at all, the earliest milestone ``due`` of the agreement.
 * Verification: the latest ``milestone.verified`` of a milestone (by effective
   ``verified_at``) decides; ``confirmed`` verifies it, ``disputed`` does not.
+
+Authority (:mod:`.authority`): the agreement is the first ``project.registered`` in
+log order (a later one is disregarded: ``subject_exists``); milestones are reported
+by the committee that registered it; a verification counts only from a verifier the
+agreement names (``verifiers``), signed by the verifier it names (``verifier_id``),
+never from the registering committee; a contribution counts only for the club of the
+agreement; a disbursement dated before its pledge does not count.  Each disregarded
+event raises ``authority_violation`` (key: its event id, or the contribution's
+``transfer.sent``; accountable: its publisher) and changes nothing else
+(``state.disregarded_event_ids``).
 """
 
 from __future__ import annotations
@@ -43,7 +53,8 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from schemas.thresholds import Thresholds
-from schemas.times import format_time
+from schemas.times import format_time, parse_time
+from stream_processors.rules.authority import UNATTRIBUTED, authority_flag, disregard, log_order
 from stream_processors.rules.model import (
     EVIDENCE_LIMIT,
     TICK,
@@ -68,6 +79,7 @@ from stream_processors.rules.project_books import (
     Pledge,
     Registration,
     Report,
+    Verification,
 )
 
 __all__ = [
@@ -150,6 +162,7 @@ class ProjectState:
     ignored_event_ids: tuple[str, ...] = ()
     unattributed_event_ids: tuple[str, ...] = ()
     other_currency_transfer_ids: tuple[str, ...] = ()
+    disregarded_event_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,20 +537,21 @@ def reconcile_project(
             ignored_event_ids=tuple(ignored),
         )
         return ProjectResult(state, (), (), [], None)
-    reg = regs[0]
+    reg, aflags, kept = _authority(project_id, regs, parsed, contribs)
     limit = horizon(evs, now, *(c.received_at for c in contribs))
     assert limit is not None  # there is at least the registration event
+    contribs = kept.contributions
     books = Books(
         project_id,
         reg,
         parsed["disbursement.pledged"],
-        parsed["disbursement.made"],
-        parsed["milestone.reported"],
-        parsed["milestone.verified"],
+        kept.disbursements,
+        kept.reports,
+        kept.verifications,
         contribs,
         th,
     )
-    flags: list[FlagSpec] = []
+    flags: list[FlagSpec] = list(aflags)
     nexts: list[datetime] = []
     for rule in _RULES:
         f, n = rule(books, limit)
@@ -572,6 +586,7 @@ def reconcile_project(
         ignored_event_ids=tuple(ignored),
         unattributed_event_ids=tuple(sorted(books.unattributed)),
         other_currency_transfer_ids=tuple(books.other_ccy),
+        disregarded_event_ids=tuple(sorted(f.key for f in aflags)),
     )
     return ProjectResult(
         state,
@@ -580,6 +595,84 @@ def reconcile_project(
         flags,
         min(nexts) if nexts else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """The project's facts that count, once the ones their publisher could not say are set aside."""
+
+    reports: list[Report]
+    verifications: list[Verification]
+    disbursements: list[Disbursement]
+    contributions: list[Contribution]
+
+
+def _authority(
+    project_id: str,
+    regs: list[Registration],
+    parsed: Mapping[str, list[Any]],
+    contribs: list[Contribution],
+) -> tuple[Registration, list[FlagSpec], _Kept]:
+    """The agreement that stands, its owner's facts, and a flag for every fact set aside."""
+    flags: list[FlagSpec] = []
+    ordered = sorted(regs, key=lambda r: log_order(r.evt))
+    reg = ordered[0]
+    for other in ordered[1:]:
+        flags.append(disregard("project", project_id, other.evt, "subject_exists", "/payload/project_id"))
+    owner = reg.evt.publisher_id
+
+    def set_aside(e: Evt, reason: str, path: str) -> bool:
+        flags.append(disregard("project", project_id, e, reason, path))
+        return False
+
+    def report_ok(r: Report) -> bool:
+        pub = r.evt.publisher_id
+        if owner is not None and pub is not None and pub != owner:
+            return set_aside(r.evt, "not_subject_owner", "/header/publisher_id")
+        return True
+
+    def verification_ok(v: Verification) -> bool:
+        # Who verified: the publisher (when known) must be the verifier it names.
+        pub = v.evt.publisher_id
+        if pub is not None and v.verifier_id != pub:
+            return set_aside(v.evt, "not_subject_owner", "/payload/verifier_id")
+        who = pub or v.verifier_id
+        if who == owner:
+            return set_aside(v.evt, "not_subject_owner", "/header/publisher_id")
+        if who not in reg.verifiers:
+            return set_aside(v.evt, "not_subject_owner", "/header/publisher_id")
+        return True
+
+    pledged: dict[tuple[str, str], Pledge] = {}
+    for pl in parsed["disbursement.pledged"]:  # canonical order: the first of an id stands
+        pledged.setdefault((pl.pledge_id, pl.level), pl)
+
+    def disbursement_ok(d: Disbursement) -> bool:
+        pl = pledged.get((d.pledge_id, d.level))
+        if pl is None:
+            return True
+        origin = pl.evt.event_time
+        made_at = parse_time(d.evt.payload.get("made_at"))
+        for path, t in (("/payload/made_at", made_at), ("/header/event_time", d.evt.event_time)):
+            if t < origin:
+                return set_aside(d.evt, "time_before_origin", path)
+        return True
+
+    kept_contribs: list[Contribution] = []
+    for c in contribs:
+        if c.club_id != reg.club_id:
+            sent_id = c.evidence[0] if c.evidence else c.transfer_id
+            flags.append(authority_flag("project", project_id, sent_id, c.operator or UNATTRIBUTED,
+                                        "not_subject_owner", "/payload/destination/club_id", c.received_at))
+        else:
+            kept_contribs.append(c)
+    kept = _Kept(
+        reports=[r for r in parsed["milestone.reported"] if report_ok(r)],
+        verifications=[v for v in parsed["milestone.verified"] if verification_ok(v)],
+        disbursements=[d for d in parsed["disbursement.made"] if disbursement_ok(d)],
+        contributions=kept_contribs,
+    )
+    return reg, flags, kept
 
 
 def _party_rows(books: Books, limit: datetime, flags: list[FlagSpec]) -> tuple[PartyRow, ...]:

@@ -19,6 +19,14 @@ Other definitions
   ``refunded`` > ``cancelled`` > ``paid`` > ``sent`` by precedence.
 * ``delivery_seconds``: first payout's ``paid_at`` minus the sent event's ``event_time``.
 * Sender and beneficiary pseudonyms never leave this module (no person data in state).
+
+Authority (:mod:`.authority`): the transfer's ``transfer.sent`` is the first one in log
+order that names its own publisher as ``operator``; a foreign-named one or any later
+one is disregarded.  Payouts come from that operator or a payout agent it names
+(``payout_agents``), cancellations and refunds from the operator; a settling event
+dated (payload time or ``event_time``) before the ``transfer.sent`` is disregarded.
+Each disregarded event raises ``authority_violation`` (key: its event id; accountable:
+its publisher) and changes nothing else (``state.disregarded_event_ids``).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from schemas.costs import effective_cost_bps
 from schemas.money import ISO_4217_MINOR_UNITS, parse_rate, round_half_away
 from schemas.thresholds import Thresholds
 from schemas.times import format_time, parse_time
+from stream_processors.rules.authority import disregard, log_order
 from stream_processors.rules.model import (
     EVIDENCE_LIMIT,
     TICK,
@@ -109,6 +118,7 @@ class TransferState:
     receipt_digest: str | None = None
     event_count: int = 0
     ignored_event_ids: tuple[str, ...] = ()
+    disregarded_event_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,14 +344,15 @@ def reconcile_transfer(
                 stops.append(_parse_stop(e))
         except (ValueError, TypeError, ArithmeticError):
             ignored.append(e.event_id)
-    sent = sents[0] if sents else None
+    sent, payouts, stops, aflags = _authority(transfer_id, sents, payouts, stops)
+    disregarded = tuple(f.key for f in aflags)
     limit = horizon(evs, now)
-    state = _state(transfer_id, evs, sent, payouts, stops, ignored, limit)
+    state = _state(transfer_id, evs, sent, payouts, stops, ignored, limit, disregarded)
     if sent is None or limit is None:
-        return TransferResult(state, [], None, None)
+        return TransferResult(state, aflags, None, None)
 
     ledger = _Ledger(sent, payouts, stops)
-    flags: list[FlagSpec] = []
+    flags: list[FlagSpec] = list(aflags)
     deadlines: list[datetime] = []
     for rule in _RULES:
         flag, deadline = rule(ledger, limit, th)
@@ -355,6 +366,46 @@ def reconcile_transfer(
     )
 
 
+def _authority(
+    transfer_id: str, sents: list[_Sent], payouts: list[_Payout], stops: list[_Stop]
+) -> tuple[_Sent | None, list[_Payout], list[_Stop], list[FlagSpec]]:
+    """The registration that stands and the settling events its owner may publish; flags for the rest."""
+    flags: list[FlagSpec] = []
+    sent: _Sent | None = None
+    for s in sorted(sents, key=lambda x: log_order(x.evt)):
+        if s.evt.publisher_id is not None and s.operator != s.evt.publisher_id:
+            flags.append(disregard("transfer", transfer_id, s.evt, "not_subject_owner", "/payload/operator"))
+        elif sent is None:
+            sent = s
+        else:
+            flags.append(disregard("transfer", transfer_id, s.evt, "subject_exists", "/payload/transfer_id"))
+    if sent is None:
+        # No owner known yet: nothing else can be judged (status pending_sent).
+        return None, payouts, stops, flags
+    owner = sent.evt.publisher_id or sent.operator
+    named = sent.evt.payload.get("payout_agents")
+    agents = frozenset(a for a in named if isinstance(a, str)) if isinstance(named, list | tuple) else frozenset()
+    origin = sent.evt.event_time
+
+    def refused(e: Evt, at: datetime, field: str, agents_ok: bool) -> bool:
+        pub = e.publisher_id
+        if pub is not None and pub != owner and not (agents_ok and pub in agents):
+            flags.append(disregard("transfer", transfer_id, e, "not_subject_owner", "/header/publisher_id"))
+            return True
+        for path, t in ((f"/payload/{field}", at), ("/header/event_time", e.event_time)):
+            if t < origin:
+                flags.append(disregard("transfer", transfer_id, e, "time_before_origin", path))
+                return True
+        return False
+
+    kept_payouts = [p for p in payouts if not refused(p.evt, p.paid_at, "paid_at", True)]
+    kept_stops = [
+        x for x in stops
+        if not refused(x.evt, x.raw_at, "cancelled_at" if x.kind == "cancelled" else "refunded_at", False)
+    ]
+    return sent, kept_payouts, kept_stops, flags
+
+
 def _state(
     transfer_id: str,
     evs: list[Evt],
@@ -363,6 +414,7 @@ def _state(
     stops: list[_Stop],
     ignored: list[str],
     limit: datetime | None,
+    disregarded: tuple[str, ...] = (),
 ) -> TransferState:
     cancels = [x for x in stops if x.kind == "cancelled"]
     refunds = [x for x in stops if x.kind == "refunded"]
@@ -370,6 +422,7 @@ def _state(
         "transfer_id": transfer_id,
         "event_count": len(evs),
         "ignored_event_ids": tuple(ignored),
+        "disregarded_event_ids": disregarded,
         "payout_count": len(payouts),
     }
     if cancels:
@@ -448,6 +501,7 @@ def _contribution(sent: _Sent, payouts: list[_Payout], evs: list[Evt]) -> Contri
         received_at=min(p.at for p in mine),
         evidence=_ev([sent.evt.event_id], [p.evt.event_id for p in mine]),
         version=len(evs),
+        operator=sent.evt.publisher_id or sent.operator,
     )
 
 

@@ -144,14 +144,32 @@ class Stack:
 
 def publish(stack: Stack, sim: Any, *, order: Iterable[Any] | None = None, every: int = 500,
             hook: Callable[[int], None] | None = None, twice: bool = False) -> None:
-    """Register the simulation's publishers, then hand every event to the SDK (outbox first)."""
+    """Register the simulation's publishers, then hand every event to the SDK (outbox first).
+
+    Phase by phase (``SimEvent.phase``): a phase's registry events, then its
+    events (in ``order``'s order), each phase once the one before is settled,
+    as ``cuentas simulate`` does: what the gate decides may depend on what
+    reached the log first (a revocation after the revoked key's genuine events).
+    """
     keys = PlatformKeys.load(stack.settings)
     auth = stack.publisher(AUTHORITY_NAME, keys.authority.private_key)
     first = auth.outbox.next_seq()
-    for env in sim.registry_envelopes(keys.authority.private_key, first_seq=first):
-        auth.publish_envelope(env)
-    settle_all(stack, timeout=120)
     events = list(order if order is not None else sim.events)
+    done = 0
+    for phase in sim.phases:
+        if phase != 0:
+            settle_all(stack, timeout=600)
+        for env in sim.registry_envelopes(keys.authority.private_key, first_seq=first, phase=phase):
+            auth.publish_envelope(env)
+        settle_all(stack, timeout=120)
+        mine = [ev for ev in events if ev.phase == phase]
+        _publish_events(stack, mine, every=every, twice=twice,
+                        hook=None if hook is None else (lambda n, base=done: hook(base + n)))
+        done += len(mine)
+
+
+def _publish_events(stack: Stack, events: list[Any], *, every: int, twice: bool,
+                    hook: Callable[[int], None] | None) -> None:
     # The outbox keys hand-overs by event id.  An equivocating copy (same id,
     # other bytes) is a different hand-over, so it gets an id of its own (the
     # gate acknowledges by the SDK's header id); otherwise a lost first send

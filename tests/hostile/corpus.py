@@ -57,6 +57,7 @@ from schemas.routing import partition_key, topic_for
 from schemas.times import format_time
 
 __all__ = [
+    "AGENT",
     "AUTHORITY",
     "COMMITTEE",
     "GHOST",
@@ -66,6 +67,8 @@ __all__ = [
     "PARSE_REASONS",
     "REGISTERED",
     "SQLI",
+    "RIVAL",
+    "TARDY",
     "Case",
     "Corpus",
     "build_corpus",
@@ -87,6 +90,12 @@ ROTATED = "mto-rotated"  # its first key is rotated out at T
 RETIRED = "mto-retired"  # the whole publisher is revoked at T
 LATE = "mto-late"  # its key is valid from now - 1 day only
 GHOST = "mto-ghost"  # never registered
+RIVAL = "mto-rival"  # another operator: speaks for no one else's transfers
+AGENT = "agente-hostile"  # a payout agent OPERATOR names in some transfers
+VERIFIER = "espejo-hostile"  # the verifier the corpus's projects name
+STRANGER = "espejo-ajeno"  # a verifier no project names
+RIVAL_CLUB = "club-rival"  # another club's committee (bound to the club of the same id)
+TARDY = "mto-tardio"  # declared its backfill to end 60 days ago: what it publishes since is judged late
 
 #: Registered test publishers: kind and government party.
 REGISTERED: dict[str, tuple[str, dict[str, str] | None]] = {
@@ -97,6 +106,12 @@ REGISTERED: dict[str, tuple[str, dict[str, str] | None]] = {
     ROTATED: ("operator", None),
     RETIRED: ("operator", None),
     LATE: ("operator", None),
+    RIVAL: ("operator", None),
+    AGENT: ("payout_agent", None),
+    VERIFIER: ("verifier", None),
+    STRANGER: ("verifier", None),
+    RIVAL_CLUB: ("committee", None),
+    TARDY: ("operator", None),
 }
 
 #: Reasons ``parse_envelope`` gives: the gate cannot know the publisher, so it
@@ -268,15 +283,19 @@ class Corpus:
         """Registry events the authority publishes before the corpus: (type, payload)."""
         out: list[tuple[str, dict[str, Any]]] = []
         for pid, (kind, party) in REGISTERED.items():
-            # valid since the year 1, so that ancient event times fail on the time window
-            # whichever the gate checks first, the key's validity or the window
-            valid_from = self.now - timedelta(days=1) if pid == LATE else datetime(1, 1, 1, tzinfo=UTC)
+            # valid (and history declared) for ten years: events dated before that
+            # fall outside the backfill and fail on the time window
+            valid_from = self.now - timedelta(days=1) if pid == LATE else self.now - timedelta(days=3650)
             p: dict[str, Any] = {
                 "publisher_id": pid, "kind": kind, "roles": list(ROLES_BY_KIND[kind]),
                 "public_key": format_verifier_key(pid, _pub(pid)), "valid_from": format_time(valid_from),
             }
             if party:
                 p["party"] = dict(party)
+            if kind == "committee":
+                p["club_id"] = pid  # each test committee speaks for the club of its own id
+            if pid == TARDY:
+                p["backfill_until"] = format_time(self.now - timedelta(days=60))
             out.append(("publisher.registered", p))
         t = format_time(self.t_revoke)
         out.append(("publisher.revoked", {"publisher_id": REVOKED, "key_id": key_id(REVOKED, _pub(REVOKED)).hex(),
@@ -294,14 +313,15 @@ class Corpus:
         self._n += 1
         return f"{prefix}-hx{self._n:04d}"
 
-    def sent_payload(self, tid: str | None = None, *, project_fund: bool = False) -> dict[str, Any]:
+    def sent_payload(self, tid: str | None = None, *, project_fund: bool = False,
+                     operator: str = OPERATOR) -> dict[str, Any]:
         tid = tid or self._id("tr")
         dest: dict[str, Any] = (
             {"kind": "project_fund", "project_id": "prj-hostile-fund", "club_id": COMMITTEE}
             if project_fund else {"kind": "beneficiary", "beneficiary": pseudonym(SECRET, "ben", tid)}
         )
         return {
-            "transfer_id": tid, "operator": OPERATOR, "corridor": {"from": "US", "to": "MX"},
+            "transfer_id": tid, "operator": operator, "corridor": {"from": "US", "to": "MX"},
             "send": {"amount": 20000, "currency": "USD"}, "fee": {"amount": 599, "currency": "USD"},
             "exchange_rate": "17.25", "receive_promised": {"amount": 345000, "currency": "MXN"},
             "available_by": format_time(self.now + timedelta(days=1)), "destination": dest,
@@ -327,6 +347,7 @@ class Corpus:
                  "amount": {"amount": 60000000, "currency": "MXN"}},
             ],
             "agreement_signed_at": format_time(self.now - timedelta(days=10)),
+            "verifiers": [VERIFIER],
         }
 
     def disb_payload(self, pid: str | None = None, *, party_id: str = PARTY["id"],
@@ -423,6 +444,7 @@ class Corpus:
         self._times()
         self._signatures()
         self._keys_and_roles()
+        self._authority()
         self._registry_forgeries()
         self._sql_injection()
         self._non_canonical()
@@ -724,13 +746,23 @@ class Corpus:
             ("future-9999", "9999-12-31T23:59:59.999999Z", out),
             ("past-1900", "1900-01-01T00:00:00Z", out),
             ("past-0001", "0001-01-01T00:00:00Z", out),
-            ("past-3660-days", self.now - timedelta(days=3660), out),
+            ("past-3660-days", self.now - timedelta(days=3660), out),  # before the declared backfill
             ("future-60s-within-skew", self.now + timedelta(seconds=60), "accepted"),
-            ("past-3640-days-within-age", self.now - timedelta(days=3640), "accepted"),
+            ("past-3640-days-within-backfill", self.now - timedelta(days=3640), "accepted"),
             ("microseconds", self.t_event + timedelta(microseconds=123456), "accepted"),
         ]
         for n, t, e in far:
             env = self.fresh(f"time/{n}", event_time=t)
+            self.add(f"time/{n}", env.leaf_bytes(), e, cat)
+        # TARDY's declared backfill ended 60 days ago: MAX_EVENT_AGE (30 days)
+        # applies after it; an event 7-30 days old is accepted, and flagged late.
+        for n, days, e in (("outside-backfill-older-than-max-age", 40, out),
+                           ("inside-declared-backfill", 100, "accepted"),
+                           ("published-late", 10, "accepted"),
+                           ("published-on-time", 6, "accepted")):
+            env = self.sign(f"time/{n}", TARDY, "transfer.sent", self.sent_payload(operator=TARDY),
+                            event_time=self.now - timedelta(days=days))
+            self.anchors[f"time/{n}"] = env
             self.add(f"time/{n}", env.leaf_bytes(), e, cat)
         stamp = format_time(self.t_event)
         bad = [
@@ -837,43 +869,47 @@ class Corpus:
         revoked_after = self.t_revoke + timedelta(days=1)
         before = self.t_revoke - timedelta(days=1)
         add = lambda n, env, e: self.add(n, env.leaf_bytes(), e, cat)  # noqa: E731
+        own = lambda pub: self.sent_payload(operator=pub)  # noqa: E731  a transfer of its own
         add("auth/revoked-key-after-revocation",
-            self.sign("auth/revoked-key-after-revocation", REVOKED, "transfer.sent", self.sent_payload(),
+            self.sign("auth/revoked-key-after-revocation", REVOKED, "transfer.sent", own(REVOKED),
                       event_time=revoked_after), "rejected:key_revoked")
         add("auth/revoked-key-paid-out-after-revocation",
             self.sign("auth/revoked-key-paid-out-after-revocation", REVOKED, "transfer.paid_out",
                       self.paid_payload(), event_time=self.t_event), "rejected:key_revoked")
         add("auth/revoked-key-at-revocation-instant",
-            self.sign("auth/revoked-key-at-revocation-instant", REVOKED, "transfer.sent", self.sent_payload(),
+            self.sign("auth/revoked-key-at-revocation-instant", REVOKED, "transfer.sent", own(REVOKED),
                       event_time=self.t_revoke), "rejected:key_revoked")
-        env = self.sign("auth/revoked-key-before-revocation", REVOKED, "transfer.sent", self.sent_payload(),
+        # Revocation and rotation are judged at arrival too (issue 13): an event
+        # dated before them but arriving after them is refused (it used to be
+        # accepted: a thief with the key could backdate).
+        env = self.sign("auth/revoked-key-backdated-before-revocation", REVOKED, "transfer.sent", own(REVOKED),
                         event_time=before)
         self.anchors["revoked-before"] = env
-        add("auth/revoked-key-before-revocation", env, "accepted")
+        add("auth/revoked-key-backdated-before-revocation", env, "rejected:key_revoked")
         old, new = private_key(ROTATED), private_key(ROTATED + "#2")
         add("auth/rotated-old-key-after-rotation",
-            self.sign("auth/rotated-old-key-after-rotation", ROTATED, "transfer.sent", self.sent_payload(),
+            self.sign("auth/rotated-old-key-after-rotation", ROTATED, "transfer.sent", own(ROTATED),
                       key=old, event_time=revoked_after), "rejected:key_expired")
-        add("auth/rotated-old-key-before-rotation",
-            self.sign("auth/rotated-old-key-before-rotation", ROTATED, "transfer.sent", self.sent_payload(),
-                      key=old, event_time=before), "accepted")
+        add("auth/rotated-old-key-backdated-before-rotation",
+            self.sign("auth/rotated-old-key-backdated-before-rotation", ROTATED, "transfer.sent", own(ROTATED),
+                      key=old, event_time=before), "rejected:key_expired")
         add("auth/rotated-new-key",
-            self.sign("auth/rotated-new-key", ROTATED, "transfer.sent", self.sent_payload(), key=new),
+            self.sign("auth/rotated-new-key", ROTATED, "transfer.sent", own(ROTATED), key=new),
             "accepted")
         add("auth/rotated-new-key-before-its-validity",
             self.sign("auth/rotated-new-key-before-its-validity", ROTATED, "transfer.sent",
-                      self.sent_payload(), key=new, event_time=before), "rejected:key_not_yet_valid")
+                      own(ROTATED), key=new, event_time=before), "rejected:key_not_yet_valid")
         add("auth/retired-publisher-after-revocation",
-            self.sign("auth/retired-publisher-after-revocation", RETIRED, "transfer.sent", self.sent_payload(),
+            self.sign("auth/retired-publisher-after-revocation", RETIRED, "transfer.sent", own(RETIRED),
                       event_time=revoked_after), "rejected:publisher_revoked")
-        add("auth/retired-publisher-before-revocation",
-            self.sign("auth/retired-publisher-before-revocation", RETIRED, "transfer.sent",
-                      self.sent_payload(), event_time=before), "accepted")
+        add("auth/retired-publisher-backdated-before-revocation",
+            self.sign("auth/retired-publisher-backdated-before-revocation", RETIRED, "transfer.sent",
+                      own(RETIRED), event_time=before), "rejected:publisher_revoked")
         add("auth/key-not-yet-valid",
-            self.sign("auth/key-not-yet-valid", LATE, "transfer.sent", self.sent_payload(),
+            self.sign("auth/key-not-yet-valid", LATE, "transfer.sent", own(LATE),
                       event_time=self.now - timedelta(days=2)), "rejected:key_not_yet_valid")
         add("auth/late-key-once-valid",
-            self.sign("auth/late-key-once-valid", LATE, "transfer.sent", self.sent_payload()), "accepted")
+            self.sign("auth/late-key-once-valid", LATE, "transfer.sent", own(LATE)), "accepted")
         add("auth/unknown-publisher",
             self.sign("auth/unknown-publisher", GHOST, "transfer.sent", self.sent_payload()),
             "rejected:unknown_publisher")
@@ -900,6 +936,80 @@ class Corpus:
         add("auth/government-disburses-for-own-party",
             self.sign("auth/government-disburses-for-own-party", GOVERNMENT, "disbursement.made",
                       self.disb_payload()), "accepted")
+
+    def _authority(self) -> None:
+        """Who may speak for which subject (issue 13): each case names the attack it stops."""
+        cat = "authority"
+        owner = "rejected:not_subject_owner"
+        # phase 1: decided from the event and the registry alone
+        n = "authority/transfer-sent-naming-another-operator"
+        self.add(n, self.sign(n, RIVAL, "transfer.sent", self.sent_payload()).leaf_bytes(), owner, cat)
+        n = "authority/project-for-another-club"
+        p = self.project_payload()
+        p["club_id"] = RIVAL_CLUB
+        self.add(n, self.sign(n, COMMITTEE, "project.registered", p).leaf_bytes(), owner, cat)
+        proj = self.anchors["project"]
+        n = "authority/verification-signed-for-another-verifier"
+        v = self._verification(proj, STRANGER)
+        v["verifier_id"] = VERIFIER
+        self.add(n, self.sign(n, STRANGER, "milestone.verified", v).leaf_bytes(), owner, cat)
+        n = "authority/committee-verifies-its-own-report"
+        v = self._verification(proj, COMMITTEE)
+        self.add(n, self.sign(n, COMMITTEE, "milestone.verified", v).leaf_bytes(), "rejected:role_not_allowed", cat)
+        n = "authority/transfer-naming-a-payout-agent"
+        named = self.sent_payload()
+        named["payout_agents"] = [AGENT]
+        agent_sent = self.sign(n, OPERATOR, "transfer.sent", named)
+        self.add(n, agent_sent.leaf_bytes(), "accepted", cat)
+        # phase 2: the subject is in the log (phase 1)
+        sent = self.anchors["sent"]
+        tid = sent.payload["transfer_id"]
+        n = "authority/payout-by-another-operator"
+        self.add(n, self.sign(n, RIVAL, "transfer.paid_out", self.paid_payload(tid)).leaf_bytes(), owner, cat,
+                 phase=2)
+        n = "authority/payout-by-an-agent-the-transfer-does-not-name"
+        self.add(n, self.sign(n, AGENT, "transfer.paid_out", self.paid_payload(tid)).leaf_bytes(), owner, cat,
+                 phase=2)
+        n = "authority/cancellation-by-another-operator"
+        self.add(n, self.sign(n, RIVAL, "transfer.cancelled", {"transfer_id": agent_sent.payload["transfer_id"],
+                                                               "cancelled_at": format_time(self.t_event),
+                                                               "reason_code": "sender_request"}).leaf_bytes(),
+                 owner, cat, phase=2)
+        n = "authority/second-transfer-sent-backdated"
+        p = copy.deepcopy(dict(sent.payload))
+        p["receive_promised"]["amount"] = 1000
+        self.add(n, self.sign(n, OPERATOR, "transfer.sent", p, event_time=self.t_event - timedelta(days=3)).leaf_bytes(),
+                 "rejected:subject_exists", cat, phase=2)
+        n = "authority/second-project-registration"
+        p = copy.deepcopy(dict(proj.payload))
+        p["shares"] = {"club": 10000, "municipal": 0, "state": 0, "federal": 0}
+        self.add(n, self.sign(n, COMMITTEE, "project.registered", p).leaf_bytes(), "rejected:subject_exists", cat,
+                 phase=2)
+        n = "authority/report-on-another-clubs-project"
+        rep = {"project_id": proj.payload["project_id"], "milestone_id": "m1-pozo",
+               "spent": {"amount": 99000000, "currency": "MXN"}, "progress_pct": 100,
+               "reported_at": format_time(self.t_event), "evidence": [hashlib.sha256(b"x").hexdigest()]}
+        self.add(n, self.sign(n, RIVAL_CLUB, "milestone.reported", rep).leaf_bytes(), owner, cat, phase=2)
+        n = "authority/verification-by-a-verifier-the-project-does-not-name"
+        self.add(n, self.sign(n, STRANGER, "milestone.verified", self._verification(proj, STRANGER)).leaf_bytes(),
+                 owner, cat, phase=2)
+        n = "authority/payout-before-its-transfer"
+        paid = self.paid_payload(tid)
+        paid["paid_at"] = format_time(sent.time() - timedelta(hours=1))
+        self.add(n, self.sign(n, OPERATOR, "transfer.paid_out", paid).leaf_bytes(), "rejected:time_before_origin",
+                 cat, phase=2)
+        # phase 3: allowed, once the subject is known
+        n = "authority/payout-by-the-named-agent"
+        self.add(n, self.sign(n, AGENT, "transfer.paid_out",
+                              self.paid_payload(agent_sent.payload["transfer_id"])).leaf_bytes(), "accepted", cat,
+                 phase=3)
+        n = "authority/verification-by-the-named-verifier"
+        self.add(n, self.sign(n, VERIFIER, "milestone.verified", self._verification(proj, VERIFIER)).leaf_bytes(),
+                 "accepted", cat, phase=3)
+
+    def _verification(self, proj: Envelope, verifier: str) -> dict[str, Any]:
+        return {"project_id": proj.payload["project_id"], "milestone_id": "m1-pozo",
+                "verified_at": format_time(self.t_event), "verifier_id": verifier, "outcome": "confirmed"}
 
     def _registry_forgeries(self) -> None:
         cat = "registry_forgery"
@@ -1008,8 +1118,9 @@ class Corpus:
         self.add("replay/exact-sent-again", sent.leaf_bytes(), "duplicate", cat, phase=2)
         self.add("replay/pretty-printed", json.dumps(_wire(sent), indent=1).encode(), "duplicate", cat, phase=2)
         self.add("replay/reordered", _dump(_reorder(_wire(paid))), "duplicate", cat, phase=2)
+        # refused on arrival after the revocation, refused again (it never reached the log)
         self.add("replay/revoked-key-event-from-before-revocation", self.anchors["revoked-before"].leaf_bytes(),
-                 "duplicate", cat, phase=2)
+                 "rejected:key_revoked", cat, phase=2)
         flipped = next(c for c in self.cases if c.name == "sig/flip-first-byte")
         self.add("replay/rejected-forgery-resent", flipped.raw, "rejected:bad_signature", cat, phase=2)
         # equivocation: the same event id with other content, signed by its publisher
@@ -1072,7 +1183,12 @@ class Corpus:
         self.add("extreme/min-exchange-rate-paid-1", e2.leaf_bytes(), "stored_safely", cat, phase=3)
         sent("extreme/available-by-year-9999", **{"/available_by": far})
         sent("extreme/available-by-year-1", **{"/available_by": first})
-        env = sent("extreme/paid-at-year-1-sent")
+        # A payout dated year 1 reaches the log before its transfer (phase 4): the
+        # reconcilers must judge it (dated before its origin: disregarded, flagged).
+        # The other way round the gate refuses it (see authority/payout-before-its-transfer).
+        p = self.sent_payload()
+        env = self.sign("extreme/paid-at-year-1-sent", OPERATOR, "transfer.sent", p)
+        self.add("extreme/paid-at-year-1-sent", env.leaf_bytes(), "stored_safely", cat, phase=4)
         paid = self.paid_payload(env.payload["transfer_id"])
         paid["paid_at"] = first
         e2 = self.sign("extreme/paid-at-year-1", OPERATOR, "transfer.paid_out", paid)

@@ -36,9 +36,11 @@ from producers.publisher import Publisher
 from producers.registry import authority_publisher
 from schemas.canonical import canonicalize, parse_json
 from schemas.envelope import parse_envelope
+from schemas.routing import entity_of
 from stream_processors.gate import INTEGRITY_REASONS
+from stream_processors.gate.decision import AUTHORITY_REASONS
 from tests.conftest import unique
-from tests.hostile.corpus import AUTHORITY, OPERATOR, Case, Corpus, build_corpus, private_key
+from tests.hostile.corpus import AUTHORITY, OPERATOR, TARDY, Case, Corpus, build_corpus, private_key
 from tests.integration.platform import ROOT, prepare, processors, query, wait_for
 
 pytestmark = pytest.mark.integration
@@ -62,6 +64,7 @@ class Run:
     quarantine: dict[bytes, tuple[str, bytes, str | None, str | None, int]]
     log: dict[str, bytes]  # event id -> leaf, for the corpus publishers
     flags: set[tuple[str, str]]  # (flag_type, subject_id)
+    keyed: set[tuple[str, str, str, str]]  # (flag_type, subject_id, key, accountable)
     table_counts: dict[str, int]
     alive_after_gate: bool
     alive_at_end: bool
@@ -258,6 +261,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, pg_url: 
         log = {e: bytes(leaf) for e, leaf in query(
             s, "SELECT event_id, leaf FROM log_entries WHERE publisher_id = ANY(%s)", (pubs_ids,))}
         flags = {(t, sub) for t, sub in query(s, "SELECT flag_type, subject_id FROM flags")}
+        keyed = {tuple(r) for r in query(s, "SELECT flag_type, subject_id, key, accountable FROM flags")}
         tables = [r[0] for r in query(s, "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
                                       (s.database_schema,))]
         table_counts = {t: query(s, f'SELECT count(*) FROM "{t}"')[0][0] for t in tables}
@@ -278,7 +282,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, pg_url: 
             proc.wait(5)
     _stop_runaways(s, backends)
     lap("total")
-    yield Run(s, corpus, status, counts, acks, quarantine, log, flags, table_counts, alive_after_gate,
+    yield Run(s, corpus, status, counts, acks, quarantine, log, flags, keyed, table_counts, alive_after_gate,
               alive_at_end, reconciled, canary, conservation,
               (s.data_path / "logs" / "hostile.log").read_text(errors="replace"), extra, gap_checker,
               probe_acked, runaway, max_seqs, timings)
@@ -347,7 +351,7 @@ def test_duplicates_are_acknowledged_not_appended(run: Run) -> None:
 
 def test_integrity_flags_name_the_publisher(run: Run) -> None:
     required = {(INTEGRITY_REASONS[c.reason][0], c.publisher) for c in run.corpus.cases
-                if c.reason in INTEGRITY_REASONS and c.known_bug is None}
+                if c.reason in INTEGRITY_REASONS and c.reason not in AUTHORITY_REASONS and c.known_bug is None}
     tolerated = {(INTEGRITY_REASONS[r][0], c.publisher) for c in run.corpus.cases
                  if c.known_bug and (r := c.known_bug.removeprefix("rejected:")) in INTEGRITY_REASONS}
     kinds = {"equivocation", "forged_signature", "role_violation", "revoked_key_used"}
@@ -355,6 +359,25 @@ def test_integrity_flags_name_the_publisher(run: Run) -> None:
     got = {(t, sub) for t, sub in run.flags if t in kinds}
     assert required <= got, required - got
     assert got <= required | tolerated, got - required - tolerated
+
+
+def test_authority_refusals_flag_the_subject_and_name_the_intruder(run: Run) -> None:
+    """Issue 13: a refusal for speaking about someone else's subject is one flag per event,
+    about the transfer or project, the publisher that tried accountable."""
+    cases = [c for c in run.corpus.cases if c.reason in AUTHORITY_REASONS]
+    assert {c.reason for c in cases} == AUTHORITY_REASONS
+    for c in cases:
+        env = parse_envelope(c.raw)
+        _kind, subject = entity_of(env.event_type, env.payload)  # type: ignore[misc]
+        assert ("authority_violation", subject, c.event_id, c.publisher) in run.keyed, c.name
+
+
+def test_late_publication_is_accepted_and_flagged(run: Run) -> None:
+    late = next(c for c in run.corpus.cases if c.name == "time/published-late")
+    on_time = next(c for c in run.corpus.cases if c.name == "time/published-on-time")
+    assert late.event_id in run.log and on_time.event_id in run.log
+    assert ("published_late", TARDY, late.event_id, TARDY) in run.keyed
+    assert not [f for f in run.keyed if f[0] == "published_late" and f[2] != late.event_id]
 
 
 # --------------------------------------------------------------------------- nothing broke

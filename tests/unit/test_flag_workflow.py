@@ -155,7 +155,9 @@ def test_flag_types_split_into_discrepancies_and_integrity_alarms() -> None:
 
     assert set(FLAG_TYPES) >= INTEGRITY_FLAG_TYPES
     assert set(DISCREPANCY_FLAG_TYPES) | INTEGRITY_FLAG_TYPES == set(FLAG_TYPES)
-    assert RULE_FLAG_TYPES == DISCREPANCY_FLAG_TYPES
+    # the rules raise the discrepancies, and authority_violation for an event they disregard
+    assert (*DISCREPANCY_FLAG_TYPES, "authority_violation") == RULE_FLAG_TYPES
     assert set(DISCREPANCY_CLASSES) == set(DISCREPANCY_FLAG_TYPES)  # named after the flags
-    # the gate raises all integrity types but the sequence check's
-    assert {t for t, _ in INTEGRITY_REASONS.values()} | {"sequence_gap"} == INTEGRITY_FLAG_TYPES
+    # the gate's refusals raise all integrity types but the sequence check's and
+    # published_late (raised by the gate for an event it accepts)
+    assert {t for t, _ in INTEGRITY_REASONS.values()} | {"sequence_gap", "published_late"} == INTEGRITY_FLAG_TYPES

@@ -13,13 +13,16 @@ from datetime import timedelta
 
 import pytest
 
+from schemas.envelope import Envelope
 from schemas.registry import signature_key
 from stream_processors.gate.decision import (
     AUTHENTICATED_REJECTIONS,
     INTEGRITY_REASONS,
+    Decision,
     needs_registry_reload,
 )
-from stream_processors.integrity import integrity_spec
+from stream_processors.integrity import integrity_spec, late_spec
+from stream_processors.rules.authority import authority_flag
 from tests.gate_builder import LIMITS, NOW, World, batch, decide, key_for, logged, outcomes
 from tests.unit.test_schemas_roundtrip import sample
 
@@ -175,26 +178,71 @@ def test_revoked_expired_and_not_yet_valid_keys(world: World) -> None:
     world.revoke(CLUB, NOW - timedelta(days=2))
     publisher_revoked = world.sign(CLUB, "project.registered", event_time=NOW - timedelta(hours=2))
     d = decide(batch(expired, before_rotation, too_early, revoked, signed_before, publisher_revoked), world.registry)
+    # Revocation and rotation are judged at arrival too (issue 13): events dated
+    # before them but arriving after them are refused like the others.
     assert outcomes(d) == [
-        ("rejected", "key_expired"), ("accepted", None), ("rejected", "key_not_yet_valid"),
-        ("rejected", "key_revoked"), ("accepted", None), ("rejected", "publisher_revoked"),
+        ("rejected", "key_expired"), ("rejected", "key_expired"), ("rejected", "key_not_yet_valid"),
+        ("rejected", "key_revoked"), ("rejected", "key_revoked"), ("rejected", "publisher_revoked"),
     ]
     assert {x.reason for x in d.integrity()} == {"key_expired", "key_revoked", "publisher_revoked"}
     assert all(INTEGRITY_REASONS[x.reason][0] == "revoked_key_used" for x in d.integrity())
+    # Had they arrived before the revocation and the rotation's end, they would stand.
+    earlier = NOW - timedelta(days=12)
+    assert outcomes(decide(batch(before_rotation), world.registry, now=earlier)) == [("accepted", None)]
+    assert outcomes(decide(batch(signed_before), world.registry, now=NOW - timedelta(days=2, hours=12))) == [
+        ("accepted", None)]
 
 
-def test_event_time_out_of_range(world: World) -> None:
+def test_a_revoked_key_that_backdates_is_refused_whatever_time_it_claims(world: World) -> None:
+    # Regression (issue 13): a key revoked now still signed events dated before
+    # the revocation, and they were accepted (revocation was judged by claimed time).
+    world.revoke(OP, NOW - timedelta(minutes=1), key_id=world.key_id(OP))
+    for days in (1, 7, 29):
+        backdated = world.sign(OP, "transfer.sent", event_time=NOW - timedelta(days=days))
+        (x,) = decide(batch(backdated), world.registry).decisions
+        assert (x.outcome, x.reason) == ("rejected", "key_revoked") and "arrived at" in x.message
+
+
+def test_event_time_out_of_range_outside_the_declared_backfill(world: World) -> None:
     ahead = world.sign(OP, "transfer.sent", event_time=NOW + LIMITS.max_future_skew + timedelta(seconds=1))
     just = world.sign(OP, "transfer.sent", event_time=NOW + LIMITS.max_future_skew)
-    world_old = World()
-    world_old.register(OP, "operator", valid_from="2000-01-01T00:00:00Z")
-    old = world_old.sign(OP, "transfer.sent", event_time=NOW - LIMITS.max_age - timedelta(seconds=1))
     d = decide(batch(ahead, just), world.registry)
     assert outcomes(d) == [("rejected", "time_out_of_range"), ("accepted", None)]
     assert d.decisions[0].message == f"event_time {ahead.event_time} is more than 0:05:00 in the future"
-    (x,) = decide(batch(old), world_old.registry).decisions
-    assert (x.reason, x.message) == ("time_out_of_range", f"event_time {old.event_time} is older than 3650 days")
     assert d.integrity() == []
+    # MAX_EVENT_AGE (30 days) applies outside the publisher's declared backfill:
+    # valid since 2000, history declared up to 60 days ago.
+    w = World()
+    w.register(OP, "operator", valid_from="2000-01-01T00:00:00Z", backfill_until=NOW - timedelta(days=60))
+    old = w.sign(OP, "transfer.sent", event_time=NOW - LIMITS.max_age - timedelta(seconds=1))
+    history = w.sign(OP, "transfer.sent", event_time=NOW - timedelta(days=400))
+    (x, y) = decide(batch(old, history), w.registry).decisions
+    assert (x.reason, x.message) == ("time_out_of_range", f"event_time {old.event_time} is more than 30 days before "
+                                     "its arrival at 2025-06-01T12:00:00Z, outside the publisher's declared backfill")
+    assert (y.outcome, y.late) == ("accepted", False)  # declared history: neither too old nor late
+
+
+def test_late_publication_is_accepted_and_flagged_outside_the_backfill() -> None:
+    w = World()
+    w.register(OP, "operator", arrived_at=NOW - timedelta(days=90))  # backfill ends 90 days ago
+    late = w.sign(OP, "transfer.sent", event_time=NOW - LIMITS.late_publication - timedelta(seconds=1))
+    on_time = w.sign(OP, "transfer.sent", event_time=NOW - LIMITS.late_publication)
+    backfill = w.sign(OP, "transfer.sent", event_time=NOW - timedelta(days=91))
+    d = decide(batch(late, on_time, backfill), w.registry)
+    assert outcomes(d) == [("accepted", None)] * 3
+    assert d.late() == [d.decisions[0]] and d.integrity() == []
+    spec = late_spec(d.decisions[0], NOW)
+    assert spec is not None
+    assert (spec.flag_type, spec.subject_kind, spec.subject_id, spec.key, spec.accountable, spec.severity) == (
+        "published_late", "publisher", OP, late.event_id, OP, "low")
+    assert spec.detail["delay_seconds"] == int((LIMITS.late_publication + timedelta(seconds=1)).total_seconds())
+    assert late_spec(d.decisions[1], NOW) is None
+    # The authority's own events are judged by arrival alone.
+    reg = w.registration("mto-nuevo", "operator")
+    old_reg = w.registry_event("publisher.revoked", {"publisher_id": OP, "key_id": None,
+                                                    "revoked_at": "2030-01-01T00:00:00Z", "reason_code": "retired"},
+                               event_time=NOW - timedelta(days=400))
+    assert outcomes(decide(batch(reg, old_reg), w.registry)) == [("accepted", None)] * 2
 
 
 def test_unparseable_bytes_are_rejected_with_the_parsers_reason(world: World) -> None:
@@ -268,3 +316,173 @@ def test_authenticated_rejections_count_for_sequence_gaps(world: World) -> None:
         "accepted", "role_not_allowed", "time_out_of_range", "unknown_key", "unknown_publisher", "duplicate"]
     assert d.sequence_evidence() == [accepted, role, late]
     assert {"role_not_allowed", "time_out_of_range"} <= AUTHENTICATED_REJECTIONS
+
+
+# --- authority over subjects (issue 13) ---------------------------------------------------------
+
+AGENT = "agente.pagos-zac"
+MIRROR = "espejo.jerez"
+
+
+@pytest.fixture
+def owners(world: World) -> World:
+    world.register(AGENT, "payout_agent")
+    world.register(MIRROR, "verifier")
+    # A club committee that may also verify (a mirror club for its sister projects).
+    world.register("comite.verifica", "committee", roles=["project.registered", "milestone.reported",
+                                                          "milestone.verified"])
+    return world
+
+
+def _authority(d: Decision) -> tuple[str, str, str, str]:
+    spec = integrity_spec(d)
+    assert spec is not None and d.envelope is not None
+    return (spec.flag_type, spec.subject_kind, spec.key, spec.accountable)
+
+
+def test_a_transfer_sent_naming_another_operator_is_refused_and_flagged_on_the_intruder(owners: World) -> None:
+    # Regression: operator B published a transfer.sent naming operator A, and
+    # A became the accountable party of its flags.
+    p = owners.payload(OTHER_OP, "transfer.sent")
+    p["operator"] = OP
+    foreign = owners.sign(OTHER_OP, "transfer.sent", p)
+    (x,) = decide(batch(foreign), owners.registry).decisions
+    assert (x.outcome, x.reason, x.field) == ("rejected", "not_subject_owner", "/payload/operator")
+    assert OP not in x.message and p["transfer_id"] not in x.message  # a path and a rule, never a value
+    assert _authority(x) == ("authority_violation", "transfer", foreign.event_id, OTHER_OP)
+    spec = integrity_spec(x)
+    assert spec is not None and spec.subject_id == p["transfer_id"] and spec.severity == "high"
+    assert spec.detail["path"] == "/payload/operator" and spec.detail["raised_by"] == "gate"
+    # the same flag id the rules give the event if it reached the log first
+    assert spec.flag_id == authority_flag("transfer", p["transfer_id"], foreign.event_id, OTHER_OP,
+                                          "not_subject_owner", "/payload/operator", foreign.time()).flag_id
+
+
+def _payout(world: World, publisher: str, sent: Envelope, **kw: object) -> Envelope:
+    p = sample("transfer.paid_out")
+    p["transfer_id"] = sent.payload["transfer_id"]
+    p["paid_at"] = str(kw.pop("paid_at", sent.event_time))
+    return world.sign(publisher, "transfer.paid_out", p, **kw)  # type: ignore[arg-type]
+
+
+def test_a_payout_by_another_operator_is_refused_once_the_transfer_is_known(owners: World) -> None:
+    # Regression: operator B's payout for A's transfer was accepted and silenced
+    # its late and missing payout flags.
+    sent = owners.sign(OP, "transfer.sent")
+    intruder = _payout(owners, OTHER_OP, sent)
+    (x,) = decide(batch(intruder), owners.registry, logged(sent)).decisions
+    assert (x.reason, x.field) == ("not_subject_owner", "/header/publisher_id")
+    assert _authority(x) == ("authority_violation", "transfer", intruder.event_id, OTHER_OP)
+    # in the same batch, after the transfer
+    assert outcomes(decide(batch(sent, intruder), owners.registry))[1] == ("rejected", "not_subject_owner")
+    # Not known yet: accepted; the rules disregard it once the transfer arrives.
+    assert outcomes(decide(batch(intruder), owners.registry)) == [("accepted", None)]
+
+
+def test_payout_agents_named_by_the_operator_may_pay_and_only_pay(owners: World) -> None:
+    p = owners.payload(OP, "transfer.sent")
+    p["payout_agents"] = [AGENT]
+    sent = owners.sign(OP, "transfer.sent", p)
+    paid = _payout(owners, AGENT, sent)
+    own = _payout(owners, OP, sent)
+    d = decide(batch(paid, own), owners.registry, logged(sent))
+    assert outcomes(d) == [("accepted", None)] * 2
+    other = owners.sign(OP, "transfer.sent")
+    assert outcomes(decide(batch(_payout(owners, AGENT, other)), owners.registry, logged(other))) == [
+        ("rejected", "not_subject_owner")]
+    cancel = sample("transfer.cancelled")
+    cancel["transfer_id"] = p["transfer_id"]
+    cancel["cancelled_at"] = sent.event_time
+    owners.register(AGENT + "-op", "operator")
+    refused = owners.sign(AGENT + "-op", "transfer.cancelled", cancel)
+    assert outcomes(decide(batch(refused), owners.registry, logged(sent))) == [("rejected", "not_subject_owner")]
+
+
+def test_a_second_registration_is_refused_whoever_sends_it_the_first_in_the_log_wins(owners: World) -> None:
+    # Regression: a second, backdated transfer.sent for an existing id replaced the first.
+    first = owners.sign(OP, "transfer.sent")
+    p = dict(first.payload)
+    p["receive_promised"] = {"amount": 1, "currency": "MXN"}
+    backdated = owners.sign(OP, "transfer.sent", p, event_time=NOW - timedelta(days=2))
+    (x,) = decide(batch(backdated), owners.registry, logged(first)).decisions
+    assert (x.reason, x.field) == ("subject_exists", "/payload/transfer_id")
+    assert _authority(x) == ("authority_violation", "transfer", backdated.event_id, OP)
+    # within one batch, the first in batch order wins whatever time either claims
+    assert outcomes(decide(batch(first, backdated), owners.registry)) == [
+        ("accepted", None), ("rejected", "subject_exists")]
+    assert outcomes(decide(batch(backdated, first), owners.registry)) == [
+        ("accepted", None), ("rejected", "subject_exists")]
+    # the very same bytes are a duplicate, not a second registration
+    assert outcomes(decide(batch(first), owners.registry, logged(first))) == [("duplicate", "duplicate")]
+    proj = owners.sign(CLUB, "project.registered")
+    again = owners.sign(CLUB, "project.registered", dict(proj.payload))
+    (y,) = decide(batch(again), owners.registry, logged(proj)).decisions
+    assert (y.reason, y.field) == ("subject_exists", "/payload/project_id")
+
+
+def test_a_settlement_dated_before_the_transfer_it_settles_is_refused(owners: World) -> None:
+    sent = owners.sign(OP, "transfer.sent", event_time=NOW - timedelta(hours=2))
+    early = _payout(owners, OP, sent, paid_at="2025-06-01T09:59:59Z")
+    published_early = _payout(owners, OP, sent, event_time=NOW - timedelta(hours=3))
+    fine = _payout(owners, OP, sent)
+    d = decide(batch(early, published_early, fine), owners.registry, logged(sent))
+    assert [(x.reason, x.field) for x in d.decisions] == [
+        ("time_before_origin", "/payload/paid_at"), ("time_before_origin", "/header/event_time"), ("", "")]
+    assert _authority(d.decisions[0]) == ("authority_violation", "transfer", early.event_id, OP)
+
+
+def test_projects_belong_to_the_committee_bound_to_their_club(owners: World) -> None:
+    # Regression: a committee could register another club's project.
+    p = owners.payload(CLUB, "project.registered")
+    p["club_id"] = "club.otro"
+    (x,) = decide(batch(owners.sign(CLUB, "project.registered", p)), owners.registry).decisions
+    assert (x.reason, x.field) == ("not_subject_owner", "/payload/club_id")
+    assert integrity_spec(x) is not None and integrity_spec(x).subject_kind == "project"  # type: ignore[union-attr]
+    # ... and report on any project
+    proj = owners.sign(CLUB, "project.registered")
+    rep = sample("milestone.reported")
+    rep["project_id"] = proj.payload["project_id"]
+    foreign = owners.sign("comite.verifica", "milestone.reported", rep)
+    assert outcomes(decide(batch(foreign), owners.registry, logged(proj))) == [("rejected", "not_subject_owner")]
+    assert outcomes(decide(batch(owners.sign(CLUB, "milestone.reported", rep)), owners.registry,
+                           logged(proj))) == [("accepted", None)]
+
+
+def test_only_a_verifier_the_project_names_verifies_never_its_committee(owners: World) -> None:
+    # Regression: a committee verified its own milestone reports; verifier_id was never checked.
+    p = owners.payload("comite.verifica", "project.registered")
+    p["verifiers"] = [MIRROR, "comite.verifica"]
+    proj = owners.sign("comite.verifica", "project.registered", p)
+
+    def verification(publisher: str, verifier_id: str | None = None) -> Envelope:
+        v = sample("milestone.verified")
+        v["project_id"] = p["project_id"]
+        v["verifier_id"] = verifier_id or publisher
+        return owners.sign(publisher, "milestone.verified", v)
+
+    selfie, mirror = verification("comite.verifica"), verification(MIRROR)
+    owners.register("espejo.otro", "verifier")
+    stranger, impostor = verification("espejo.otro"), verification("espejo.otro", MIRROR)
+    d = decide(batch(selfie, mirror, stranger, impostor), owners.registry, logged(proj))
+    assert [(x.reason or x.outcome, x.field) for x in d.decisions] == [
+        ("not_subject_owner", "/header/publisher_id"), ("accepted", ""),
+        ("not_subject_owner", "/header/publisher_id"), ("not_subject_owner", "/payload/verifier_id")]
+    # the committee kind no longer verifies by default
+    (x,) = decide(batch(owners.sign(CLUB, "milestone.verified")), owners.registry).decisions
+    assert x.reason == "role_not_allowed"
+    # a verification signed for someone else is refused even before the project is known
+    assert outcomes(decide(batch(verification("espejo.otro", MIRROR)), owners.registry)) == [
+        ("rejected", "not_subject_owner")]
+
+
+def test_authority_refusals_are_authenticated_and_registered_subjects_are_reported(owners: World) -> None:
+    p = owners.payload(OTHER_OP, "transfer.sent")
+    p["operator"] = OP
+    foreign = owners.sign(OTHER_OP, "transfer.sent", p)
+    sent, proj = owners.sign(OP, "transfer.sent"), owners.sign(CLUB, "project.registered")
+    d = decide(batch(foreign, sent, proj), owners.registry)
+    assert d.sequence_evidence() == [foreign, sent, proj]
+    assert {"not_subject_owner", "subject_exists", "time_before_origin"} <= AUTHENTICATED_REJECTIONS
+    subjects = d.logged([5, 6]).subjects()
+    assert [(s.kind, s.owner, s.log_index) for s in subjects] == [("transfer", OP, 5), ("project", CLUB, 6)]
+    assert subjects[1].club_id == CLUB

@@ -15,18 +15,24 @@ AUTHORITY = "registry.test"
 AUTHORITY_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 
+ARRIVED = datetime(2025, 1, 2, tzinfo=UTC)
+
+
 class FakeCursor:
-    """Answers the registry query with the given leaves (the SQL runs in integration tests)."""
+    """Answers the registry query with the given leaves, all arrived at ``ARRIVED`` (the SQL runs in
+    integration tests)."""
 
     def __init__(self, leaves: list[bytes]) -> None:
         self.leaves = leaves
         self.sql: list[str] = []
+        self.params: list[Any] = []
 
     def execute(self, sql: str, params: Any = None) -> None:
         self.sql.append(sql)
+        self.params.append(params)
 
-    def fetchall(self) -> list[tuple[memoryview]]:
-        return [(memoryview(leaf),) for leaf in self.leaves]
+    def fetchall(self) -> list[tuple[memoryview, datetime]]:
+        return [(memoryview(leaf), ARRIVED) for leaf in self.leaves]
 
 
 def test_registrations_and_a_revocation_replay_in_log_order() -> None:
@@ -40,8 +46,11 @@ def test_registrations_and_a_revocation_replay_in_log_order() -> None:
     envs = sim.registry_envelopes(AUTHORITY_KEY, AUTHORITY)
     cur = FakeCursor([e.leaf_bytes() for e in envs])
     reg = load_registry(cur, VerifierKey(AUTHORITY, public_key_bytes(AUTHORITY_KEY)))
-    assert "publisher.%" in cur.sql[0] and "ORDER BY idx" in cur.sql[0]
+    assert "accepted_at" in cur.sql[0] and "ORDER BY idx" in cur.sql[0]
+    assert sorted(cur.params[0][0]) == ["publisher.key_rotated", "publisher.registered", "publisher.revoked"]
     assert set(reg.publishers) == {p.publisher_id for p in sim.publishers}
+    # each registration is replayed at its recorded arrival: the end of its backfill
+    assert all(info.registered_at == ARRIVED for info in reg.publishers.values())
     (revocation,) = [a for a in sim.registry if a.event_type == "publisher.revoked"]
     info = reg.publisher(revocation.publisher_id)
     assert info is not None

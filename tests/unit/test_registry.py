@@ -20,6 +20,7 @@ from tests.unit.test_schemas_roundtrip import (
     KEYS,
     OPERATOR,
     PLATFORM,
+    VERIFIER,
     key_for,
     sample,
     signed,
@@ -59,6 +60,8 @@ def register(
     }
     if party is not None:
         payload["party"] = party
+    if kind == "committee":
+        payload["club_id"] = COMMITTEE  # the sample project's club
     reg.apply(registry_event("publisher.registered", payload))
 
 
@@ -70,6 +73,7 @@ def reg() -> TrustRegistry:
     register(r, GOV_MUNICIPAL, "government", party={"level": "municipal", "id": "mx-zac-020"})
     register(r, GOV_STATE, "government", party={"level": "state", "id": "mx-zac"})
     register(r, PLATFORM, "platform")
+    register(r, VERIFIER, "verifier")
     return r
 
 
@@ -116,7 +120,7 @@ def test_each_kind_may_publish_its_events(reg: TrustRegistry) -> None:
         ("transfer.refunded", OPERATOR),
         ("project.registered", COMMITTEE),
         ("milestone.reported", COMMITTEE),
-        ("milestone.verified", COMMITTEE),
+        ("milestone.verified", VERIFIER),
         ("disbursement.pledged", GOV_MUNICIPAL),
         ("disbursement.made", GOV_MUNICIPAL),
         ("flag.changed", PLATFORM),
@@ -286,6 +290,139 @@ def _fields(env: Envelope) -> dict[str, Any]:
         "payload": env.payload,
         "signature": env.signature,
     }
+
+
+# --- two clocks: revocations and rotations are judged at the arrival too ----------------
+
+
+def _at(text: str) -> Any:
+    from schemas.times import parse_time
+
+    return parse_time(text)
+
+
+def _revoke_operator_key(reg: TrustRegistry, revoked_at: str) -> None:
+    info = reg.publisher(OPERATOR)
+    assert info is not None
+    reg.apply(
+        registry_event(
+            "publisher.revoked",
+            {
+                "publisher_id": OPERATOR,
+                "key_id": info.keys[0].key_id,
+                "revoked_at": revoked_at,
+                "reason_code": "key_compromise",
+            },
+        )
+    )
+
+
+def test_a_revoked_key_cannot_backdate_an_event_that_arrives_after_the_revocation(
+    reg: TrustRegistry,
+) -> None:
+    # Regression (issue 13): revocation was judged by the claimed time only, so a
+    # thief holding the key signed events dated before the revocation, and they
+    # were accepted whenever they arrived.
+    _revoke_operator_key(reg, "2025-09-01T00:00:00Z")
+    backdated = signed("transfer.sent", event_time="2025-08-31T23:00:00Z")
+    e = refused_at(reg, backdated, "2025-09-02T00:00:00Z", "key_revoked")
+    assert e.got == "2025-09-02T00:00:00Z" and "arrived at" in str(e)
+    # The same bytes, had they arrived before the revocation took effect, stand.
+    reg.authorize(backdated, arrived_at=_at("2025-08-31T23:30:00Z"))
+    # Offline (no arrival): judged at the claimed time, as the log recorded it.
+    reg.authorize(backdated)
+
+
+def test_a_rotated_out_key_is_refused_once_its_overlap_ended_at_arrival(reg: TrustRegistry) -> None:
+    reg.apply(rotated_key_event("2025-06-01T00:00:00Z", "2025-06-08T00:00:00Z"))
+    inside = signed("transfer.sent", event_time="2025-06-05T00:00:00Z")
+    reg.authorize(inside, arrived_at=_at("2025-06-08T00:00:00Z"))
+    refused_at(reg, inside, "2025-06-08T00:00:01Z", "key_expired")
+    # The new key is unaffected.
+    reg.authorize(with_new_key("transfer.sent", "2025-06-05T00:00:00Z"), arrived_at=_at("2025-07-01T00:00:00Z"))
+
+
+def test_a_revoked_publisher_refuses_backdated_events_at_arrival(reg: TrustRegistry) -> None:
+    reg.apply(registry_event("publisher.revoked", sample("publisher.revoked")))  # 1 Sep
+    old = signed("transfer.sent", event_time="2025-08-01T00:00:00Z")
+    refused_at(reg, old, "2025-09-01T00:00:00Z", "publisher_revoked")
+    reg.authorize(old, arrived_at=_at("2025-08-31T23:59:59Z"))
+
+
+def test_a_scheduled_revocation_takes_effect_at_its_time(reg: TrustRegistry) -> None:
+    # Revoked from 1 Sep, applied earlier: events arriving before 1 Sep stand.
+    _revoke_operator_key(reg, "2025-09-01T00:00:00Z")
+    reg.authorize(signed("transfer.sent", event_time="2025-08-20T00:00:00Z"), arrived_at=_at("2025-08-20T00:01:00Z"))
+
+
+def refused_at(reg: TrustRegistry, env: Envelope, arrived: str, reason: str) -> VerificationError:
+    with pytest.raises(VerificationError) as info:
+        reg.authorize(env, arrived_at=_at(arrived))
+    assert info.value.reason == reason, (info.value.reason, str(info.value))
+    return info.value
+
+
+def test_authenticate_then_check_policy_is_authorize(reg: TrustRegistry) -> None:
+    env = signed("transfer.sent")
+    info, key = reg.authenticate(env)
+    assert info.publisher_id == OPERATOR and key.key_id == env.key_id
+    reg.check_policy(env, info, key)
+    # A policy refusal needs a genuine signature first: a forgery is a forgery.
+    w = signed("disbursement.made", publisher=OPERATOR).to_wire()
+    w["payload"]["amount"]["amount"] += 1
+    with pytest.raises(VerificationError) as e:
+        reg.authenticate(parse_envelope(json.dumps(w).encode()))
+    assert e.value.reason == "bad_signature"
+    info, key = reg.authenticate(signed("disbursement.made", publisher=OPERATOR))
+    with pytest.raises(VerificationError) as e:
+        reg.check_policy(signed("disbursement.made", publisher=OPERATOR), info, key)
+    assert e.value.reason == "role_not_allowed"
+
+
+# --- what the gate needs: arrival, backfill, a committee's club -------------------------
+
+
+def test_a_registration_records_its_arrival_club_and_backfill() -> None:
+    r = TrustRegistry(AUTH_KEY)
+    payload = {
+        "publisher_id": COMMITTEE,
+        "kind": "committee",
+        "roles": list(ROLES_BY_KIND["committee"]),
+        "public_key": verifier(COMMITTEE),
+        "valid_from": "2024-01-01T00:00:00Z",
+        "club_id": "club.jerez-chicago",
+    }
+    r.apply(registry_event("publisher.registered", payload), arrived_at=_at("2025-03-01T10:00:00Z"))
+    info = r.publisher(COMMITTEE)
+    assert info is not None and info.club_id == "club.jerez-chicago"
+    assert info.registered_at == _at("2025-03-01T10:00:00Z") and info.backfill_end == info.registered_at
+    assert info.in_backfill(_at("2024-01-01T00:00:00Z")) and info.in_backfill(_at("2025-03-01T10:00:00Z"))
+    assert not info.in_backfill(_at("2023-12-31T23:59:59Z"))
+    assert not info.in_backfill(_at("2025-03-01T10:00:01Z"))
+    # Without an arrival (a test, an offline replay) the event's own time stands in.
+    register(r, OPERATOR, "operator")
+    op = r.publisher(OPERATOR)
+    assert op is not None and op.registered_at == _at("2025-01-01T00:00:00Z") and op.club_id is None
+
+
+def test_backfill_until_can_only_end_the_backfill_earlier() -> None:
+    r = TrustRegistry(AUTH_KEY)
+    for pid, until in ((OPERATOR, "2024-06-01T00:00:00Z"), (GOV_STATE, "2026-01-01T00:00:00Z")):
+        payload = {
+            "publisher_id": pid,
+            "kind": "operator",
+            "roles": list(ROLES_BY_KIND["operator"]),
+            "public_key": verifier(pid),
+            "valid_from": "2024-01-01T00:00:00Z",
+            "backfill_until": until,
+        }
+        r.apply(registry_event("publisher.registered", payload), arrived_at=_at("2025-03-01T00:00:00Z"))
+    early, late = r.publisher(OPERATOR), r.publisher(GOV_STATE)
+    assert early is not None and late is not None
+    assert early.backfill_end == _at("2024-06-01T00:00:00Z")
+    assert late.backfill_end == _at("2025-03-01T00:00:00Z")  # never beyond the arrival
+    again = TrustRegistry.from_state(r.to_state(), authority=AUTH_KEY)
+    assert again.publishers == r.publishers
 
 
 # --- rotation ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TH = Thresholds()
 PID = "prj_0001"
 CLUB = "club_jerez"
+MIRROR = "club_espejo_jerez"
 PARTIES = {"municipal": "mun_jerez", "state": "gob_zac", "federal": "fed_bienestar"}
 SHARE = 25_000_000  # MXN 250,000.00 in centavos
 HALF = 50_000_000
@@ -68,6 +69,8 @@ def registered(
             {"milestone_id": "m2", "due": z(day(180)), "amount": mxn(HALF)},
         ],
         "agreement_signed_at": z(T0),
+        # The mirror club may verify (no verifier named: no verification counts).
+        "verifiers": [MIRROR],
     }
     return Evt(eid, "project.registered", at, 1, payload)
 
@@ -117,7 +120,7 @@ def verified(milestone: str, at: datetime, outcome: str = "confirmed") -> Evt:
         "project_id": PID,
         "milestone_id": milestone,
         "verified_at": z(at),
-        "verifier_id": "club_espejo_jerez",
+        "verifier_id": MIRROR,
         "outcome": outcome,
     }
     return Evt(f"ev_ver_{milestone}_{at.isoformat()}", "milestone.verified", at, None, payload)

@@ -49,6 +49,7 @@ GOV_MUNICIPAL = "gov.mx-zac-jerez"
 GOV_STATE = "gov.mx-zac"
 GOV_FEDERAL = "gov.mx-bienestar"
 PLATFORM = "platform.cuentasclaras"
+VERIFIER = "club.espejo-jerez"  # the hometown mirror club, a verifier of the sample project
 T0 = "2025-05-01T12:00:00Z"
 BEN = "ben_" + "a" * 26
 SND = "snd_" + "b" * 26
@@ -127,6 +128,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
             },
         ],
         "agreement_signed_at": "2025-04-15T17:00:00Z",
+        "verifiers": [VERIFIER],
     },
     "milestone.reported": {
         "project_id": "prj-jerez-agua-2025",
@@ -140,7 +142,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "project_id": "prj-jerez-agua-2025",
         "milestone_id": "m1-pozo",
         "verified_at": "2025-08-03T15:00:00Z",
-        "verifier_id": "club.espejo-jerez",
+        "verifier_id": VERIFIER,
         "outcome": "confirmed",
     },
     "disbursement.pledged": {
@@ -720,6 +722,54 @@ def test_government_publisher_needs_a_party() -> None:
     catalog.validate_payload("publisher.registered", 1, p)
     p["kind"] = "operator"
     _expect("publisher.registered", p, "/payload/party")
+
+
+def test_committee_publisher_is_bound_to_a_club() -> None:
+    p = sample("publisher.registered")
+    p.update(kind="committee", roles=["project.registered"], publisher_id=OPERATOR)
+    _expect("publisher.registered", p, "/payload/club_id")
+    p["club_id"] = COMMITTEE
+    catalog.validate_payload("publisher.registered", 1, p)
+    p["kind"] = "operator"
+    _expect("publisher.registered", p, "/payload/club_id")
+
+
+def test_new_publisher_kinds_and_their_default_roles() -> None:
+    assert catalog.ROLES_BY_KIND["verifier"] == ("milestone.verified",)
+    assert catalog.ROLES_BY_KIND["payout_agent"] == ("transfer.paid_out",)
+    # A committee reports on its projects; it never verifies its own reports.
+    assert "milestone.verified" not in catalog.ROLES_BY_KIND["committee"]
+    for kind in ("verifier", "payout_agent"):
+        p = sample("publisher.registered")
+        p.update(kind=kind, roles=list(catalog.ROLES_BY_KIND[kind]))
+        catalog.validate_payload("publisher.registered", 1, p)
+
+
+def test_backfill_until_is_a_time_not_before_valid_from() -> None:
+    p = sample("publisher.registered")
+    p["backfill_until"] = "2025-03-01T00:00:00Z"
+    catalog.validate_payload("publisher.registered", 1, p)
+    p["backfill_until"] = "2024-12-31T23:59:59Z"
+    _expect("publisher.registered", p, "/payload/backfill_until")
+    p["backfill_until"] = "2025-03-01"
+    _expect("publisher.registered", p, "/payload/backfill_until")
+
+
+def test_payout_agents_and_verifiers_are_unique_publisher_ids() -> None:
+    t = sample("transfer.sent")
+    t["payout_agents"] = ["agente.pagos-zac", "agente.pagos-jal"]
+    catalog.validate_payload("transfer.sent", 1, t)
+    t["payout_agents"] = ["agente.pagos-zac", "agente.pagos-zac"]
+    _expect("transfer.sent", t, "/payload/payout_agents")
+    t["payout_agents"] = [f"agente.n{i:02d}" for i in range(17)]
+    _expect("transfer.sent", t, "/payload/payout_agents")
+    t["payout_agents"] = ["Agente Pagos"]
+    _expect("transfer.sent", t, "/payload/payout_agents/0")
+    p = sample("project.registered")
+    p["verifiers"] = []
+    catalog.validate_payload("project.registered", 1, p)
+    p["verifiers"] = [VERIFIER, VERIFIER]
+    _expect("project.registered", p, "/payload/verifiers")
 
 
 def test_registry_roles_cannot_be_granted() -> None:

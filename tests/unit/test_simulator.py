@@ -15,6 +15,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,11 +31,11 @@ from producers.simulator import (
     roster,
     simulate,
 )
-from schemas.envelope import sign_event
+from schemas.envelope import Envelope, sign_event
 from schemas.errors import MalformedInput
 from schemas.privacy import normalize_receipt_code, receipt_digest
-from stream_processors.gate import INTEGRITY_REASONS
 from stream_processors.ground_truth import score
+from stream_processors.integrity import integrity_spec, late_spec
 from stream_processors.rules import (
     FLAG_TYPES,
     Contribution,
@@ -63,39 +64,88 @@ def clean() -> Simulation:
 
 
 @pytest.fixture(scope="module")
-def outcomes(sim: Simulation) -> list[tuple[str, str | None]]:
-    return gate(sim)
+def model(sim: Simulation) -> Model:
+    return platform(sim)
 
 
 @pytest.fixture(scope="module")
-def raised(sim: Simulation) -> list[dict[str, Any]]:
-    return reconcile(sim, sim.final_clock())
+def outcomes(model: Model) -> list[tuple[str, str | None]]:
+    return model.outcomes
+
+
+@pytest.fixture(scope="module")
+def raised(sim: Simulation, model: Model) -> list[dict[str, Any]]:
+    return reconcile(model, sim.final_clock())
 
 
 # --- a pure model of the platform -------------------------------------------------------
 
 
-def gate(sim: Simulation) -> list[tuple[str, str | None]]:
-    """What the ingestion gate decides for each event, in publication order.
+@dataclass
+class Model:
+    """What the platform concludes from a run: each event's fate, the log, the gate's flags."""
 
-    The gate's own pure decision (``decide_batch``), over one batch holding
-    the registry's events and then every event, against an empty log.
+    outcomes: list[tuple[str, str | None]]  # per event of the run, in its order
+    log: list[Envelope]  # accepted events, in log order (index = position)
+    gate_flags: list[dict[str, Any]]
+
+
+def platform(sim: Simulation) -> Model:
+    """The ingestion gate's own pure decision (``decide_batch``) over the run, phase by phase.
+
+    Each phase is one batch holding its registry events and then its events,
+    decided against what the earlier phases put in the log, arriving ten
+    minutes after the window (as ``cuentas simulate`` publishes a run made
+    for now).  The gate's integrity flags come from its own functions.
     """
     world = gate_builder.World(AUTHORITY, AUTHORITY_KEY)
-    registry = sim.registry_envelopes(AUTHORITY_KEY, AUTHORITY)
-    decided = gate_builder.outcomes(gate_builder.decide(
-        gate_builder.batch(*registry, *(ev.raw for ev in sim.events)), world.registry, now=datetime.now(UTC)))
-    assert decided[: len(registry)] == [("accepted", None)] * len(registry)
-    return decided[len(registry) :]
+    registry = world.registry
+    now = sim.end + timedelta(minutes=10)
+    log: list[Envelope] = []
+    fates: dict[int, tuple[str, str | None]] = {}
+    flags: dict[str, dict[str, Any]] = {}
+    for phase in sim.phases:
+        reg = sim.registry_envelopes(AUTHORITY_KEY, AUTHORITY, phase=phase)
+        mine = [(i, e) for i, e in enumerate(sim.events) if e.phase == phase]
+        d = gate_builder.decide(gate_builder.batch(*reg, *(e.raw for _, e in mine)), registry,
+                                gate_builder.logged(*log), now=now)
+        d = d.logged(list(range(len(log), len(log) + len(d.log_order))))
+        decided = gate_builder.outcomes(d)
+        assert decided[: len(reg)] == [("accepted", None)] * len(reg)
+        fates.update(zip((i for i, _ in mine), decided[len(reg):], strict=True))
+        log += [x.envelope for x in d.accepted() if x.envelope is not None]
+        registry = d.registry
+        specs = [integrity_spec(x) for x in d.integrity()] + [late_spec(x, now) for x in d.late()]
+        for spec in specs:
+            assert spec is not None
+            flags[spec.flag_id] = _row(spec)
+    return Model([fates[i] for i in range(len(sim.events))], log, list(flags.values()))
 
 
-def reconcile(sim: Simulation, now: datetime) -> list[dict[str, Any]]:
-    """Flags of the pure rules over the accepted events grouped by entity, at clock ``now``."""
+def _row(f: Any) -> dict[str, Any]:
+    return {
+        "flag_type": f.flag_type,
+        "subject_kind": f.subject_kind,
+        "subject_id": f.subject_id,
+        "key": f.key,
+        "status": "open" if f.is_open else "resolved",
+    }
+
+
+def gate(sim: Simulation) -> list[tuple[str, str | None]]:
+    """What the ingestion gate decides for each event, in publication order."""
+    return platform(sim).outcomes
+
+
+def reconcile(model: Model, now: datetime) -> list[dict[str, Any]]:
+    """Flags of the pure rules over the logged events grouped by entity, at clock ``now``."""
     th = Thresholds()
     transfers: dict[str, list[Evt]] = defaultdict(list)
     projects: dict[str, list[Evt]] = defaultdict(list)
-    for env in sim.accepted():
-        e = Evt(env.event_id, env.event_type, env.time(), None, env.payload)
+    for idx, env in enumerate(model.log):
+        if env.event_type.startswith("publisher."):
+            continue
+        e = Evt(env.event_id, env.event_type, env.time(), idx, env.payload, env.publisher_id)
         if env.event_type.startswith("transfer."):
             transfers[env.payload["transfer_id"]].append(e)
         else:
@@ -109,52 +159,31 @@ def reconcile(sim: Simulation, now: datetime) -> list[dict[str, Any]]:
             contributions[r.contribution.project_id].append(r.contribution)
     for pid, evs in projects.items():
         specs += reconcile_project(pid, evs, contributions[pid], now, th).flags
-    return [
-        {
-            "flag_type": f.flag_type,
-            "subject_kind": f.subject_kind,
-            "subject_id": f.subject_id,
-            "key": f.key,
-            "status": "open" if f.is_open else "resolved",
-        }
-        for f in specs
-    ]
+    return [_row(f) for f in specs]
 
 
-def integrity_flags(
-    sim: Simulation, outcomes: list[tuple[str, str | None]]
-) -> list[dict[str, Any]]:
+def integrity_flags(sim: Simulation, model: Model) -> list[dict[str, Any]]:
     """The gate's integrity flags, and sequence gaps as the platform checks them.
 
     Like ``stream_processors.sequence_gaps``, a gap is a number missing among
     every envelope the gate could parse from a publisher, accepted or not.
     """
-    flags: dict[tuple[str, str, str], dict[str, Any]] = {}
+    flags = list(model.gate_flags)
     seen: dict[str, set[int]] = defaultdict(set)
-    for ev, (outcome, reason) in zip(sim.events, outcomes, strict=True):
-        env = ev.envelope
-        seen[env.publisher_id].add(env.seq)
-        if outcome != "rejected" or reason not in INTEGRITY_REASONS:
-            continue
-        flag_type = INTEGRITY_REASONS[reason][0]
-        key = env.event_id if flag_type == "equivocation" else reason
-        flags[(flag_type, env.publisher_id, key)] = {
-            "flag_type": flag_type,
-            "subject_kind": "publisher",
-            "subject_id": env.publisher_id,
-            "key": key,
-            "status": "open",
-        }
+    for ev in sim.events:
+        seen[ev.envelope.publisher_id].add(ev.envelope.seq)
     for pid, seqs in seen.items():
         if max(seqs) - min(seqs) + 1 != len(seqs):
-            flags[("sequence_gap", pid, "")] = {
-                "flag_type": "sequence_gap",
-                "subject_kind": "publisher",
-                "subject_id": pid,
-                "key": None,
-                "status": "open",
-            }
-    return list(flags.values())
+            flags.append(
+                {
+                    "flag_type": "sequence_gap",
+                    "subject_kind": "publisher",
+                    "subject_id": pid,
+                    "key": None,
+                    "status": "open",
+                }
+            )
+    return flags
 
 
 def flag_set(flags: list[Mapping[str, Any]]) -> set[tuple[str, str, str, str | None, str]]:
@@ -186,7 +215,7 @@ def test_keys_derive_from_the_seed_and_the_roster_is_stable(sim: Simulation) -> 
     assert ids <= {p.publisher_id for p in sim.publishers}
     assert {p.public_key for p in roster(7)} != {p.public_key for p in roster(8)}
     kinds = {p.kind for p in sim.publishers}
-    assert kinds == {"operator", "committee", "government"}
+    assert kinds == {"operator", "committee", "government", "verifier", "payout_agent"}
     ops = [p for p in roster(7) if p.kind == "operator"]
     assert 4 <= len(ops) <= 6 and all(p.publisher_id.startswith("mto-") for p in ops)
 
@@ -207,7 +236,10 @@ def test_one_event_per_sequence_number(sim: Simulation) -> None:
         owners[(ev.publisher_id, ev.envelope.seq)].add(ev.event_id)
     assert all(len(ids) == 1 for ids in owners.values())
     refused = [e for e in sim.events if e.expect == "rejected" and e.outbox_seq is not None]
-    assert {e.reason for e in refused} == {"key_revoked", "role_not_allowed", "party_mismatch"}
+    assert {e.reason for e in refused} == {
+        "key_revoked", "role_not_allowed", "party_mismatch",
+        "not_subject_owner", "subject_exists", "time_before_origin",
+    }
 
 
 def test_first_seq_continues_each_publisher() -> None:
@@ -246,47 +278,72 @@ def test_gate_decides_what_the_simulation_expects(
         "role_not_allowed",
         "party_mismatch",
         "equivocation",
+        "not_subject_owner",
+        "subject_exists",
+        "time_before_origin",
     }
 
 
 def test_truth_equals_what_the_rules_raise(
-    sim: Simulation, raised: list[dict[str, Any]], outcomes: list[tuple[str, str | None]]
+    sim: Simulation, raised: list[dict[str, Any]], model: Model
 ) -> None:
     now = sim.final_clock()
     assert sim.end - timedelta(days=1) < now < sim.end
+    # The rules' flags, and the authority violations the gate raised for events
+    # it refused (the rules raise the same flags for those that reached the log).
+    gate_authority = [f for f in model.gate_flags if f["flag_type"] == "authority_violation"]
     expected = [t for t in sim.truth if t.get("flag_type") in FLAG_TYPES]
-    assert flag_set(raised) == flag_set(expected)
-    assert {(f["flag_type"], f["subject_id"]) for f in raised} == {
+    assert flag_set(raised + gate_authority) == flag_set(expected)
+    assert {(f["flag_type"], f["subject_id"]) for f in raised + gate_authority} == {
         (t["flag_type"], t["subject_id"]) for t in expected
     }
+    # Both ways of catching an intruder were exercised.
+    assert gate_authority and any(f["flag_type"] == "authority_violation" for f in raised)
     # Scored like the platform will be: every class perfect, attacks included.
-    flags = raised + integrity_flags(sim, outcomes)
+    flags = raised + integrity_flags(sim, model)
     for cls, row in score(sim.truth, flags).items():
         assert (row["precision"], row["recall"], row["status_mismatch"]) == (1.0, 1.0, 0), cls
 
 
 def test_truth_does_not_depend_on_the_exact_final_clock(
-    sim: Simulation, raised: list[dict[str, Any]]
+    sim: Simulation, raised: list[dict[str, Any]], model: Model
 ) -> None:
     at_clock = flag_set(raised)
-    assert flag_set(reconcile(sim, sim.end + timedelta(hours=12))) == at_clock
-    assert flag_set(reconcile(sim, sim.tail_start)) == at_clock
+    assert flag_set(reconcile(model, sim.end + timedelta(hours=12))) == at_clock
+    assert flag_set(reconcile(model, sim.tail_start)) == at_clock
 
 
 def test_a_run_without_anomalies_raises_nothing(clean: Simulation) -> None:
     assert clean.truth == ()
-    outcomes = gate(clean)
-    assert all(o == ("accepted", None) for o in outcomes)
-    assert reconcile(clean, clean.final_clock()) == []
-    assert integrity_flags(clean, outcomes) == []
+    model = platform(clean)
+    assert all(o == ("accepted", None) for o in model.outcomes)
+    assert reconcile(model, clean.final_clock()) == []
+    assert integrity_flags(clean, model) == []
+    # payout agents published some of the payouts, mirror clubs the verifications
+    kinds = {p.publisher_id: p.kind for p in clean.publishers}
+    by = {(e.envelope.event_type, kinds[e.publisher_id]) for e in clean.events}
+    assert {("transfer.paid_out", "payout_agent"), ("transfer.paid_out", "operator"),
+            ("milestone.verified", "verifier")} <= by
 
 
 def test_short_windows_skip_what_cannot_fall_due() -> None:
     short = simulate(2, events=1_500, start=START, span=timedelta(days=90), anomalies=True)
     assert short.skipped == ("funds_without_milestone",)
-    assert flag_set(reconcile(short, short.final_clock())) == flag_set(
+    model = platform(short)
+    assert [(e.expect, e.reason) for e in short.events] == model.outcomes
+    gate_authority = [f for f in model.gate_flags if f["flag_type"] == "authority_violation"]
+    assert flag_set(reconcile(model, short.final_clock()) + gate_authority) == flag_set(
         [t for t in short.truth if t.get("flag_type") in FLAG_TYPES]
     )
+
+
+def test_a_run_published_long_after_its_window_leaves_the_late_case_out() -> None:
+    made_for_now = simulate(2, events=1_500, start=START, span=timedelta(days=90), anomalies=True)
+    later = simulate(2, events=1_500, start=START, span=timedelta(days=90), anomalies=True,
+                     published_at=START + timedelta(days=100))
+    assert "published_late" in later.skipped and "published_late" not in made_for_now.skipped
+    assert later.run_tag != made_for_now.run_tag and len(later.events) == 1_500
+    assert not any(t["class"] == "published_late" for t in later.truth)
 
 
 # --- realism --------------------------------------------------------------------------------
@@ -343,7 +400,12 @@ def test_payout_speed_meets_the_g20_target(clean: Simulation) -> None:
 
 
 def test_projects_follow_the_3x1_shares(sim: Simulation) -> None:
-    regs = [e.envelope.payload for e in sim.events if e.envelope.event_type == "project.registered"]
+    # the projects the log holds (attacks' refused registrations are not projects)
+    regs = [
+        e.envelope.payload
+        for e in sim.events
+        if e.envelope.event_type == "project.registered" and e.expect == "accepted"
+    ]
     types = {p["project_type"] for p in regs}
     assert types == {
         "water_sanitation",
