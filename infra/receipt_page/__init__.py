@@ -138,7 +138,7 @@ def build_page(
 
     page = (ASSETS / "page.html").read_text(encoding="utf-8")
     page = re.sub(r"\{\{t:([a-z0-9_.]+)\}\}", word, page)
-    for name, value in (("csp", html.escape(csp)), ("style", style), ("langs", langs),
+    for name, value in (("csp", html.escape(csp, quote=False)), ("style", style), ("langs", langs),
                         ("config", _json_in_html(config)), ("script", script)):
         page = page.replace("{{" + name + "}}", value)
     files = {"index.html": page.encode("utf-8")}
