@@ -376,6 +376,7 @@
     const mine = ++run;
     const c = normalize(typed);
     if (!c) return show(note('warn', 'receipt-bad-code', t('track.bad_code')));
+    for (const a of document.querySelectorAll('#langs a')) a.search = '?lang=' + a.hreflang + '&code=' + c;
     if (!subtle) return show(note('bad', 'receipt-not-verified', t('track.verify_failed', { reason: 'this page needs https' })));
     show(note('info', 'receipt-checking', t('check.checking')));
     const digest = await digestOf(c);

@@ -97,8 +97,9 @@ def test_a_valid_code_typed_on_a_phone_is_verified_in_spanish(browser, site, url
         assert ES["flag.short_payout"] in lines[3] and ES["flag_status.open"] in lines[3]
         assert "no cumplido" in lines[1]
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
-        # the URL now carries the code, so the page can be shared or reloaded
+        # the URL now carries the code, so the page can be shared or reloaded, and so do the languages
         assert "code=" in page.url
+        assert page.locator("#langs a[hreflang=en]").get_attribute("href").endswith(f"/?lang=en&code={code}")
         assert sum(sizes) < 100_000, sizes
         # nobody's pseudonym on the page
         assert "snd_" not in page.content() and "ben_" not in page.content()
