@@ -58,12 +58,23 @@ def _args_memory(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweep-seconds", type=float, default=None, help="seconds of deadline sweep observed (default 60)")
 
 
+def _args_receipt_page(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", type=int, default=None, help="cold-cache runs per scenario (default 7; quick 3)")
+    p.add_argument("--url", help="a running receipt check page (`cuentas status --json`: receipt_check_url)")
+    p.add_argument("--site", help="a folder written by `cuentas log export`, served by the platform's static server")
+    p.add_argument("--code", help="the receipt code to check (with --url or --site; default: a demo code)")
+    p.add_argument("--dashboard", action="store_true",
+                   help="also time the dashboard's track page once under the same conditions (slow: ~15 s+)")
+
+
 #: name -> (module, argument adder, one-line help)
 BENCHMARKS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {
     "e2e": ("benchmarks.e2e", _args_e2e, "signed events through gate, log and reconciliation; latency; baselines"),
     "log": ("benchmarks.log", _args_log, "log append rate and proof latency at 1M and 10M leaves"),
     "dashboard": ("benchmarks.dashboard", _args_dashboard, "dashboard queries and page renders over 10M transfers"),
     "memory": ("benchmarks.memory", _args_memory, "processors' memory with 1M open transfers and a deadline sweep"),
+    "receipt-page": ("benchmarks.receipt_page", _args_receipt_page,
+                     "the light receipt check on Fast 3G at 360 px: code to verified, bytes (Chromium)"),
 }
 
 
@@ -93,7 +104,7 @@ def _run_all(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``bench`` and its subcommands to the ``cuentas`` parser."""
-    bench = sub.add_parser("bench", help="run a benchmark (e2e, log, dashboard, memory, all)",
+    bench = sub.add_parser("bench", help="run a benchmark (e2e, log, dashboard, memory, receipt-page, all)",
                            description="Speed and memory benchmarks on this machine. Each starts its own embedded "
                            "broker/PostgreSQL on free ports, prints a table and writes benchmarks/results/"
                            "<name>-<timestamp>.json. See docs/performance.md.")

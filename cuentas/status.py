@@ -80,6 +80,15 @@ def collect_status(settings: Settings) -> dict[str, Any]:
                 comp["dashboard"] = {"ok": r.status == 200, "url": ep.dashboard_url}
         except OSError as e:
             comp["dashboard"] = {"ok": False, "url": ep.dashboard_url, "error": str(e)}
+    # the light receipt check page (issue 18): its address, and that it answers
+    check_url = ep.receipt_check_url or settings.receipt_check_url.strip()
+    if check_url:
+        report["receipt_check_url"] = check_url
+        try:
+            with urllib.request.urlopen(check_url, timeout=3) as r:
+                comp["receipt_check"] = {"ok": r.status == 200, "url": check_url}
+        except OSError as e:
+            comp["receipt_check"] = {"ok": False, "url": check_url, "error": str(e)}
     report["healthy"] = all(c.get("ok") for c in comp.values())
     return report
 

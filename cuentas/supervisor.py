@@ -1,8 +1,9 @@
 """`cuentas up`: start everything the platform needs, in the foreground, and stop it all cleanly.
 
 Order: broker (unless external) -> database (unless external) -> migrations
--> topics -> platform identities -> processors, witness, dashboard (and the
-demo publisher with --demo).  Ctrl-C or SIGTERM stops children in reverse
+-> topics -> platform identities -> the receipt check page -> processors,
+witness, dashboard, the static server of the public site (the receipt check
+page and its documents) and, with --demo, the demo publisher.  Ctrl-C or SIGTERM stops children in reverse
 order; a child that dies is reported by name with the last lines of its log.
 """
 
@@ -75,7 +76,9 @@ class Supervisor:
         ensure_topics(kafka_settings)
         bootstrap_platform(kafka_settings, url)
         self.publish_keys()
-        self.endpoints = Endpoints(bootstrap, url, f"http://{s.dashboard_host}:{s.dashboard_port}", os.getpid())
+        self.write_receipt_page()
+        self.endpoints = Endpoints(bootstrap, url, f"http://{s.dashboard_host}:{s.dashboard_port}", os.getpid(),
+                                   s.receipt_check_address if self.serves_receipts or s.receipt_check_url else "")
         write_endpoints(s, self.endpoints)
         return self.endpoints
 
@@ -94,6 +97,20 @@ class Supervisor:
         # As `cuentas witness run` makes it (no passphrase), before it starts.
         key = load_or_create(key_path(self.s, "witness"))
         publish_witness_key(self.s, VerifierKey(DEMO_WITNESS, public_key_bytes(key), ALG_COSIGNATURE_V1))
+
+    @property
+    def serves_receipts(self) -> bool:
+        return self.s.receipt_check_port != 0
+
+    def write_receipt_page(self) -> None:
+        """The receipt check page for the keys just published (issue 18), in the public site's folder.
+
+        Written before the processors start writing receipt documents beside it,
+        and again at every start so a new witness or log key is in it.
+        """
+        from infra.receipt_docs import write_page
+
+        write_page(self.s)
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -118,6 +135,11 @@ class Supervisor:
                                 "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none",
                                 "--client.toolbarMode", "viewer"], self.logs / "dashboard.log"),
         ]
+        if self.serves_receipts:
+            self.children.append(Child("receipt-check", [py, "-m", "infra.static_server", str(self.s.public_path),
+                                                         "--host", self.s.receipt_check_host,
+                                                         "--port", str(self.s.receipt_check_port)],
+                                       self.logs / "receipt-check.log"))
         if self.demo:
             self.children.append(Child("demo-publisher", [py, "-m", "cuentas", "simulate", "--demo"],
                                        self.logs / "demo-publisher.log", optional_exit_ok=True))
@@ -135,6 +157,8 @@ class Supervisor:
     def describe(self) -> str:
         lines = ["Cuentas Claras is running:"]
         lines.append(f"  dashboard   {self.endpoints.dashboard_url}")
+        if self.endpoints.receipt_check_url:
+            lines.append(f"  receipts    {self.endpoints.receipt_check_url} (the light receipt check page)")
         kind = "embedded Tansu" if self.kafka else "external"
         lines.append(f"  kafka       {self.endpoints.kafka_bootstrap} ({kind})")
         kind = "embedded PostgreSQL" if self.pg else "external"

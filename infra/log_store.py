@@ -67,6 +67,7 @@ __all__ = [
     # tiles and proofs
     "PgTileReader",
     "inclusion",
+    "inclusions",
     "consistency",
     "root_at",
     # checkpoints and cosignatures
@@ -324,6 +325,16 @@ def _load(cur: Any, needed: Collection[tuple[int, int, int]]) -> dict[tuple[int,
 def inclusion(cur: Any, index: int, size: int) -> list[bytes]:
     """RFC 9162 §2.1.3 inclusion proof of leaf ``index`` in the tree of ``size``, from the tiles."""
     return inclusion_proof_from_tiles(index, size, _load(cur, required_tiles_for_inclusion(index, size)))
+
+
+def inclusions(cur: Any, indices: Iterable[int], size: int) -> dict[int, list[bytes]]:
+    """Inclusion proofs of several leaves in the tree of ``size``, from one read of the tiles they need."""
+    wanted = sorted(set(indices))
+    needed: set[tuple[int, int, int]] = set()
+    for i in wanted:
+        needed |= required_tiles_for_inclusion(i, size)
+    tiles = _load(cur, needed)
+    return {i: inclusion_proof_from_tiles(i, size, tiles) for i in wanted}
 
 
 def consistency(cur: Any, size1: int, size2: int) -> list[bytes]:

@@ -60,7 +60,8 @@ class TrustedKeys:
 
 
 def public_dir(settings: Settings) -> Path:
-    return settings.data_path / "public"
+    """``PUBLIC_DIR`` (else ``<data dir>/public``): also the root of the receipt check's static site."""
+    return settings.public_path
 
 
 def log_key_file(settings: Settings) -> Path:

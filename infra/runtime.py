@@ -24,6 +24,8 @@ class Endpoints:
     database_url: str
     dashboard_url: str = ""
     supervisor_pid: int = 0
+    #: The light receipt check page (the static server of `cuentas up`, or RECEIPT_CHECK_URL).
+    receipt_check_url: str = ""
 
 
 def endpoints_path(settings: Settings) -> Path:
@@ -59,4 +61,5 @@ def resolve(settings: Settings, *, need_kafka: bool = True, need_db: bool = True
             "the platform is not running here: start it with `cuentas up` "
             f"(data dir {settings.data_path}), or set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL"
         )
-    return Endpoints(kafka, db, str(recorded.get("dashboard_url", "")), int(str(recorded.get("supervisor_pid", 0) or 0)))
+    return Endpoints(kafka, db, str(recorded.get("dashboard_url", "")), int(str(recorded.get("supervisor_pid", 0) or 0)),
+                     str(recorded.get("receipt_check_url", "")))

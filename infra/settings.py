@@ -74,6 +74,12 @@ class Settings:
     dashboard_host: str = _s("DASHBOARD_HOST", "127.0.0.1", "Address the dashboard listens on.")
     dashboard_port: int = _s("DASHBOARD_PORT", 8501, "Port of the dashboard.")
     min_group_size: int = _s("MIN_GROUP_SIZE", 5, "Aggregates over fewer distinct senders than this are not shown.")
+    # --- the public static site: receipt check page and documents ------------------
+    public_dir: str = _s("PUBLIC_DIR", "", "Folder of the public static site: the receipt check page, receipt documents (receipts/), the latest cosigned checkpoint and the public verifier keys. Unset: <data dir>/public.")
+    receipt_check_host: str = _s("RECEIPT_CHECK_HOST", "127.0.0.1", "Address the static server of `cuentas up` (the receipt check page and documents) listens on.")
+    receipt_check_port: int = _s("RECEIPT_CHECK_PORT", 8502, "Port of that static server (0: do not start it).")
+    receipt_check_url: str = _s("RECEIPT_CHECK_URL", "", "Public address of the receipt check page when PUBLIC_DIR is served by a static host or CDN. Unset: http://RECEIPT_CHECK_HOST:RECEIPT_CHECK_PORT/.")
+    receipt_docs_interval_s: float = _s("RECEIPT_DOCS_INTERVAL_S", 2.0, "How often the processors write the receipt documents of transfers whose events or flags changed.")
     # --- the log -------------------------------------------------------------
     log_origin: str = _s("LOG_ORIGIN", "cuentasclaras.example/log", "Checkpoint origin line and log key name (C2SP tlog-checkpoint).")
     log_key_file: str = _s("LOG_KEY_FILE", "", "Private key of the log. Unset: <data dir>/keys/log.key, created on first start.")
@@ -108,6 +114,18 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).resolve()
+
+    @property
+    def public_path(self) -> Path:
+        """The public static site's folder (``PUBLIC_DIR``, else ``<data dir>/public``)."""
+        return Path(self.public_dir).resolve() if self.public_dir.strip() else self.data_path / "public"
+
+    @property
+    def receipt_check_address(self) -> str:
+        """Where people open the receipt check page (``RECEIPT_CHECK_URL``, else the static server's)."""
+        if self.receipt_check_url.strip():
+            return self.receipt_check_url.strip().rstrip("/") + "/"
+        return f"http://{self.receipt_check_host}:{self.receipt_check_port}/"
 
     @property
     def embedded_kafka(self) -> bool:

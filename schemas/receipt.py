@@ -316,7 +316,7 @@ def _receipt_from(obj: object) -> Receipt:
     if not isinstance(obj, dict):
         raise MalformedInput("a receipt is a JSON object", reason="receipt")
     fmt = obj.get("format")
-    if fmt not in _KEYS:
+    if not isinstance(fmt, str) or fmt not in _KEYS:  # a list or an object is not hashable
         raise MalformedInput(
             f"unknown receipt format {fmt!r} (want {RECEIPT_FORMAT} or {RECEIPT_FORMAT_V1})",
             reason="receipt",

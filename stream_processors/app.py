@@ -24,7 +24,7 @@ from stream_processors.context import Context
 __all__ = ["create_app", "EXIT_NEW_INCARNATION", "DEFAULT_COMPONENTS"]
 
 #: What a worker runs unless told otherwise (``CUENTAS_COMPONENTS``).
-DEFAULT_COMPONENTS = ("gate", "checkpointer", "redrive", "reconcilers")
+DEFAULT_COMPONENTS = ("gate", "checkpointer", "receipts", "redrive", "reconcilers")
 
 
 def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] = DEFAULT_COMPONENTS) -> faust.App:

@@ -121,15 +121,26 @@ def cmd_log_consistency(a: argparse.Namespace) -> int:
 
 
 def cmd_log_export(a: argparse.Namespace) -> int:
+    from infra.receipt_docs import write_page
+    from schemas.errors import ConfigurationError
     from stream_processors.export import export_log
 
-    _s, conn = _db()
+    s, conn = _db()
     with conn, conn.cursor() as cur:
-        n = export_log(cur, Path(a.dir), cosigned=a.cosigned)
+        n = export_log(cur, Path(a.dir), cosigned=a.cosigned, receipts=not a.no_receipts)
     if n == 0:
         print(f"nothing to export: no {'witness-cosigned ' if a.cosigned else ''}checkpoint yet", file=sys.stderr)
         return 1
-    print(f"exported {n} files to {a.dir} (C2SP tlog-tiles layout)")
+    page = ""
+    if not a.no_receipts:
+        try:
+            write_page(s, Path(a.dir))
+            page = "; receipts/ and the receipt check page (index.html): serve the folder as a static site"
+        except ConfigurationError as e:
+            page = f"; receipts/ written, but not the receipt check page ({e})"
+        if not a.cosigned:
+            page += " (the page needs a witness-cosigned checkpoint: export with --cosigned)"
+    print(f"exported {n} files to {a.dir} (C2SP tlog-tiles layout){page}")
     return 0
 
 
@@ -415,13 +426,17 @@ def register(sub: Any) -> None:
     p.add_argument("new", type=int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_log_consistency)
-    p = ls.add_parser("export", help="write a static copy of the log (C2SP tlog-tiles) to DIR",
+    p = ls.add_parser("export", help="write a static copy of the log (C2SP tlog-tiles) and the receipt check to DIR",
                       description="Writes the latest checkpoint, the hash tiles and entry bundles for its size "
-                      "and every earlier checkpoint with its cosignatures. Check it offline with "
-                      "`cuentas verify --export DIR --log-key KEY [--witness-key W]`.")
+                      "and every earlier checkpoint with its cosignatures; and every transfer's receipt document "
+                      "(receipts/<2 hex>/<digest>.json) with the receipt check page (index.html) that verifies "
+                      "them in a browser, for the trusted keys of `cuentas log keys`. Serve DIR from any static "
+                      "host. Check it offline with `cuentas verify --export DIR --log-key KEY [--witness-key W]`.")
     p.add_argument("dir")
     p.add_argument("--cosigned", action="store_true",
-                   help="export up to the newest checkpoint a witness cosigned (what `--witness-key` checks)")
+                   help="export up to the newest checkpoint a witness cosigned (what `--witness-key` and the "
+                        "receipt check page check)")
+    p.add_argument("--no-receipts", action="store_true", help="only the log: no receipt documents, no page")
     p.set_defaults(func=cmd_log_export)
 
     p = sub.add_parser("receipt", help="print receipts: an event's, or every event of a transfer",

@@ -5,8 +5,11 @@ cosigned, with its cosignatures), ``tile/<L>/<N>[.p/<W>]`` hash tiles and
 ``tile/entries/<N>[.p/<W>]`` entry bundles for that tree size, plus (our
 extension) ``checkpoints/<size>`` with every earlier signed checkpoint and
 its cosignatures, so a verifier can check the whole chain
-(:func:`schemas.export_verify.verify_export`).  Everything but
-``checkpoint`` is immutable, so any web server or object store can serve it.
+(:func:`schemas.export_verify.verify_export`), and ``receipts/<2 hex>/<digest>.json``,
+every transfer's receipt document against the exported checkpoint
+(:mod:`schemas.receipt_doc`, for the receipt check page that ``cuentas log
+export`` writes beside them).  Everything but ``checkpoint`` and the
+receipt documents is immutable, so any web server or object store can serve it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.log_store import PgTileReader, checkpoint_notes, latest_checkpoint_row, leaves_between
+from infra.receipt_docs import export_documents
 from schemas.tiles import TILE_WIDTH, encode_entry_bundle, entries_path, tile_path, tiles_for_size
 
 __all__ = ["export_log"]
@@ -29,7 +33,7 @@ def _write(root: Path, rel: str, data: bytes) -> None:
     os.replace(tmp, p)
 
 
-def export_log(cur: Any, out: Path, *, cosigned: bool = False) -> int:
+def export_log(cur: Any, out: Path, *, cosigned: bool = False, receipts: bool = True) -> int:
     """Write the export; return the number of files written (0: no checkpoint to export)."""
     row = latest_checkpoint_row(cur, cosigned=cosigned)
     if row is None:
@@ -52,5 +56,7 @@ def export_log(cur: Any, out: Path, *, cosigned: bool = False) -> int:
             continue
         _write(out, f"checkpoints/{s}", text.encode())
         n += 1
+    if receipts:
+        n += export_documents(cur, out, size, note)
     _write(out, "checkpoint", note.encode())
     return n + 1

@@ -8,15 +8,26 @@ receipt itself before showing the green check.
 
 from __future__ import annotations
 
+import contextlib
 import html
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, proofs, ui
-from dashboard.i18n import fmt_bps, fmt_datetime, fmt_duration, fmt_money, t, t_code, time_html
+from dashboard.i18n import (
+    current,
+    fmt_bps,
+    fmt_datetime,
+    fmt_duration,
+    fmt_money,
+    t,
+    t_code,
+    time_html,
+)
 from schemas.errors import MalformedInput
 from schemas.flag_workflow import OPEN_STATUSES
 from schemas.privacy import normalize_receipt_code, receipt_digest
@@ -39,6 +50,21 @@ with st.form("track_form", border=False):
         st.session_state["track_submitted"] = True
 
 code_text = str(st.session_state.get(_KEY) or "")
+
+
+def light_page_url(text: str) -> str | None:
+    """The light receipt check page (issue 18), with the code when it is a valid one; None when not served."""
+    s = tg.settings
+    if not s.receipt_check_url.strip() and not s.receipt_check_port:
+        return None
+    query = {"lang": current()}
+    with contextlib.suppress(MalformedInput):
+        query["code"] = normalize_receipt_code(text)
+    return s.receipt_check_address + "?" + urlencode(query)
+
+
+if (light := light_page_url(code_text)) is not None:
+    st.markdown(f":material/bolt: [{t('track.open_light')}]({light})")
 if not st.session_state.get("track_submitted") or not code_text.strip():
     st.info(t("track.enter_code"), icon=":material/info:")
     st.stop()

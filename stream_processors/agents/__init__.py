@@ -15,6 +15,7 @@ from stream_processors.agents import (
     deadlines,
     gate,
     incarnation,
+    receipt_documents,
     reconcile_projects,
     reconcile_transfers,
     redrive,
@@ -34,6 +35,8 @@ COMPONENTS: dict[str, tuple[Install, ...]] = {
     # The sequence-gap check follows the gate's records of (publisher, seq).
     "gate": (gate.install, sequence_gaps.install),
     "checkpointer": (checkpointer.install,),
+    # Receipt documents for the static receipt check page (issue 18).
+    "receipts": (receipt_documents.install,),
     "redrive": (redrive.install,),
     "reconcilers": (reconcile_transfers.install, reconcile_projects.install, deadlines.install),
 }

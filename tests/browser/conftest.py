@@ -27,7 +27,10 @@ def browser_executable() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main thread
+# while it is open, so any later test in the same xdist worker that calls asyncio.run() failed
+# ("cannot be called from a running event loop": test_faust_fetch_wait.py after test_receipt_page.py).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if os.environ.get("SKIP_BROWSER_TESTS"):
         pytest.skip("SKIP_BROWSER_TESTS is set")

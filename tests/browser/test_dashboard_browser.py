@@ -36,6 +36,8 @@ PAGES = ["overview", "track", "projects", "watchdog", "publishers", "audit"]
 VISITORS = {"es": {"locale": "es-MX", "timezone_id": "America/Mexico_City"},
             "en": {"locale": "en-US", "timezone_id": "America/Los_Angeles"}}
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+#: The demo stack's environment (its data dir, ports), for `cuentas status` against it.
+STACK: dict[str, dict[str, str]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     env.update(CUENTAS_DATA_DIR=str(root / "data"), EMBEDDED_KAFKA_PORT="0", EMBEDDED_POSTGRES_PORT="0",
-               DASHBOARD_PORT=str(port), KAFKA_SESSION_TIMEOUT_S="6", KAFKA_REBALANCE_TIMEOUT_S="6",
-               KAFKA_HEARTBEAT_S="1")
+               DASHBOARD_PORT=str(port), RECEIPT_CHECK_PORT=str(free_port()), KAFKA_SESSION_TIMEOUT_S="6",
+               KAFKA_REBALANCE_TIMEOUT_S="6", KAFKA_HEARTBEAT_S="1")
+    STACK["env"] = env
     proc = subprocess.Popen([sys.executable, "-m", "cuentas", "up", "--demo"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     codes = root / "data" / "demo" / "receipt-codes.txt"
@@ -201,3 +204,52 @@ def test_track_demo_transfer_in_spanish_on_a_phone_until_verified(demo, browser)
         assert "Se prometió disponible para" not in text
     finally:
         page.close()
+
+
+def test_a_demo_receipt_code_is_verified_on_the_light_page_on_a_phone(demo, browser):
+    """Issue 18, end to end: `cuentas status --json` gives the receipt check's address, the dashboard's
+    track page links to it, and the static page verifies the demo code in Spanish on a 360 px phone from
+    the document the processors wrote (its events, their proofs, the witness-cosigned checkpoint)."""
+    url, code = demo
+    es = LOCALES["es"]
+    status = subprocess.run([sys.executable, "-m", "cuentas", "status", "--json"], env=STACK["env"], cwd=ROOT,
+                            capture_output=True, timeout=60)
+    report = json.loads(status.stdout)
+    check = report["receipt_check_url"]
+    assert check == f"http://127.0.0.1:{STACK['env']['RECEIPT_CHECK_PORT']}/"
+    assert report["components"]["receipt_check"]["ok"], report["components"]["receipt_check"]
+
+    page = open_page(browser, f"{url}/track?lang=es&code={code.lower()}", 360)
+    try:
+        title_of(page, es["track.title"])
+        link = page.get_by_role("link", name=es["track.open_light"])
+        assert link.get_attribute("href") == f"{check}?lang=es&code={code}"
+    finally:
+        page.close()
+
+    context = browser.new_context(viewport={"width": 360, "height": 780}, **VISITORS["es"])
+    page = context.new_page()
+    done = "[data-testid='receipt-verified'], [data-testid='receipt-not-verified'], [data-testid='receipt-not-found']"
+    try:
+        # The processors write the document once a witness has cosigned a checkpoint covering the transfer,
+        # and rewrite it when its discrepancy (a signed flag.changed) is logged: look again until it is there.
+        deadline = time.monotonic() + 300
+        while True:
+            page.goto(f"{check}?code={code}", wait_until="domcontentloaded")
+            testid = page.wait_for_selector(done, timeout=30_000).get_attribute("data-testid")
+            opened = page.locator("[data-testid='receipt-open-flags']").count()
+            if testid == "receipt-not-verified" or opened or time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(3_000)
+        text = page.inner_text("main")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "receipt-check-demo-es-360.png"), full_page=True)
+        assert testid == "receipt-verified", text[-1500:]
+        assert "Estado: Pagado" in text
+        m = re.search(r"(\d+) discrepancias? abiertas? en este envío", text)  # the demo's short payout
+        assert m, text[:1500]
+        n = int(m.group(1))
+        assert (es["track.has_flags"]["one"] if n == 1 else es["track.has_flags"]["other"]).format(n=n) in text
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    finally:
+        context.close()

@@ -28,6 +28,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
         EMBEDDED_KAFKA_PORT=str(free_port()),
         EMBEDDED_POSTGRES_PORT=str(free_port()),
         DASHBOARD_PORT=str(free_port()),
+        RECEIPT_CHECK_PORT=str(free_port()),
         KAFKA_SESSION_TIMEOUT_S="6", KAFKA_REBALANCE_TIMEOUT_S="6", KAFKA_HEARTBEAT_S="1",
     )
     env.update(extra)
@@ -73,7 +74,7 @@ def test_up_then_sigint_leaves_no_process(tmp_path):
         assert healthy, "dashboard did not answer /_stcore/health"
         seen = _descendants(proc.pid)
         names = " ".join(_cmd(p) for p in seen)
-        for part in ("tansu", "postgres", "stream_processors", "streamlit", "witness"):
+        for part in ("tansu", "postgres", "stream_processors", "streamlit", "witness", "infra.static_server"):
             assert part in names, f"{part} is not running under cuentas up"
 
         # `cuentas status` finds the running platform and calls it healthy
@@ -81,7 +82,13 @@ def test_up_then_sigint_leaves_no_process(tmp_path):
                                 capture_output=True, timeout=60)
         report = json.loads(status.stdout)
         assert status.returncode == 0, report
-        assert {"broker", "topics", "database", "processors", "dashboard"} <= set(report["components"])
+        assert {"broker", "topics", "database", "processors", "dashboard", "receipt_check"} <= set(report["components"])
+        # the light receipt check page (issue 18.3) is served, with the log's key in it
+        assert report["receipt_check_url"] == f"http://127.0.0.1:{env['RECEIPT_CHECK_PORT']}/"
+        with urllib.request.urlopen(report["receipt_check_url"], timeout=5) as r:
+            page = r.read().decode()
+        log_pub = (tmp_path / "data" / "public" / "log.pub").read_text().strip()
+        assert log_pub in page and "cc-config" in page
 
         # a processor that dies is reported by name and restarted
         before = {p.pid for p in seen if "stream_processors" in _cmd(p)}

@@ -312,6 +312,16 @@ def test_track_shows_a_verified_receipt(world: dict[str, Any]) -> None:
     assert "cuentas verify receipt.json --log-key" in page
 
 
+def test_track_links_to_the_light_receipt_check_page(world: dict[str, Any]) -> None:
+    """Issue 18.3: the track page links to the static receipt check, with the code (normalized) and language."""
+    at = run("views/track.py", query={"code": world["code"].replace("-", " ").lower()})
+    links = [m.value for m in at.markdown if strings("en")["track.open_light"] in m.value]
+    assert links == [f":material/bolt: [{strings('en')['track.open_light']}](http://127.0.0.1:8502/"
+                     f"?lang=en&code={world['code']})"], links
+    at = run("views/track.py")  # no code yet: the page itself
+    assert any("(http://127.0.0.1:8502/?lang=en)" in m.value for m in at.markdown)
+
+
 def test_audit_page_shows_the_keys_and_how_to_verify_without_any_private_key(world: dict[str, Any]) -> None:
     """Issues 14.3 and 17.6: the keys `cuentas log keys --json` prints, read from the public key files
     (no private key file on the machine), and the three steps to verify a receipt offline."""

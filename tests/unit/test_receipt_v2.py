@@ -273,3 +273,12 @@ def test_cli_verifies_a_bundle_and_names_the_bad_receipt(tmp_path: Path) -> None
     bad = _cli(f)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("cuentas: receipt 2 of 3: event ")
+
+
+@pytest.mark.parametrize("fmt", [[RECEIPT_FORMAT_V1], {"v": 2}, None, 2])
+def test_regression_a_format_that_is_no_string_is_malformed_input(fmt: object) -> None:
+    """Regression (found by test_fuzz_parsing): ``"format": [...]`` raised TypeError (unhashable), not
+    MalformedInput, so `cuentas verify` would have shown a traceback."""
+    with pytest.raises(MalformedInput) as e:
+        parse_receipts(json.dumps({"format": fmt, "event": {}}))
+    assert e.value.reason == "receipt"
