@@ -31,6 +31,11 @@ def _args_e2e(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-seconds", type=float, default=None, help="seconds per offered rate (default 20; quick 6)")
     p.add_argument("--anomalies", type=float, default=0.04, help="fraction of transfers with an anomaly (default 0.04)")
     p.add_argument("--no-baselines", action="store_true", help="skip the broker, Faust and Ed25519 baselines")
+    p.add_argument("--preload", action="store_true",
+                   help="drain benchmark: publish --events more events with the processors stopped, start them and"
+                        " time how fast they drain the backlog (drain.events_per_s in the result)")
+    p.add_argument("--no-saturation", action="store_true",
+                   help="skip the saturation phase (publisher and processors at once); with --preload, a short run")
     p.add_argument("--clock-lateness", type=float, default=0.0,
                    help="CLOCK_LATENESS_S of the run (default 0: flags become public as soon as processed, so the"
                         " flag latency is the platform's; the setting's own default, 1 h, would add that hour)")
