@@ -13,16 +13,17 @@ partition:
     value   [[<log index>, <canonical signed envelope>], ...]
 
 The envelope bytes are embedded as they are (they are canonical JSON), so
-building a bundle is a concatenation and reading one is one ``json.loads``.
+building a bundle is a concatenation and reading one is one ``orjson.loads``.
 Records without the header are single forwards (``log-index`` header plus
 the envelope), which the re-drive still sends; readers accept both.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import orjson
 
 from schemas.routing import partition_for
 
@@ -64,7 +65,10 @@ def is_bundle(headers: Any) -> bool:
 
 def decode_bundle(value: bytes) -> list[tuple[int, dict[str, Any]]]:
     """The ``(log index, envelope object)`` pairs of a bundle; ValueError if it is not one."""
-    items = json.loads(value)
+    try:
+        items = orjson.loads(value)
+    except orjson.JSONDecodeError as e:
+        raise ValueError(f"a bundle is JSON: {e}") from e
     if not isinstance(items, list):
         raise ValueError("a bundle is a JSON array")
     out: list[tuple[int, dict[str, Any]]] = []

@@ -22,6 +22,8 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from schemas.catalog import REGISTRY_EVENT_TYPES
 from schemas.registry import TrustRegistry
 from schemas.routing import (
@@ -147,12 +149,21 @@ def replies(ctx: Context, events: list[Any], outcome: BatchDecision) -> list[Msg
                 forwards[t(ft)].append((d.log_index, partition_key(d.envelope.event_type, d.envelope.payload),
                                         d.envelope.leaf_bytes()))
         elif d.outcome == "rejected":
-            msgs.append((t(REJECTIONS_TOPIC), (pub or "").encode(), json.dumps(
+            msgs.append((t(REJECTIONS_TOPIC), (pub or "").encode(), _dumps(
                 {"publisher_id": pub, "event_id": eid, "reason": d.reason, "message": d.message,
-                 "source": d.source}).encode(), None))
+                 "source": d.source}), None))
     for pub, results in acks.items():
-        msgs.append((t(ACKS_TOPIC), pub.encode(), json.dumps({"publisher_id": pub, "results": results}).encode(), None))
+        msgs.append((t(ACKS_TOPIC), pub.encode(), _dumps({"publisher_id": pub, "results": results}), None))
     return _bundled(ctx, forwards) + msgs
+
+
+def _dumps(obj: Any) -> bytes:
+    """JSON of an acknowledgement or rejection: orjson, or the standard library for what orjson
+    refuses (a lone surrogate that reached a message would otherwise stop the gate)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj).encode()
 
 
 def _bundled(ctx: Context, forwards: dict[str, list[Forward]]) -> list[Msg]:
