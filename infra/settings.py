@@ -100,6 +100,8 @@ class Settings:
     batch_window_s: float = _s("BATCH_WINDOW_S", 0.05, "Longest a processor waits to fill a batch.")
     redrive_after_s: float = _s("REDRIVE_AFTER_S", 30.0, "Accepted events not reconciled after this long are forwarded again.")
     outbox_resend_after_s: float = _s("OUTBOX_RESEND_AFTER_S", 20.0, "Publishers republish events not acknowledged after this long.")
+    publish_bundle_events: int = _s("PUBLISH_BUNDLE_EVENTS", 256, "Most signed events the publisher SDK sends in one Kafka record (a bundle per partition, each event still signed and acknowledged); 1 sends every event alone.")
+    publish_bundle_bytes: int = _s("PUBLISH_BUNDLE_BYTES", 256 * 1024, "Most bytes of events in one bundle the publisher SDK sends (well under the 1 MiB record limit of brokers and clients).")
     # --- reconciliation thresholds -----------------------------------------------
     # (defaults: schemas.thresholds, the one place they are written)
     payout_tolerance_bps: int = _s("PAYOUT_TOLERANCE_BPS", _TH.payout_tolerance_bps, "Payout may fall short of the promise by this much (basis points) before it is flagged.")

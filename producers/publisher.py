@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from infra.kafka import client_config, make_producer
 from infra.settings import Settings
 from producers.outbox import Counts, Outbox
+from schemas.bundles import BUNDLE_HEADER, encode_bundle, group_by_partition
 from schemas.envelope import Envelope, sign_event
 from schemas.errors import UnavailableService
 from schemas.routing import ACKS_TOPIC, partition_for, partition_key, topic_for
@@ -85,8 +86,27 @@ class Publisher:
                          topic=topic_for(env.event_type), key=partition_key(env.event_type, env.payload))
 
     def publish_many(self, envs: list[Envelope]) -> None:
-        self.publish_raw_many([(e.event_id, e.seq, e.event_type, topic_for(e.event_type),
-                                partition_key(e.event_type, e.payload), e.leaf_bytes()) for e in envs])
+        """Hand over signed events at once: one outbox transaction, and bundles on the wire.
+
+        Events bound for one partition (their own key's, as if sent alone)
+        travel together in bundles of at most ``PUBLISH_BUNDLE_EVENTS`` events
+        and ``PUBLISH_BUNDLE_BYTES`` bytes (``schemas.bundles``, issue 16): one
+        Kafka record instead of one per event.  Each event stays signed on its
+        own and is acknowledged on its own; a bundle of one is a plain record.
+        """
+        rows: list[tuple[str, int | None, str | None, str, bytes, bytes]] = [
+            (e.event_id, e.seq, e.event_type, topic_for(e.event_type), partition_key(e.event_type, e.payload),
+             e.leaf_bytes()) for e in envs]
+        if self.s.publish_bundle_events <= 1:
+            self.publish_raw_many(rows)
+            return
+        self.outbox.add_many(rows)
+        by_topic: dict[str, list[tuple[str, bytes, bytes]]] = {}
+        for event_id, _seq, _et, topic, key, raw in rows:
+            by_topic.setdefault(topic, []).append((event_id, key, raw))
+        for topic, evs in by_topic.items():
+            self._send_bundles(topic, evs)
+        self.outbox.mark_sent(r[0] for r in rows)
 
     def publish_raw_many(self, rows: list[tuple[str, int | None, str | None, str, bytes, bytes]]) -> None:
         """Hand over many ``(event_id, seq, event_type, topic, key, raw)`` at once: one outbox transaction."""
@@ -116,6 +136,36 @@ class Publisher:
                     time.sleep(0.2)
                 self._known_topics.add(full)
             self.producer.send(self.s.topic(logical_topic), key=key, value=raw, headers=headers)
+        except Exception as e:
+            log.warning("send failed, kept in the outbox for later: %s", e)
+            self._drop_producer()
+
+    def _partitions(self, full_topic: str) -> int:
+        if full_topic not in self._known_topics:
+            deadline = time.monotonic() + 15
+            while not self.producer.partitions_for(full_topic) and time.monotonic() < deadline:
+                self.producer._metadata.request_update()
+                time.sleep(0.2)
+            self._known_topics.add(full_topic)
+        return len(self.producer.partitions_for(full_topic) or ()) or self.s.kafka_partitions
+
+    def _send_bundles(self, logical_topic: str, evs: list[tuple[str, bytes, bytes]]) -> None:
+        """Send ``(event_id, key, raw)`` of one topic as bundles per destination partition."""
+        try:
+            full = self.s.topic(logical_topic)
+            parts = self._partitions(full)
+            ids = {raw: eid for eid, _k, raw in evs}
+            grouped = group_by_partition(((i, key, raw) for i, (_e, key, raw) in enumerate(evs)), parts,
+                                         self.s.publish_bundle_events, self.s.publish_bundle_bytes)
+            for part, bundles in sorted(grouped.items()):
+                for b in bundles:
+                    if len(b) == 1:
+                        self._send(logical_topic, b[0][1], b[0][2], ids[b[0][2]])
+                        continue
+                    # Positions inside the bundle, not in the call: the gate checks them.
+                    items = [(n, key, raw) for n, (_i, key, raw) in enumerate(b)]
+                    self.producer.send(full, key=b[0][1], value=encode_bundle(items), partition=part,
+                                       headers=[("cc-publisher", self.publisher_id.encode()), (BUNDLE_HEADER, b"1")])
         except Exception as e:
             log.warning("send failed, kept in the outbox for later: %s", e)
             self._drop_producer()
