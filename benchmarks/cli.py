@@ -34,6 +34,11 @@ def _args_e2e(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preload", action="store_true",
                    help="drain benchmark: publish --events more events with the processors stopped, start them and"
                         " time how fast they drain the backlog (drain.events_per_s in the result)")
+    p.add_argument("--bundle", type=int, default=None,
+                   help="events per first-hop bundle (PUBLISH_BUNDLE_EVENTS of the run; default: the setting's, 256;"
+                        " 1: one record per event)")
+    p.add_argument("--linger-ms", type=float, default=50.0,
+                   help="at offered rates, events handed over within this many ms go out in one bundle (default 50)")
     p.add_argument("--no-saturation", action="store_true",
                    help="skip the saturation phase (publisher and processors at once); with --preload, a short run")
     p.add_argument("--clock-lateness", type=float, default=0.0,

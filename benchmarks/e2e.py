@@ -71,24 +71,60 @@ __all__ = ["run"]
 
 
 class Publisher:
-    """kafka-python producer of pre-signed messages, with the SDK's headers and keys."""
+    """kafka-python producer of pre-signed messages, with the SDK's headers, keys and bundles.
 
-    def __init__(self, s: Settings) -> None:
+    With ``PUBLISH_BUNDLE_EVENTS`` > 1 (the SDK's default) events go out as the
+    SDK's ``publish_many`` sends them (``schemas.bundles``): one record per
+    destination partition holding up to that many events.  Unpaced, everything
+    handed over in one call is bundled at once; paced, what was handed over in
+    the last ``linger_s`` goes out together (a publisher handing over its
+    events in small batches), and each event's time is its hand-over, so the
+    latencies include that wait.
+    """
+
+    def __init__(self, s: Settings, linger_s: float = 0.05) -> None:
         from infra.kafka import make_producer
 
         self.s = s
         self.producer = make_producer(s)
         self.header = ("cc-publisher", OPERATOR.encode())
+        self.bundle = max(1, s.publish_bundle_events)
+        self.linger_s = linger_s
+        self.records = 0
         for t in ("publish.transfers",):
             self.producer.partitions_for(s.topic(t))
 
+    def _send_now(self, msgs: Sequence[Msg], idx: Sequence[int], topic: str | None) -> None:
+        from schemas.bundles import BUNDLE_HEADER, encode_bundle, group_by_partition
+
+        by_topic: dict[str, list[int]] = {}
+        for i in idx:
+            by_topic.setdefault(topic or self.s.topic(msgs[i].topic), []).append(i)
+        for full, ids in by_topic.items():
+            parts = len(self.producer.partitions_for(full) or ()) or self.s.kafka_partitions
+            grouped = group_by_partition(((i, msgs[i].key, msgs[i].value) for i in ids), parts, self.bundle,
+                                         self.s.publish_bundle_bytes)
+            for part, bundles in grouped.items():
+                for b in bundles:
+                    self.records += 1
+                    if len(b) == 1:
+                        m = msgs[b[0][0]]
+                        self.producer.send(full, key=m.key, value=m.value,
+                                           headers=[self.header, ("cc-event-id", m.event_id.encode())])
+                        continue
+                    self.producer.send(full, key=b[0][1], partition=part,
+                                       value=encode_bundle([(n, k, v) for n, (_i, k, v) in enumerate(b)]),
+                                       headers=[self.header, (BUNDLE_HEADER, b"1")])
+
     def send(self, msgs: Sequence[Msg], *, rate: float | None = None, topic: str | None = None,
              max_seconds: float = 600.0) -> tuple[list[float], float]:
-        """Send ``msgs`` (paced at ``rate``/s if given); return each send time and the flush end time."""
+        """Send ``msgs`` (paced at ``rate``/s if given); return each hand-over time and the flush end time."""
         times = [0.0] * len(msgs)
         t0 = time.time()
         limit = t0 + max_seconds
         send = self.producer.send
+        pending: list[int] = []
+        last = t0
         for i, m in enumerate(msgs):
             if rate:
                 delay = t0 + i / rate - time.time()
@@ -98,8 +134,17 @@ class Publisher:
             if now > limit:
                 raise RuntimeError(f"publishing took longer than {max_seconds:.0f}s")
             times[i] = now
-            send(topic or self.s.topic(m.topic), key=m.key, value=m.value,
-                 headers=[self.header, ("cc-event-id", m.event_id.encode())])
+            if self.bundle <= 1:
+                self.records += 1
+                send(topic or self.s.topic(m.topic), key=m.key, value=m.value,
+                     headers=[self.header, ("cc-event-id", m.event_id.encode())])
+                continue
+            pending.append(i)
+            if rate and now - last >= self.linger_s:
+                self._send_now(msgs, pending, topic)
+                pending, last = [], now
+        if pending:
+            self._send_now(msgs, pending, topic)
         self.producer.flush(timeout=max_seconds)
         return times, time.time()
 
@@ -264,7 +309,7 @@ def baseline_kafka(s: Settings, msgs: Sequence[Msg], topic: str, timeout: float)
     from infra.kafka import client_config, ensure_topics
 
     ensure_topics(s, [topic])
-    pub = Publisher(s)
+    pub = Publisher(s.replace(publish_bundle_events=1))  # the baselines read one record per event
     pub.producer.partitions_for(topic)
     t0 = time.time()
     _, t1 = pub.send(msgs, topic=topic, max_seconds=timeout)
@@ -402,7 +447,7 @@ def cpu_microbench(s: Settings, msgs: Sequence[Msg], count: int) -> dict[str, An
 
 
 def drain_phase(s: Settings, svc: Services, msgs: Sequence[Msg], pub: Publisher,
-                start: Any, stop: Any) -> tuple[dict[str, Any], list[subprocess.Popen[bytes]]]:
+                start: Any, stop: Any, profile: bool = False) -> tuple[dict[str, Any], list[subprocess.Popen[bytes]]]:
     """Publish ``msgs`` with the processors stopped, start them, and time how fast they drain the backlog.
 
     As in production, where publishers run on their own machines: the
@@ -422,8 +467,17 @@ def drain_phase(s: Settings, svc: Services, msgs: Sequence[Msg], pub: Publisher,
     procs = start()
     pids = {**svc.pids(), "processors": [p.pid for p in procs]}
     tl = CpuTimeline(pids).start()
+    prof_out = s.data_path / "py-spy-drain.txt"
+    prof = start_pyspy(procs[0].pid, max(180.0, len(msgs) / 200) + 60, prof_out) if profile else None
     done = wait_reconciled(s, msgs, timeout=max(180.0, len(msgs) / 200))
     tl.stop()
+    if prof is not None:
+        prof.send_signal(signal.SIGINT)
+        try:
+            prof.wait(60)
+        except subprocess.TimeoutExpired:
+            prof.kill()
+        out["profile"] = {"file": str(_keep_profile(prof_out)), **summarize_collapsed(prof_out)}
     out["completed"] = done
     ct = commit_times(s, msgs)
     logged = sorted(ct["logged"].values())
@@ -477,8 +531,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # millisecond per transfer, so with the default no flag would become
         # public during a run; with 0 the flag latency is the platform's own.
         s = bench_settings(svc.data_dir, svc.bootstrap, svc.database_url, REDRIVE_AFTER_S="600",
-                           CHECKPOINT_INTERVAL_S="1.0", CLOCK_LATENESS_S=str(args.clock_lateness))
+                           CHECKPOINT_INTERVAL_S="1.0", CLOCK_LATENESS_S=str(args.clock_lateness),
+                           **({"PUBLISH_BUNDLE_EVENTS": str(args.bundle)} if args.bundle else {}))
         result["settings"] = {"batch_size": s.batch_size, "batch_window_s": s.batch_window_s,
+                              "publish_bundle_events": s.publish_bundle_events,
+                              "publish_bundle_bytes": s.publish_bundle_bytes, "linger_ms": args.linger_ms,
                               "clock_lateness_s": s.clock_lateness_s,
                               "kafka_partitions": s.kafka_partitions, "redrive_after_s": s.redrive_after_s,
                               "postgres": "embedded, fsync=on, synchronous_commit=on, shared_buffers=256MB"}
@@ -514,7 +571,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sampler.watch("processors", [p.pid for p in procs])
         try:
             result["operator_registration_s"] = register_operator(s, OPERATOR, op_key)
-            pub = Publisher(s)
+            pub = Publisher(s, linger_s=args.linger_ms / 1000)
             pub.send(warm)
             if not wait_reconciled(s, warm, timeout=120):
                 raise RuntimeError("warm-up events were not reconciled within 120s; see the processors' logs in "
@@ -522,7 +579,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(2.0)
             if args.preload:
                 drain_r, procs = drain_phase(s, svc, drain_msgs, pub, lambda: start_processors(s, workers),
-                                             lambda: stop_processors(procs))
+                                             lambda: stop_processors(procs), profile=bool(args.profile))
                 sampler.watch("processors", [p.pid for p in procs])
                 result["drain"] = drain_r
                 print(f"drain: {drain_r.get('events_per_s') or 0:,.0f} events/s"
@@ -691,7 +748,7 @@ def _print(r: dict[str, Any]) -> None:
     for name, m in (r.get("memory") or {}).items():
         rows.append([f"peak memory: {name}", f"RSS {fmt_bytes(m['peak_rss_bytes'])}",
                      f"PSS {fmt_bytes(m['peak_pss_bytes'])}" if m.get("peak_pss_bytes") else ""])
-    prof = r.get("profile") or {}
+    prof = r.get("profile") or (r.get("drain") or {}).get("profile") or {}
     for name, share in (prof.get("self") or [])[:15]:
         rows.append([f"processors profile, self: {name}", f"{share:.1%}", "of CPU samples"])
     for name, share in (prof.get("inclusive") or [])[:25]:
