@@ -26,7 +26,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _args_e2e(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=int, default=None, help="events published at saturation (default 100000; quick 10000)")
-    p.add_argument("--workers", type=int, default=1, help="processor subprocesses in the consumer group (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="copies of the processes of --roles in the consumer group (default 1)")
+    p.add_argument("--roles", default=None,
+                   help="processes and their components, ';'-separated (default PROCESSOR_ROLES: "
+                        "'gate,checkpointer,receipts,redrive;reconcilers'; 'all': one process for everything)")
     p.add_argument("--rates", default=None, help="offered rates in events/s, comma-separated, or 'none' (default 250,500,1000,2000)")
     p.add_argument("--rate-seconds", type=float, default=None, help="seconds per offered rate (default 20; quick 6)")
     p.add_argument("--anomalies", type=float, default=0.04, help="fraction of transfers with an anomaly (default 0.04)")

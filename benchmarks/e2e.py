@@ -534,6 +534,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            CHECKPOINT_INTERVAL_S="1.0", CLOCK_LATENESS_S=str(args.clock_lateness),
                            **({"PUBLISH_BUNDLE_EVENTS": str(args.bundle)} if args.bundle else {}))
         result["settings"] = {"batch_size": s.batch_size, "batch_window_s": s.batch_window_s,
+                              "processor_roles": args.roles if args.roles is not None else s.processor_roles,
+                              "processor_uvloop": s.processor_uvloop,
                               "publish_bundle_events": s.publish_bundle_events,
                               "publish_bundle_bytes": s.publish_bundle_bytes, "linger_ms": args.linger_ms,
                               "clock_lateness_s": s.clock_lateness_s,
@@ -567,7 +569,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["presign"] = {"events": signed, "seconds": time.perf_counter() - t0}
         print(f"signed {signed} events in {time.perf_counter() - t0:.1f}s")
 
-        procs = start_processors(s, workers)
+        procs = start_processors(s, workers, roles=args.roles)
         sampler.watch("processors", [p.pid for p in procs])
         try:
             result["operator_registration_s"] = register_operator(s, OPERATOR, op_key)
@@ -578,7 +580,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    f"{s.data_path / 'logs'}")
             time.sleep(2.0)
             if args.preload:
-                drain_r, procs = drain_phase(s, svc, drain_msgs, pub, lambda: start_processors(s, workers),
+                drain_r, procs = drain_phase(s, svc, drain_msgs, pub, lambda: start_processors(s, workers, roles=args.roles),
                                              lambda: stop_processors(procs), profile=bool(args.profile))
                 sampler.watch("processors", [p.pid for p in procs])
                 result["drain"] = drain_r

@@ -23,7 +23,7 @@ from schemas.errors import ConfigurationError
 from schemas.thresholds import DEFAULT_THRESHOLDS as _TH
 from schemas.thresholds import LATE_PUBLICATION, MAX_EVENT_AGE, MAX_FUTURE_SKEW
 
-__all__ = ["Settings", "load_settings", "settings_table_markdown"]
+__all__ = ["Settings", "load_settings", "settings_table_markdown", "processor_layout"]
 
 
 def _s(env: str, default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -59,7 +59,8 @@ class Settings:
         "KAFKA_FETCH_MAX_WAIT_MS", 200,
         "Longest a processor's fetch waits at the broker for new records. Small: the embedded broker holds a fetch this long even when records arrive.",
     )
-    processor_workers: int = _s("PROCESSOR_WORKERS", 2, "Stream-processor workers `cuentas up` starts; they share partitions through consumer groups.")
+    processor_workers: int = _s("PROCESSOR_WORKERS", 1, "Copies of the PROCESSOR_ROLES processes `cuentas up` starts; copies share partitions through consumer groups.")
+    processor_roles: str = _s("PROCESSOR_ROLES", "gate,checkpointer,receipts,redrive;reconcilers", "The stream-processor processes `cuentas up` starts, separated by ';', each the components it runs (gate, checkpointer, receipts, redrive, reconcilers; 'all' for every one): one process per role by default, so verification and the rules use two cores.")
     embedded_kafka_port: int = _s("EMBEDDED_KAFKA_PORT", 19092, "Port of the embedded broker (0: any free port).")
     # --- PostgreSQL ----------------------------------------------------------
     database_url: str = _s(
@@ -191,3 +192,24 @@ def settings_table_markdown() -> str:
         default = f.default if f.default not in ("", None) else "(unset)"
         rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['doc']} |")
     return "\n".join(rows)
+
+
+def processor_layout(settings: Settings) -> list[tuple[str, str | None]]:
+    """(name, CUENTAS_COMPONENTS or None for every component) of each processors process to start.
+
+    ``PROCESSOR_ROLES`` lists processes separated by ';', each its components;
+    ``PROCESSOR_WORKERS`` copies of that list share partitions through the
+    consumer group.  By default the gate and the reconcilers run in separate
+    processes (issue 16): signature checks and parsing no longer share one
+    interpreter with the rules.
+    """
+    roles = [r.strip().replace(" ", "") for r in settings.processor_roles.split(";") if r.strip()] or ["all"]
+    workers = max(1, settings.processor_workers)
+    out: list[tuple[str, str | None]] = []
+    for i in range(1, workers + 1):
+        for role in roles:
+            comps = None if role == "all" else role
+            label = "" if comps is None else "-" + comps.split(",")[0]
+            name = f"processors{label}" + (f"-{i}" if workers > 1 else "")
+            out.append((name, comps))
+    return out
