@@ -43,6 +43,8 @@ def _args_e2e(p: argparse.ArgumentParser) -> None:
                         " 1: one record per event)")
     p.add_argument("--linger-ms", type=float, default=50.0,
                    help="at offered rates, events handed over within this many ms go out in one bundle (default 50)")
+    p.add_argument("--uvloop", type=int, choices=(0, 1), default=None,
+                   help="PROCESSOR_UVLOOP of the run (default: the setting's)")
     p.add_argument("--no-saturation", action="store_true",
                    help="skip the saturation phase (publisher and processors at once); with --preload, a short run")
     p.add_argument("--clock-lateness", type=float, default=0.0,

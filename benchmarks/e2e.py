@@ -532,7 +532,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # public during a run; with 0 the flag latency is the platform's own.
         s = bench_settings(svc.data_dir, svc.bootstrap, svc.database_url, REDRIVE_AFTER_S="600",
                            CHECKPOINT_INTERVAL_S="1.0", CLOCK_LATENESS_S=str(args.clock_lateness),
-                           **({"PUBLISH_BUNDLE_EVENTS": str(args.bundle)} if args.bundle else {}))
+                           **({"PUBLISH_BUNDLE_EVENTS": str(args.bundle)} if args.bundle else {}),
+                           **({"PROCESSOR_UVLOOP": str(args.uvloop)} if args.uvloop is not None else {}))
         result["settings"] = {"batch_size": s.batch_size, "batch_window_s": s.batch_window_s,
                               "processor_roles": args.roles if args.roles is not None else s.processor_roles,
                               "processor_uvloop": s.processor_uvloop,

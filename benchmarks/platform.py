@@ -50,6 +50,7 @@ def processor_env(s: Settings, data_dir: Path) -> dict[str, str]:
         "BATCH_WINDOW_S": str(s.batch_window_s),
         "REDRIVE_AFTER_S": str(s.redrive_after_s),
         "CLOCK_LATENESS_S": str(s.clock_lateness_s),
+        "PROCESSOR_UVLOOP": str(s.processor_uvloop),
         "CHECKPOINT_INTERVAL_S": str(s.checkpoint_interval_s),
         "PYTHONPATH": str(ROOT),
     }

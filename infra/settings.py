@@ -60,6 +60,7 @@ class Settings:
         "Longest a processor's fetch waits at the broker for new records. Small: the embedded broker holds a fetch this long even when records arrive.",
     )
     processor_workers: int = _s("PROCESSOR_WORKERS", 1, "Copies of the PROCESSOR_ROLES processes `cuentas up` starts; copies share partitions through consumer groups.")
+    processor_uvloop: int = _s("PROCESSOR_UVLOOP", 1, "1: run the stream processors' event loop on uvloop (libuv); 0: asyncio's own.")
     processor_roles: str = _s("PROCESSOR_ROLES", "gate,checkpointer,receipts,redrive;reconcilers", "The stream-processor processes `cuentas up` starts, separated by ';', each the components it runs (gate, checkpointer, receipts, redrive, reconcilers; 'all' for every one): one process per role by default, so verification and the rules use two cores.")
     embedded_kafka_port: int = _s("EMBEDDED_KAFKA_PORT", 19092, "Port of the embedded broker (0: any free port).")
     # --- PostgreSQL ----------------------------------------------------------
