@@ -212,3 +212,33 @@ def test_acknowledgements_settle_each_bundled_event(tmp_path: Any) -> None:
     c = box.counts()
     assert (c.accepted, c.pending) == (3, 1)
     box.close()
+
+
+def test_raw_hand_overs_bundle_only_canonical_envelopes_under_their_own_id(tmp_path: Any) -> None:
+    """publish_raw_many: raw or hostile bytes and hand-over ids of their own go alone, order kept."""
+    s = settings_in(tmp_path, KAFKA_PARTITIONS="1")
+    producer = FakeProducer(1)
+    envs = transfer_events(6)
+    rows: list[tuple[str, int | None, str | None, str, bytes, bytes]] = []
+    for i, e in enumerate(envs):
+        key = partition_key(e.event_type, e.payload)
+        if i == 2:
+            rows.append(("hostile-1", None, None, "publish.transfers", key, b'{"not": "an envelope"}'))
+        if i == 4:
+            rows.append((e.event_id + "~copy", e.seq, e.event_type, "publish.transfers", key, e.leaf_bytes()))
+        rows.append((e.event_id, e.seq, e.event_type, "publish.transfers", key, e.leaf_bytes()))
+        rows.append((e.event_id, e.seq, e.event_type, "publish.transfers", key, e.leaf_bytes()))  # twice
+    pub = Publisher(s, "op.remesas-sol", None, Outbox(tmp_path / "outbox.sqlite"), producer=producer)
+    pub.publish_raw_many(rows)
+    wire: list[tuple[bytes, str | None]] = []
+    for rec in producer.sent:
+        h = dict(rec["headers"])
+        if is_bundle(rec["headers"]):
+            wire += [(r, None) for r in split_publisher_bundle(rec["value"]) or []]
+        else:
+            wire.append((rec["value"], h["cc-event-id"].decode()))
+    assert [w[0] for w in wire] == [r[5] for r in rows]  # every hand-over, in order
+    singles = {w[1] for w in wire if w[1] is not None}
+    assert {"hostile-1", envs[4].event_id + "~copy"} <= singles
+    assert any(is_bundle(r["headers"]) for r in producer.sent)
+    pub.close()
