@@ -467,17 +467,24 @@ def drain_phase(s: Settings, svc: Services, msgs: Sequence[Msg], pub: Publisher,
     procs = start()
     pids = {**svc.pids(), "processors": [p.pid for p in procs]}
     tl = CpuTimeline(pids).start()
-    prof_out = s.data_path / "py-spy-drain.txt"
-    prof = start_pyspy(procs[0].pid, max(180.0, len(msgs) / 200) + 60, prof_out) if profile else None
+    # One py-spy per processors process (the first is the gate's, the next the reconcilers').
+    profs = []
+    if profile:
+        for k, p in enumerate(procs[:2]):
+            prof_out = s.data_path / f"py-spy-drain-{k}.txt"
+            profs.append((prof_out, start_pyspy(p.pid, max(180.0, len(msgs) / 200) + 60, prof_out)))
     done = wait_reconciled(s, msgs, timeout=max(180.0, len(msgs) / 200))
     tl.stop()
-    if prof is not None:
+    for k, (prof_out, prof) in enumerate(profs):
+        if prof is None:
+            continue
         prof.send_signal(signal.SIGINT)
         try:
             prof.wait(60)
         except subprocess.TimeoutExpired:
             prof.kill()
-        out["profile"] = {"file": str(_keep_profile(prof_out)), **summarize_collapsed(prof_out)}
+        out["profile" if k == 0 else f"profile_{k}"] = {"file": str(_keep_profile(prof_out)),
+                                                          **summarize_collapsed(prof_out)}
     out["completed"] = done
     ct = commit_times(s, msgs)
     logged = sorted(ct["logged"].values())
@@ -751,11 +758,14 @@ def _print(r: dict[str, Any]) -> None:
     for name, m in (r.get("memory") or {}).items():
         rows.append([f"peak memory: {name}", f"RSS {fmt_bytes(m['peak_rss_bytes'])}",
                      f"PSS {fmt_bytes(m['peak_pss_bytes'])}" if m.get("peak_pss_bytes") else ""])
-    prof = r.get("profile") or (r.get("drain") or {}).get("profile") or {}
-    for name, share in (prof.get("self") or [])[:15]:
-        rows.append([f"processors profile, self: {name}", f"{share:.1%}", "of CPU samples"])
-    for name, share in (prof.get("inclusive") or [])[:25]:
-        rows.append([f"processors profile, inclusive: {name}", f"{share:.1%}", "of CPU samples"])
+    profiles = [("processors", r.get("profile"))] if r.get("profile") else []
+    profiles += [(f"drain process {k}", (r.get("drain") or {}).get("profile" if k == 0 else f"profile_{k}"))
+                 for k in range(2)]
+    for label, prof in profiles:
+        for name, share in ((prof or {}).get("self") or [])[:15]:
+            rows.append([f"{label} profile, self: {name}", f"{share:.1%}", "of CPU samples"])
+        for name, share in ((prof or {}).get("inclusive") or [])[:25]:
+            rows.append([f"{label} profile, inclusive: {name}", f"{share:.1%}", "of CPU samples"])
     print_table(f"e2e, {r['parameters']['events']:,} events, {r['parameters']['workers']} worker(s)",
                 ["measure", "value", "target / note"], rows)
     for line in summary_lines(r):
