@@ -205,6 +205,14 @@ def processor_layout(settings: Settings) -> list[tuple[str, str | None]]:
     interpreter with the rules.
     """
     roles = [r.strip().replace(" ", "") for r in settings.processor_roles.split(";") if r.strip()] or ["all"]
+    # Each distinct component set is its own consumer group (stream_processors.app.app_id): a consuming
+    # component in two different sets would read its topics once per set.
+    for comp in ("gate", "reconcilers"):
+        sets = {r for r in roles if r == "all" or comp in r.split(",")}
+        if len(sets) > 1:
+            raise ConfigurationError(
+                f"PROCESSOR_ROLES={settings.processor_roles!r}: {comp} is in {len(sets)} different processes"
+                f" ({'; '.join(sorted(sets))}); repeat one process instead (or raise PROCESSOR_WORKERS)")
     workers = max(1, settings.processor_workers)
     out: list[tuple[str, str | None]] = []
     for i in range(1, workers + 1):
@@ -213,4 +221,13 @@ def processor_layout(settings: Settings) -> list[tuple[str, str | None]]:
             label = "" if comps is None else "-" + comps.split(",")[0]
             name = f"processors{label}" + (f"-{i}" if workers > 1 else "")
             out.append((name, comps))
-    return out
+    # Names are log files and restart bookkeeping: unique, numbered where a role repeats.
+    names = [n for n, _c in out]
+    seen: dict[str, int] = {}
+    unique = []
+    for n, c in out:
+        if names.count(n) > 1:
+            seen[n] = seen.get(n, 0) + 1
+            n = f"{n}-{seen[n]}"
+        unique.append((n, c))
+    return unique

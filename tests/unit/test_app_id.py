@@ -30,3 +30,17 @@ def test_each_role_has_its_own_group_and_copies_share_it(tmp_path: Path) -> None
     # Everything in one process keeps the historical group.
     assert app_id(s, DEFAULT_COMPONENTS) == "cc.processors"
     assert processor_layout(_settings(tmp_path, PROCESSOR_ROLES="all")) == [("processors", None)]
+
+
+def test_a_consuming_component_in_two_different_processes_is_refused(tmp_path: Path) -> None:
+    """Each distinct component set is a consumer group: 'gate' in two sets would read every event twice."""
+    import pytest
+
+    from schemas.errors import ConfigurationError
+
+    for roles in ("gate,checkpointer;gate;reconcilers", "all;reconcilers", "gate,reconcilers;reconcilers"):
+        with pytest.raises(ConfigurationError):
+            processor_layout(_settings(tmp_path, PROCESSOR_ROLES=roles))
+    # The same set twice is fine: copies share one group.
+    ok = processor_layout(_settings(tmp_path, PROCESSOR_ROLES="gate,checkpointer,receipts,redrive;reconcilers;reconcilers"))
+    assert [c for _n, c in ok].count("reconcilers") == 2 and len({n for n, _c in ok}) == 3
