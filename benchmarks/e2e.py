@@ -753,7 +753,8 @@ def _print(r: dict[str, Any]) -> None:
             ["CPU: transfer rules per event", f"{bl['cpu_microbench']['rules_us_per_event']:.0f} µs", ""],
         ]
     for k, v in (r.get("fractions") or {}).items():
-        rows.append([f"pipeline / {k[3:]}", "-" if v is None else f"{v:.1%}",
+        label = f"pipeline / {k[3:]}" if k.startswith("of_") else f"drain / {k[len('drain_of_'):]}"
+        rows.append([label, "-" if v is None else f"{v:.1%}",
                      "target >= 50%" if k.endswith("of_faust_bare_batch") else ""])
     for name, m in (r.get("memory") or {}).items():
         rows.append([f"peak memory: {name}", f"RSS {fmt_bytes(m['peak_rss_bytes'])}",
