@@ -45,7 +45,11 @@ class Thresholds:
     * ``unverified_period`` (60 days): time the verifier (mirror club) has to confirm a
       milestone report.
     * ``disbursement_tolerance_bps`` (0): government shares are legal commitments in
-      integer minor units and ``owed`` is rounded down, so any shortfall is real.
+      integer minor units and ``owed`` is rounded down, so any shortfall is real.  The
+      club's share and the money a cancelled project returns are judged the same way.
+    * ``funds_return_period`` (30 days): after a project is cancelled, the time its
+      committee has to return what the cancellation says it owes each party
+      (``FUNDS_RETURN_DAYS``; a month, the usual term of a 3x1 agreement's reintegro).
     """
 
     payout_tolerance_bps: int = 50
@@ -55,6 +59,7 @@ class Thresholds:
     no_milestone_period: timedelta = timedelta(days=120)
     unverified_period: timedelta = timedelta(days=60)
     disbursement_tolerance_bps: int = 0
+    funds_return_period: timedelta = timedelta(days=30)
 
 
 #: The defaults, as one value.

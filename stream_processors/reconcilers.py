@@ -52,6 +52,7 @@ def thresholds(s: Settings) -> Thresholds:
         payout_grace=timedelta(hours=s.payout_grace_hours),
         no_milestone_period=timedelta(days=s.no_milestone_days),
         unverified_period=timedelta(days=s.unverified_days),
+        funds_return_period=timedelta(days=s.funds_return_days),
     )
 
 

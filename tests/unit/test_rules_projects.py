@@ -51,9 +51,15 @@ def mxn(amount: int) -> dict[str, Any]:
 
 
 def registered(
-    shares: dict[str, int] | None = None, *, at: datetime = T0, eid: str = "ev_reg"
+    shares: dict[str, int] | None = None,
+    *,
+    at: datetime = T0,
+    eid: str = "ev_reg",
+    shares_due: datetime | None = None,
+    budget: int = 100_000_000,
+    agreed_due: bool = True,
 ) -> Evt:
-    payload = {
+    payload: dict[str, Any] = {
         "project_id": PID,
         "club_id": CLUB,
         "federation_id": "fed_zac_il",
@@ -61,7 +67,7 @@ def registered(
         "state": "MX-ZAC",
         "municipality": "mx_zac_jerez",
         "project_type": "water_sanitation",
-        "budget": mxn(100_000_000),
+        "budget": mxn(budget),
         "shares": shares or {"club": 2500, "municipal": 2500, "state": 2500, "federal": 2500},
         "parties": PARTIES,
         "milestones": [
@@ -71,7 +77,11 @@ def registered(
         "agreement_signed_at": z(T0),
         # The mirror club may verify (no verifier named: no verification counts).
         "verifiers": [MIRROR],
+        # Every party's share is due on day 30 (absent: the first milestone due, day 90).
+        "shares_due": z(shares_due or day(30)),
     }
+    if not agreed_due:
+        del payload["shares_due"]
     return Evt(eid, "project.registered", at, 1, payload)
 
 
@@ -240,7 +250,11 @@ def test_owed_follows_what_the_club_actually_put_in() -> None:
     for level in PARTIES:
         events += [pledged(level, day(30), 10_000_000), made(level, day(20), 10_000_000)]
     r = run(events, [contribution(day(10), 10_000_000)], now=day(31))
-    assert "share_unpaid" not in types(r)
+    # The governments matched what the club put in; the club itself is short of its share.
+    assert [f.key for f in r.flags] == ["club"]
+    f = only(r, "share_unpaid", "club")
+    assert (f.accountable, f.amount_at_stake, f.raised_at) == (CLUB, SHARE - 10_000_000, day(30))
+    assert r.state.club_owed == SHARE
     assert [(p.owed, p.owed_cap, p.status) for p in r.parties] == [
         (10_000_000, SHARE, "up_to_date")
     ] * 3
@@ -250,8 +264,9 @@ def test_owed_follows_what_the_club_actually_put_in() -> None:
     assert (f.raised_at, f.amount_at_stake) == (day(40), 5_000_000)
 
 
-def test_share_unpaid_without_pledges_uses_the_first_milestone_due() -> None:
-    events = upto([e for e in clean_events() if "municipal" not in e.event_id], day(90))
+def test_share_unpaid_without_shares_due_uses_the_first_milestone_due() -> None:
+    events = [e for e in clean_events() if "municipal" not in e.event_id and e.event_id != "ev_reg"]
+    events = upto([registered(agreed_due=False), *events], day(90))
     r = run(events, now=day(90) + TICK)
     f = only(r, "share_unpaid")
     assert f.raised_at == day(90) and f.key == "municipal"
