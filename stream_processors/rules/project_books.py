@@ -7,7 +7,6 @@ in ``README.md``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -169,8 +168,10 @@ def convert(amount: int, currency: str, to: str, rate: Fraction) -> int:
     Exact (ISO 4217 exponents of both, rational arithmetic), rounded down, like
     ``owed``: a converted amount never claims a fraction of a minor unit.
     """
-    major = Fraction(amount, 10 ** minor_units(currency)) * rate
-    return math.floor(major * 10 ** minor_units(to))
+    unit_from: int = 10 ** minor_units(currency)
+    unit_to: int = 10 ** minor_units(to)
+    scaled = Fraction(amount, unit_from) * rate * unit_to
+    return scaled.numerator // scaled.denominator
 
 
 def _optional_rate(p: Mapping[str, Any]) -> Fraction | None:
@@ -512,25 +513,6 @@ class Books:
         latest = self.latest_reports(t).get(milestone_id)
         v = self.latest_verif(milestone_id, t)
         return latest is not None and v is not None and v.outcome == "confirmed" and v.at > latest.at
-
-    def unverified_since(self, milestone_id: str, t: datetime) -> datetime | None:
-        """Start of the milestone's unverified spending at ``t`` (None when verified or never reported).
-
-        The first report dated at or after the last confirmation (spending reported
-        after the last verification needs its own); when every report is older
-        than that confirmation but a later dispute took it back, the latest report.
-        A new report never postpones an unverified one.
-        """
-        reps = [r for r in self.reports if r.milestone_id == milestone_id and r.at <= t]
-        if not reps or self.verified(milestone_id, t):
-            return None
-        confirmed = [
-            v for v in self.verifs
-            if v.milestone_id == milestone_id and v.at <= t and v.outcome == "confirmed"
-        ]
-        last_ok = confirmed[-1].at if confirmed else None
-        after = [r for r in reps if last_ok is None or r.at >= last_ok]
-        return after[0].at if after else reps[-1].at
 
     def first_funds(self) -> datetime | None:
         times = [c.received_at for c in self.contribs] + [d.at for d in self.disbs]

@@ -71,8 +71,8 @@ from stream_processors.rules.model import (
 )
 from stream_processors.rules.project_books import (
     LEVELS,
-    PARTIES,
     PARSERS,
+    PARTIES,
     PROJECT_EVENT_TYPES,
     Books,
     Cancellation,
@@ -245,6 +245,25 @@ def _stopped(books: Books, tr: Trace[Any], detail: dict[str, Any]) -> dict[str, 
     return detail
 
 
+def _share_condition(
+    books: Books, party: str, due: datetime
+) -> Callable[[datetime], tuple[bool, tuple[int, int, int]]]:
+    """C(t) of ``share_unpaid`` for one party: ``(held, (owed, paid, club_received))``."""
+    tol = books.th.disbursement_tolerance_bps
+
+    def cond(t: datetime) -> tuple[bool, tuple[int, int, int]]:
+        club = books.club(t)
+        if party == "club":
+            # The club's own share is fixed by the budget: it is what the others match.
+            owed, paid = books.club_owed(), club
+        else:
+            owed, paid = books.owed(party, club), books.disbursed(t, party)
+        late = t > due and not books.cancelled(t)
+        return late and paid * 10000 < owed * (10000 - tol), (owed, paid, club)
+
+    return cond
+
+
 def _share_unpaid(books: Books, limit: datetime) -> _Out:
     """Every party (the club too) against its share by the agreement's deadline (issue 15.3)."""
     flags: list[FlagSpec] = []
@@ -257,27 +276,12 @@ def _share_unpaid(books: Books, limit: datetime) -> _Out:
     for party in PARTIES:
         if books.reg.shares[party] == 0:
             continue
+        cond = _share_condition(books, party, due)
         if party == "club":
-            # The club's own share is fixed by the budget (no matching: it is what the others match).
-            owed_club = books.club_owed()
-
-            def cond(t: datetime) -> tuple[bool, Any]:
-                paid = books.club(t)
-                late = t > due and not books.cancelled(t)
-                return late and paid * 10000 < owed_club * (10000 - tol), (owed_club, paid, paid)
-
             pts = [_deadline(due), *(Point(c.received_at, c.received_at) for c in books.contribs)]
             accountable = books.reg.club_id
             evidence = _ev([books.reg.evt.event_id], books.contribution_evidence())
         else:
-
-            def cond(t: datetime, level: str = party) -> tuple[bool, Any]:
-                club = books.club(t)
-                owed = books.owed(level, club)
-                paid = books.disbursed(t, level)
-                late = t > due and not books.cancelled(t)
-                return late and paid * 10000 < owed * (10000 - tol), (owed, paid, club)
-
             pts = [_deadline(due), *books.fund_points(party)]
             accountable = books.reg.parties[party]
             evidence = _ev(
@@ -456,12 +460,36 @@ def _funds_without_milestone(books: Books, limit: datetime) -> _Out:
     return [flag], [nxt] if nxt is not None else []
 
 
-def _spending_unverified(books: Books, limit: datetime) -> _Out:
-    """Per milestone: spending not confirmed, by a verification dated after it, within the period.
+def _stretches(books: Books, mid: str) -> list[Report]:
+    """The reports that start an unverified stretch of a milestone, in time order.
 
-    Judged on the latest report (issue 15.4): a confirmation counts for the latest
-    report only if dated after it; the period runs from the first report not
-    covered by a confirmation (:meth:`Books.unverified_since`).
+    The first report starts one; so does every report made while the milestone
+    stood verified (spending reported after the last verification needs its own,
+    issue 15.4).  Reports made while it was already unverified join the stretch
+    under way: a new report never postpones an unverified one.
+    """
+    reps = [r for r in books.reports if r.milestone_id == mid]
+    instants = sorted({r.at for r in reps} | {v.at for v in books.verifs if v.milestone_id == mid})
+    out: list[Report] = []
+    was_verified = False
+    for at in instants:
+        here = [r for r in reps if r.at == at]
+        if here and (not out or was_verified):
+            out.append(here[0])
+        was_verified = books.verified(mid, at)
+    return out
+
+
+def _spending_unverified(books: Books, limit: datetime) -> _Out:
+    """Per unverified stretch of a milestone: no confirmation dated after its latest report in time.
+
+    Stretch ``k`` (started by report ``S_k``, see :func:`_stretches`) is flagged
+    while ``t > S_k + unverified_period``, the milestone is not verified at ``t``
+    (its latest verification confirms and is dated after its latest report,
+    :meth:`Books.verified`) and no later stretch has started.  The first stretch
+    is keyed by the milestone id, a later one by ``milestone_id/report event id``,
+    so a stretch that opens after a verification is a flag of its own, and no
+    flag ever re-opens because the clock moved.
     """
     flags: list[FlagSpec] = []
     nexts: list[datetime] = []
@@ -470,56 +498,61 @@ def _spending_unverified(books: Books, limit: datetime) -> _Out:
     for mid in ids:
         reps = [r for r in books.reports if r.milestone_id == mid]
         vers = [v for v in books.verifs if v.milestone_id == mid]
+        starts = _stretches(books, mid)
+        for k, first in enumerate(starts):
+            end = starts[k + 1].at if k + 1 < len(starts) else None
 
-        def cond(t: datetime, mid: str = mid) -> tuple[bool, Any]:
-            since = books.unverified_since(mid, t)
-            if since is None:
-                return False, None
-            latest = books.latest_reports(t)[mid]
-            last = books.latest_verif(mid, t)
-            if last is None:
-                outcome = "none"
-            elif last.outcome == "disputed":
-                outcome = "disputed"
-            else:
-                outcome = "before_report"  # confirmed an earlier report, not the latest one
-            return t > since + period, (latest, outcome, since)
+            def cond(
+                t: datetime, mid: str = mid, first: Report = first, end: datetime | None = end
+            ) -> tuple[bool, Any]:
+                if end is not None and t >= end:
+                    return False, None
+                if not t > first.at + period or books.verified(mid, t):
+                    return False, None
+                latest = books.latest_reports(t)[mid]
+                last = books.latest_verif(mid, t)
+                if last is None:
+                    outcome = "none"
+                elif last.outcome == "disputed":
+                    outcome = "disputed"
+                else:
+                    outcome = "before_report"  # confirmed an earlier report, not the latest one
+                return True, (latest, outcome)
 
-        pts = [_deadline(r.at + period) for r in reps]
-        pts += [Point(v.at, v.at) for v in vers] + [Point(r.at, r.at) for r in reps]
-        tr, nxt = trace(pts, cond, limit)
-        if nxt is not None:
-            nexts.append(nxt)
-        if tr is None:
-            continue
-        latest, outcome, since = tr.info
-        detail: dict[str, Any] = {
-            "milestone_id": mid,
-            "reported_at": format_time(latest.at, full_fraction=True),
-            "unverified_since": format_time(since, full_fraction=True),
-            "period_days": period.days,
-            "verification": outcome,
-        }
-        if outcome == "disputed":
-            detail["note"] = "the verifier disputed the report; open until a confirmation"
-        amount = latest.value
-        flags.append(
-            _flag(
-                books,
-                "spending_unverified",
-                mid,
-                books.reg.club_id,
-                "low",
-                tr,
-                amount,
-                _ev(
-                    [books.reg.evt.event_id],
-                    [r.evt.event_id for r in reps],
-                    [v.evt.event_id for v in vers],
-                ),
-                detail,
+            pts = [_deadline(first.at + period)]
+            pts += [Point(v.at, v.at) for v in vers] + [Point(r.at, r.at) for r in reps]
+            tr, nxt = trace(pts, cond, limit)
+            if nxt is not None:
+                nexts.append(nxt)
+            if tr is None:
+                continue
+            latest, outcome = tr.info
+            detail: dict[str, Any] = {
+                "milestone_id": mid,
+                "reported_at": format_time(latest.at, full_fraction=True),
+                "unverified_since": format_time(first.at, full_fraction=True),
+                "period_days": period.days,
+                "verification": outcome,
+            }
+            if outcome == "disputed":
+                detail["note"] = "the verifier disputed the report; open until a confirmation"
+            flags.append(
+                _flag(
+                    books,
+                    "spending_unverified",
+                    mid if k == 0 else f"{mid}/{first.evt.event_id}",
+                    books.reg.club_id,
+                    "low",
+                    tr,
+                    latest.value,
+                    _ev(
+                        [books.reg.evt.event_id],
+                        [r.evt.event_id for r in reps],
+                        [v.evt.event_id for v in vers],
+                    ),
+                    detail,
+                )
             )
-        )
     return flags, nexts
 
 
