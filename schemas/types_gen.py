@@ -523,6 +523,8 @@ Role = Literal[
     "disbursement.pledged",
     "disbursement.made",
     "flag.changed",
+    "project.cancelled",
+    "project.funds_returned",
 ]
 
 

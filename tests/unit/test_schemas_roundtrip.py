@@ -199,6 +199,21 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "reason_code": "auto_detected",
         "changed_at": "2025-05-01T14:00:00Z",
     },
+    "project.cancelled": {
+        "project_id": "prj-jerez-agua-2025",
+        "cancelled_at": "2025-09-01T12:00:00Z",
+        "returns": [
+            {"party": "club", "amount": {"amount": 12000000, "currency": "MXN"}},
+            {"party": "federal", "amount": {"amount": 9000000, "currency": "MXN"}},
+        ],
+    },
+    "project.funds_returned": {
+        "project_id": "prj-jerez-agua-2025",
+        "party": "federal",
+        "amount": {"amount": 9000000, "currency": "MXN"},
+        "returned_at": "2025-09-20T12:00:00Z",
+        "reference": "spei-9f3a",
+    },
 }
 
 PUBLISHER_OF = {
@@ -259,7 +274,7 @@ def _walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
 
 def test_every_event_type_has_a_sample_and_a_schema() -> None:
     assert set(SAMPLES) == set(catalog.EVENT_TYPES)
-    assert len(catalog.EVENT_TYPES) == 13
+    assert len(catalog.EVENT_TYPES) == 15
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMA_FILES))

@@ -39,4 +39,5 @@ def test_defaults() -> None:
         "no_milestone_period": timedelta(days=120),
         "unverified_period": timedelta(days=60),
         "disbursement_tolerance_bps": 0,
+        "funds_return_period": timedelta(days=30),
     }
