@@ -55,6 +55,14 @@ DISCREPANCY_CLASSES: Final[tuple[str, ...]] = (
     "spending_above_funds",
     "milestone_overdue",
     "spending_unverified",
+    # issue 15 (projects)
+    "club_share_unpaid",
+    "postponed_pledge",
+    "verified_before_report",
+    "unverified_new_spending",
+    "fx_rate_undisclosed",
+    "foreign_currency_overspend",
+    "funds_unreturned",
 )
 #: Attacks on the gate that must raise an integrity flag.
 ATTACK_CLASSES: Final[tuple[str, ...]] = (
@@ -75,7 +83,15 @@ ATTACK_CLASSES: Final[tuple[str, ...]] = (
     "foreign_contribution",
 )
 #: Cases that must raise nothing.
-NO_FLAG_CLASSES: Final[tuple[str, ...]] = ("replay", "out_of_order")
+NO_FLAG_CLASSES: Final[tuple[str, ...]] = (
+    "replay",
+    "out_of_order",
+    # issue 15 (projects): look-alikes of the cases that must raise nothing
+    "club_exact_share",
+    "verified_right_after_report",
+    "cancelled_full_return",
+    "fx_rate_disclosed",
+)
 ANOMALY_CLASSES: Final[tuple[str, ...]] = DISCREPANCY_CLASSES + ATTACK_CLASSES + NO_FLAG_CLASSES
 
 # The ground truth follows the rules at their default thresholds.
