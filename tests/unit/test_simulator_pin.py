@@ -6,7 +6,10 @@ computed once by the simulator as it stood before it was split into a package
 output.  Updated deliberately once since (issue 13, authority and time): mirror
 clubs registered as verifiers and named by projects, committees bound to their
 club, payout agents publishing some payouts, a quiet tail that reaches every
-partition, and the new attack cases; the live feed did not move.  Why the output of a seed is part of the simulator's contract: the
+partition, and the new attack cases; the live feed did not move.  And again
+(issue 15, projects): agreements state ``shares_due``, clubs of projects whose
+shares fall due in the window pay at least their share, the new project cases
+(club share, verification order, currencies, cancellation) and their look-alikes.  Why the output of a seed is part of the simulator's contract: the
 demo (``cuentas up --demo``) and a re-run of ``cuentas simulate`` regenerate a
 run and publish it again under the same event ids (they derive from the seed,
 the window and the sizes, not from the code), and different bytes under an
@@ -45,18 +48,18 @@ def _sha(text: str) -> str:
             2000,
             30,
             True,
-            "661b884c5bc2c4cf661f68d3b9b77acc030ad771733137bcb0d6b82c77b5c0d4",
-            "d9b29ef8a1c762a8b3b281160f9bd28aa2c467bf169413a2e06b0173de364dba",
-            "d2442b815895bd4dec5b75336405bb58e7947d9f8b5580a0975d42705bbe2502",
+            "ad349075714a57c95f910448b64a19855871feb18f7df2780b3092abe1c34ed7",
+            "6f49d59433eb21b7cc7b1b9efedf7c83fe3e73c4c90732a0d1670f4193fb07ce",
+            "a3ed8c1b90c3a16b3f317e98d3a17d9ad59db0ac26af416421f288bd6d982928",
         ),
         (
             3,
             1200,
             31,
             False,
-            "5936c1022688d93b2da41d34fafe580de599bd7698d5553afb88bb88e4e6422d",
+            "1704b611a331a6fa861295765e1e6de6b4932538c9612db018a0e758d9d07788",
             _sha(""),  # a clean run expects no flag
-            "062ae0cfaa45f19fa9c0eb7f180c7ed538bf65f077bd20a0b2e616294758b219",
+            "bd2624a8d5698ba2e2bd0a9cfb830c2ac5da93d2e36fe3b2c8d1d39837221be8",
         ),
     ],
 )
