@@ -8,15 +8,20 @@ committee's milestone reports.  Time model, ``raised_at``/``resolved_at`` and
 
 Definitions
 -----------
-* Project currency: the budget's currency.  Money in another currency (a contribution,
-  a disbursement, a pledge or a reported spend) is left out of every total and listed
-  in ``state.unattributed_event_ids`` / ``state.other_currency_transfer_ids``.
+* Project currency: the budget's currency.  A disbursement or a reported spend in
+  another currency counts converted at the rate its event states (``fx_rate``,
+  rounded down); without a rate it counts nowhere and raises ``fx_rate_undisclosed``
+  (a report is shown in ``state.spent_unconverted``).  A contribution or a pledge in
+  another currency is left out (``state.other_currency_transfer_ids`` /
+  ``state.unattributed_event_ids``).
 * Attribution: a pledge or disbursement counts for a level only if its ``party_id`` is
   the agreement's party for that ``party_level``; others are listed as unattributed.
 * ``club_received(t)``: sum of contributions (latest version per transfer) received by
   ``t``.  ``disbursed(t)``: sum of attributed disbursements made by ``t``.
-  ``funds_received(t) = club_received(t) + disbursed(t)`` (all levels).
-* Owed (the matching rule), per level L with share ``s_L`` and club share ``s_club``::
+  ``funds(t) = club_received(t) + disbursed(t) - returned(t)`` (all levels; money a
+  cancelled project returned has left it).
+* The club is a party (issue 15): it owes ``budget * s_club // 10000``.  Owed by a
+  government level L (the matching rule), with share ``s_L`` and club share ``s_club``::
 
       owed_L(t) = min(budget * s_L // 10000, club_received(t) * s_L // s_club)
 
@@ -29,17 +34,25 @@ Definitions
   milestone (latest by effective ``reported_at``, then ``event_time``, ``event_id``).
   ``spent(t)`` is the sum over milestones of the latest report by ``t``, including
   reports for milestone ids not in the agreement (money spent is money spent).
-* Party deadline (``share_unpaid``): the latest ``due`` of the party's attributed
-  pledges; with no pledge at all, the earliest milestone ``due`` of the agreement.
-* Verification: the latest ``milestone.verified`` of a milestone (by effective
-  ``verified_at``) decides; ``confirmed`` verifies it, ``disputed`` does not.
+* Share deadline (``share_unpaid``), the same for every party: the agreement's
+  ``shares_due``, else its earliest milestone ``due``.  Pledges never move it.
+* Verification: a ``milestone.verified`` dated (effective ``verified_at``) after a
+  report of its milestone; the milestone is verified when its latest one confirms and
+  is dated after its latest report.  Unverified stretches: see
+  :func:`_spending_unverified`.
+* Cancellation: the first ``project.cancelled`` in log order; from its effective time
+  ``share_unpaid``, ``late_disbursement``, ``milestone_overdue`` and
+  ``funds_without_milestone`` stop (an open one is resolved then), and each party's
+  money to return is due within ``funds_return_period`` (``funds_unreturned``).
 
 Authority (:mod:`.authority`): the agreement is the first ``project.registered`` in
 log order (a later one is disregarded: ``subject_exists``); milestones are reported
 by the committee that registered it; a verification counts only from a verifier the
 agreement names (``verifiers``), signed by the verifier it names (``verifier_id``),
 never from the registering committee; a contribution counts only for the club of the
-agreement; a disbursement dated before its pledge does not count.  Each disregarded
+agreement; a disbursement dated before its pledge does not count; a cancellation or a
+return counts only from the registering committee, and a cancellation dated before the
+registration does not count.  Each disregarded
 event raises ``authority_violation`` (key: its event id, or the contribution's
 ``transfer.sent``; accountable: its publisher) and changes nothing else
 (``state.disregarded_event_ids``).

@@ -688,6 +688,30 @@ def test_milestone_currency_must_be_budget_currency() -> None:
     _expect("project.registered", p, "/payload/milestones/0/amount/currency")
 
 
+def test_a_cancellation_names_each_party_once_in_one_currency() -> None:
+    p = sample("project.cancelled")
+    p["returns"][1]["party"] = "club"
+    e = _expect("project.cancelled", p, "/payload/returns/1/party")
+    assert "twice" in str(e)
+    p = sample("project.cancelled")
+    p["returns"][1]["amount"]["currency"] = "USD"
+    _expect("project.cancelled", p, "/payload/returns")
+    p["returns"] = []  # nothing received, nothing to return
+    catalog.validate_payload("project.cancelled", 1, p)
+    p = sample("project.funds_returned")
+    p["party"] = "mirror_club"
+    _expect("project.funds_returned", p, "/payload/party")
+
+
+def test_fx_rate_is_a_decimal_string() -> None:
+    p = sample("milestone.reported")
+    p["spent"] = {"amount": 120000, "currency": "USD"}
+    p["fx_rate"] = "17.0512"
+    catalog.validate_payload("milestone.reported", 1, p)
+    p["fx_rate"] = 17.05
+    _expect("milestone.reported", p, "/payload/fx_rate")
+
+
 def test_state_must_be_in_country() -> None:
     p = sample("project.registered")
     p["state"] = "GT-SA"
