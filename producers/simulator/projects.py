@@ -78,6 +78,16 @@ _ROOM: Final[Mapping[str | None, int]] = {
     "cancelled_full_return": 72,
 }
 
+#: The truth class of a case: the flag it is about (discrepancy classes are named after
+#: their flag; several cases test one flag).
+_CLASS: Final[Mapping[str, str]] = {
+    "club_share_unpaid": "share_unpaid",
+    "postponed_pledge": "share_unpaid",
+    "verified_before_report": "spending_unverified",
+    "unverified_new_spending": "spending_unverified",
+    "foreign_currency_overspend": "spending_above_funds",
+}
+
 #: Cases whose shares fall due in the window (the agreement's ``shares_due``).
 EARLY_LABELS: Final = frozenset(
     {"share_unpaid", "late_disbursement", "club_share_unpaid", "postponed_pledge", "club_exact_share"}
@@ -474,7 +484,7 @@ def _early_money(p: _Project) -> None:
         if label == "postponed_pledge" and level == "municipal":
             # MXN 1.00 pledged for three years on: the share is still due on the agreement's date.
             _pledge(p, level, 1, 100, p_at, (fut + timedelta(days=1100)).replace(microsecond=0))
-            run.flag(label, "share_unpaid", "project", p.pid, "municipal")
+            run.flag(_CLASS[label], "share_unpaid", "project", p.pid, "municipal")
             continue
         tranches = [cap]
         if level == "federal":
@@ -493,7 +503,7 @@ def _early_money(p: _Project) -> None:
             else:
                 _pay(p, level, pl, amount, p_at + DAY, due - 12 * HOUR)
     if label == "club_share_unpaid":
-        run.flag(label, "share_unpaid", "project", p.pid, "club")
+        run.flag(_CLASS[label], "share_unpaid", "project", p.pid, "club")
 
 
 def _cancelled_money(p: _Project) -> None:
@@ -613,7 +623,7 @@ def _verifications(p: _Project) -> None:
             at = run.between(reported_at + DAY, reported_at + 10 * DAY)
             dated = reported_at - timedelta(seconds=run.rng.randint(3600, 72 * 3600))
             verify(run, p.club, p.pid, mid, at, "confirmed", dated=dated)
-            run.flag(label, "spending_unverified", "project", p.pid, mid)
+            run.flag(_CLASS[label], "spending_unverified", "project", p.pid, mid)
             continue
         if label == "unverified_new_spending" and n == 0:
             at = run.between(reported_at + DAY, reported_at + 3 * DAY)
@@ -649,7 +659,7 @@ def _after_verifications(p: _Project) -> None:
         total = spent + max(0, more)
         p.spent_total += total - spent
         d = _report(p, i, t, total)
-        run.flag(label, "spending_unverified", "project", p.pid, f"{p.mids[i]}/{d.event_id}")
+        run.flag(_CLASS[label], "spending_unverified", "project", p.pid, f"{p.mids[i]}/{d.event_id}")
     if p.mode == "cancel":
         _cancel(p)
 
@@ -758,7 +768,7 @@ def _tail(p: _Project) -> None:
             usd = -(-Decimal(spent + extra) // rate)  # rounded up: converted back, still above
             d.payload["spent"] = money(int(usd), "USD")
             d.payload["fx_rate"] = str(rate)
-        run.flag(label, "spending_above_funds", "project", p.pid, "")
+        run.flag(_CLASS.get(label, label), "spending_above_funds", "project", p.pid, "")
     elif label == "milestone_overdue":
         run.flag(label, "milestone_overdue", "project", p.pid, p.mids[0])
     elif label == "funds_without_milestone":

@@ -49,7 +49,7 @@ def _sha(text: str) -> str:
             30,
             True,
             "ad349075714a57c95f910448b64a19855871feb18f7df2780b3092abe1c34ed7",
-            "6f49d59433eb21b7cc7b1b9efedf7c83fe3e73c4c90732a0d1670f4193fb07ce",
+            "0f7e00bdafea535fcc4aeda0b432f0e9cb7f02435e16b53afd28ab8bfec586bf",
             "a3ed8c1b90c3a16b3f317e98d3a17d9ad59db0ac26af416421f288bd6d982928",
         ),
         (
