@@ -114,7 +114,8 @@ MilestoneStatus = Literal["planned", "overdue", "reported", "verified", "dispute
 
 @dataclass(frozen=True, slots=True)
 class PartyRow:
-    """One government level: its share, what it owes under the matching rule, what it paid."""
+    """One party: a government level (its share, what it owes under the matching rule, what it
+    paid) or, last, the club (``level`` ``club``: its share of the budget and its contributions)."""
 
     level: str
     party_id: str
@@ -918,6 +919,33 @@ def _party_rows(books: Books, limit: datetime, flags: list[FlagSpec]) -> tuple[P
                 status=status,
             )
         )
+    # The club is a party too (issue 15.3): last, so the government levels keep their places.
+    share = books.reg.shares["club"]
+    owed_club, paid_club = books.club_owed(), books.club(limit)
+    club_status: PartyStatus
+    if share == 0:
+        club_status = "not_participating"
+    elif "club" in open_levels:
+        club_status = "unpaid"
+    elif paid_club >= owed_club:
+        club_status = "paid_in_full"
+    else:
+        club_status = "pending"
+    rows.append(
+        PartyRow(
+            level="club",
+            party_id=books.reg.club_id,
+            share_bps=share,
+            owed=owed_club,
+            owed_cap=owed_club,
+            pledged=0,
+            disbursed=paid_club,
+            earliest_due=None,
+            latest_due=None,
+            deadline=books.shares_deadline() if share > 0 else None,
+            status=club_status,
+        )
+    )
     return tuple(rows)
 
 

@@ -199,8 +199,9 @@ def test_clean_project_fully_matched_reported_and_verified_raises_nothing() -> N
         2 * HALF,
     )
     assert [(p.level, p.owed, p.disbursed, p.status) for p in r.parties] == [
-        (level, SHARE, SHARE, "paid_in_full") for level in PARTIES
+        (level, SHARE, SHARE, "paid_in_full") for level in [*PARTIES, "club"]
     ]
+    assert (r.parties[-1].party_id, r.parties[-1].deadline) == (CLUB, day(30))
     assert [(m.milestone_id, m.status, m.spent) for m in r.milestones] == [
         ("m1", "verified", HALF),
         ("m2", "verified", HALF),
@@ -258,7 +259,8 @@ def test_owed_follows_what_the_club_actually_put_in() -> None:
     assert r.state.club_owed == SHARE
     assert [(p.owed, p.owed_cap, p.status) for p in r.parties] == [
         (10_000_000, SHARE, "up_to_date")
-    ] * 3
+    ] * 3 + [(SHARE, SHARE, "unpaid")]
+    assert r.parties[-1].disbursed == 10_000_000  # what the club contributed
     # More club money after the deadline raises what each level owes, at once.
     r = run(events, [contribution(day(10), 10_000_000), contribution(day(40), 5_000_000, "t2")])
     f = only(r, "share_unpaid", "state")
@@ -285,6 +287,7 @@ def test_a_level_with_zero_share_takes_no_part() -> None:
         "not_participating",
         "not_participating",
         "paid_in_full",
+        "paid_in_full",  # the club
     ]
 
 
@@ -523,6 +526,7 @@ def test_a_club_with_no_share_is_not_judged() -> None:
               made("federal", day(20))]
     r = run(events, [], now=day(40))
     assert "share_unpaid" not in types(r) and r.state.club_owed == 0
+    assert (r.parties[-1].level, r.parties[-1].status) == ("club", "not_participating")
 
 
 def test_a_later_pledge_never_moves_a_share_deadline() -> None:
