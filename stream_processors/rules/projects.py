@@ -190,6 +190,7 @@ class ProjectState:
     funds_returned: int = 0
     superseded_cancellation_ids: tuple[str, ...] = ()
     premature_verification_ids: tuple[str, ...] = ()  # dated before any report of their milestone
+    unconverted_event_ids: tuple[str, ...] = ()  # in another currency with no fx_rate (fx_rate_undisclosed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,6 +770,10 @@ def reconcile_project(
         funds_returned=books.returned(limit),
         superseded_cancellation_ids=tuple(books.superseded_cancellations),
         premature_verification_ids=tuple(books.premature),
+        unconverted_event_ids=tuple(
+            sorted([r.evt.event_id for r in books.reports if r.value is None]
+                   + [d.evt.event_id for d in books.unconverted_disbs])
+        ),
         contribution_count=len(contribs),
         event_count=len(evs),
         ignored_event_ids=tuple(ignored),

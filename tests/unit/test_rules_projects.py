@@ -650,6 +650,7 @@ def test_spending_in_another_currency_without_a_rate_is_flagged_not_dropped() ->
     assert (f.amount_at_stake, f.currency, f.raised_at, f.resolved_at) == (2_000_000, "USD", day(50), None)
     assert f.detail["fx_rate"] == "undisclosed"
     assert r.state.spent == 0 and r.state.spent_unconverted == {"USD": 2_000_000}
+    assert r.state.unconverted_event_ids == (usd.event_id,)
     assert r.milestones[0].status == "reported"  # a report all the same: it resolves overdue
     # It still needs its verification.
     assert "spending_unverified" in types(run([registered(), usd], now=day(111)))
