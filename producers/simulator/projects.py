@@ -156,6 +156,7 @@ def project(run: Run, label: str | None) -> bool:
     p = _plan(run, label)
     if p is None:
         return False
+    written = len(run.truth)
     _contributions(p)
     _register(p)
     _pledges_and_disbursements(p)
@@ -165,6 +166,9 @@ def project(run: Run, label: str | None) -> bool:
     _tail(p)
     if label in _CLEAN_CASES:
         run.truth.append(no_flag_line(label, "project", p.pid))
+    if label not in (None, "self_verification") and len(run.truth) == written:
+        # (self_verification's truth is written by the attack that verifies its report)
+        raise AssertionError(f"simulator bug: case {label} of {p.pid} wrote no ground truth")
     return True
 
 
@@ -184,7 +188,7 @@ def _plan(run: Run, label: str | None) -> _Project | None:
     if label == "self_verification":
         assert run.self_verifier is not None
         club = run.self_verifier
-    if label in ("share_unpaid", "late_disbursement") or label in CANCEL_LABELS:
+    if label in ("share_unpaid", "late_disbursement", "postponed_pledge") or label in CANCEL_LABELS:
         ptype = rng.choice(INFRA_TYPES)
     elif label is None and run.clean_projects < len(PROJECT_TYPES):
         ptype = PROJECT_TYPES[run.clean_projects]  # every type at least once
