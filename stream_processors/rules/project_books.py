@@ -174,6 +174,16 @@ def convert(amount: int, currency: str, to: str, rate: Fraction) -> int:
     return scaled.numerator // scaled.denominator
 
 
+def _converted(amount: int, currency: str, to: str, rate: Fraction | None) -> int | None:
+    """:func:`convert`, or None without a rate or for a code with no ISO 4217 minor unit."""
+    if rate is None:
+        return None
+    try:
+        return convert(amount, currency, to, rate)
+    except ValueError:  # MalformedInput: not an ISO 4217 currency with a minor unit
+        return None
+
+
 def _optional_rate(p: Mapping[str, Any]) -> Fraction | None:
     return parse_rate(p["fx_rate"]) if "fx_rate" in p else None
 
@@ -385,8 +395,7 @@ class Books:
                 self.unattributed.append(d.evt.event_id)
             elif d.currency == ccy:
                 self.disbs.append(d)
-            elif d.fx_rate is not None:
-                value = convert(d.amount, d.currency, ccy, d.fx_rate)
+            elif (value := _converted(d.amount, d.currency, ccy, d.fx_rate)) is not None:
                 self.disbs.append(replace(d, amount=value, currency=ccy))
             else:
                 self.unconverted_disbs.append(d)
@@ -394,10 +403,8 @@ class Books:
         for r in reports:
             if r.currency == ccy:
                 self.reports.append(replace(r, value=r.spent))
-            elif r.fx_rate is not None:
-                self.reports.append(replace(r, value=convert(r.spent, r.currency, ccy, r.fx_rate)))
             else:
-                self.reports.append(replace(r, value=None))
+                self.reports.append(replace(r, value=_converted(r.spent, r.currency, ccy, r.fx_rate)))
         self.reports.sort(key=lambda r: r.order)
         # A verification counts only if dated after a report of its milestone (it
         # verifies the latest report before it); one dated before every report

@@ -586,7 +586,8 @@ def _fx_rate_undisclosed(books: Books, limit: datetime) -> _Out:
                 books, "fx_rate_undisclosed", r.evt.event_id, books.reg.club_id, "medium",
                 Trace(r.at, None, None, 1), r.spent, _ev([books.reg.evt.event_id, r.evt.event_id]),
                 {"event_type": "milestone.reported", "milestone_id": r.milestone_id,
-                 "currency": r.currency, "budget_currency": books.reg.currency, "fx_rate": "undisclosed"},
+                 "currency": r.currency, "budget_currency": books.reg.currency,
+                 "fx_rate": str(r.evt.payload.get("fx_rate", "undisclosed"))},
                 currency=r.currency,
             )
         )
@@ -598,7 +599,8 @@ def _fx_rate_undisclosed(books: Books, limit: datetime) -> _Out:
                 books, "fx_rate_undisclosed", d.evt.event_id, d.party_id, "medium",
                 Trace(d.at, None, None, 1), d.amount, _ev([books.reg.evt.event_id, d.evt.event_id]),
                 {"event_type": "disbursement.made", "level": d.level, "currency": d.currency,
-                 "budget_currency": books.reg.currency, "fx_rate": "undisclosed"},
+                 "budget_currency": books.reg.currency,
+                 "fx_rate": str(d.evt.payload.get("fx_rate", "undisclosed"))},
                 currency=d.currency,
             )
         )

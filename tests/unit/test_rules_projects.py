@@ -640,6 +640,10 @@ def test_spending_in_another_currency_counts_at_the_stated_rate() -> None:
     # A rate into a currency with no minor unit: JPY 1,000 at 0.1155 MXN per JPY = MXN 115.50.
     jpy = reported_in("m1", day(50), 1_000, "JPY", "0.1155")
     assert run([registered(), jpy], now=day(55)).state.spent == 11_550
+    # A code with no ISO 4217 minor unit cannot be converted, rate or not: shown, flagged.
+    odd = reported_in("m1", day(50), 1_000, "XXX", "2")
+    r = run([registered(), odd], now=day(55))
+    assert r.state.spent_unconverted == {"XXX": 1_000} and only(r, "fx_rate_undisclosed").key == odd.event_id
 
 
 def test_spending_in_another_currency_without_a_rate_is_flagged_not_dropped() -> None:
