@@ -289,6 +289,10 @@ FlagType = Literal[
     "revoked_key_used",
     "authority_violation",
     "published_late",
+    "wrong_beneficiary",
+    "refund_late",
+    "refund_missing",
+    "refund_short",
 ]
 
 
@@ -542,6 +546,8 @@ class TransferPaidOut(TypedDict):
     paid: Money
     paid_at: str
     payout_ref: str
+    fx_rate: NotRequired[str]
+    beneficiary: NotRequired[str]
 
 
 class TransferRefunded(TypedDict):
@@ -550,6 +556,7 @@ class TransferRefunded(TypedDict):
     transfer_id: str
     refunded: Money
     refunded_at: str
+    fx_rate: NotRequired[str]
 
 
 Corridor = TypedDict(
