@@ -87,18 +87,25 @@ def payout(
     *,
     eid: str | None = None,
     published: datetime | None = None,
+    fx: str | None = None,
+    beneficiary: str | None = None,
 ) -> Evt:
+    payload: dict[str, Any] = {
+        "transfer_id": TID,
+        "paid": money(amount, currency),
+        "paid_at": z(at),
+        "payout_ref": "po_1",
+    }
+    if fx is not None:
+        payload["fx_rate"] = fx
+    if beneficiary is not None:
+        payload["beneficiary"] = beneficiary
     return Evt(
         eid or f"ev_paid_{at.isoformat()}_{amount}_{currency}",
         "transfer.paid_out",
         published or at,
         None,
-        {
-            "transfer_id": TID,
-            "paid": money(amount, currency),
-            "paid_at": z(at),
-            "payout_ref": "po_1",
-        },
+        payload,
     )
 
 
@@ -107,9 +114,17 @@ def cancelled(at: datetime) -> Evt:
     return Evt(f"ev_cancel_{at.isoformat()}", "transfer.cancelled", at, None, payload)
 
 
-def refunded(at: datetime, amount: int = 20_499) -> Evt:
-    payload = {"transfer_id": TID, "refunded": money(amount, "USD"), "refunded_at": z(at)}
-    return Evt(f"ev_refund_{at.isoformat()}", "transfer.refunded", at, None, payload)
+def refunded(
+    at: datetime, amount: int = 20_499, currency: str = "USD", fx: str | None = None
+) -> Evt:
+    payload: dict[str, Any] = {
+        "transfer_id": TID,
+        "refunded": money(amount, currency),
+        "refunded_at": z(at),
+    }
+    if fx is not None:
+        payload["fx_rate"] = fx
+    return Evt(f"ev_refund_{at.isoformat()}_{amount}", "transfer.refunded", at, None, payload)
 
 
 def run(events: Sequence[Evt], now: datetime | None = None, th: Thresholds = TH) -> TransferResult:
@@ -180,14 +195,19 @@ def test_flag_id_is_deterministic_and_keyed() -> None:
 # --------------------------------------------------------------------------- short payout
 
 
-def test_short_payout_fires_with_amount_at_stake() -> None:
+def test_short_payout_fires_at_the_promised_time_with_amount_at_stake() -> None:
+    # An instalment before the promised time is silent until then: judged at A.
     r = run([sent(), payout(T0 + timedelta(minutes=5), 340_000, eid="ev_p1")], LATER)
     f = only(r, "short_payout")
     assert (f.severity, f.amount_at_stake, f.currency) == ("high", 5_000, "MXN")
     assert f.accountable == "op_remesas" and f.subject_kind == "transfer" and f.key == ""
     assert f.subject_id == TID
-    assert f.raised_at == T0 + timedelta(minutes=5) and f.resolved_at is None
+    assert f.raised_at == AVAIL and f.resolved_at is None
     assert f.evidence == ("ev_sent", "ev_p1")
+    assert run([sent(), payout(T0 + timedelta(minutes=5), 340_000)], AVAIL).flags == []
+    assert run([sent(), payout(T0 + timedelta(minutes=5), 340_000)], AVAIL).next_deadline == (
+        AVAIL + TICK
+    )
 
 
 def test_short_payout_boundary_exactly_at_tolerance() -> None:
@@ -197,27 +217,68 @@ def test_short_payout_boundary_exactly_at_tolerance() -> None:
     assert f.amount_at_stake == PROMISED - at_tolerance + 1
 
 
-def test_short_payout_resolved_by_a_later_payout_stays_in_history() -> None:
+def test_instalments_before_the_promised_time_raise_nothing() -> None:
     t1, t2 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=50)
     r = run([sent(), payout(t1, 300_000), payout(t2, 45_000)], LATER)
-    f = only(r, "short_payout")
-    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (t1, t2, 45_000)
-    assert "paid_twice" not in types(r)
+    assert r.flags == []
     assert r.state.paid_amount == PROMISED and r.state.payout_count == 2
+
+
+def test_remainder_after_the_promised_time_is_late_and_short_until_paid() -> None:
+    t1, t2 = T0 + timedelta(minutes=5), AVAIL + timedelta(hours=5)
+    r = run([sent(), payout(t1, 300_000), payout(t2, 45_000)], LATER)
+    short, late = only(r, "short_payout"), only(r, "late_payout")
+    assert (short.raised_at, short.resolved_at, short.amount_at_stake) == (AVAIL, t2, 45_000)
+    assert (late.raised_at, late.resolved_at, late.severity) == (AVAIL, t2, "low")
+    assert late.amount_at_stake == 45_000 and late.detail["resolved_by"] == "transfer.paid_out"
+    assert "missing_payout" not in types(r)
+    # Judged at A on the 300,000 paid then: the shortfall makes the cost too high as well.
+    assert types(r) == {"short_payout", "late_payout", "cost_above_disclosed", "cost_above_ceiling"}
+    assert only(r, "cost_above_disclosed").resolved_at == t2
+
+
+def test_token_payout_is_short_not_missing() -> None:
+    r = run([sent(), payout(T0 + timedelta(minutes=5), 100)], LATER)
+    assert "missing_payout" not in types(r)
+    f = only(r, "short_payout")
+    assert (f.raised_at, f.amount_at_stake, f.resolved_at) == (AVAIL, PROMISED - 100, None)
+    assert only(r, "late_payout").resolved_at is None
 
 
 # --------------------------------------------------------------------------- currency, twice
 
 
-def test_payout_in_another_currency() -> None:
+def test_payout_in_the_send_currency_counts_at_the_quoted_rate() -> None:
     r = run([sent(), payout(T0, 20_000, "USD")], LATER)
     f = only(r, "payout_currency_mismatch")
     assert (f.severity, f.amount_at_stake, f.currency) == ("medium", PROMISED, "MXN")
-    assert f.detail["paid_currencies"] == "USD"
-    # Only payouts in the promised currency count towards the paid total.
-    assert only(r, "short_payout").amount_at_stake == PROMISED
+    assert f.detail["paid_currencies"] == "USD" and f.detail["fx_rate"] == "quoted 17.25"
+    # USD 200.00 at 17.25 is MXN 3,450.00: the promise, so no short payout.
+    assert types(r) == {"payout_currency_mismatch"}
     assert r.state.other_currency_payouts == (("USD", 20_000),)
-    assert "late_payout" not in types(r)  # something was delivered on time
+    assert r.state.paid_amount == PROMISED
+
+
+def test_payout_in_a_third_currency_with_a_stated_rate_counts_converted() -> None:
+    # EUR 170.00 at 20.30 MXN/EUR = MXN 3,451.00: full.
+    r = run([sent(), payout(T0, 17_000, "EUR", fx="20.30")], LATER)
+    assert types(r) == {"payout_currency_mismatch"}
+    assert only(r, "payout_currency_mismatch").detail["fx_rate"] == "20.30"
+    assert r.state.paid_amount == 345_100
+    # At 20.00 it is MXN 3,400.00: short by 50.00 from the promised time on.
+    r = run([sent(), payout(T0, 17_000, "EUR", fx="20.00")], LATER)
+    f = only(r, "short_payout")
+    assert (f.amount_at_stake, f.raised_at) == (5_000, AVAIL)
+
+
+def test_payout_in_a_third_currency_without_a_rate_is_delivered_but_not_counted() -> None:
+    r = run([sent(), payout(T0, 17_000, "EUR")], LATER)
+    f = only(r, "payout_currency_mismatch")
+    assert f.detail["fx_rate"] == "undisclosed"
+    short = only(r, "short_payout")
+    assert short.amount_at_stake == PROMISED and short.detail["unvalued_payouts"] == 1
+    assert "late_payout" not in types(r) and "missing_payout" not in types(r)
+    assert r.state.unvalued_payouts == 1 and r.state.paid_amount == 0
 
 
 def test_paid_twice() -> None:
@@ -232,8 +293,9 @@ def test_paid_twice() -> None:
     )
 
 
-def test_one_generous_payout_is_not_paid_twice() -> None:
-    assert run([sent(), payout(T0, PROMISED * 2)], LATER).flags == []
+def test_one_generous_payout_is_paid_twice_too() -> None:
+    f = only(run([sent(), payout(T0, PROMISED * 2)], LATER), "paid_twice")
+    assert (f.amount_at_stake, f.raised_at, f.detail["payouts"]) == (PROMISED, T0, 1)
 
 
 def test_paid_twice_boundary() -> None:
@@ -340,22 +402,28 @@ def test_missing_payout_resolved_by_a_very_late_payout() -> None:
     assert late.severity == "medium"  # the delay exceeded the grace period
 
 
-def test_cancelled_before_available_by_raises_nothing() -> None:
-    r = run([sent(), cancelled(T0 + timedelta(minutes=10))], LATER)
-    assert r.flags == [] and r.state.status == "cancelled" and r.next_deadline is None
+def test_cancelled_before_available_by_and_refunded_in_full_raises_nothing() -> None:
+    c = T0 + timedelta(minutes=10)
+    r = run([sent(), cancelled(c), refunded(c + timedelta(hours=1))], LATER)
+    assert r.flags == [] and r.state.status == "refunded" and r.next_deadline is None
+    assert r.state.refund_expected == 20_499 and r.state.refunded_amount == 20_499
 
 
-def test_refund_before_the_grace_period_ends_is_no_loss() -> None:
-    r = run([sent(), refunded(AVAIL + timedelta(hours=2))], LATER)
-    assert types(r) == {"late_payout"}
+def test_refund_without_a_cancellation_settles_nothing() -> None:
+    r = run([sent(), refunded(AVAIL - timedelta(minutes=2))], LATER)
+    assert types(r) == {"late_payout", "missing_payout"}
     assert r.state.status == "refunded" and r.state.refunded_amount == 20_499
-    assert only(r, "late_payout").detail["resolved_by"] == "transfer.refunded"
+    assert only(r, "missing_payout").resolved_at is None
 
 
-def test_refund_after_the_grace_period_resolves_missing_payout() -> None:
-    refund_at = AVAIL + timedelta(days=10)
-    f = only(run([sent(), refunded(refund_at)], LATER), "missing_payout")
-    assert f.resolved_at == refund_at
+def test_cancellation_after_the_grace_period_resolves_missing_payout() -> None:
+    c = AVAIL + timedelta(days=10)
+    r = run([sent(), cancelled(c), refunded(c + timedelta(hours=1), 20_000)], LATER)
+    assert only(r, "missing_payout").resolved_at == c
+    late = only(r, "late_payout")
+    assert (late.resolved_at, late.detail["resolved_by"]) == (c, "transfer.cancelled")
+    assert late.severity == "medium"
+    assert not {"refund_late", "refund_missing", "refund_short"} & types(r)
 
 
 def test_future_dated_payout_counts_from_its_publication() -> None:
