@@ -323,16 +323,25 @@ class _Ledger:
         # amount's exact Fraction arithmetic once.
         self._effective: dict[int, int] = {}
         self.tol = th.payout_tolerance_bps
-        full_at = None
+        full_at = complete_at = None
         total = 0
         for p in sorted(self.payouts, key=lambda x: (x.at, x.evt.event_id)):
             total += self.values[p.evt.event_id] or 0
-            if self._is_full(total, s.promised, self.tol):
+            if full_at is None and self._is_full(total, s.promised, self.tol):
                 full_at = p.at
+            if total >= s.promised:
+                complete_at = p.at
                 break
         self.full_at = full_at
-        # J: the transfer is judged from the promised time or from when it was paid in full.
-        self.judge_from = s.available_by if full_at is None else min(s.available_by, full_at)
+        # J: the transfer is judged from the promised time, or from when the whole
+        # promise was paid if earlier.  Not from when it came within the payout
+        # tolerance: a last instalment of less than the tolerance may still come
+        # before the promised time, and instalments before it must stay silent
+        # (a shortfall within the payout tolerance is still a cost, judged at A).
+        self.complete_at = complete_at
+        self.judge_from = (
+            s.available_by if complete_at is None else min(s.available_by, complete_at)
+        )
         self.cancel_at = min((x.at for x in self.cancels), default=None)
         # Cancelled at or before J: no payout was owed when it would have been judged.
         self.void = self.cancel_at is not None and self.cancel_at <= self.judge_from
@@ -393,7 +402,8 @@ class _Ledger:
         return any(p.at <= t and self.values[p.evt.event_id] is None for p in self.payouts)
 
     def judged(self, t: datetime) -> bool:
-        return not self.void and (t > self.sent.available_by or self.full(t))
+        complete = self.complete_at is not None and t >= self.complete_at
+        return not self.void and (t > self.sent.available_by or complete)
 
     def cancelled(self, t: datetime) -> bool:
         return self.cancel_at is not None and self.cancel_at <= t

@@ -330,10 +330,15 @@ def test_understated_disclosure_is_caught_from_the_operators_own_figures() -> No
 
 
 def test_cost_above_disclosed_resolves_when_the_rest_is_paid() -> None:
-    t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    # Within the payout tolerance but 11 bps too costly at the promised time.
+    t1, t2 = T0 + timedelta(minutes=1), AVAIL + timedelta(minutes=2)
     r = run([sent(), payout(t1, PROMISED - 380), payout(t2, 380)], LATER)
     f = only(r, "cost_above_disclosed")
-    assert (f.raised_at, f.resolved_at) == (t1, t2)
+    assert (f.raised_at, f.resolved_at) == (AVAIL, t2)
+    assert types(r) == {"cost_above_disclosed"}  # within tolerance: not late, not short
+    # The rest paid before the promised time: never judged short of anything.
+    early = run([sent(), payout(t1, PROMISED - 380), payout(AVAIL, 380)], LATER)
+    assert early.flags == []
 
 
 def test_cost_above_ceiling_from_the_disclosure_at_sent_time() -> None:
@@ -346,9 +351,10 @@ def test_cost_above_ceiling_from_the_disclosure_at_sent_time() -> None:
 
 def test_cost_above_ceiling_from_the_effective_cost() -> None:
     # 480 bps disclosed, 725 centavos (21.01 bps) short of promised: effective 501 > 500.
+    # Judged at the promised time (the whole promise was never paid).
     r = run([sent(disclosed=480), payout(T0 + timedelta(minutes=3), PROMISED - 725)], LATER)
     f = only(r, "cost_above_ceiling")
-    assert f.raised_at == T0 + timedelta(minutes=3) and f.detail["effective_cost_bps"] == 501
+    assert f.raised_at == AVAIL and f.detail["effective_cost_bps"] == 501
 
 
 # --------------------------------------------------------------------------- lateness
@@ -432,6 +438,135 @@ def test_future_dated_payout_counts_from_its_publication() -> None:
     assert r.state.first_paid_at == LATER  # the claim is kept as stated
 
 
+def test_payout_one_minute_before_the_deadline_is_on_time_one_minute_after_is_late() -> None:
+    assert run([sent(), payout(AVAIL - timedelta(minutes=1))], LATER).flags == []
+    f = only(run([sent(), payout(AVAIL + timedelta(minutes=1))], LATER), "late_payout")
+    assert (f.raised_at, f.resolved_at) == (AVAIL, AVAIL + timedelta(minutes=1))
+
+
+# --------------------------------------------------------------------------- beneficiary
+
+BEN = "ben_" + "a" * 26
+OTHER = "ben_" + "z" * 26
+
+
+def test_payout_naming_the_beneficiary_is_clean() -> None:
+    assert run([sent(), payout(T0, beneficiary=BEN)], LATER).flags == []
+
+
+def test_payout_to_someone_else_is_wrong_beneficiary_and_does_not_count() -> None:
+    p = payout(T0 + timedelta(minutes=3), beneficiary=OTHER, eid="ev_wrong")
+    r = run([sent(), p], LATER)
+    f = only(r, "wrong_beneficiary")
+    assert (f.key, f.severity, f.amount_at_stake, f.currency) == ("ev_wrong", "critical", PROMISED, "MXN")
+    assert (f.raised_at, f.resolved_at, f.accountable) == (T0 + timedelta(minutes=3), None, "op_remesas")
+    assert f.evidence == ("ev_sent", "ev_wrong")
+    # The beneficiary got nothing: late, then missing.
+    assert types(r) == {"wrong_beneficiary", "late_payout", "missing_payout"}
+    assert r.state.paid_amount == 0 and r.state.wrong_beneficiary_payouts == 1
+    # Paying the right person later resolves late/missing, never wrong_beneficiary.
+    r = run([sent(), p, payout(AVAIL + timedelta(hours=1), beneficiary=BEN)], LATER)
+    assert types(r) == {"wrong_beneficiary", "late_payout"}
+    assert only(r, "wrong_beneficiary").resolved_at is None
+
+
+def test_payout_naming_a_person_for_a_project_fund_is_wrong_beneficiary() -> None:
+    r = run([sent(project=True), payout(T0, beneficiary=BEN, eid="ev_x")], LATER)
+    assert only(r, "wrong_beneficiary").key == "ev_x"
+    assert r.contribution is None
+
+
+# --------------------------------------------------------------------------- refunds
+# T0 is Thursday 2026-01-01; a cancellation at 00:10 is due back by Tuesday 00:10
+# (Friday, Monday, Tuesday: three business days, the weekend skipped).
+
+CANCEL = T0 + timedelta(minutes=10)
+DUE = datetime(2026, 1, 6, 0, 10, tzinfo=UTC)
+
+
+def test_refund_in_full_within_the_period_raises_nothing_at_the_boundary() -> None:
+    r = run([sent(), cancelled(CANCEL), refunded(DUE)], LATER)
+    assert r.flags == [] and r.state.refund_due_by == DUE
+
+
+def test_refund_late() -> None:
+    back = DUE + timedelta(hours=2)
+    r = run([sent(), cancelled(CANCEL), refunded(back)], LATER)
+    f = only(r, "refund_late")
+    assert (f.raised_at, f.resolved_at, f.severity) == (DUE, back, "low")
+    assert (f.amount_at_stake, f.currency) == (20_499, "USD")
+    assert f.detail["resolved_by"] == "transfer.refunded" and f.detail["fee_included"] == "yes"
+    assert types(r) == {"refund_late"}
+    assert run([sent(), cancelled(CANCEL)], DUE).flags == []
+    assert run([sent(), cancelled(CANCEL)], DUE).next_deadline == DUE + TICK
+
+
+def test_refund_missing_boundary() -> None:
+    deadline = DUE + TH.payout_grace
+    assert types(run([sent(), cancelled(CANCEL)], deadline)) == {"refund_late"}
+    r = run([sent(), cancelled(CANCEL)], deadline + TICK)
+    f = only(r, "refund_missing")
+    assert (f.severity, f.raised_at, f.amount_at_stake) == ("critical", deadline, 20_499)
+    r = run([sent(), cancelled(CANCEL), refunded(deadline + timedelta(days=1))], LATER)
+    assert only(r, "refund_missing").resolved_at == deadline + timedelta(days=1)
+    assert only(r, "refund_late").severity == "medium"
+
+
+def test_refund_leaving_out_the_fee_is_short() -> None:
+    r = run([sent(), cancelled(CANCEL), refunded(CANCEL + timedelta(hours=1), 20_000)], LATER)
+    f = only(r, "refund_short")
+    assert (f.raised_at, f.amount_at_stake, f.severity) == (DUE, 499, "high")
+    assert types(r) == {"refund_short", "refund_late"}
+    # The fee sent later resolves both.
+    fee_back = DUE + timedelta(days=1)
+    r = run([sent(), cancelled(CANCEL), refunded(CANCEL + timedelta(hours=1), 20_000),
+             refunded(fee_back, 499)], LATER)
+    assert only(r, "refund_short").resolved_at == fee_back == only(r, "refund_late").resolved_at
+
+
+def test_refund_tolerance_boundary() -> None:
+    # 20,499 * 9,950 / 10,000 = 20,396.5: 20,397 is within tolerance, 20,396 is not.
+    ok = run([sent(), cancelled(CANCEL), refunded(CANCEL, 20_397)], LATER)
+    assert ok.flags == []
+    assert only(run([sent(), cancelled(CANCEL), refunded(CANCEL, 20_396)], LATER),
+                "refund_short").amount_at_stake == 103
+
+
+def test_fee_is_owed_back_only_within_the_cancellation_window() -> None:
+    inside = T0 + TH.cancellation_window
+    r = run([sent(), cancelled(inside), refunded(inside, 20_000)], LATER)
+    assert "refund_short" in types(r)
+    outside = inside + TICK
+    r = run([sent(), cancelled(outside), refunded(outside, 20_000)], LATER)
+    assert r.flags == [] and r.state.refund_expected == 20_000
+
+
+def test_value_paid_out_before_the_cancellation_is_not_owed_back() -> None:
+    # Half the promise (MXN 1,725.00 = USD 100.00 at 17.25) paid, then cancelled.
+    evs = [sent(), payout(T0 + timedelta(minutes=5), 172_500), cancelled(CANCEL)]
+    r = run([*evs, refunded(CANCEL + timedelta(hours=1), 10_499)], LATER)
+    assert r.flags == [] and r.state.refund_expected == 10_499
+    assert "refund_short" in types(run([*evs, refunded(CANCEL, 10_000)], LATER))
+
+
+def test_refund_in_the_promised_currency_converts_back_at_the_quoted_rate() -> None:
+    # USD 204.99 at 17.25 = MXN 3,536.0775 -> 353,608 centavos.
+    r = run([sent(), cancelled(CANCEL), refunded(CANCEL, 353_608, "MXN")], LATER)
+    assert r.flags == [] and r.state.refunded_amount == 20_499
+    r = run([sent(), cancelled(CANCEL), refunded(CANCEL, 19_000, "EUR", fx="1.08")], LATER)
+    assert r.flags == [] and r.state.refunded_amount == 20_520
+
+
+def test_cancellation_after_the_promised_time_with_a_partial_payout() -> None:
+    c = AVAIL + timedelta(hours=3)
+    evs = [sent(), payout(T0 + timedelta(minutes=5), 172_500), cancelled(c), refunded(c, 10_000)]
+    r = run(evs, LATER)
+    short, late = only(r, "short_payout"), only(r, "late_payout")
+    assert short.resolved_at == late.resolved_at == c
+    assert short.detail["resolved_by"] == "transfer.cancelled"
+    assert not {"refund_late", "refund_short", "refund_missing"} & types(r)
+
+
 # --------------------------------------------------------------------------- ordering
 
 
@@ -485,14 +620,18 @@ def scenarios(draw: st.DrawFn) -> list[Evt]:
     ]
     for i in range(draw(st.integers(0, 3))):
         amount = draw(st.sampled_from([1, 3_450, 100_000, 343_275, PROMISED, 346_726]))
-        ccy = draw(st.sampled_from(["MXN", "MXN", "USD"]))
+        ccy = draw(st.sampled_from(["MXN", "MXN", "USD", "EUR"]))
         at = draw(_SCENARIO_TIMES)
         lag = timedelta(hours=draw(st.integers(-5, 5)))
-        events.append(payout(at, amount, ccy, eid=f"p{i}", published=at + lag))
+        fx = draw(st.sampled_from([None, None, "20.3"]))
+        ben = draw(st.sampled_from([None, None, BEN, OTHER]))
+        events.append(payout(at, amount, ccy, eid=f"p{i}", published=at + lag, fx=fx, beneficiary=ben))
     if draw(st.booleans()):
         events.append(cancelled(draw(_SCENARIO_TIMES)))
-    if draw(st.booleans()):
-        events.append(refunded(draw(_SCENARIO_TIMES)))
+    for _ in range(draw(st.integers(0, 2))):
+        amount = draw(st.sampled_from([1, 20_000, 20_396, 20_499]))
+        ccy = draw(st.sampled_from(["USD", "USD", "MXN", "EUR"]))
+        events.append(refunded(draw(_SCENARIO_TIMES), amount, ccy))
     return events
 
 
@@ -528,3 +667,29 @@ def test_a_later_clock_never_changes_or_removes_a_flag(
         assert first.next_deadline > (now or T0) or now is None
         at_deadline = run(events, first.next_deadline)
         assert at_deadline.flags != first.flags
+
+
+@st.composite
+def instalments(draw: st.DrawFn) -> list[Evt]:
+    """The promise split into 1-5 payouts, each effective at or before available_by."""
+    n = draw(st.integers(1, 5))
+    cuts = sorted(draw(st.lists(st.integers(1, PROMISED - 1), min_size=n - 1, max_size=n - 1, unique=True)))
+    parts = [b - a for a, b in zip([0, *cuts], [*cuts, PROMISED], strict=True)]
+    out = [sent()]
+    for i, amount in enumerate(parts):
+        at = T0 + timedelta(seconds=draw(st.integers(0, 3600)))
+        lag = timedelta(seconds=draw(st.integers(0, 7200)))
+        out.append(payout(at, amount, eid=f"i{i}", published=at + lag,
+                          beneficiary=draw(st.sampled_from([None, BEN]))))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(instalments(), _NOWS, st.randoms(use_true_random=False))
+def test_instalments_before_the_deadline_never_raise_a_flag(
+    events: list[Evt], now: datetime | None, rnd: random.Random
+) -> None:
+    rnd.shuffle(events)
+    r = run(events, now)
+    assert r.flags == []
+    assert r.state.paid_amount == PROMISED or (now is not None and now < AVAIL)
