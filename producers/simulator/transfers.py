@@ -40,7 +40,7 @@ __all__ = [
     "cancel",
     "anomaly_transfer",
     "next_business_day",
-    "refund",
+    "refund_to",
     "TRANSFER_CASES",
 ]
 
@@ -285,9 +285,6 @@ def refund_to(
     d = run.draft(tr.operator, "transfer.refunded", payload, at, label=label)
     tr.refunds.append(Refunded(amount, currency, at, fx_rate))
     return d
-
-
-refund = refund_to
 
 
 def _within_cost_tolerance(q: Quote) -> int:
