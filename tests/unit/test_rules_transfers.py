@@ -567,6 +567,45 @@ def test_cancellation_after_the_promised_time_with_a_partial_payout() -> None:
     assert not {"refund_late", "refund_short", "refund_missing"} & types(r)
 
 
+# --------------------------------------------------------------------------- issue 15 regressions
+
+
+def test_regression_instalments_on_saturday_and_monday_before_the_promise_were_flagged() -> None:
+    # Issue 15: 60 % on Saturday and 40 % on Monday, all before the promised Monday
+    # evening, raised short_payout, cost_above_disclosed and cost_above_ceiling.
+    sat = datetime(2026, 1, 3, 10, tzinfo=UTC)
+    promise = datetime(2026, 1, 5, 23, tzinfo=UTC)
+    evs = [sent(at=sat - timedelta(hours=1), avail=promise),
+           payout(sat, PROMISED * 60 // 100), payout(promise - timedelta(hours=9), PROMISED * 40 // 100)]
+    assert run(evs, promise + timedelta(days=10)).flags == []
+
+
+def test_regression_first_centavo_counted_as_settled_for_late_payout() -> None:
+    # Issue 15: the remainder paid after the promised time raised no late_payout.
+    r = run([sent(), payout(T0 + timedelta(minutes=5), 1), payout(AVAIL + timedelta(days=1), PROMISED - 1)], LATER)
+    late = only(r, "late_payout")
+    assert (late.raised_at, late.resolved_at) == (AVAIL, AVAIL + timedelta(days=1))
+
+
+def test_regression_one_cent_refund_without_cancellation_silenced_missing_payout() -> None:
+    r = run([sent(), refunded(AVAIL + timedelta(hours=1), 1)], LATER)
+    assert only(r, "missing_payout").resolved_at is None
+    assert only(r, "late_payout").resolved_at is None
+    assert not {"refund_late", "refund_missing", "refund_short"} & types(r)
+
+
+def test_regression_cancellation_counted_as_settled_without_a_refund() -> None:
+    # Issue 15: any cancellation counted as settled; now its refund is owed.
+    r = run([sent(), cancelled(CANCEL), refunded(DUE + timedelta(days=7), 20_000)], LATER)
+    assert types(r) == {"refund_late", "refund_short", "refund_missing"}
+    assert only(r, "refund_short").amount_at_stake == 499  # the fee, never refunded
+
+
+def test_regression_payout_in_another_currency_doubled_as_a_short_payout_of_the_whole_promise() -> None:
+    r = run([sent(), payout(T0, 17_000, "EUR", fx="20.30")], LATER)
+    assert "short_payout" not in types(r)
+
+
 # --------------------------------------------------------------------------- ordering
 
 
