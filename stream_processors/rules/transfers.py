@@ -20,7 +20,8 @@ Other definitions (README.md, "Transfers", is the specification)
   out payouts to another beneficiary (``wrong_beneficiary``).  "Full":
   ``P*10000 >= R*(10000 - payout_tolerance_bps)``.
 * The transfer is *judged* (short and cost rules) from ``J = min(available_by, the
-  time it became full)``: instalments before the promised time are silent.
+  time the whole promise was paid)`` (``P >= R``, no tolerance: a last instalment
+  within the tolerance may still come): instalments before the promised time are silent.
 * A cancellation at or before ``J`` voids the payout rules (no short, cost-on-payout,
   late or missing flag); a later one resolves late/missing/short at its time.  A refund
   without a cancellation settles nothing.  A cancelled transfer owes a refund
