@@ -46,6 +46,12 @@ class Thresholds:
       milestone report.
     * ``disbursement_tolerance_bps`` (0): government shares are legal commitments in
       integer minor units and ``owed`` is rounded down, so any shortfall is real.
+    * ``cancellation_window`` (30 min): a transfer cancelled this soon after it was sent
+      is refunded with its fee (US Remittance Rule, 12 CFR 1005.34(a): the sender may
+      cancel within 30 minutes of payment and gets the total amount back, fees included).
+    * ``refund_period_business_days`` (3): a cancelled transfer must be refunded within
+      this many business days (Monday to Friday, counted in UTC) of the cancellation
+      (12 CFR 1005.34(b): refund within three business days of the cancellation).
     """
 
     payout_tolerance_bps: int = 50
@@ -55,6 +61,8 @@ class Thresholds:
     no_milestone_period: timedelta = timedelta(days=120)
     unverified_period: timedelta = timedelta(days=60)
     disbursement_tolerance_bps: int = 0
+    cancellation_window: timedelta = timedelta(minutes=30)
+    refund_period_business_days: int = 3
 
 
 #: The defaults, as one value.

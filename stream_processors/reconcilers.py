@@ -52,6 +52,8 @@ def thresholds(s: Settings) -> Thresholds:
         payout_grace=timedelta(hours=s.payout_grace_hours),
         no_milestone_period=timedelta(days=s.no_milestone_days),
         unverified_period=timedelta(days=s.unverified_days),
+        cancellation_window=timedelta(minutes=s.cancellation_window_minutes),
+        refund_period_business_days=s.refund_period_business_days,
     )
 
 

@@ -31,6 +31,7 @@ from producers.simulator import (
     roster,
     simulate,
 )
+from producers.simulator.transfers import TRANSFER_CASES
 from schemas.envelope import Envelope, sign_event
 from schemas.errors import MalformedInput
 from schemas.privacy import normalize_receipt_code, receipt_digest
@@ -513,9 +514,9 @@ def test_receipt_codes_find_their_transfer(sim: Simulation) -> None:
     assert set(sim.demo_receipts) == {"on_time", "short", "late"}
     for tid, code in sim.demo_receipts.values():
         assert normalize_receipt_code(code) == code and sim.receipts[tid] == code
-    by_class = {t["class"]: t["subject_id"] for t in sim.truth if t.get("flag_type")}
-    assert sim.demo_receipts["short"][0] == by_class["short_payout"]
-    assert sim.demo_receipts["late"][0] == by_class["late_payout"]
+    flagged = {(t["class"], t["flag_type"], t["subject_id"]) for t in sim.truth if t.get("flag_type")}
+    assert ("short_payout", "short_payout", sim.demo_receipts["short"][0]) in flagged
+    assert ("late_payout", "late_payout", sim.demo_receipts["late"][0]) in flagged
 
 
 # --- inputs and scale --------------------------------------------------------------------------
@@ -566,3 +567,20 @@ def test_live_feed_is_signable_and_clean(sim: Simulation) -> None:
         )
         if e.event_type == "transfer.sent":
             assert e.payload["disclosed_cost_bps"] <= 500
+
+
+def test_every_transfer_case_variant_is_made_and_look_alikes_stay_clean(sim: Simulation) -> None:
+    """Issue 15.8: each settlement case and each look-alike is in the run (look-alikes as
+    ``no_flag`` lines, which the scoring above holds to no flag at all)."""
+    quiet = {t["class"] for t in sim.truth if t.get("expect") == "no_flag"}
+    assert {"instalments_on_time", "prompt_full_refund", "payout_just_in_time", "at_tolerance"} <= quiet
+    subjects: dict[str, set[str]] = defaultdict(set)
+    for t in sim.truth:
+        if t["subject_kind"] == "transfer" and t["class"] in TRANSFER_CASES:
+            subjects[t["class"]].add(t["subject_id"])
+    for cls, variants in TRANSFER_CASES.items():
+        assert len(subjects[cls]) >= variants, cls
+    kinds = {(e.envelope.event_type, "fx_rate" in e.envelope.payload, "beneficiary" in e.envelope.payload)
+             for e in sim.events if e.envelope.event_type in ("transfer.paid_out", "transfer.refunded")}
+    assert {("transfer.paid_out", True, False), ("transfer.paid_out", False, True),
+            ("transfer.refunded", False, False)} <= kinds

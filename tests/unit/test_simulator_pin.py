@@ -3,10 +3,13 @@
 The expected values below are NOT derived from any specification: they were
 computed once by the simulator as it stood before it was split into a package
 (``producers/simulator.py`` at commit 18ca1a4, CPython 3.11), and pin that
-output.  Updated deliberately once since (issue 13, authority and time): mirror
+output.  Updated deliberately since: for issue 13 (authority and time): mirror
 clubs registered as verifiers and named by projects, committees bound to their
 club, payout agents publishing some payouts, a quiet tail that reaches every
-partition, and the new attack cases; the live feed did not move.  Why the output of a seed is part of the simulator's contract: the
+partition, and the new attack cases; for issue 15 (transfers): payouts of half
+the transfers to a person name their beneficiary, clean cancellations are all
+refunded in full, and the transfer cases have variants and look-alikes.  The
+live feed did not move either time.  Why the output of a seed is part of the simulator's contract: the
 demo (``cuentas up --demo``) and a re-run of ``cuentas simulate`` regenerate a
 run and publish it again under the same event ids (they derive from the seed,
 the window and the sizes, not from the code), and different bytes under an
@@ -45,18 +48,18 @@ def _sha(text: str) -> str:
             2000,
             30,
             True,
-            "661b884c5bc2c4cf661f68d3b9b77acc030ad771733137bcb0d6b82c77b5c0d4",
-            "d9b29ef8a1c762a8b3b281160f9bd28aa2c467bf169413a2e06b0173de364dba",
-            "d2442b815895bd4dec5b75336405bb58e7947d9f8b5580a0975d42705bbe2502",
+            "f2a0721ad7c7afdce5e69ffb3583a0cc762be9c6a49875ce39ee514b8a0e5579",
+            "05a2a122dc651d934a0692dc281fde6576f206e4c443755b8b210e6261ac2c84",
+            "9b06951608bac572e30ead3f067c2201ab28f8f2af4daff04538558ef417dbcc",
         ),
         (
             3,
             1200,
             31,
             False,
-            "5936c1022688d93b2da41d34fafe580de599bd7698d5553afb88bb88e4e6422d",
+            "375085772a4dd92f8e2cd9204fe65a3bd7eeaa74fcc5a36ae99a70812c2dcbec",
             _sha(""),  # a clean run expects no flag
-            "062ae0cfaa45f19fa9c0eb7f180c7ed538bf65f077bd20a0b2e616294758b219",
+            "b2aa7376e7d7c8bff1b618679c59444ca9095ae399dcc9114a012250276834c0",
         ),
     ],
 )
