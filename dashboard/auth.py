@@ -8,6 +8,14 @@
   :data:`LOCK_WINDOW` (counted since the last success); then the name is
   locked until the window passes.  Unknown names are rate limited too, and
   take as long to refuse as known ones.
+* Besides, a global limit: when more than ``max_failures_per_minute``
+  attempts failed in the last minute over every user name (a guesser
+  spreading over many names never trips a per-name lockout), every sign-in
+  is refused (``reason="busy"``) until the minute passes.  Setting
+  ``SIGN_IN_MAX_FAILURES_PER_MINUTE``.
+* OIDC: the identity provider's ``email`` names a reviewer only when the
+  provider says it verified it (``email_verified`` true, OpenID Connect Core
+  1.0 section 5.1): an unverified address is whatever the person typed.
 * A sign-in returns a random token (256 bits); only its SHA-256 is stored,
   with an expiry :data:`SESSION_TTL` later.
 
@@ -21,6 +29,7 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -33,6 +42,7 @@ from schemas.errors import CuentasError, MalformedInput
 
 __all__ = [
     "AuthError",
+    "GLOBAL_WINDOW",
     "LOCK_WINDOW",
     "MAX_FAILURES",
     "MIN_PASSWORD_LENGTH",
@@ -44,6 +54,7 @@ __all__ = [
     "logout",
     "new_reviewer_id",
     "normalize_username",
+    "oidc_username",
     "remove_reviewer",
     "reviewer_by_username",
     "reviewer_for_token",
@@ -51,6 +62,7 @@ __all__ = [
 
 MAX_FAILURES: Final = 5
 LOCK_WINDOW: Final = timedelta(minutes=15)
+GLOBAL_WINDOW: Final = timedelta(minutes=1)
 SESSION_TTL: Final = timedelta(hours=8)
 MIN_PASSWORD_LENGTH: Final = 12
 MAX_PASSWORD_LENGTH: Final = 1024
@@ -60,7 +72,7 @@ _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 
 
 class AuthError(CuentasError):
-    """A sign-in that did not succeed; ``reason`` is ``bad_credentials`` or ``locked``."""
+    """A sign-in that did not succeed; ``reason`` is ``bad_credentials``, ``locked`` or ``busy``."""
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
@@ -168,8 +180,19 @@ def _recent_failures(cur: Any, u: str) -> int:
     return int(cur.fetchone()[0])
 
 
-def login(conn: Any, username: str, password: str) -> tuple[str, Reviewer]:
-    """Check a password; return ``(session token, reviewer)`` or raise :class:`AuthError`."""
+def _recent_failures_everywhere(cur: Any) -> int:
+    cur.execute("SELECT count(*) FROM reviewer_attempts WHERE NOT ok AND attempted_at > now() - %s",
+                (GLOBAL_WINDOW,))
+    return int(cur.fetchone()[0])
+
+
+def login(conn: Any, username: str, password: str, *,
+          max_failures_per_minute: int = 30) -> tuple[str, Reviewer]:
+    """Check a password; return ``(session token, reviewer)`` or raise :class:`AuthError`.
+
+    ``max_failures_per_minute`` (``SIGN_IN_MAX_FAILURES_PER_MINUTE``; 0 for
+    none) is the global limit over every user name.
+    """
     try:
         u = normalize_username(username)
     except MalformedInput:
@@ -179,6 +202,13 @@ def login(conn: Any, username: str, password: str) -> tuple[str, Reviewer]:
     with conn.cursor() as cur:
         # One sign-in per user name at a time, so parallel guesses cannot beat the counter.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('cuentas-reviewer:' || %s))", (u,))
+        if max_failures_per_minute > 0:
+            # Every sign-in at a time for the global count, so a burst in
+            # parallel cannot overshoot it (sign-ins are rare; argon2 bounds them anyway).
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('cuentas-reviewer-global'))")
+            if _recent_failures_everywhere(cur) >= max_failures_per_minute:
+                conn.rollback()
+                raise AuthError("too many failed sign-ins on this platform; try again in a minute", reason="busy")
         if _recent_failures(cur, u) >= MAX_FAILURES:
             conn.rollback()
             raise AuthError("too many failed attempts; try again later", reason="locked")
@@ -225,6 +255,23 @@ def reviewer_for_token(conn: Any, token: str | None) -> Reviewer | None:
         row = cur.fetchone()
     conn.rollback()
     return Reviewer(row[0], row[1]) if row else None
+
+
+def oidc_username(claims: Mapping[str, Any] | None) -> str | None:
+    """The e-mail address of an OIDC sign-in, only if the provider verified it, else None.
+
+    OpenID Connect Core 1.0 section 5.1: ``email_verified`` true means the
+    provider took steps to ensure the address was controlled by the person;
+    absent or false, the address proves nothing (anyone may type the
+    reviewer's).  Only the JSON boolean ``true`` counts (section 5.1 defines
+    it as a boolean), and only a signed-in user has claims.
+    """
+    if not claims or claims.get("is_logged_in") is False:
+        return None
+    email = claims.get("email")
+    if claims.get("email_verified") is not True or not isinstance(email, str) or not email.strip():
+        return None
+    return email.strip()
 
 
 def reviewer_by_username(conn: Any, username: str) -> Reviewer | None:

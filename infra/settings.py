@@ -74,6 +74,10 @@ class Settings:
     dashboard_host: str = _s("DASHBOARD_HOST", "127.0.0.1", "Address the dashboard listens on.")
     dashboard_port: int = _s("DASHBOARD_PORT", 8501, "Port of the dashboard.")
     min_group_size: int = _s("MIN_GROUP_SIZE", 5, "Aggregates over fewer distinct senders than this are not shown.")
+    sign_in_max_failures_per_minute: int = _s(
+        "SIGN_IN_MAX_FAILURES_PER_MINUTE", 30,
+        "Failed reviewer sign-ins per minute, over all user names, beyond which every sign-in is refused until the minute passes (besides the per-name lockout); 0: no global limit.",
+    )
     # --- the public static site: receipt check page and documents ------------------
     public_dir: str = _s("PUBLIC_DIR", "", "Folder of the public static site: the receipt check page, receipt documents (receipts/), the latest cosigned checkpoint and the public verifier keys. Unset: <data dir>/public.")
     receipt_check_host: str = _s("RECEIPT_CHECK_HOST", "127.0.0.1", "Address the static server of `cuentas up` (the receipt check page and documents) listens on.")

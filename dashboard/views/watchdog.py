@@ -55,7 +55,8 @@ def current_reviewer() -> auth.Reviewer | None:
     if oidc_configured():
         try:
             if st.user.is_logged_in:
-                oidc_user = str(st.user.get("email") or "")
+                # Only an address the identity provider verified names a reviewer (issue 14.9).
+                oidc_user = auth.oidc_username({k: st.user.get(k) for k in ("is_logged_in", "email", "email_verified")})
         except Exception:
             oidc_user = None
     if not token and not oidc_user:
@@ -92,9 +93,11 @@ def sign_in_box() -> None:
         if submitted:
             conn = writer_conn()
             try:
-                token, _rev = auth.login(conn, username or "", password or "")
+                token, _rev = auth.login(conn, username or "", password or "",
+                                         max_failures_per_minute=tg.settings.sign_in_max_failures_per_minute)
             except auth.AuthError as e:
-                st.error(t("auth.locked") if e.reason == "locked" else t("auth.bad"), icon=":material/lock:")
+                st.error(t(f"auth.{e.reason}") if e.reason in ("locked", "busy") else t("auth.bad"),
+                         icon=":material/lock:")
                 return
             except CuentasError:
                 st.error(t("auth.bad"), icon=":material/lock:")

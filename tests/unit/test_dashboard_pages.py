@@ -523,6 +523,33 @@ def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
     assert not [b for b in at.button if b.key in ("wd_ack", "wd_resolve", "wd_dismiss")]
 
 
+@pytest.mark.parametrize("verified", [True, False, None])
+def test_oidc_sign_in_trusts_the_email_only_when_verified(world: dict[str, Any], verified: bool | None) -> None:
+    """Issue 14.9: an identity provider's unverified ``email`` claim (anyone can type a reviewer's
+    address at many providers) must not sign the visitor in as that reviewer."""
+    from dashboard import auth
+    from infra import db
+
+    s = world["settings"]
+    conn = db.connect(s.database_url, s.database_schema)
+    rev = auth.add_reviewer(conn, "ana@example.org", "correct horse battery")
+    conn.close()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["lang"] = "en"
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "cuentas", "client_secret": "s",
+                          "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+    claims: dict[str, Any] = {"is_logged_in": True, "email": "ana@example.org"}
+    if verified is not None:
+        claims["email_verified"] = verified
+    at.user = claims
+    at.run()
+    run("views/watchdog.py", at=at)
+    signed_in = any(rev.reviewer_id in i.value for i in at.info)
+    assert signed_in is (verified is True), text(at)
+    assert bool([b for b in at.button if b.key == "wd_ack"]) is (verified is True)
+
+
 def test_unreachable_database_gives_one_friendly_message(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     msg = strings("en")["error.db"]
