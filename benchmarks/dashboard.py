@@ -137,11 +137,11 @@ _OTHER_SQL = [
     """INSERT INTO publisher_sequences (publisher_id, max_seq, accepted, last_event_time, last_accepted_at)
     SELECT 'op.operador-' || o, {n} / 10, {n} / 10, now(), now() FROM generate_series(0, 19) o""",
     """INSERT INTO quarantine (raw_sha256, event_id, publisher_id, event_type, reason, message, raw, source, deliveries,
-        received_at)
+        received_at, public_path, public_event_type, public_publisher)
     SELECT sha256(convert_to('q' || g, 'UTF8')), substr(md5('q' || g), 1, 26), 'op.operador-' || (g % 20),
         'transfer.sent', (ARRAY['schema', 'bad_signature', 'time_out_of_range', 'unknown_key'])[1 + (g % 4)::int],
         'payload/send/amount: -1 is less than the minimum of 1', convert_to('{}', 'UTF8'), 'publish.transfers/0/' || g,
-        1, now() - (g % 30) * interval '1 day'
+        1, now() - (g % 30) * interval '1 day', '/payload/send/amount', 'transfer.sent', 'op.operador-' || (g % 20)
     FROM generate_series(1, 10000) g""",
 ]
 

@@ -362,8 +362,9 @@ def accountables(url: str, schema: str) -> list[str]:
 def publishers(url: str, schema: str) -> dict[str, pd.DataFrame]:
     """Accepted counts and gaps (``publisher_sequences``) and rejections per publisher.
 
-    Rejections are counted from ``quarantine`` (only the columns granted to the
-    reader role), grouped once per TTL.
+    Rejections are counted from ``quarantine``'s public projection (the only
+    columns granted to the reader role: reason code, schema path, a catalog
+    event type, a registered publisher; issue 14.7), grouped once per TTL.
     """
     with cursor(url, schema) as cur:
         cur.execute(
@@ -372,7 +373,7 @@ def publishers(url: str, schema: str) -> dict[str, pd.DataFrame]:
         )
         seqs = _frame(cur)
         cur.execute(
-            "SELECT coalesce(publisher_id, '') AS publisher_id, count(*)::bigint AS rejected,"
+            "SELECT coalesce(public_publisher, '') AS publisher_id, count(*)::bigint AS rejected,"
             " sum(deliveries)::bigint AS deliveries, max(received_at) AS last_rejected_at"
             " FROM quarantine GROUP BY 1 ORDER BY 1"
         )
@@ -388,18 +389,23 @@ def publishers(url: str, schema: str) -> dict[str, pd.DataFrame]:
 
 @st.cache_data(ttl=_TTL_LIVE, show_spinner=False, max_entries=64)
 def publisher_rejections(url: str, schema: str, publisher_id: str | None, limit: int = 20) -> pd.DataFrame:
-    """The latest rejections of one publisher (index ``quarantine_publisher``)."""
+    """The latest rejections of one registered publisher, or of unknown senders (``publisher_id`` None).
+
+    Only the public projection (index ``quarantine_public_publisher``): the
+    reason code, the schema path with unknown names as ``*``, a catalog event
+    type; never the gate's message, a value or a name from the refused input.
+    """
+    cols = ("id, reason, coalesce(public_path, '') AS path, public_event_type AS event_type, deliveries,"
+            " received_at")
     with cursor(url, schema) as cur:
         if publisher_id:
             cur.execute(
-                "SELECT id, event_id, event_type, reason, message, source, deliveries, received_at"
-                " FROM quarantine WHERE publisher_id = %s ORDER BY received_at DESC LIMIT %s",
+                f"SELECT {cols} FROM quarantine WHERE public_publisher = %s ORDER BY received_at DESC LIMIT %s",
                 (publisher_id, limit),
             )
         else:
             cur.execute(
-                "SELECT id, event_id, event_type, reason, message, source, deliveries, received_at"
-                " FROM quarantine WHERE publisher_id IS NULL ORDER BY id DESC LIMIT %s",
+                f"SELECT {cols} FROM quarantine WHERE public_publisher IS NULL ORDER BY id DESC LIMIT %s",
                 (limit,),
             )
         return _frame(cur)

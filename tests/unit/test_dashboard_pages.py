@@ -550,6 +550,84 @@ def test_oidc_sign_in_trusts_the_email_only_when_verified(world: dict[str, Any],
     assert bool([b for b in at.button if b.key == "wd_ack"]) is (verified is True)
 
 
+PHONE = 5215512345678  # a phone number, as a JSON number: no quotes to mask in "... is not of type 'string'"
+NAME = "Juan Pérez López"
+
+
+def _refused_bytes() -> list[bytes]:
+    """Three records anyone who can write to the topics could send, each refused by the gate."""
+    op = Ed25519PrivateKey.generate()
+    good = sign_event(op, publisher_id=OPERATOR, event_type="transfer.paid_out", seq=9, event_time=T0, payload={
+        "transfer_id": TRANSFER, "paid": {"amount": 5, "currency": "MXN"}, "paid_at": "2025-05-01T12:00:00Z",
+        "payout_ref": "p-9"})
+    base = json.loads(good.leaf_bytes())
+    phone = json.loads(json.dumps(base))
+    phone["payload"]["payout_ref"] = PHONE  # a value where an id belongs
+    named = json.loads(json.dumps(base))
+    named["payload"][NAME] = "+52 55 1234 5678"  # a person's name as a property name
+    stranger = json.loads(json.dumps(base))
+    stranger["header"]["publisher_id"] = "juan.perez.5215512345678"  # a registered-looking id nobody registered
+    return [json.dumps(x, ensure_ascii=False).encode() for x in (phone, named, stranger)]
+
+
+def test_publishers_page_and_downloads_show_only_reason_codes_and_schema_paths(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14.7: refusals reach the public as a reason code and a schema path with unknown names as
+    '*', never a value (a phone number), a property name (a person's name) or a sender's free text; the
+    dashboard's role cannot even read the gate's messages."""
+    import pandas as pd
+
+    from dashboard import ui
+    from infra import db
+    from schemas.registry import TrustRegistry
+    from stream_processors.gate.decision import GateLimits, Incoming, decide_batch, parse_item
+    from stream_processors.gate.knowledge import LogKnowledge
+    from stream_processors.gate.store import record
+
+    registry = TrustRegistry(PlatformKeys.load(env).authority.verifier)  # nobody registered
+    limits = GateLimits(65536, timedelta(minutes=5), timedelta(days=30))
+    parsed = [parse_item(Incoming(raw, f"cc.publish.transfers/0/{i}"), 65536) for i, raw in enumerate(_refused_bytes())]
+    batch = decide_batch(parsed, LogKnowledge(), registry, T0, limits)
+    assert [d.outcome for d in batch.decisions] == ["rejected"] * 3
+    conn = psycopg2.connect(env.database_url, options=f"-c search_path={env.database_schema}")
+    with conn.cursor() as cur:
+        record(cur, batch)
+    conn.commit()
+    conn.close()
+    private = "\n".join(r[0] for r in sql(env, "SELECT message FROM quarantine"))
+    assert str(PHONE) in private and NAME in private  # the private quarantine keeps the full story
+    assert sql(env, "SELECT reason, public_path, public_event_type, public_publisher FROM quarantine ORDER BY id") == [
+        ("schema", "/payload/payout_ref", None, None),  # not parsed: no envelope, no type to trust
+        ("schema", "/payload/*", None, None),
+        ("unknown_publisher", "", "transfer.paid_out", None),
+    ]
+
+    seen: list[bytes] = []
+    real = ui.downloads
+
+    def downloads(df: pd.DataFrame, name: str, key: str) -> None:
+        seen.extend([ui._csv(df), ui._json(df)])
+        real(df, name, key)
+
+    monkeypatch.setattr(ui, "downloads", downloads)
+    at = run("views/publishers.py")
+    at.selectbox(key="pub_choose").select("").run()
+    page = text(at) + "\n".join(b.decode("utf-8") for b in seen)
+    assert "/payload/payout_ref" in page and "/payload/*" in page
+    for leaked in (str(PHONE), "5512345678", "Juan", "Pérez", "López", "juan.perez", "+52"):
+        assert leaked not in page, leaked
+    # The reader role itself cannot read what the sender wrote.
+    reader = db.connect(db.reader_url(env, env.database_url), env.database_schema)
+    try:
+        for col in ("message", "publisher_id", "event_type", "event_id", "raw"):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cur:
+                cur.execute(f"SELECT {col} FROM quarantine")
+            reader.rollback()
+    finally:
+        reader.close()
+
+
 def test_unreachable_database_gives_one_friendly_message(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     msg = strings("en")["error.db"]
