@@ -128,16 +128,15 @@ def _since(period_days: int) -> date:
 def overview(url: str, schema: str, period_days: int) -> dict[str, pd.DataFrame]:
     """Everything the overview shows, from the summary tables, in one connection.
 
-    ``groups``: one row per (corridor, operator, currency) over the period, with
-    ``senders_min`` = the largest daily distinct-sender count, a LOWER bound of
-    the distinct senders of the group (summing days would over-count people
-    who send on several days, and could let a group of one person through).
+    ``groups``: one row per (corridor, operator, currency) over the period.
+    There is no count of people: senders have a pseudonym per transfer (issue
+    14.6), so the page suppresses small groups by their number of transfers.
     """
     out: dict[str, pd.DataFrame] = {}
     with cursor(url, schema) as cur:
         cur.execute(
             "SELECT corridor_from, corridor_to, operator, currency, sum(transfers)::bigint AS transfers,"
-            " max(senders)::bigint AS senders_min, sum(sent_amount)::bigint AS sent_amount,"
+            " sum(sent_amount)::bigint AS sent_amount,"
             " sum(fee_amount)::bigint AS fee_amount, sum(cost_bps_sum)::bigint AS cost_bps_sum,"
             " sum(paid)::bigint AS paid, sum(paid_value)::bigint AS paid_value,"
             " sum(paid_within_1h)::bigint AS paid_within_1h,"

@@ -73,7 +73,7 @@ class Settings:
     # --- dashboard -------------------------------------------------------------
     dashboard_host: str = _s("DASHBOARD_HOST", "127.0.0.1", "Address the dashboard listens on.")
     dashboard_port: int = _s("DASHBOARD_PORT", 8501, "Port of the dashboard.")
-    min_group_size: int = _s("MIN_GROUP_SIZE", 5, "Aggregates over fewer distinct senders than this are not shown.")
+    min_group_size: int = _s("MIN_GROUP_SIZE", 5, "Aggregates over fewer transfers than this are not shown (the public record cannot count people: pseudonyms are per transfer).")
     sign_in_max_failures_per_minute: int = _s(
         "SIGN_IN_MAX_FAILURES_PER_MINUTE", 30,
         "Failed reviewer sign-ins per minute, over all user names, beyond which every sign-in is refused until the minute passes (besides the per-name lockout); 0: no global limit.",

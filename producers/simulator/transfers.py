@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from producers.simulator.drafts import Draft, Run, Transfer
-from producers.simulator.market import Quote, Sender, money, paid_payload, price, sent_payload
+from producers.simulator.market import (
+    Person,
+    Quote,
+    Sender,
+    money,
+    paid_payload,
+    price,
+    sent_payload,
+)
 from producers.simulator.truth import expected_transfer_flags
 from producers.simulator.world import DAY, HOUR, MINUTE, hash_parts, operator_secret
 from schemas.privacy import receipt_code
@@ -39,7 +47,7 @@ def transfer(
     major: float,
     at: datetime,
     *,
-    sender: str,
+    sender: Person,
     destination: dict[str, Any],
     instant: bool = True,
     quote: Quote | None = None,
@@ -57,6 +65,7 @@ def transfer(
     tid = run.new_id("trf", 12)
     code = receipt_code(run.secrets.get(op) or operator_secret(run.seed, op), tid)
     run.receipts[tid] = code
+    run.senders[tid] = sender.identifier
     available_by = at + HOUR if instant else next_business_day(at)
     payload = sent_payload(
         tid,
@@ -173,7 +182,7 @@ def clean_transfers(run: Run, count: int, cancellations: int, refunded_one: bool
             s.corridor,
             run.send_amount(s),
             at,
-            sender=s.pseudonym,
+            sender=s.person,
             destination=sender_destination(run, s),
             instant=instant,
         )
@@ -246,7 +255,7 @@ def anomaly_transfer(run: Run, label: str) -> Transfer:
         corridor,
         major,
         at,
-        sender=s.pseudonym,
+        sender=s.person,
         destination=sender_destination(run, s),
         quote=q,
         label=label,

@@ -190,10 +190,11 @@ def seed(settings: Settings, log: dict[str, Any]) -> None:
         (TRANSFER, OPERATOR, T0 + timedelta(hours=1), T0, T0 + timedelta(minutes=40),
          receipt_digest(log["code"]), sent.event_id, log["indices"][0]))
     sql(settings, "INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers,"
-        " senders, sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects)"
-        " VALUES (current_date, 'US', 'MX', %s, 'USD', 40, 7, 1600000, 32000, 14000, 36, 30, 35, 4),"
-        " (current_date - 1, 'US', 'MX', %s, 'USD', 20, 6, 800000, 16000, 7000, 20, 18, 20, 0),"
-        " (current_date, 'US', 'GT', 'op.tiny-group', 'USD', 3, 2, 999999, 9999, 1800, 3, 3, 3, 0)",
+        " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects)"
+        " VALUES (current_date, 'US', 'MX', %s, 'USD', 40, 1600000, 32000, 14000, 36, 30, 35, 4),"
+        " (current_date - 1, 'US', 'MX', %s, 'USD', 20, 800000, 16000, 7000, 20, 18, 20, 0),"
+        " (current_date, 'US', 'GT', 'op.tiny-group', 'USD', 3, 999999, 9999, 1800, 3, 3, 3, 0),"
+        " (current_date - 2, 'US', 'GT', 'op.tiny-group', 'USD', 1, 1111, 11, 2, 1, 1, 1, 0)",
         (OPERATOR, OPERATOR))
     evidence = json.dumps([{"event_id": sent.event_id, "log_index": log["indices"][0]}])
     sql(settings, "INSERT INTO flags (flag_id, flag_type, subject_kind, subject_id, accountable, severity,"
@@ -266,7 +267,8 @@ def test_pages_with_data(world: dict[str, Any]) -> None:
     at = run(lang="en")
     page = text(at)
     assert "USD\u00a024,000.00" in page  # 1,600,000 + 800,000 cents sent by the visible group
-    assert "op.tiny-group" not in page and "9,999.99" not in page  # 2 senders < MIN_GROUP_SIZE 5
+    # 4 transfers over the period < MIN_GROUP_SIZE 5: transfers are what the record can count (issue 14.6)
+    assert "op.tiny-group" not in page and "9,999.99" not in page
     assert "Paid less than promised" in page
     assert "MXN\u00a0250,000.00" in page or "MXN\u00a060.00" in page
 
