@@ -19,8 +19,15 @@
 * A sign-in returns a random token (256 bits); only its SHA-256 is stored,
   with an expiry :data:`SESSION_TTL` later.
 
-Every function takes a psycopg2 connection of the WRITER role and commits
-its own changes.
+* A reviewer's decision is only a request (:func:`request_review`): a row
+  naming the session by its SHA-256, which the processors apply with their own
+  credential and key after checking the session is live (issue 14.8).
+
+Every function takes a psycopg2 connection and commits its own changes.  The
+dashboard connects as the reviewer-desk role ``cuentas_review`` (migration
+0025: read accounts, record attempts and sessions, insert requests; no
+writer credential); :func:`add_reviewer`, :func:`remove_reviewer` and
+:func:`list_reviewers` are the operator's (`cuentas reviewers`, writer role).
 """
 
 from __future__ import annotations
@@ -55,6 +62,9 @@ __all__ = [
     "new_reviewer_id",
     "normalize_username",
     "oidc_username",
+    "open_session",
+    "request_outcome",
+    "request_review",
     "remove_reviewer",
     "reviewer_by_username",
     "reviewer_for_token",
@@ -232,14 +242,65 @@ def login(conn: Any, username: str, password: str, *,
             raise AuthError("wrong user name or password", reason="bad_credentials")
         if _hasher.check_needs_rehash(stored):
             cur.execute("UPDATE reviewers SET password_hash = %s WHERE username = %s", (_hasher.hash(password), u))
-        token = secrets.token_urlsafe(32)
-        cur.execute("DELETE FROM reviewer_sessions WHERE username = %s AND expires_at <= now()", (u,))
-        cur.execute(
-            "INSERT INTO reviewer_sessions (token_sha256, username, expires_at) VALUES (%s, %s, now() + %s)",
-            (_token_hash(token), u, SESSION_TTL),
-        )
+        token = _new_session(cur, u)
     conn.commit()
     return token, Reviewer(u, row[0])
+
+
+def _new_session(cur: Any, u: str) -> str:
+    token = secrets.token_urlsafe(32)
+    cur.execute("DELETE FROM reviewer_sessions WHERE username = %s AND expires_at <= now()", (u,))
+    cur.execute(
+        "INSERT INTO reviewer_sessions (token_sha256, username, expires_at) VALUES (%s, %s, now() + %s)",
+        (_token_hash(token), u, SESSION_TTL),
+    )
+    return token
+
+
+def open_session(conn: Any, reviewer: Reviewer) -> str:
+    """A session token for an enabled account whose person an identity provider checked (OIDC sign-in)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM reviewers WHERE username = %s AND disabled_at IS NULL", (reviewer.username,))
+        if cur.fetchone() is None:
+            conn.rollback()
+            raise AuthError("this account is not a reviewer here", reason="bad_credentials")
+        token = _new_session(cur, reviewer.username)
+    conn.commit()
+    return token
+
+
+def request_review(conn: Any, token: str | None, flag_id: str, new_status: str, reason_code: str) -> int:
+    """Record a reviewer's decision as a request (the processors apply it); its request id.
+
+    ``MalformedInput`` when the move is no reviewer action or the flag id is
+    not one; :class:`AuthError` without a token.  Whose decision it is comes
+    from the session when the request is applied, never from here.
+    """
+    from schemas.flag_workflow import check_review_reason
+
+    check_review_reason(new_status, reason_code)
+    if not isinstance(flag_id, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.:-]{2,63}", flag_id):  # common.v1.json id
+        raise MalformedInput("not a flag id", reason="flag_id")
+    if not token or not isinstance(token, str) or len(token) > 200:
+        raise AuthError("sign in first", reason="bad_credentials")
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO review_requests (flag_id, new_status, reason_code, session_sha256)"
+            " VALUES (%s, %s, %s, %s) RETURNING id",
+            (flag_id, new_status, reason_code, _token_hash(token)),
+        )
+        rid = int(cur.fetchone()[0])
+    conn.commit()
+    return rid
+
+
+def request_outcome(conn: Any, request_id: int) -> str | None:
+    """What became of a request: None while pending, else applied, stale, signed_out or invalid."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT outcome FROM review_requests WHERE id = %s", (request_id,))
+        row = cur.fetchone()
+    conn.rollback()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def reviewer_for_token(conn: Any, token: str | None) -> Reviewer | None:

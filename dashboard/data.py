@@ -68,20 +68,28 @@ class DataUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where to read (reader role) and, for reviewers only, where to write."""
+    """Where to read (reader role) and where reviewers sign in and record requests (review role).
+
+    Never the writer's URL: the dashboard holds no writer credential (issue 14.8).
+    """
 
     reader_url: str
-    writer_url: str
+    review_url: str
     schema: str
     settings: Settings
 
 
 def target() -> Target:
-    """The database of the running platform, from settings or what `cuentas up` recorded."""
+    """The database of the running platform: DASHBOARD_DATABASE_URL and REVIEW_DATABASE_URL (what
+    `cuentas up` gives the dashboard), else the platform's server (settings or what `cuentas up`
+    recorded) as the reader and review roles, with no password."""
     try:
         settings = load_settings()
-        ep = resolve(settings, need_kafka=False)
-        return Target(db.reader_url(settings, ep.database_url), ep.database_url, settings.database_schema, settings)
+        reader, review = settings.dashboard_database_url, settings.review_database_url
+        if not (reader and review):
+            server = resolve(settings, need_kafka=False).database_url
+            reader, review = db.reader_url(settings, server), db.review_url(settings, server)
+        return Target(reader, review, settings.database_schema, settings)
     except CuentasError as e:
         raise DataUnavailable(str(e)) from e
 

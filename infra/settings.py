@@ -68,6 +68,10 @@ class Settings:
     dashboard_database_url: str = _s(
         "DASHBOARD_DATABASE_URL", "", "PostgreSQL URL for the public dashboard (read-only role). Unset: derived from DATABASE_URL with the reader role.", secret=True
     )
+    review_database_url: str = _s(
+        "REVIEW_DATABASE_URL", "", "PostgreSQL URL for the dashboard's reviewer desk (role cuentas_review: sign-in and review requests, nothing else). Unset: derived from DATABASE_URL with that role.", secret=True
+    )
+    review_requests_interval_s: float = _s("REVIEW_REQUESTS_INTERVAL_S", 1.0, "How often the processors apply reviewers' requests (the dashboard only records them).")
     database_schema: str = _s("DATABASE_SCHEMA", "cuentas", "Schema holding the platform's tables (lets tests isolate themselves).")
     embedded_postgres_port: int = _s("EMBEDDED_POSTGRES_PORT", 15432, "Port of the embedded PostgreSQL on 127.0.0.1 (0: any free port).")
     # --- dashboard -------------------------------------------------------------

@@ -467,7 +467,65 @@ def test_consistency_between_two_checkpoints(world: dict[str, Any]) -> None:
     assert any("Consistent" in x.value for x in at.success), text(at)
 
 
-def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
+class ProcessorsStandIn:
+    """What the processors' review-requests timer does, on a thread: apply pending requests with the
+    writer's connection and the platform's key (which the dashboard never has)."""
+
+    def __init__(self, settings: Settings, keys: PlatformKeys) -> None:
+        import threading
+
+        self.settings, self.keys = settings, keys
+        self.stop = threading.Event()
+        self.outcomes: list[str] = []
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        from stream_processors.review_requests import apply_pending
+
+        conn = psycopg2.connect(self.settings.database_url, options=f"-c search_path={self.settings.database_schema}")
+        try:
+            while not self.stop.wait(0.1):
+                with conn.cursor() as cur:
+                    self.outcomes += [a.outcome for a in apply_pending(cur, self.keys)]
+                conn.commit()
+        finally:
+            conn.close()
+
+    def __enter__(self) -> ProcessorsStandIn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+def dashboard_without_keys_or_writer(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14.8: the dashboard as `cuentas up` starts it: the reader and reviewer-desk URLs only (no
+    DATABASE_URL), no key file anywhere it can look, and any attempt to load a private key fails."""
+    import shutil
+
+    from infra import db, keystore
+    from infra.identities import keys_dir
+
+    s = world["settings"]
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("DASHBOARD_DATABASE_URL", db.reader_url(s, s.database_url))
+    monkeypatch.setenv("REVIEW_DATABASE_URL", db.review_url(s, s.database_url))
+    shutil.rmtree(keys_dir(s))
+
+    def no_private_keys(*_a: object, **_k: object) -> None:
+        raise AssertionError("the dashboard tried to load a private key")
+
+    monkeypatch.setattr(keystore, "read_private_key", no_private_keys)
+    monkeypatch.setattr(keystore, "load_or_create", no_private_keys)
+
+
+def test_reviewer_actions_need_sign_in(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                      request: pytest.FixtureRequest) -> None:
+    """Issue 14.8: with no writer credential and no private key, a signed-in reviewer's decision is a
+    request the processors apply with their own credential and key; it still takes effect, signed by
+    the platform under the reviewer's pseudonym."""
     from dashboard import auth
     from infra import db
 
@@ -476,6 +534,9 @@ def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
     rev = auth.add_reviewer(conn, "ana@example.org", "correct horse battery")
     conn.close()
     en = strings("en")
+    dashboard_without_keys_or_writer(world, monkeypatch)
+    processors = ProcessorsStandIn(s, world["keys"]).__enter__()
+    request.addfinalizer(lambda: processors.__exit__(None, None, None))
 
     at = run("views/watchdog.py")
     assert not [b for b in at.button if b.key in ("wd_ack", "wd_resolve", "wd_dismiss")]
@@ -523,6 +584,10 @@ def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
     at.button(key="rev_logout").click()
     at.run()
     assert not [b for b in at.button if b.key in ("wd_ack", "wd_resolve", "wd_dismiss")]
+    processors.__exit__(None, None, None)
+    assert processors.outcomes == ["applied", "applied"]
+    requests = sql(s, "SELECT flag_id, outcome, reviewer_id FROM review_requests ORDER BY id")
+    assert requests == [(FLAG, "applied", rev.reviewer_id), (PFLAG, "applied", rev.reviewer_id)]
 
 
 @pytest.mark.parametrize("verified", [True, False, None])
