@@ -297,36 +297,52 @@ def test_a_reviewer_acts_through_the_processors_while_the_dashboard_holds_no_key
     assert added.returncode == 0, added.stderr
     rid = re.search(r"rev_[a-z2-7]{26}", added.stdout).group(0)  # type: ignore[union-attr]
 
+    def query(sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        conn = psycopg2.connect(writer, options="-c search_path=cuentas")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    deadline = time.monotonic() + 240  # the demo's discrepancies are raised as its backfill is reconciled
+    while time.monotonic() < deadline and not query("SELECT 1 FROM flags WHERE status = 'open' LIMIT 1"):
+        time.sleep(2)
     page = open_page(browser, f"{url}/watchdog?lang=en", 1280, "en")
     try:
         title_of(page, en["watchdog.title"])
         page.get_by_text(en["auth.title"]).first.click()
-        page.get_by_label(en["auth.username"]).fill("ana@example.org")
-        page.get_by_label(en["auth.password"]).fill(password)
+        page.get_by_role("textbox", name=en["auth.username"]).fill("ana@example.org")
+        page.get_by_role("textbox", name=en["auth.password"], exact=True).fill(password)
         page.get_by_role("button", name=en["auth.sign_in"]).click()
         page.get_by_text(rid).first.wait_for(timeout=60_000)  # "You act in the public record as rev_..."
         page.wait_for_selector(IDLE, timeout=60_000)
-        ack = page.get_by_role("button", name=en["watchdog.acknowledge"])
-        action = ack if ack.count() else page.get_by_role("button", name=en["watchdog.resolve"])
-        action.first.click()
-        page.wait_for_selector("[data-testid='stAlertContentSuccess']", timeout=60_000)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "watchdog-signed-in-en.png"), full_page=True)
+        # The demo is live: the system may move the chosen discrepancy between the page's read and the
+        # processors' apply ("stale", said on the page); then act again on a fresh read (queries are
+        # cached 15 s).
+        for _attempt in range(5):
+            ack = page.get_by_role("button", name=en["watchdog.acknowledge"])
+            action = ack if ack.count() else page.get_by_role("button", name=en["watchdog.resolve"])
+            action.first.click()
+            page.wait_for_selector("[data-testid='stAlertContentSuccess'], [data-testid='stAlertContentError']",
+                                   timeout=60_000)
+            page.wait_for_selector(IDLE, timeout=60_000)
+            if page.locator("[data-testid='stAlertContentSuccess']").count():
+                break
+            page.wait_for_timeout(16_000)
         page.screenshot(path=str(ARTIFACTS / "watchdog-reviewer-action-en.png"), full_page=True)
     finally:
         page.close()
 
     deadline, logged = time.monotonic() + 60, []
     while time.monotonic() < deadline and not logged:
-        conn = psycopg2.connect(writer, options="-c search_path=cuentas")
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT e.event_type, e.publisher_id FROM flag_history h"
-                            " JOIN log_entries e ON e.event_id = h.event_id WHERE h.actor = %s", (rid,))
-                logged = cur.fetchall()
-                cur.execute("SELECT outcome FROM review_requests ORDER BY id")
-                outcomes = [r[0] for r in cur.fetchall()]
-        finally:
-            conn.close()
+        logged = query("SELECT e.event_type, e.publisher_id FROM flag_history h"
+                       " JOIN log_entries e ON e.event_id = h.event_id WHERE h.actor = %s", (rid,))
+        outcomes = [r[0] for r in query("SELECT outcome FROM review_requests ORDER BY id")]
         if not logged:
             time.sleep(1)
     assert logged == [("flag.changed", "platform.cuentasclaras")], outcomes
-    assert outcomes == ["applied"]
+    assert outcomes[-1] == "applied" and set(outcomes) <= {"applied", "stale"}, outcomes
