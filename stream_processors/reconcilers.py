@@ -410,9 +410,12 @@ def _write_projects(cur: Any, results: dict[str, ProjectResult]) -> None:
 
 
 def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timedelta, limit: int = 2000,
-                  idle_s: float = 10.0) -> tuple[list[Any], list[Contribution]]:
-    """Re-evaluate entities whose next deadline the clock has passed, and dirty projects."""
-    now = clock.now(cur, lateness, idle_s)
+                  idle_s: float = 10.0, writer: str | None = None) -> tuple[list[Any], list[Contribution]]:
+    """Re-evaluate entities whose next deadline the clock has passed, and dirty projects.
+
+    ``writer`` records the clock readings acted on (see :mod:`stream_processors.clock`).
+    """
+    now = clock.now(cur, lateness, idle_s, writer=writer)
     envs: list[Any] = []
     contributions: list[Contribution] = []
     if now is not None:
@@ -428,5 +431,6 @@ def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timede
     cur.execute("SELECT project_id FROM dirty_projects WHERE since < now() - interval '2 seconds' LIMIT %s", (limit,))
     dirty = [r[0] for r in cur.fetchall()]
     if dirty:
-        envs += apply_project_events(cur, [], [], lambda: clock.now(cur, lateness, idle_s), th, keys, ids=dirty)
+        envs += apply_project_events(cur, [], [], lambda: clock.now(cur, lateness, idle_s, writer=writer), th, keys,
+                                     ids=dirty)
     return envs, contributions
