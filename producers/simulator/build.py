@@ -236,6 +236,7 @@ def finish(run: Run) -> Simulation:
         receipts=dict(run.receipts),
         demo_receipts=demo_receipts(run),
         skipped=tuple(run.skipped),
+        senders=dict(run.senders),
     )
 
 

@@ -126,6 +126,7 @@ class Run(Market):
         self.truth: list[dict[str, Any]] = []
         self.transfers: list[Transfer] = []
         self.receipts: dict[str, str] = {}
+        self.senders: dict[str, str] = {}  # transfer id -> the sender's private identifier (operator side)
         self.skipped: list[str] = []
         self.pubs: dict[str, SimPublisher] = {p.publisher_id: p for p in self.roster.publishers}
         self.registry: list[RegistryAction] = []

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from producers.simulator.drafts import Draft, Run
-from producers.simulator.market import mid_rate, money
+from producers.simulator.market import Person, mid_rate, money
 from producers.simulator.transfers import pay_clean, transfer
 from producers.simulator.world import (
     DAY,
@@ -31,7 +31,6 @@ from producers.simulator.world import (
     b32,
     hash_parts,
 )
-from schemas.privacy import pseudonym
 from schemas.thresholds import DEFAULT_THRESHOLDS
 from schemas.times import format_time
 
@@ -181,7 +180,7 @@ def _contributions(p: _Project) -> None:
         mxn = target / n_contrib * rng.uniform(0.6, 1.4)
         major = round(mxn / 100 / float(mid_rate(corridor, at)) / 10) * 10
         secret = run.secrets[op]
-        member = pseudonym(secret, "snd", f"{run.run_tag}:{p.club.club_id}:member:{p.pid}:{i}")
+        member = Person(secret, f"{run.run_tag}:{p.club.club_id}:member:{p.pid}:{i}")
         tr = transfer(
             run,
             op,

@@ -20,12 +20,20 @@ from fractions import Fraction
 from typing import Any, Final
 
 from producers.simulator.drafts import Draft, Run, Transfer
-from producers.simulator.market import Quote, Sender, money, paid_payload, price, sent_payload
+from producers.simulator.market import (
+    Person,
+    Quote,
+    Sender,
+    money,
+    paid_payload,
+    price,
+    sent_payload,
+)
 from producers.simulator.truth import Paid, Refunded, expected_transfer_flags, no_flag_line
 from producers.simulator.world import DAY, HOUR, MINUTE, hash_parts, operator_secret
 from schemas.costs import effective_cost_bps
 from schemas.money import major_fraction, minor_units, round_half_away
-from schemas.privacy import pseudonym, receipt_code
+from schemas.privacy import receipt_code, transfer_pseudonym
 from schemas.routing import partition_for
 from schemas.thresholds import DEFAULT_THRESHOLDS
 from schemas.times import add_business_days, format_time, parse_time
@@ -78,7 +86,7 @@ def transfer(
     major: float,
     at: datetime,
     *,
-    sender: str,
+    sender: Person,
     destination: dict[str, Any],
     instant: bool = True,
     quote: Quote | None = None,
@@ -96,6 +104,7 @@ def transfer(
     tid = run.new_id("trf", 12)
     code = receipt_code(run.secrets.get(op) or operator_secret(run.seed, op), tid)
     run.receipts[tid] = code
+    run.senders[tid] = sender.identifier
     available_by = at + HOUR if instant else next_business_day(at)
     payload = sent_payload(
         tid,
@@ -226,7 +235,7 @@ def clean_transfers(run: Run, count: int, cancellations: int) -> None:
             s.corridor,
             run.send_amount(s),
             at,
-            sender=s.pseudonym,
+            sender=s.person,
             destination=sender_destination(run, s),
             instant=instant,
         )
@@ -350,7 +359,7 @@ def anomaly_transfer(run: Run, label: str, variant: int = 0) -> Transfer:
         corridor,
         major,
         at,
-        sender=s.pseudonym,
+        sender=s.person,
         destination=sender_destination(run, s),
         quote=q,
         label=label,
@@ -391,7 +400,7 @@ def anomaly_transfer(run: Run, label: str, variant: int = 0) -> Transfer:
         payout(run, tr, paid, 2 * R, label=label)
     elif label == "wrong_beneficiary":
         secret = run.secrets.get(op) or operator_secret(run.seed, op)
-        other = pseudonym(secret, "ben", f"{run.run_tag}:wrong:{tr.transfer_id}")
+        other = transfer_pseudonym(secret, "ben", f"{run.run_tag}:someone-else", tr.transfer_id)
         payout(run, tr, paid, beneficiary=other, label=label)
         if variant == 0:
             payout(run, tr, min(A, paid + 5 * MINUTE), label=label)
