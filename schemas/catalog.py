@@ -49,6 +49,7 @@ from schemas.keys import ALG_ED25519, parse_verifier_key
 from schemas.times import parse_time
 
 __all__ = [
+    "DECLARED_NAMES",
     "EVENT_TYPES",
     "REGISTRY_EVENT_TYPES",
     "ROLES_BY_KIND",
@@ -123,6 +124,25 @@ _REGISTRY: Final = Registry().with_resources(
     )
     for s in _SCHEMAS.values()
 )
+
+
+def _declared_names(node: object, out: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict):
+            out.update(str(k) for k in props)
+        for v in node.values():
+            _declared_names(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _declared_names(v, out)
+    return out
+
+
+#: Every property name some schema file declares (envelope, header, payloads, shared
+#: definitions): the project's own words, so a schema path made of them carries
+#: nothing from the input it was found in (``schemas.rejections``).
+DECLARED_NAMES: Final[frozenset[str]] = frozenset(_declared_names(list(_SCHEMAS.values()), set()))
 
 
 def _validator_for(schema: Mapping[str, Any]) -> Validator:

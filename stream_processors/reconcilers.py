@@ -52,6 +52,8 @@ def thresholds(s: Settings) -> Thresholds:
         payout_grace=timedelta(hours=s.payout_grace_hours),
         no_milestone_period=timedelta(days=s.no_milestone_days),
         unverified_period=timedelta(days=s.unverified_days),
+        cancellation_window=timedelta(minutes=s.cancellation_window_minutes),
+        refund_period_business_days=s.refund_period_business_days,
         funds_return_period=timedelta(days=s.funds_return_days),
     )
 
@@ -258,7 +260,6 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
         return [], []
     rows = []
     deltas: dict[tuple[Any, ...], list[int]] = {}
-    senders = []
     for tid, r in results.items():
         row = _transfer_row(r)
         rows.append((*[row[c] for c in _TCOLS], json.dumps(_flat(r.state), default=_json)))
@@ -268,11 +269,6 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
                 acc = deltas.setdefault(k, [0] * _SUMMARY_LEN)
                 for i, v in enumerate(_summary_vec(rr)):
                     acc[i] += sign * v
-        if tid not in old or _summary_key(old.get(tid)) is None:
-            k = _summary_key(row)
-            sent = next((e for e in by_id[tid] if e.event_type == "transfer.sent"), None)
-            if k is not None and sent is not None:
-                senders.append((*k, str(sent.payload.get("sender", ""))))
     # COPY into a per-connection staging table, then one upsert: the rows are
     # wide (24 columns and the state document) and quoting them into SQL text
     # was the largest single cost in the reconciler's profile.
@@ -284,26 +280,14 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
         + ", ".join(f"{c} = EXCLUDED.{c}" for c in _TCOLS[1:]) + ", state = EXCLUDED.state, updated_at = now()",
     )
     cur.execute("DELETE FROM transfers_in")
-    sender_counts: dict[tuple[Any, ...], int] = {}
-    if senders:
-        returned = execute_values(
-            cur,
-            "INSERT INTO summary_corridor_senders (day, corridor_from, corridor_to, operator, currency, sender)"
-            " VALUES %s ON CONFLICT DO NOTHING RETURNING day, corridor_from, corridor_to, operator, currency",
-            sorted(set(senders)), fetch=True,
-        )
-        for rec in returned:
-            sender_counts[tuple(rec)] = sender_counts.get(tuple(rec), 0) + 1
-    summary = [(*k, *v, sender_counts.get(k, 0)) for k, v in deltas.items() if any(v) or sender_counts.get(k)]
-    for k, n in sender_counts.items():
-        if k not in deltas:
-            summary.append((*k, *([0] * _SUMMARY_LEN), n))
+    # No count of people: pseudonyms are per transfer (issue 14.6), so the record cannot tell
+    # how many people a group holds; small-group suppression counts transfers (dashboard overview).
+    summary = [(*k, *v) for k, v in deltas.items() if any(v)]
     if summary:
         execute_values(
             cur,
             "INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers,"
-            " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects, paid_value,"
-            " senders)"
+            " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects, paid_value)"
             " VALUES %s ON CONFLICT (day, corridor_from, corridor_to, operator, currency) DO UPDATE SET"
             " transfers = summary_corridor_day.transfers + EXCLUDED.transfers,"
             " sent_amount = summary_corridor_day.sent_amount + EXCLUDED.sent_amount,"
@@ -313,8 +297,7 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
             " paid_within_1h = summary_corridor_day.paid_within_1h + EXCLUDED.paid_within_1h,"
             " paid_within_1d = summary_corridor_day.paid_within_1d + EXCLUDED.paid_within_1d,"
             " to_projects = summary_corridor_day.to_projects + EXCLUDED.to_projects,"
-            " paid_value = summary_corridor_day.paid_value + EXCLUDED.paid_value,"
-            " senders = summary_corridor_day.senders + EXCLUDED.senders",
+            " paid_value = summary_corridor_day.paid_value + EXCLUDED.paid_value",
             sorted(summary, key=lambda r: tuple(str(x) for x in r[:5])),
         )
     shown = {tid: visible_flags(r.flags, now, r.next_deadline) for tid, r in results.items()}

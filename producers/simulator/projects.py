@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Final
 
 from producers.simulator.drafts import Draft, Run
-from producers.simulator.market import mid_rate, money
+from producers.simulator.market import Person, mid_rate, money
 from producers.simulator.transfers import pay_clean, transfer
 from producers.simulator.truth import no_flag_line
 from producers.simulator.world import (
@@ -47,7 +47,6 @@ from producers.simulator.world import (
     b32,
     hash_parts,
 )
-from schemas.privacy import pseudonym
 from schemas.thresholds import DEFAULT_THRESHOLDS
 from schemas.times import format_time
 
@@ -316,7 +315,7 @@ def _contribute(p: _Project, i: int, mxn: float, *, first: bool) -> None:
     op = run.pick_operator(corridor)
     major = round(mxn / 100 / float(mid_rate(corridor, at)) / 10) * 10
     secret = run.secrets[op]
-    member = pseudonym(secret, "snd", f"{run.run_tag}:{p.club.club_id}:member:{p.pid}:{i}")
+    member = Person(secret, f"{run.run_tag}:{p.club.club_id}:member:{p.pid}:{i}")
     tr = transfer(
         run,
         op,
