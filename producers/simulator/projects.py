@@ -571,7 +571,9 @@ def _milestone_reports(p: _Project) -> None:
         spent = 0
         if last_t <= hi_t and (required or rng.random() < 0.35):
             t = (last_t + (hi_t - last_t) * rng.uniform(0.3, 0.8)).replace(microsecond=0)
-            spent = min(p.amounts[i], int((available(t) - p.spent_total) * 0.8))
+            # The report counts from its reported_at, up to an hour before t: spend only
+            # what had arrived by then (a disbursement in that hour came too late for it).
+            spent = min(p.amounts[i], int((available(t - HOUR) - p.spent_total) * 0.8))
             if spent < 100:
                 t = None
         if t is None:
@@ -658,7 +660,8 @@ def _after_verifications(p: _Project) -> None:
         i, _at, spent, _d = p.reports[0]
         assert p.first_verified is not None
         t = run.between(p.first_verified + DAY, p.first_verified + 3 * DAY)
-        more = min(p.amounts[i] - spent, int((sum(a for ft, a in p.funds if ft <= t) - p.spent_total) * 0.5))
+        arrived = sum(a for ft, a in p.funds if ft <= t - HOUR)  # by its reported_at (see above)
+        more = min(p.amounts[i] - spent, int((arrived - p.spent_total) * 0.5))
         total = spent + max(0, more)
         p.spent_total += total - spent
         d = _report(p, i, t, total)
