@@ -128,20 +128,20 @@ _OTHER_SQL = [
     """INSERT INTO summary_flags (flag_type, status, currency, n, amount)
     SELECT flag_type, status, coalesce(currency, ''), count(*), coalesce(sum(amount_at_stake), 0) FROM flags GROUP BY 1, 2, 3""",
     # two years of daily corridor summaries: 730 days x 6 corridors x 20 operators
-    """INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers, senders,
+    """INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers,
         sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects)
     SELECT (now() - d * interval '1 day')::date, 'US', (ARRAY['MX', 'GT', 'HN', 'SV', 'DO', 'CO'])[1 + c],
-        'op.operador-' || o, 'USD', t, t / 3, t * 55000, t * 1100, t * 350, t - t / 40, t * 3 / 4, t - t / 40, t / 100
+        'op.operador-' || o, 'USD', t, t * 55000, t * 1100, t * 350, t - t / 40, t * 3 / 4, t - t / 40, t / 100
     FROM generate_series(0, 729) d, generate_series(0, 5) c, generate_series(0, 19) o,
         LATERAL (SELECT ({n} / 43800 + (d + c + o) % 7)::bigint AS t) x""",
     """INSERT INTO publisher_sequences (publisher_id, max_seq, accepted, last_event_time, last_accepted_at)
     SELECT 'op.operador-' || o, {n} / 10, {n} / 10, now(), now() FROM generate_series(0, 19) o""",
     """INSERT INTO quarantine (raw_sha256, event_id, publisher_id, event_type, reason, message, raw, source, deliveries,
-        received_at)
+        received_at, public_path, public_event_type, public_publisher)
     SELECT sha256(convert_to('q' || g, 'UTF8')), substr(md5('q' || g), 1, 26), 'op.operador-' || (g % 20),
         'transfer.sent', (ARRAY['schema', 'bad_signature', 'time_out_of_range', 'unknown_key'])[1 + (g % 4)::int],
         'payload/send/amount: -1 is less than the minimum of 1', convert_to('{}', 'UTF8'), 'publish.transfers/0/' || g,
-        1, now() - (g % 30) * interval '1 day'
+        1, now() - (g % 30) * interval '1 day', '/payload/send/amount', 'transfer.sent', 'op.operador-' || (g % 20)
     FROM generate_series(1, 10000) g""",
 ]
 

@@ -121,6 +121,31 @@ class Supervisor:
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
+    #: What the dashboard's process must not inherit (issue 14.8): the writer's database URL and
+    #: anything that opens a private key.  It gets the reader and reviewer-desk URLs instead.
+    DASHBOARD_WITHHELD = ("DATABASE_URL", "LOG_KEY_FILE", "REGISTRY_KEY_FILE", "CUENTAS_KEY_PASSPHRASE",
+                          "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEYFILE")
+
+    def dashboard_env(self) -> dict[str, str]:
+        """The public dashboard's environment: no writer credential, no key, a data dir without keys.
+
+        Its own data folder (``<data dir>/dashboard``) holds nothing but what
+        Streamlit may write; verifier keys come from the public site's folder
+        (``PUBLIC_DIR``), the database through the reader role and the
+        reviewer-desk role (migrations 0004, 0025), never the writer's URL.
+        """
+        env = self._env()
+        for var in self.DASHBOARD_WITHHELD:
+            env.pop(var, None)
+        url = self.endpoints.database_url
+        env["DASHBOARD_DATABASE_URL"] = dbmod.reader_url(self.s, url)
+        env["REVIEW_DATABASE_URL"] = dbmod.review_url(self.s, url)
+        env["PUBLIC_DIR"] = str(self.s.public_path)
+        home = self.s.data_path / "dashboard"
+        home.mkdir(parents=True, exist_ok=True)
+        env["CUENTAS_DATA_DIR"] = str(home)
+        return env
+
     def start_children(self) -> None:
         py = sys.executable
         dash = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -144,8 +169,10 @@ class Supervisor:
             self.children.append(Child("demo-publisher", [py, "-m", "cuentas", "simulate", "--demo"],
                                        self.logs / "demo-publisher.log", optional_exit_ok=True))
         env = self._env()
+        dash_env = self.dashboard_env()
         for c in self.children:
-            c.proc = spawn(c.argv, log_path=c.log_path, env={**env, **(c.env or {})})
+            c.proc = spawn(c.argv, log_path=c.log_path,
+                           env=dash_env if c.name == "dashboard" else {**env, **(c.env or {})})
 
     def dashboard_healthy(self) -> bool:
         try:
@@ -204,7 +231,9 @@ class Supervisor:
                     # a restarted processor simply carries on (ADR 0002).
                     time.sleep(min(30.0, 2.0 ** (len(recent) - 1)))
                     self.echo(f"cuentas up: restarting {dead.name}")
-                    dead.proc = spawn(dead.argv, log_path=dead.log_path, env={**env, **(dead.env or {})})
+                    dead.proc = spawn(dead.argv, log_path=dead.log_path,
+                                      env=self.dashboard_env() if dead.name == "dashboard"
+                                      else {**env, **(dead.env or {})})
                     continue
                 if self.kafka and not self.kafka.alive():
                     self.echo(f"cuentas up: the embedded broker died; last lines of {self.kafka.log_path}:\n{tail(self.kafka.log_path)}")

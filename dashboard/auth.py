@@ -8,11 +8,26 @@
   :data:`LOCK_WINDOW` (counted since the last success); then the name is
   locked until the window passes.  Unknown names are rate limited too, and
   take as long to refuse as known ones.
+* Besides, a global limit: when more than ``max_failures_per_minute``
+  attempts failed in the last minute over every user name (a guesser
+  spreading over many names never trips a per-name lockout), every sign-in
+  is refused (``reason="busy"``) until the minute passes.  Setting
+  ``SIGN_IN_MAX_FAILURES_PER_MINUTE``.
+* OIDC: the identity provider's ``email`` names a reviewer only when the
+  provider says it verified it (``email_verified`` true, OpenID Connect Core
+  1.0 section 5.1): an unverified address is whatever the person typed.
 * A sign-in returns a random token (256 bits); only its SHA-256 is stored,
   with an expiry :data:`SESSION_TTL` later.
 
-Every function takes a psycopg2 connection of the WRITER role and commits
-its own changes.
+* A reviewer's decision is only a request (:func:`request_review`): a row
+  naming the session by its SHA-256, which the processors apply with their own
+  credential and key after checking the session is live (issue 14.8).
+
+Every function takes a psycopg2 connection and commits its own changes.  The
+dashboard connects as the reviewer-desk role ``cuentas_review`` (migration
+0025: read accounts, record attempts and sessions, insert requests; no
+writer credential); :func:`add_reviewer`, :func:`remove_reviewer` and
+:func:`list_reviewers` are the operator's (`cuentas reviewers`, writer role).
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ import base64
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -33,6 +49,7 @@ from schemas.errors import CuentasError, MalformedInput
 
 __all__ = [
     "AuthError",
+    "GLOBAL_WINDOW",
     "LOCK_WINDOW",
     "MAX_FAILURES",
     "MIN_PASSWORD_LENGTH",
@@ -44,6 +61,10 @@ __all__ = [
     "logout",
     "new_reviewer_id",
     "normalize_username",
+    "oidc_username",
+    "open_session",
+    "request_outcome",
+    "request_review",
     "remove_reviewer",
     "reviewer_by_username",
     "reviewer_for_token",
@@ -51,6 +72,7 @@ __all__ = [
 
 MAX_FAILURES: Final = 5
 LOCK_WINDOW: Final = timedelta(minutes=15)
+GLOBAL_WINDOW: Final = timedelta(minutes=1)
 SESSION_TTL: Final = timedelta(hours=8)
 MIN_PASSWORD_LENGTH: Final = 12
 MAX_PASSWORD_LENGTH: Final = 1024
@@ -60,7 +82,7 @@ _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 
 
 class AuthError(CuentasError):
-    """A sign-in that did not succeed; ``reason`` is ``bad_credentials`` or ``locked``."""
+    """A sign-in that did not succeed; ``reason`` is ``bad_credentials``, ``locked`` or ``busy``."""
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message)
@@ -168,8 +190,19 @@ def _recent_failures(cur: Any, u: str) -> int:
     return int(cur.fetchone()[0])
 
 
-def login(conn: Any, username: str, password: str) -> tuple[str, Reviewer]:
-    """Check a password; return ``(session token, reviewer)`` or raise :class:`AuthError`."""
+def _recent_failures_everywhere(cur: Any) -> int:
+    cur.execute("SELECT count(*) FROM reviewer_attempts WHERE NOT ok AND attempted_at > now() - %s",
+                (GLOBAL_WINDOW,))
+    return int(cur.fetchone()[0])
+
+
+def login(conn: Any, username: str, password: str, *,
+          max_failures_per_minute: int = 30) -> tuple[str, Reviewer]:
+    """Check a password; return ``(session token, reviewer)`` or raise :class:`AuthError`.
+
+    ``max_failures_per_minute`` (``SIGN_IN_MAX_FAILURES_PER_MINUTE``; 0 for
+    none) is the global limit over every user name.
+    """
     try:
         u = normalize_username(username)
     except MalformedInput:
@@ -179,6 +212,13 @@ def login(conn: Any, username: str, password: str) -> tuple[str, Reviewer]:
     with conn.cursor() as cur:
         # One sign-in per user name at a time, so parallel guesses cannot beat the counter.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('cuentas-reviewer:' || %s))", (u,))
+        if max_failures_per_minute > 0:
+            # Every sign-in at a time for the global count, so a burst in
+            # parallel cannot overshoot it (sign-ins are rare; argon2 bounds them anyway).
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext('cuentas-reviewer-global'))")
+            if _recent_failures_everywhere(cur) >= max_failures_per_minute:
+                conn.rollback()
+                raise AuthError("too many failed sign-ins on this platform; try again in a minute", reason="busy")
         if _recent_failures(cur, u) >= MAX_FAILURES:
             conn.rollback()
             raise AuthError("too many failed attempts; try again later", reason="locked")
@@ -202,14 +242,65 @@ def login(conn: Any, username: str, password: str) -> tuple[str, Reviewer]:
             raise AuthError("wrong user name or password", reason="bad_credentials")
         if _hasher.check_needs_rehash(stored):
             cur.execute("UPDATE reviewers SET password_hash = %s WHERE username = %s", (_hasher.hash(password), u))
-        token = secrets.token_urlsafe(32)
-        cur.execute("DELETE FROM reviewer_sessions WHERE username = %s AND expires_at <= now()", (u,))
-        cur.execute(
-            "INSERT INTO reviewer_sessions (token_sha256, username, expires_at) VALUES (%s, %s, now() + %s)",
-            (_token_hash(token), u, SESSION_TTL),
-        )
+        token = _new_session(cur, u)
     conn.commit()
     return token, Reviewer(u, row[0])
+
+
+def _new_session(cur: Any, u: str) -> str:
+    token = secrets.token_urlsafe(32)
+    cur.execute("DELETE FROM reviewer_sessions WHERE username = %s AND expires_at <= now()", (u,))
+    cur.execute(
+        "INSERT INTO reviewer_sessions (token_sha256, username, expires_at) VALUES (%s, %s, now() + %s)",
+        (_token_hash(token), u, SESSION_TTL),
+    )
+    return token
+
+
+def open_session(conn: Any, reviewer: Reviewer) -> str:
+    """A session token for an enabled account whose person an identity provider checked (OIDC sign-in)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM reviewers WHERE username = %s AND disabled_at IS NULL", (reviewer.username,))
+        if cur.fetchone() is None:
+            conn.rollback()
+            raise AuthError("this account is not a reviewer here", reason="bad_credentials")
+        token = _new_session(cur, reviewer.username)
+    conn.commit()
+    return token
+
+
+def request_review(conn: Any, token: str | None, flag_id: str, new_status: str, reason_code: str) -> int:
+    """Record a reviewer's decision as a request (the processors apply it); its request id.
+
+    ``MalformedInput`` when the move is no reviewer action or the flag id is
+    not one; :class:`AuthError` without a token.  Whose decision it is comes
+    from the session when the request is applied, never from here.
+    """
+    from schemas.flag_workflow import check_review_reason
+
+    check_review_reason(new_status, reason_code)
+    if not isinstance(flag_id, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.:-]{2,63}", flag_id):  # common.v1.json id
+        raise MalformedInput("not a flag id", reason="flag_id")
+    if not token or not isinstance(token, str) or len(token) > 200:
+        raise AuthError("sign in first", reason="bad_credentials")
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO review_requests (flag_id, new_status, reason_code, session_sha256)"
+            " VALUES (%s, %s, %s, %s) RETURNING id",
+            (flag_id, new_status, reason_code, _token_hash(token)),
+        )
+        rid = int(cur.fetchone()[0])
+    conn.commit()
+    return rid
+
+
+def request_outcome(conn: Any, request_id: int) -> str | None:
+    """What became of a request: None while pending, else applied, stale, signed_out or invalid."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT outcome FROM review_requests WHERE id = %s", (request_id,))
+        row = cur.fetchone()
+    conn.rollback()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def reviewer_for_token(conn: Any, token: str | None) -> Reviewer | None:
@@ -225,6 +316,23 @@ def reviewer_for_token(conn: Any, token: str | None) -> Reviewer | None:
         row = cur.fetchone()
     conn.rollback()
     return Reviewer(row[0], row[1]) if row else None
+
+
+def oidc_username(claims: Mapping[str, Any] | None) -> str | None:
+    """The e-mail address of an OIDC sign-in, only if the provider verified it, else None.
+
+    OpenID Connect Core 1.0 section 5.1: ``email_verified`` true means the
+    provider took steps to ensure the address was controlled by the person;
+    absent or false, the address proves nothing (anyone may type the
+    reviewer's).  Only the JSON boolean ``true`` counts (section 5.1 defines
+    it as a boolean), and only a signed-in user has claims.
+    """
+    if not claims or claims.get("is_logged_in") is False:
+        return None
+    email = claims.get("email")
+    if claims.get("email_verified") is not True or not isinstance(email, str) or not email.strip():
+        return None
+    return email.strip()
 
 
 def reviewer_by_username(conn: Any, username: str) -> Reviewer | None:

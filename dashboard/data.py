@@ -68,20 +68,28 @@ class DataUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where to read (reader role) and, for reviewers only, where to write."""
+    """Where to read (reader role) and where reviewers sign in and record requests (review role).
+
+    Never the writer's URL: the dashboard holds no writer credential (issue 14.8).
+    """
 
     reader_url: str
-    writer_url: str
+    review_url: str
     schema: str
     settings: Settings
 
 
 def target() -> Target:
-    """The database of the running platform, from settings or what `cuentas up` recorded."""
+    """The database of the running platform: DASHBOARD_DATABASE_URL and REVIEW_DATABASE_URL (what
+    `cuentas up` gives the dashboard), else the platform's server (settings or what `cuentas up`
+    recorded) as the reader and review roles, with no password."""
     try:
         settings = load_settings()
-        ep = resolve(settings, need_kafka=False)
-        return Target(db.reader_url(settings, ep.database_url), ep.database_url, settings.database_schema, settings)
+        reader, review = settings.dashboard_database_url, settings.review_database_url
+        if not (reader and review):
+            server = resolve(settings, need_kafka=False).database_url
+            reader, review = db.reader_url(settings, server), db.review_url(settings, server)
+        return Target(reader, review, settings.database_schema, settings)
     except CuentasError as e:
         raise DataUnavailable(str(e)) from e
 
@@ -128,16 +136,15 @@ def _since(period_days: int) -> date:
 def overview(url: str, schema: str, period_days: int) -> dict[str, pd.DataFrame]:
     """Everything the overview shows, from the summary tables, in one connection.
 
-    ``groups``: one row per (corridor, operator, currency) over the period, with
-    ``senders_min`` = the largest daily distinct-sender count, a LOWER bound of
-    the distinct senders of the group (summing days would over-count people
-    who send on several days, and could let a group of one person through).
+    ``groups``: one row per (corridor, operator, currency) over the period.
+    There is no count of people: senders have a pseudonym per transfer (issue
+    14.6), so the page suppresses small groups by their number of transfers.
     """
     out: dict[str, pd.DataFrame] = {}
     with cursor(url, schema) as cur:
         cur.execute(
             "SELECT corridor_from, corridor_to, operator, currency, sum(transfers)::bigint AS transfers,"
-            " max(senders)::bigint AS senders_min, sum(sent_amount)::bigint AS sent_amount,"
+            " sum(sent_amount)::bigint AS sent_amount,"
             " sum(fee_amount)::bigint AS fee_amount, sum(cost_bps_sum)::bigint AS cost_bps_sum,"
             " sum(paid)::bigint AS paid, sum(paid_value)::bigint AS paid_value,"
             " sum(paid_within_1h)::bigint AS paid_within_1h,"
@@ -168,13 +175,15 @@ def overview(url: str, schema: str, period_days: int) -> dict[str, pd.DataFrame]
             " sum(pp.owed)::bigint AS owed, sum(pp.pledged)::bigint AS pledged,"
             " sum(pp.disbursed)::bigint AS disbursed"
             " FROM project_parties pp JOIN projects p ON p.project_id = pp.project_id"
+            " WHERE pp.level <> 'club'"  # the governments; the club's money is club_flows
             " GROUP BY 1, 2 ORDER BY 1, 2"
         )
         out["levels"] = _frame(cur)
         cur.execute(
             "SELECT pp.party_id, pp.level, pp.project_id, pp.disbursed, coalesce(p.currency, '') AS currency"
             " FROM project_parties pp JOIN projects p ON p.project_id = pp.project_id"
-            " WHERE pp.disbursed > 0 ORDER BY pp.disbursed DESC, pp.project_id, pp.level LIMIT 60"
+            " WHERE pp.disbursed > 0 AND pp.level <> 'club'"
+            " ORDER BY pp.disbursed DESC, pp.project_id, pp.level LIMIT 60"
         )
         out["gov_flows"] = _frame(cur)
         cur.execute(
@@ -362,8 +371,9 @@ def accountables(url: str, schema: str) -> list[str]:
 def publishers(url: str, schema: str) -> dict[str, pd.DataFrame]:
     """Accepted counts and gaps (``publisher_sequences``) and rejections per publisher.
 
-    Rejections are counted from ``quarantine`` (only the columns granted to the
-    reader role), grouped once per TTL.
+    Rejections are counted from ``quarantine``'s public projection (the only
+    columns granted to the reader role: reason code, schema path, a catalog
+    event type, a registered publisher; issue 14.7), grouped once per TTL.
     """
     with cursor(url, schema) as cur:
         cur.execute(
@@ -372,7 +382,7 @@ def publishers(url: str, schema: str) -> dict[str, pd.DataFrame]:
         )
         seqs = _frame(cur)
         cur.execute(
-            "SELECT coalesce(publisher_id, '') AS publisher_id, count(*)::bigint AS rejected,"
+            "SELECT coalesce(public_publisher, '') AS publisher_id, count(*)::bigint AS rejected,"
             " sum(deliveries)::bigint AS deliveries, max(received_at) AS last_rejected_at"
             " FROM quarantine GROUP BY 1 ORDER BY 1"
         )
@@ -388,18 +398,23 @@ def publishers(url: str, schema: str) -> dict[str, pd.DataFrame]:
 
 @st.cache_data(ttl=_TTL_LIVE, show_spinner=False, max_entries=64)
 def publisher_rejections(url: str, schema: str, publisher_id: str | None, limit: int = 20) -> pd.DataFrame:
-    """The latest rejections of one publisher (index ``quarantine_publisher``)."""
+    """The latest rejections of one registered publisher, or of unknown senders (``publisher_id`` None).
+
+    Only the public projection (index ``quarantine_public_publisher``): the
+    reason code, the schema path with unknown names as ``*``, a catalog event
+    type; never the gate's message, a value or a name from the refused input.
+    """
+    cols = ("id, reason, coalesce(public_path, '') AS path, public_event_type AS event_type, deliveries,"
+            " received_at")
     with cursor(url, schema) as cur:
         if publisher_id:
             cur.execute(
-                "SELECT id, event_id, event_type, reason, message, source, deliveries, received_at"
-                " FROM quarantine WHERE publisher_id = %s ORDER BY received_at DESC LIMIT %s",
+                f"SELECT {cols} FROM quarantine WHERE public_publisher = %s ORDER BY received_at DESC LIMIT %s",
                 (publisher_id, limit),
             )
         else:
             cur.execute(
-                "SELECT id, event_id, event_type, reason, message, source, deliveries, received_at"
-                " FROM quarantine WHERE publisher_id IS NULL ORDER BY id DESC LIMIT %s",
+                f"SELECT {cols} FROM quarantine WHERE public_publisher IS NULL ORDER BY id DESC LIMIT %s",
                 (limit,),
             )
         return _frame(cur)

@@ -34,13 +34,18 @@ __all__ = [
     "migrations",
     "applied_migrations",
     "READER_ROLE",
+    "REVIEW_ROLE",
     "reader_url",
+    "review_url",
+    "role_url",
     "copy_rows",
 ]
 
 log = logging.getLogger(__name__)
 
 READER_ROLE = "cuentas_reader"
+#: The dashboard's reviewer desk: sign-in and review requests only (migration 0025, issue 14.8).
+REVIEW_ROLE = "cuentas_review"
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -92,13 +97,25 @@ def connection(url: str, schema: str, **kw: object) -> Iterator[psycopg2.extensi
         conn.close()
 
 
+def role_url(url: str, role: str) -> str:
+    """``url``'s server and database as ``role``, with no password (none of the writer's credential)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=f"{role}@{netloc}").geturl()
+
+
 def reader_url(settings: Settings, writer_url: str) -> str:
     """The read-only dashboard URL: DASHBOARD_DATABASE_URL, else the writer's server as the reader role."""
     if settings.dashboard_database_url:
         return settings.dashboard_database_url
-    parts = urlsplit(writer_url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    return parts._replace(netloc=f"{READER_ROLE}@{netloc}").geturl()
+    return role_url(writer_url, READER_ROLE)
+
+
+def review_url(settings: Settings, writer_url: str) -> str:
+    """The reviewer desk's URL: REVIEW_DATABASE_URL, else the writer's server as the review role."""
+    if settings.review_database_url:
+        return settings.review_database_url
+    return role_url(writer_url, REVIEW_ROLE)
 
 
 # --- migrations --------------------------------------------------------------------
@@ -162,7 +179,8 @@ def migrate(url: str, schema: str) -> list[str]:
                 continue
             with conn.cursor() as cur:
                 cur.execute(sql.SQL("SET LOCAL search_path TO {}, public").format(sql.Identifier(schema)))
-                cur.execute(text.replace("{{schema}}", schema).replace("{{reader}}", READER_ROLE))
+                cur.execute(text.replace("{{schema}}", schema).replace("{{reader}}", READER_ROLE)
+                            .replace("{{review}}", REVIEW_ROLE))
                 cur.execute(
                     "INSERT INTO schema_migrations(version, name, checksum) VALUES (%s, %s, %s)",
                     (version, name, checksum),

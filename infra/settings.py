@@ -70,12 +70,20 @@ class Settings:
     dashboard_database_url: str = _s(
         "DASHBOARD_DATABASE_URL", "", "PostgreSQL URL for the public dashboard (read-only role). Unset: derived from DATABASE_URL with the reader role.", secret=True
     )
+    review_database_url: str = _s(
+        "REVIEW_DATABASE_URL", "", "PostgreSQL URL for the dashboard's reviewer desk (role cuentas_review: sign-in and review requests, nothing else). Unset: derived from DATABASE_URL with that role.", secret=True
+    )
+    review_requests_interval_s: float = _s("REVIEW_REQUESTS_INTERVAL_S", 1.0, "How often the processors apply reviewers' requests (the dashboard only records them).")
     database_schema: str = _s("DATABASE_SCHEMA", "cuentas", "Schema holding the platform's tables (lets tests isolate themselves).")
     embedded_postgres_port: int = _s("EMBEDDED_POSTGRES_PORT", 15432, "Port of the embedded PostgreSQL on 127.0.0.1 (0: any free port).")
     # --- dashboard -------------------------------------------------------------
     dashboard_host: str = _s("DASHBOARD_HOST", "127.0.0.1", "Address the dashboard listens on.")
     dashboard_port: int = _s("DASHBOARD_PORT", 8501, "Port of the dashboard.")
-    min_group_size: int = _s("MIN_GROUP_SIZE", 5, "Aggregates over fewer distinct senders than this are not shown.")
+    min_group_size: int = _s("MIN_GROUP_SIZE", 5, "Aggregates over fewer transfers than this are not shown (the public record cannot count people: pseudonyms are per transfer).")
+    sign_in_max_failures_per_minute: int = _s(
+        "SIGN_IN_MAX_FAILURES_PER_MINUTE", 30,
+        "Failed reviewer sign-ins per minute, over all user names, beyond which every sign-in is refused until the minute passes (besides the per-name lockout); 0: no global limit.",
+    )
     # --- the public static site: receipt check page and documents ------------------
     public_dir: str = _s("PUBLIC_DIR", "", "Folder of the public static site: the receipt check page, receipt documents (receipts/), the latest cosigned checkpoint and the public verifier keys. Unset: <data dir>/public.")
     receipt_check_host: str = _s("RECEIPT_CHECK_HOST", "127.0.0.1", "Address the static server of `cuentas up` (the receipt check page and documents) listens on.")
@@ -111,6 +119,9 @@ class Settings:
     payout_grace_hours: float = _s("PAYOUT_GRACE_HOURS", _TH.payout_grace / timedelta(hours=1), "Hours after the promised time after which a missing payout is a loss, not a delay.")
     no_milestone_days: float = _s("NO_MILESTONE_DAYS", _TH.no_milestone_period / timedelta(days=1), "Days after funds arrive within which a milestone must be reported.")
     unverified_days: float = _s("UNVERIFIED_DAYS", _TH.unverified_period / timedelta(days=1), "Days within which reported spending must be verified.")
+    cancellation_window_minutes: float = _s("CANCELLATION_WINDOW_MINUTES", _TH.cancellation_window / timedelta(minutes=1), "A transfer cancelled this soon after it was sent must be refunded with its fee (12 CFR 1005.34(a)).")
+    refund_period_business_days: int = _s("REFUND_PERIOD_BUSINESS_DAYS", _TH.refund_period_business_days, "Business days (Mon-Fri, UTC) after a cancellation within which the refund is due (12 CFR 1005.34(b)).")
+    funds_return_days: float = _s("FUNDS_RETURN_DAYS", _TH.funds_return_period / timedelta(days=1), "Days after a project's cancellation within which the money it owes each party must be returned.")
     clock_lateness_s: float = _s("CLOCK_LATENESS_S", 3600.0, "Event-time lateness allowed before deadlines fire (out-of-order tolerance).")
     clock_idle_s: float = _s("CLOCK_IDLE_S", 10.0, "A partition with no new events for this long (wall clock) stops holding the event-time clock back.")
 

@@ -50,6 +50,7 @@ from schemas.keys import ALG_ED25519, parse_verifier_key
 from schemas.times import parse_time
 
 __all__ = [
+    "DECLARED_NAMES",
     "EVENT_TYPES",
     "REGISTRY_EVENT_TYPES",
     "ROLES_BY_KIND",
@@ -124,6 +125,25 @@ _REGISTRY: Final = Registry().with_resources(
     )
     for s in _SCHEMAS.values()
 )
+
+
+def _declared_names(node: object, out: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict):
+            out.update(str(k) for k in props)
+        for v in node.values():
+            _declared_names(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _declared_names(v, out)
+    return out
+
+
+#: Every property name some schema file declares (envelope, header, payloads, shared
+#: definitions): the project's own words, so a schema path made of them carries
+#: nothing from the input it was found in (``schemas.rejections``).
+DECLARED_NAMES: Final[frozenset[str]] = frozenset(_declared_names(list(_SCHEMAS.values()), set()))
 
 
 def _validator_for(schema: Mapping[str, Any]) -> Validator:
@@ -498,7 +518,12 @@ REGISTRY_EVENT_TYPES: Final[tuple[str, ...]] = tuple(
 #: is a verifier's (a mirror club's, an auditor's), named by the project.
 ROLES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "operator": tuple(t for t in EVENT_TYPES if t.startswith("transfer.")),
-    "committee": ("project.registered", "milestone.reported"),
+    "committee": (
+        "project.registered",
+        "milestone.reported",
+        "project.cancelled",
+        "project.funds_returned",
+    ),
     "government": ("disbursement.pledged", "disbursement.made"),
     "platform": ("flag.changed",),
     "reviewer": ("flag.changed",),
@@ -659,6 +684,17 @@ def _check_project_registered(p: Mapping[str, Any]) -> None:
             )
 
 
+def _check_project_cancelled(p: Mapping[str, Any]) -> None:
+    seen: set[str] = set()
+    currencies = {r["amount"]["currency"] for r in p["returns"]}
+    for i, r in enumerate(p["returns"]):
+        if r["party"] in seen:
+            raise _fail(f"returns/{i}/party", f"party {r['party']!r} is listed twice")
+        seen.add(r["party"])
+    if len(currencies) > 1:
+        raise _fail("returns", "every amount to return is in the budget currency (one currency)")
+
+
 def _check_verifier_key(p: Mapping[str, Any], fld: str) -> None:
     try:
         vk = parse_verifier_key(p[fld], alg=ALG_ED25519)
@@ -697,6 +733,7 @@ def _check_flag_changed(p: Mapping[str, Any]) -> None:
 _SEMANTIC: Final[Mapping[str, Callable[[Mapping[str, Any]], None]]] = {
     "transfer.sent": _check_transfer_sent,
     "project.registered": _check_project_registered,
+    "project.cancelled": _check_project_cancelled,
     "publisher.registered": _check_publisher_registered,
     "publisher.key_rotated": _check_key_rotated,
     "flag.changed": _check_flag_changed,

@@ -15,8 +15,10 @@ a string ``enum`` with a ``title`` becomes a named ``Literal`` alias,
 ``array`` a ``list``, ``integer`` ``int`` and every other string ``str``
 (patterns and formats are the validator's business, not the type checker's).
 
-``--check`` also fails when the currency enum of ``common.v1.json`` and the
-ISO 4217 table of ``schemas/money.py`` disagree.
+It also writes the ``currency`` and ``country`` enums of ``common.v1.json`` from
+the maintained tables (``schemas.money.ISO_4217_MINOR_UNITS`` from ``iso4217``,
+``schemas.countries.ISO_3166_ALPHA2`` from ``pycountry``); ``--check`` fails when
+they disagree instead of writing.
 """
 
 from __future__ import annotations
@@ -32,9 +34,18 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urljoin
 
+from schemas.countries import ISO_3166_ALPHA2
 from schemas.money import ISO_4217_MINOR_UNITS
 
-__all__ = ["OUTPUT", "currency_mismatch", "generate", "load_schemas", "main"]
+__all__ = [
+    "OUTPUT",
+    "country_mismatch",
+    "currency_mismatch",
+    "generate",
+    "load_schemas",
+    "main",
+    "write_enums",
+]
 
 OUTPUT: Final = Path(__file__).with_name("types_gen.py")
 _BASE: Final = "https://cuentasclaras.org/schemas/"
@@ -221,13 +232,43 @@ def currency_mismatch(schemas: Mapping[str, Mapping[str, Any]] | None = None) ->
     return sorted(enum ^ set(ISO_4217_MINOR_UNITS))
 
 
+def country_mismatch(schemas: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """Codes in only one of the schema's country enum and ``ISO_3166_ALPHA2``."""
+    common = (load_schemas() if schemas is None else schemas)["common.v1.json"]
+    enum = set(common["$defs"]["country"]["enum"])
+    return sorted(enum ^ ISO_3166_ALPHA2)
+
+
+_COMMON: Final = Path(__file__).with_name("events") / "common.v1.json"
+
+
+def write_enums(path: Path = _COMMON) -> bool:
+    """Write the currency and country enums of ``common.v1.json`` from the maintained
+    tables (sorted); True if the file changed."""
+    text = path.read_text(encoding="utf-8")
+    common = json.loads(text)
+    common["$defs"]["currency"]["enum"] = sorted(ISO_4217_MINOR_UNITS)
+    common["$defs"]["country"]["enum"] = sorted(ISO_3166_ALPHA2)
+    new = json.dumps(common, indent=2, ensure_ascii=False) + "\n"
+    if new == text:
+        return False
+    path.write_text(new, encoding="utf-8")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m schemas.codegen", description=__doc__)
     parser.add_argument("--check", action="store_true", help="exit 1 if types_gen.py is stale")
     args = parser.parse_args(argv)
+    if not args.check and write_enums():
+        print(f"wrote the currency and country enums of {_COMMON.name}")
     mismatch = currency_mismatch()
     if mismatch:
-        print(f"currency enum and schemas/money.py disagree on: {', '.join(mismatch)}")
+        print(f"currency enum and schemas/money.py (iso4217) disagree on: {', '.join(mismatch)}")
+        return 1
+    countries = country_mismatch()
+    if countries:
+        print(f"country enum and schemas/countries.py (pycountry) disagree on: {', '.join(countries)}")
         return 1
     source = generate()
     if args.check:

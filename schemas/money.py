@@ -5,9 +5,11 @@ unit of their currency (cents for USD, centavos for MXN, whole units for
 JPY or CLP).  Floats never carry money: a binary float cannot hold 0.10
 exactly, and two parties rounding differently would sign different numbers.
 
-``ISO_4217_MINOR_UNITS`` is the one table of currencies the platform knows.
-The ``currency`` enum in ``schemas/events/common.v1.json`` must list exactly
-these codes; ``tests/unit/test_schemas_roundtrip.py`` asserts that they agree.
+``ISO_4217_MINOR_UNITS`` is the one table of currencies the platform knows,
+read from the maintained ``iso4217`` package (ISO 4217 with its minor units),
+not written by hand.  The ``currency`` enum in ``schemas/events/common.v1.json``
+is written from it by ``python -m schemas.codegen`` (``--check`` and
+``tests/unit/test_schemas_roundtrip.py`` assert that they agree).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Final, NamedTuple
+
+import iso4217
 
 from schemas.errors import MalformedInput
 
@@ -39,170 +44,33 @@ __all__ = [
 #: survives any JSON reader that uses IEEE 754 doubles; RFC 8785 section 3.2.2.3).
 MAX_AMOUNT = 10**15
 
-# ISO 4217 List One, current currencies with a defined minor unit (SIX list
-# published 2026).  Left out on purpose: codes whose minor unit is "N.A."
-# (precious metals XAU/XAG/XPD/XPT, bond-market units XBA-XBD, XDR, XSU, XUA,
-# the test and "no currency" codes XTS/XXX) and the List Two fund codes
-# (BOV, CHE, CHW, CLF, COU, MXV, USN, UYI, UYW, XAD), which no remittance or
-# matching fund settles in.  Withdrawn codes (ANG -> XCG in 2025, BGN -> EUR
-# in 2026, HRK, SLL, ZWL -> ZWG, CUC...) are not accepted for new events.
-ISO_4217_MINOR_UNITS: Mapping[str, int] = {
-    "AED": 2,
-    "AFN": 2,
-    "ALL": 2,
-    "AMD": 2,
-    "AOA": 2,
-    "ARS": 2,
-    "AUD": 2,
-    "AWG": 2,
-    "AZN": 2,
-    "BAM": 2,
-    "BBD": 2,
-    "BDT": 2,
-    "BHD": 3,
-    "BIF": 0,
-    "BMD": 2,
-    "BND": 2,
-    "BOB": 2,
-    "BRL": 2,
-    "BSD": 2,
-    "BTN": 2,
-    "BWP": 2,
-    "BYN": 2,
-    "BZD": 2,
-    "CAD": 2,
-    "CDF": 2,
-    "CHF": 2,
-    "CLP": 0,
-    "CNY": 2,
-    "COP": 2,
-    "CRC": 2,
-    "CUP": 2,
-    "CVE": 2,
-    "CZK": 2,
-    "DJF": 0,
-    "DKK": 2,
-    "DOP": 2,
-    "DZD": 2,
-    "EGP": 2,
-    "ERN": 2,
-    "ETB": 2,
-    "EUR": 2,
-    "FJD": 2,
-    "FKP": 2,
-    "GBP": 2,
-    "GEL": 2,
-    "GHS": 2,
-    "GIP": 2,
-    "GMD": 2,
-    "GNF": 0,
-    "GTQ": 2,
-    "GYD": 2,
-    "HKD": 2,
-    "HNL": 2,
-    "HTG": 2,
-    "HUF": 2,
-    "IDR": 2,
-    "ILS": 2,
-    "INR": 2,
-    "IQD": 3,
-    "IRR": 2,
-    "ISK": 0,
-    "JMD": 2,
-    "JOD": 3,
-    "JPY": 0,
-    "KES": 2,
-    "KGS": 2,
-    "KHR": 2,
-    "KMF": 0,
-    "KPW": 2,
-    "KRW": 0,
-    "KWD": 3,
-    "KYD": 2,
-    "KZT": 2,
-    "LAK": 2,
-    "LBP": 2,
-    "LKR": 2,
-    "LRD": 2,
-    "LSL": 2,
-    "LYD": 3,
-    "MAD": 2,
-    "MDL": 2,
-    "MGA": 2,
-    "MKD": 2,
-    "MMK": 2,
-    "MNT": 2,
-    "MOP": 2,
-    "MRU": 2,
-    "MUR": 2,
-    "MVR": 2,
-    "MWK": 2,
-    "MXN": 2,
-    "MYR": 2,
-    "MZN": 2,
-    "NAD": 2,
-    "NGN": 2,
-    "NIO": 2,
-    "NOK": 2,
-    "NPR": 2,
-    "NZD": 2,
-    "OMR": 3,
-    "PAB": 2,
-    "PEN": 2,
-    "PGK": 2,
-    "PHP": 2,
-    "PKR": 2,
-    "PLN": 2,
-    "PYG": 0,
-    "QAR": 2,
-    "RON": 2,
-    "RSD": 2,
-    "RUB": 2,
-    "RWF": 0,
-    "SAR": 2,
-    "SBD": 2,
-    "SCR": 2,
-    "SDG": 2,
-    "SEK": 2,
-    "SGD": 2,
-    "SHP": 2,
-    "SLE": 2,
-    "SOS": 2,
-    "SRD": 2,
-    "SSP": 2,
-    "STN": 2,
-    "SVC": 2,
-    "SYP": 2,
-    "SZL": 2,
-    "THB": 2,
-    "TJS": 2,
-    "TMT": 2,
-    "TND": 3,
-    "TOP": 2,
-    "TRY": 2,
-    "TTD": 2,
-    "TWD": 2,
-    "TZS": 2,
-    "UAH": 2,
-    "UGX": 0,
-    "USD": 2,
-    "UYU": 2,
-    "UZS": 2,
-    "VED": 2,
-    "VES": 2,
-    "VND": 0,
-    "VUV": 0,
-    "WST": 2,
-    "XAF": 0,
-    "XCD": 2,
-    "XCG": 2,
-    "XOF": 0,
-    "XPF": 0,
-    "YER": 2,
-    "ZAR": 2,
-    "ZMW": 2,
-    "ZWG": 2,
-}
+def _iso_4217_minor_units() -> dict[str, int]:
+    """Current ISO 4217 currencies with a defined minor unit, from the maintained
+    ``iso4217`` package (the SIX/ISO list it ships, ``iso4217.__published__``).
+
+    Left out on purpose, by the list's own data rather than by a hand-written table:
+    codes whose minor unit is "N.A." (precious metals XAU/XAG/XPD/XPT, bond-market
+    units XBA-XBD, XDR, XSU, XUA, the test and "no currency" codes XTS/XXX) and the
+    fund codes the list marks ``IsFund`` (BOV, CHE, CHW, CLF, COU, MXV, USN, UYI),
+    which no remittance or matching fund settles in.  Withdrawn codes (ANG, HRK,
+    SLL, ZWL, CUC...) are not on the current list, so they are refused for new events.
+    """
+    funds = {
+        code.text
+        for entry in iso4217.raw_xml.iter("CcyNtry")
+        if (name := entry.find("CcyNm")) is not None
+        and name.attrib.get("IsFund")
+        and (code := entry.find("Ccy")) is not None
+    }
+    return {
+        c.code: int(c.exponent)
+        for c in sorted(iso4217.Currency, key=lambda c: c.code)
+        if c.exponent is not None and c.code not in funds
+    }
+
+
+#: ISO 4217 alphabetic code -> minor-unit exponent (2 for USD, 0 for JPY, 3 for KWD).
+ISO_4217_MINOR_UNITS: Final[Mapping[str, int]] = MappingProxyType(_iso_4217_minor_units())
 
 
 def minor_units(currency: str) -> int:

@@ -9,9 +9,17 @@ intentions: no payload field can hold free text):
 * People appear only as pseudonyms: ``ben_``/``snd_``/``rev_``/``acct_`` +
   26 base32 characters of an HMAC keyed by a secret the publishing operator
   or platform keeps off the record.  Without the secret a pseudonym cannot
-  be linked back to a person, nor a person forward to a pseudonym; the same
-  person gets the same pseudonym from one publisher (so patterns such as
-  "paid twice" stay visible), and different secrets give unrelated ones.
+  be linked back to a person, nor a person forward to a pseudonym, and
+  different secrets give unrelated ones.
+* Senders and beneficiaries get a new pseudonym on every transfer
+  (:func:`transfer_pseudonym`: the HMAC covers the transfer id too), so no
+  public field links two transfers of one person: one seized receipt, or a
+  copy of the whole log, shows each transfer alone (issue 14.6).  Whoever
+  holds the secret and knows the person (the operator) can still derive the
+  pseudonym of any of that person's transfers (``cuentas pseudonyms``); any
+  per-person view ("paid twice", a person's history) is the operator's, from
+  its own private data, never the public record's.  Reviewers (``rev_``)
+  keep one pseudonym (:func:`pseudonym`): they act in public and answer for it.
 * A migrant finds their own transfer with the receipt code the operator
   printed on their receipt.  The record only holds ``receipt_digest(code)``;
   the code has 80 random-looking bits derived from the operator's secret, so
@@ -38,6 +46,7 @@ __all__ = [
     "pseudonym",
     "receipt_code",
     "receipt_digest",
+    "transfer_pseudonym",
 ]
 
 PseudonymKind = Literal["ben", "snd", "rev", "acct"]
@@ -54,6 +63,7 @@ _CONFUSABLE: Final = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS: Final = frozenset(" \t\r\n\u00a0-\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
 _RECEIPT_DOMAIN: Final = b"cuentas-claras/receipt/v1\x00"
 _DIGEST_DOMAIN: Final = b"cuentas-claras/receipt-digest/v1\x00"
+_TRANSFER_PSEUDONYM_DOMAIN: Final = b"cuentas-claras/transfer-pseudonym/v1\x00"
 _BAD_CODE: Final = (
     "That receipt code does not look right. It looks like CC-XXXX-XXXX-XXXX-XXXX: "
     "16 letters and numbers after CC. Please check it against your receipt."
@@ -83,6 +93,33 @@ def pseudonym(secret: bytes, kind: PseudonymKind, identifier: str) -> str:
     if not isinstance(identifier, str) or not identifier:
         raise MalformedInput("the identifier to pseudonymize is empty", reason="pseudonym")
     message = kind.encode("ascii") + b"\x00" + unicodedata.normalize("NFC", identifier).encode()
+    mac = hmac.new(secret, message, hashlib.sha256).digest()[:16]
+    return f"{kind}_{base64.b32encode(mac).decode('ascii').rstrip('=').lower()}"
+
+
+def transfer_pseudonym(secret: bytes, kind: PseudonymKind, identifier: str, transfer_id: str) -> str:
+    """The pseudonym of one person on one transfer: ``kind`` + ``_`` + 26 base32 characters.
+
+    ``base32(HMAC-SHA256(secret, domain || kind || 0x00 || NFC(identifier) || 0x00 || transfer_id)[:16])``.
+    A different transfer id gives an unrelated pseudonym (HMAC is a PRF), so
+    the public record cannot link two transfers of the same person; the same
+    (secret, person, transfer) always gives the same one, so every publisher
+    holding the secret (the operator, and the payout agent it shares the
+    derivation with) names the beneficiary of a transfer alike on
+    ``transfer.sent`` and ``transfer.paid_out``.  The domain keeps these from
+    ever equalling a stable :func:`pseudonym` of the same person.
+    """
+    _check_secret(secret)
+    if kind not in PSEUDONYM_KINDS:
+        raise MalformedInput(
+            f"pseudonym kind must be one of {', '.join(PSEUDONYM_KINDS)}", reason="pseudonym"
+        )
+    if not isinstance(identifier, str) or not identifier:
+        raise MalformedInput("the identifier to pseudonymize is empty", reason="pseudonym")
+    if not isinstance(transfer_id, str) or not transfer_id or "\x00" in transfer_id:
+        raise MalformedInput("a transfer pseudonym needs the transfer id", reason="pseudonym")
+    message = (_TRANSFER_PSEUDONYM_DOMAIN + kind.encode("ascii") + b"\x00"
+               + unicodedata.normalize("NFC", identifier).encode() + b"\x00" + transfer_id.encode())
     mac = hmac.new(secret, message, hashlib.sha256).digest()[:16]
     return f"{kind}_{base64.b32encode(mac).decode('ascii').rstrip('=').lower()}"
 

@@ -27,6 +27,7 @@ __all__ = [
     "FlagStatus",
     "FlagSubject",
     "FlagType",
+    "FundsReturn",
     "Milestone",
     "MilestoneReported",
     "MilestoneVerified",
@@ -34,13 +35,16 @@ __all__ = [
     "Parties",
     "Party",
     "PartyLevel",
+    "ProjectCancelled",
     "ProjectFundDestination",
+    "ProjectFundsReturned",
     "ProjectRegistered",
     "ProjectType",
     "PublisherKeyRotated",
     "PublisherKind",
     "PublisherRegistered",
     "PublisherRevoked",
+    "ReturnParty",
     "RevocationReason",
     "Role",
     "Severity",
@@ -198,12 +202,14 @@ CurrencyCode = Literal[
     "UGX",
     "USD",
     "UYU",
+    "UYW",
     "UZS",
     "VED",
     "VES",
     "VND",
     "VUV",
     "WST",
+    "XAD",
     "XAF",
     "XCD",
     "XCG",
@@ -232,6 +238,7 @@ class DisbursementMade(TypedDict):
     amount: Money
     made_at: str
     reference: str
+    fx_rate: NotRequired[str]
 
 
 class DisbursementPledged(TypedDict):
@@ -289,6 +296,12 @@ FlagType = Literal[
     "revoked_key_used",
     "authority_violation",
     "published_late",
+    "wrong_beneficiary",
+    "refund_late",
+    "refund_missing",
+    "refund_short",
+    "fx_rate_undisclosed",
+    "funds_unreturned",
 ]
 
 
@@ -353,6 +366,7 @@ class MilestoneReported(TypedDict):
     progress_pct: int
     reported_at: str
     evidence: list[str]
+    fx_rate: NotRequired[str]
 
 
 VerificationOutcome = Literal["confirmed", "disputed"]
@@ -368,24 +382,288 @@ class MilestoneVerified(TypedDict):
     outcome: VerificationOutcome
 
 
+ReturnParty = Literal["club", "municipal", "state", "federal"]
+
+
+class FundsReturn(TypedDict):
+    party: ReturnParty
+    amount: Money
+
+
+class ProjectCancelled(TypedDict):
+    """The committee that registered a project cancels it and states the money it owes back to
+    each party, in the budget currency. Published by the registering committee only; the first
+    cancellation in the log stands. Unreturned money after FUNDS_RETURN_DAYS raises
+    funds_unreturned.
+    """
+
+    project_id: str
+    cancelled_at: str
+    returns: list[FundsReturn]
+
+
+class ProjectFundsReturned(TypedDict):
+    """The committee of a cancelled project returned money to one party (budget currency).
+    Published by the registering committee only.
+    """
+
+    project_id: str
+    party: ReturnParty
+    amount: Money
+    returned_at: str
+    reference: NotRequired[str]
+
+
 CountryCode = Literal[
+    "AD",
+    "AE",
+    "AF",
+    "AG",
+    "AI",
+    "AL",
+    "AM",
+    "AO",
+    "AQ",
+    "AR",
+    "AS",
+    "AT",
+    "AU",
+    "AW",
+    "AX",
+    "AZ",
+    "BA",
+    "BB",
+    "BD",
+    "BE",
+    "BF",
+    "BG",
+    "BH",
+    "BI",
+    "BJ",
+    "BL",
+    "BM",
+    "BN",
+    "BO",
+    "BQ",
+    "BR",
+    "BS",
+    "BT",
+    "BV",
+    "BW",
+    "BY",
     "BZ",
     "CA",
+    "CC",
+    "CD",
+    "CF",
+    "CG",
+    "CH",
+    "CI",
+    "CK",
+    "CL",
+    "CM",
+    "CN",
     "CO",
     "CR",
+    "CU",
+    "CV",
+    "CW",
+    "CX",
+    "CY",
+    "CZ",
+    "DE",
+    "DJ",
+    "DK",
+    "DM",
     "DO",
+    "DZ",
     "EC",
+    "EE",
+    "EG",
+    "EH",
+    "ER",
     "ES",
+    "ET",
+    "FI",
+    "FJ",
+    "FK",
+    "FM",
+    "FO",
+    "FR",
+    "GA",
+    "GB",
+    "GD",
+    "GE",
+    "GF",
+    "GG",
+    "GH",
+    "GI",
+    "GL",
+    "GM",
+    "GN",
+    "GP",
+    "GQ",
+    "GR",
+    "GS",
     "GT",
+    "GU",
+    "GW",
+    "GY",
+    "HK",
+    "HM",
     "HN",
+    "HR",
     "HT",
+    "HU",
+    "ID",
+    "IE",
+    "IL",
+    "IM",
+    "IN",
+    "IO",
+    "IQ",
+    "IR",
+    "IS",
+    "IT",
+    "JE",
+    "JM",
+    "JO",
+    "JP",
+    "KE",
+    "KG",
+    "KH",
+    "KI",
+    "KM",
+    "KN",
+    "KP",
+    "KR",
+    "KW",
+    "KY",
+    "KZ",
+    "LA",
+    "LB",
+    "LC",
+    "LI",
+    "LK",
+    "LR",
+    "LS",
+    "LT",
+    "LU",
+    "LV",
+    "LY",
+    "MA",
+    "MC",
+    "MD",
+    "ME",
+    "MF",
+    "MG",
+    "MH",
+    "MK",
+    "ML",
+    "MM",
+    "MN",
+    "MO",
+    "MP",
+    "MQ",
+    "MR",
+    "MS",
+    "MT",
+    "MU",
+    "MV",
+    "MW",
     "MX",
+    "MY",
+    "MZ",
+    "NA",
+    "NC",
+    "NE",
+    "NF",
+    "NG",
     "NI",
+    "NL",
+    "NO",
+    "NP",
+    "NR",
+    "NU",
+    "NZ",
+    "OM",
     "PA",
     "PE",
+    "PF",
+    "PG",
+    "PH",
+    "PK",
+    "PL",
+    "PM",
+    "PN",
+    "PR",
+    "PS",
+    "PT",
+    "PW",
+    "PY",
+    "QA",
+    "RE",
+    "RO",
+    "RS",
+    "RU",
+    "RW",
+    "SA",
+    "SB",
+    "SC",
+    "SD",
+    "SE",
+    "SG",
+    "SH",
+    "SI",
+    "SJ",
+    "SK",
+    "SL",
+    "SM",
+    "SN",
+    "SO",
+    "SR",
+    "SS",
+    "ST",
     "SV",
+    "SX",
+    "SY",
+    "SZ",
+    "TC",
+    "TD",
+    "TF",
+    "TG",
+    "TH",
+    "TJ",
+    "TK",
+    "TL",
+    "TM",
+    "TN",
+    "TO",
+    "TR",
+    "TT",
+    "TV",
+    "TW",
+    "TZ",
+    "UA",
+    "UG",
+    "UM",
     "US",
+    "UY",
+    "UZ",
+    "VA",
+    "VC",
     "VE",
+    "VG",
+    "VI",
+    "VN",
+    "VU",
+    "WF",
+    "WS",
+    "YE",
+    "YT",
+    "ZA",
+    "ZM",
+    "ZW",
 ]
 
 
@@ -447,6 +725,7 @@ class ProjectRegistered(TypedDict):
     milestones: list[Milestone]
     agreement_signed_at: str
     verifiers: NotRequired[list[str]]
+    shares_due: NotRequired[str]
 
 
 class PublisherKeyRotated(TypedDict):
@@ -482,6 +761,8 @@ Role = Literal[
     "disbursement.pledged",
     "disbursement.made",
     "flag.changed",
+    "project.cancelled",
+    "project.funds_returned",
 ]
 
 
@@ -542,6 +823,8 @@ class TransferPaidOut(TypedDict):
     paid: Money
     paid_at: str
     payout_ref: str
+    fx_rate: NotRequired[str]
+    beneficiary: NotRequired[str]
 
 
 class TransferRefunded(TypedDict):
@@ -550,6 +833,7 @@ class TransferRefunded(TypedDict):
     transfer_id: str
     refunded: Money
     refunded_at: str
+    fx_rate: NotRequired[str]
 
 
 Corridor = TypedDict(
@@ -605,6 +889,8 @@ EventType = Literal[
     "flag.changed",
     "milestone.reported",
     "milestone.verified",
+    "project.cancelled",
+    "project.funds_returned",
     "project.registered",
     "publisher.key_rotated",
     "publisher.registered",
@@ -623,6 +909,8 @@ PAYLOAD_TYPES: dict[str, type] = {
     "flag.changed": FlagChanged,
     "milestone.reported": MilestoneReported,
     "milestone.verified": MilestoneVerified,
+    "project.cancelled": ProjectCancelled,
+    "project.funds_returned": ProjectFundsReturned,
     "project.registered": ProjectRegistered,
     "publisher.key_rotated": PublisherKeyRotated,
     "publisher.registered": PublisherRegistered,

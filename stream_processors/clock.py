@@ -10,18 +10,30 @@ Flink's watermark idleness, so a quiet partition cannot stop time, while a
 partition still holding a backlog always counts, however long it waits its
 turn.  The gate contributes its partitions too, so events still queued
 upstream hold the clock back; when every partition is idle, everything
-sent has been applied and the clock is the latest event time seen.  Tests (and operators replaying history) pin the clock with
-``clock_override`` instead of sleeping.
+sent has been applied and the clock is the latest event time seen.  Tests
+(and operators replaying history) pin the clock with ``clock_override``
+instead of sleeping.
+
+The clock only moves forward.  The minimum above can step back: an idle
+partition that becomes active again with an older watermark re-enters it.
+Evaluated at the lower reading, a flag already public would be withdrawn and
+later restored (history open, withdrawn, open).  So every reading a writer
+acts on is recorded in ``clock_floor`` in the same transaction as its effects,
+and a reading is never below the highest recorded one: what a deadline made
+public stays public.  One row per writer process keeps workers from waiting on
+each other's row lock.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg2.extras import execute_values
 
-__all__ = ["advance", "now", "pin", "unpin", "stale_backlog_s"]
+__all__ = ["advance", "now", "pin", "unpin", "stale_backlog_s", "writer_id"]
 
 
 def advance(cur: Any, group: str, marks: dict[tuple[str, int], datetime],
@@ -45,7 +57,17 @@ def stale_backlog_s(idle_s: float) -> float:
     return max(60.0, 10 * idle_s)
 
 
-def now(cur: Any, lateness: timedelta, idle_s: float = 10.0) -> datetime | None:
+def writer_id(group: str) -> str:
+    """This process's row in ``clock_floor`` for one consumer group."""
+    return f"{group}@{socket.gethostname()}:{os.getpid()}"
+
+
+def now(cur: Any, lateness: timedelta, idle_s: float = 10.0, *, writer: str | None = None) -> datetime | None:
+    """The shared clock: never below a reading any writer has acted on.
+
+    ``writer`` (from :func:`writer_id`) records this reading as acted on, in the
+    caller's transaction; readers that change nothing public pass none.
+    """
     cur.execute("SELECT now FROM clock_override WHERE id = 1")
     row = cur.fetchone()
     if row:
@@ -56,12 +78,21 @@ def now(cur: Any, lateness: timedelta, idle_s: float = 10.0) -> datetime | None:
         # with a broker restart, leaving a backlog that will never be read)
         "SELECT min(watermark) FILTER (WHERE updated_at > now() - make_interval(secs => %s)"
         "   OR (NOT caught_up AND updated_at > now() - make_interval(secs => %s))),"
-        " max(watermark) FROM clock_partitions",
+        " max(watermark), (SELECT max(floor) FROM clock_floor) FROM clock_partitions",
         (idle_s, stale_backlog_s(idle_s)),
     )
-    active_low, high = cur.fetchone()
+    active_low, high, floor = cur.fetchone()
     t = active_low if active_low is not None else high
-    return None if t is None else t - lateness
+    reading = None if t is None else t - lateness
+    if floor is not None and (reading is None or reading < floor):
+        return floor  # type: ignore[no-any-return]
+    if reading is not None and writer is not None and (floor is None or reading > floor):
+        cur.execute(
+            "INSERT INTO clock_floor (writer, floor) VALUES (%s, %s) ON CONFLICT (writer) DO UPDATE"
+            " SET floor = GREATEST(clock_floor.floor, EXCLUDED.floor), updated_at = now()",
+            (writer, reading),
+        )
+    return reading
 
 
 def pin(cur: Any, at: datetime) -> None:
@@ -71,4 +102,5 @@ def pin(cur: Any, at: datetime) -> None:
 
 
 def unpin(cur: Any) -> None:
+    """Back to the shared clock (readings recorded while pinned were none)."""
     cur.execute("DELETE FROM clock_override")

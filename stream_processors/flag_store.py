@@ -284,11 +284,12 @@ def recount_open_flags(cur: Any, project_ids: Sequence[str]) -> None:
 
 
 def apply_review(cur: Any, keys: PlatformKeys, flag_id: str, new_status: str, reviewer_id: str,
-                 reason_code: str) -> bool:
-    """A signed-in reviewer's decision on one flag, in the caller's transaction.
+                 reason_code: str) -> str | None:
+    """A signed-in reviewer's decision on one flag, in the caller's transaction; the logged event's id.
 
-    The public entry point for reviewer actions (the dashboard's watchdog page).
-    Locks the flag and checks the move against ``schemas.flag_workflow``: False,
+    The one entry point for reviewer actions (the review-requests timer,
+    :mod:`stream_processors.review_requests`, applying what the dashboard recorded).
+    Locks the flag and checks the move against ``schemas.flag_workflow``: None,
     with nothing written, when the flag is gone or its status no longer allows
     the move (someone else moved it first).  Otherwise the change becomes a
     signed ``flag.changed`` event under ``reviewer_id`` and the open-flag count
@@ -299,10 +300,10 @@ def apply_review(cur: Any, keys: PlatformKeys, flag_id: str, new_status: str, re
     fw = FlagWriter(cur, keys)
     row = fw._existing("flag_id = %s", (flag_id,)).get(flag_id)
     if row is None or not may_review(row["status"], new_status):
-        return False
+        return None
     fw._change(row, new_status, reviewer_id, reason_code, datetime.now(UTC))
     fw._update(row, row["amount_at_stake"])
-    fw.finish()
+    envs = fw.finish()
     if row["subject_kind"] == "project":
         recount_open_flags(cur, [row["subject_id"]])
-    return True
+    return envs[0].event_id if envs else None

@@ -24,7 +24,14 @@ Counting, per class:
 
 ``status_mismatch`` counts expected flags found with another status (a flag
 expected ``resolved`` still ``open``, say); they still count as found.
+
+``pending`` counts expected flags not raised yet whose subject is still inside
+a waiting period the platform knows of (``waiting``: a deadline the event-time
+clock has not reached, a sequence gap younger than its quiet time, events not
+reconciled yet): neither found nor missed, each listed with why in
+``pending_detail``, so a check run too early says "wait" instead of "missed".
 """
+
 
 from __future__ import annotations
 
@@ -53,7 +60,7 @@ def flag_identity(flag: Mapping[str, Any]) -> FlagKey:
 
 
 def _empty() -> dict[str, Any]:
-    return {"tp": 0, "fp": 0, "fn": 0, "status_mismatch": 0}
+    return {"tp": 0, "fp": 0, "fn": 0, "status_mismatch": 0, "pending": 0, "pending_detail": []}
 
 
 def score(
@@ -61,12 +68,17 @@ def score(
     flags: Iterable[Mapping[str, Any]],
     *,
     ignore_statuses: Iterable[str] = _TERMINAL,
+    waiting: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``{class: {"tp", "fp", "fn", "precision", "recall", "status_mismatch"}}``, classes sorted.
+    """``{class: {"tp", "fp", "fn", "precision", "recall", "status_mismatch", "pending",
+    "pending_detail"}}``, classes sorted.
 
     Flags whose status is in ``ignore_statuses`` (dismissed or withdrawn by
     default: a reviewer or the platform took them back) are left out.
+    ``waiting`` maps ``(subject_kind, subject_id)`` to why its flags may still
+    come (see the module docstring).
     """
+    waiting = waiting or {}
     ignored = frozenset(ignore_statuses)
     # One entry per flag identity, last status wins (a flag's history collapses).
     seen: dict[FlagKey, str | None] = {}
@@ -98,7 +110,13 @@ def score(
                 match = cand
                 break
         if match is None:
-            row["fn"] += 1
+            why = waiting.get(loose[1:])
+            if why is not None:
+                row["pending"] += 1
+                row["pending_detail"].append(
+                    {"flag_type": loose[0], "subject_kind": loose[1], "subject_id": loose[2], "why": why})
+            else:
+                row["fn"] += 1
             continue
         used.add(match)
         row["tp"] += 1
@@ -155,4 +173,9 @@ def render_table(scores: Mapping[str, Mapping[str, Any]], locale: str = DEFAULT_
     recall = tp / (tp + fn) if tp + fn else 1.0
     lines.append("-" * len(header))
     lines.append(f"{'all':<26} {n(tp):>6} {n(fp):>6} {n(fn):>6} {r(precision):>9} {r(recall):>7}")
+    waits = [(cls, d) for cls, row in scores.items() for d in row.get("pending_detail", ())]
+    if waits:
+        lines.append(f"pending (not counted; still inside a waiting period): {n(len(waits))}")
+        lines += [f"  {cls}: {d['flag_type']} on {d['subject_kind']} {d['subject_id']}: {d['why']}"
+                  for cls, d in waits]
     return "\n".join(lines)

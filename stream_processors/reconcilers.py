@@ -53,6 +53,9 @@ def thresholds(s: Settings) -> Thresholds:
         payout_grace=timedelta(hours=s.payout_grace_hours),
         no_milestone_period=timedelta(days=s.no_milestone_days),
         unverified_period=timedelta(days=s.unverified_days),
+        cancellation_window=timedelta(minutes=s.cancellation_window_minutes),
+        refund_period_business_days=s.refund_period_business_days,
+        funds_return_period=timedelta(days=s.funds_return_days),
     )
 
 
@@ -259,7 +262,6 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
         return [], []
     rows = []
     deltas: dict[tuple[Any, ...], list[int]] = {}
-    senders = []
     for tid, r in results.items():
         row = _transfer_row(r)
         rows.append((*[row[c] for c in _TCOLS], json.dumps(_flat(r.state), default=_json)))
@@ -269,11 +271,6 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
                 acc = deltas.setdefault(k, [0] * _SUMMARY_LEN)
                 for i, v in enumerate(_summary_vec(rr)):
                     acc[i] += sign * v
-        if tid not in old or _summary_key(old.get(tid)) is None:
-            k = _summary_key(row)
-            sent = next((e for e in by_id[tid] if e.event_type == "transfer.sent"), None)
-            if k is not None and sent is not None:
-                senders.append((*k, str(sent.payload.get("sender", ""))))
     # COPY into a per-connection staging table, then one upsert: the rows are
     # wide (24 columns and the state document) and quoting them into SQL text
     # was the largest single cost in the reconciler's profile.
@@ -285,26 +282,14 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
         + ", ".join(f"{c} = EXCLUDED.{c}" for c in _TCOLS[1:]) + ", state = EXCLUDED.state, updated_at = now()",
     )
     cur.execute("DELETE FROM transfers_in")
-    sender_counts: dict[tuple[Any, ...], int] = {}
-    if senders:
-        returned = execute_values(
-            cur,
-            "INSERT INTO summary_corridor_senders (day, corridor_from, corridor_to, operator, currency, sender)"
-            " VALUES %s ON CONFLICT DO NOTHING RETURNING day, corridor_from, corridor_to, operator, currency",
-            sorted(set(senders)), fetch=True,
-        )
-        for rec in returned:
-            sender_counts[tuple(rec)] = sender_counts.get(tuple(rec), 0) + 1
-    summary = [(*k, *v, sender_counts.get(k, 0)) for k, v in deltas.items() if any(v) or sender_counts.get(k)]
-    for k, n in sender_counts.items():
-        if k not in deltas:
-            summary.append((*k, *([0] * _SUMMARY_LEN), n))
+    # No count of people: pseudonyms are per transfer (issue 14.6), so the record cannot tell
+    # how many people a group holds; small-group suppression counts transfers (dashboard overview).
+    summary = [(*k, *v) for k, v in deltas.items() if any(v)]
     if summary:
         execute_values(
             cur,
             "INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers,"
-            " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects, paid_value,"
-            " senders)"
+            " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects, paid_value)"
             " VALUES %s ON CONFLICT (day, corridor_from, corridor_to, operator, currency) DO UPDATE SET"
             " transfers = summary_corridor_day.transfers + EXCLUDED.transfers,"
             " sent_amount = summary_corridor_day.sent_amount + EXCLUDED.sent_amount,"
@@ -314,8 +299,7 @@ def apply_transfer_events(cur: Any, evts: Sequence[Evt], now_fn: Callable[[], da
             " paid_within_1h = summary_corridor_day.paid_within_1h + EXCLUDED.paid_within_1h,"
             " paid_within_1d = summary_corridor_day.paid_within_1d + EXCLUDED.paid_within_1d,"
             " to_projects = summary_corridor_day.to_projects + EXCLUDED.to_projects,"
-            " paid_value = summary_corridor_day.paid_value + EXCLUDED.paid_value,"
-            " senders = summary_corridor_day.senders + EXCLUDED.senders",
+            " paid_value = summary_corridor_day.paid_value + EXCLUDED.paid_value",
             sorted(summary, key=lambda r: tuple(str(x) for x in r[:5])),
         )
     shown = {tid: visible_flags(r.flags, now, r.next_deadline) for tid, r in results.items()}
@@ -401,8 +385,9 @@ def _write_projects(cur: Any, results: dict[str, ProjectResult]) -> None:
         rows.append((p, s.status, s.club_id, s.federation_id, s.country, s.state, s.municipality, s.project_type,
                      s.currency, s.budget, s.club_received, s.disbursed, s.spent, s.funds_received,
                      json.dumps(_flat(s), default=_json)))
-        parties += [(p, x.level, x.party_id, x.share_bps, x.owed, x.pledged, x.disbursed, x.latest_due, x.status)
-                    for x in r.parties]
+        # latest_due holds the party's deadline: the agreement's since issue 15 (pledges no longer move it)
+        parties += [(p, x.level, x.party_id, x.share_bps, x.owed, x.pledged, x.disbursed, x.deadline or x.latest_due,
+                     x.status) for x in r.parties]
         miles += [(p, m.milestone_id, m.planned, m.due, m.amount, m.reported_at, m.spent, m.progress_pct,
                    json.dumps(list(m.evidence)), m.verified_at, m.outcome, m.status) for m in r.milestones]
     execute_values(
@@ -431,9 +416,12 @@ def _write_projects(cur: Any, results: dict[str, ProjectResult]) -> None:
 
 
 def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timedelta, limit: int = 2000,
-                  idle_s: float = 10.0) -> tuple[list[Any], list[Contribution]]:
-    """Re-evaluate entities whose next deadline the clock has passed, and dirty projects."""
-    now = clock.now(cur, lateness, idle_s)
+                  idle_s: float = 10.0, writer: str | None = None) -> tuple[list[Any], list[Contribution]]:
+    """Re-evaluate entities whose next deadline the clock has passed, and dirty projects.
+
+    ``writer`` records the clock readings acted on (see :mod:`stream_processors.clock`).
+    """
+    now = clock.now(cur, lateness, idle_s, writer=writer)
     envs: list[Any] = []
     contributions: list[Contribution] = []
     if now is not None:
@@ -449,5 +437,6 @@ def run_deadlines(cur: Any, th: Thresholds, keys: PlatformKeys, lateness: timede
     cur.execute("SELECT project_id FROM dirty_projects WHERE since < now() - interval '2 seconds' LIMIT %s", (limit,))
     dirty = [r[0] for r in cur.fetchall()]
     if dirty:
-        envs += apply_project_events(cur, [], [], lambda: clock.now(cur, lateness, idle_s), th, keys, ids=dirty)
+        envs += apply_project_events(cur, [], [], lambda: clock.now(cur, lateness, idle_s, writer=writer), th, keys,
+                                     ids=dirty)
     return envs, contributions

@@ -8,6 +8,14 @@ events had their chance), opens a ``sequence_gap`` flag listing the first
 missing numbers, and resolves it when they all arrived.  Only authenticated
 events count (see ``gate.decision.AUTHENTICATED_REJECTIONS``), so a forger can neither
 open nor close a gap in someone else's numbering.
+
+A gap ages only while the gate has nothing left to read (``gate_group``'s
+partitions all caught up, as the event-time clock records them): events of
+one publisher travel on several partitions, so while one of them lags, a
+later number can be logged long before an earlier one that is merely queued.
+Judging that as a gap raised false ``sequence_gap`` flags under load (seen
+at 100,000 events on two busy cores: 40 raised and resolved).  While a
+backlog remains, a gap's quiet time starts again.
 """
 
 from __future__ import annotations
@@ -17,10 +25,11 @@ from typing import Any
 
 from infra.identities import PlatformKeys
 from schemas.flag_workflow import OPEN_STATUSES
+from stream_processors.clock import stale_backlog_s
 from stream_processors.flag_store import FlagWriter
 from stream_processors.rules.model import FlagSpec
 
-__all__ = ["check_gaps"]
+__all__ = ["check_gaps", "gate_has_backlog"]
 
 
 def _advance(cur: Any, pub: str, upto: int) -> int:
@@ -61,8 +70,22 @@ def _missing(cur: Any, pub: str, upto: int, max_seq: int, limit: int = 20) -> li
     return ranges[:limit]
 
 
-def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float) -> list[Any]:
-    """Advance watermarks; open or resolve ``sequence_gap`` flags; return flag envelopes."""
+def gate_has_backlog(cur: Any, gate_group: str, idle_s: float = 10.0) -> bool:
+    """Whether a gate partition still holds unread records (and has moved lately: see :mod:`.clock`)."""
+    cur.execute(
+        "SELECT EXISTS (SELECT 1 FROM clock_partitions WHERE group_id = %s AND NOT caught_up"
+        " AND updated_at > now() - make_interval(secs => %s))",
+        (gate_group, stale_backlog_s(idle_s)),
+    )
+    return bool(cur.fetchone()[0])
+
+
+def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float, gate_group: str | None = None,
+               idle_s: float = 10.0) -> list[Any]:
+    """Advance watermarks; open or resolve ``sequence_gap`` flags; return flag envelopes.
+
+    With ``gate_group``, a gap ages only while that group has no backlog.
+    """
     cur.execute(
         "SELECT publisher_id, max_seq, contiguous_upto, gap_at, gap_since FROM publisher_sequences"
         " WHERE contiguous_upto < max_seq FOR UPDATE SKIP LOCKED"
@@ -73,16 +96,19 @@ def check_gaps(cur: Any, keys: PlatformKeys, quiet_s: float) -> list[Any]:
     open_gaps = {r[0] for r in cur.fetchall()}
     fw = FlagWriter(cur, keys)
     now = datetime.now(UTC)
+    backlog = bool(rows) and gate_group is not None and gate_has_backlog(cur, gate_group, idle_s)
     for pub, max_seq, upto, gap_at, gap_since in rows:
         new_upto = _advance(cur, pub, int(upto))
         if new_upto < int(max_seq) and (gap_at is None or int(gap_at) != new_upto):
             # a new first gap (or the first one seen): start its clock
             gap_at, gap_since = new_upto, now
+        elif backlog and new_upto < int(max_seq):
+            gap_since = now  # the missing number may still be queued: its quiet time starts again
         cur.execute(
             "UPDATE publisher_sequences SET contiguous_upto = %s, gap_at = %s, gap_since = %s WHERE publisher_id = %s",
             (new_upto, gap_at if new_upto < int(max_seq) else None, gap_since if new_upto < int(max_seq) else None, pub),
         )
-        aged = gap_since is not None and (now - gap_since).total_seconds() >= quiet_s
+        aged = not backlog and gap_since is not None and (now - gap_since).total_seconds() >= quiet_s
         if new_upto < int(max_seq) and aged:
             missing = _missing(cur, pub, new_upto, int(max_seq))
             spec = FlagSpec("sequence_gap", "gap", "publisher", pub, pub, "high", None, None, (),

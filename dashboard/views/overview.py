@@ -1,9 +1,12 @@
 """Overview (public): money sent, paid and matched; open flags; cost and speed per corridor; flows.
 
-Reads only summary tables.  Groups (corridor, operator, currency) whose
-distinct senders may be fewer than MIN_GROUP_SIZE are left out of EVERY
-figure on this page, totals included, so that no total minus the shown
-groups reveals a small group.
+Reads only summary tables.  Groups (corridor, operator, currency) with fewer
+than MIN_GROUP_SIZE transfers over the period are left out of EVERY figure on
+this page, totals included, so that no total minus the shown groups reveals a
+small group.  Transfers, not people: senders have a pseudonym per transfer
+(issue 14.6), so the public record cannot count people, and a count it cannot
+make honestly is not pretended (a group of five transfers may be one person;
+the threat model says so).
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ period = st.selectbox(
 def live() -> None:
     d = ui.load(data.overview, tg.reader_url, tg.schema, int(period))
     groups: pd.DataFrame = d["groups"]
-    visible = groups[groups["senders_min"] >= k].copy() if len(groups) else groups
+    visible = groups[groups["transfers"] >= k].copy() if len(groups) else groups
     hidden = len(groups) - len(visible)
     log_size = int(d["log"].iloc[0]["size"]) if len(d["log"]) else 0
     updated = d["log"].iloc[0]["updated_at"] if len(d["log"]) else None

@@ -1,28 +1,20 @@
 """Publishers: what each operator, committee and government published, and what was refused.
 
-Rejection messages are shown with quoted values masked: a schema error
-quotes the offending value, and a publisher's mistake (a name typed where a
-pseudonym belongs) must not reach a public page.
+A rejection is shown as its reason code and the schema path of the offending
+part, never the gate's message: whoever writes to the topics chooses the
+refused bytes, and a value (a phone number typed where a pseudonym belongs),
+a property name (a person's name used as a key) or free text from them must
+not reach a public page or download (issue 14.7; ``schemas.rejections``).
+Only the public projection is readable by the dashboard's role at all.
 """
 
 from __future__ import annotations
-
-import re
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
 from dashboard.i18n import current, fmt_datetime, fmt_int, t, t_code
-
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-
-
-def mask(message: object) -> str:
-    """The gate's message with every quoted literal replaced by '…', at most 200 characters."""
-    text = _QUOTED.sub("'…'", str(message or ""))
-    return text if len(text) <= 200 else text[:199] + "…"
-
 
 tg = ui.target()
 L = current()  # captured: widget labels may be formatted outside the script thread
@@ -84,16 +76,14 @@ else:
     if not len(latest):
         st.success(t("publishers.no_rejections"), icon=":material/check_circle:")
     else:
-        safe = latest.copy()
-        safe["message"] = [mask(m) for m in safe["message"]]
         ui.table(pd.DataFrame({
-            t("col.when"): [fmt_datetime(x) for x in safe["received_at"]],
-            t("col.reason"): [t_code("reject", r) for r in safe["reason"]],
-            t("col.event_type"): [x or "—" for x in safe["event_type"]],
-            t("col.message"): safe["message"],
-            t("col.deliveries"): [fmt_int(x) for x in safe["deliveries"]],
+            t("col.when"): [fmt_datetime(x) for x in latest["received_at"]],
+            t("col.reason"): [t_code("reject", r) for r in latest["reason"]],
+            t("col.event_type"): [x or "—" for x in latest["event_type"]],
+            t("col.path"): [x or "—" for x in latest["path"]],
+            t("col.deliveries"): [fmt_int(x) for x in latest["deliveries"]],
         }), times=[t("col.when")])
-        ui.downloads(safe, f"rejections_{who or 'unknown'}", "pub_rej")
+        ui.downloads(latest, f"rejections_{who or 'unknown'}", "pub_rej")
 
 st.subheader(t("publishers.howto_title"))
 st.markdown(t("publishers.howto_intro"))

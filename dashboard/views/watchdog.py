@@ -1,15 +1,19 @@
 """Watchdog: the flag queue by amount at stake, its evidence, and reviewers' decisions.
 
 Anyone can read the queue.  Only a signed-in reviewer can acknowledge,
-resolve or dismiss a flag, as ``schemas.flag_workflow`` allows; the decision
-goes through the flag store's ``apply_review`` with the WRITER database URL,
-so it becomes a signed ``flag.changed`` event in the audit log under the
-reviewer's ``rev_`` pseudonym, like every other change.
+resolve or dismiss a flag, as ``schemas.flag_workflow`` allows.  The page
+holds no private key and no writer credential (issue 14.8): it records the
+decision as a request with the reviewer-desk role (``auth.request_review``),
+and the processors apply it with their own credential and key
+(``stream_processors.review_requests``), so it becomes a ``flag.changed``
+signed by the platform in the audit log under the reviewer's ``rev_``
+pseudonym, like every other change.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pandas as pd
@@ -18,7 +22,6 @@ import streamlit as st
 from dashboard import auth, data, ui
 from dashboard.i18n import current, fmt_datetime, fmt_int, fmt_money, t, t_code, utc_text
 from infra import db
-from infra.settings import Settings
 from schemas.errors import CuentasError
 from schemas.flag_workflow import FLAG_STATUSES, OPEN_STATUSES, REVIEW_ACTIONS, review_targets
 from schemas.flags import FLAG_TYPES
@@ -35,9 +38,10 @@ st.caption(t("watchdog.intro"))
 # --- who is signed in -------------------------------------------------------------------------------
 
 
-def writer_conn() -> Any:
+def review_conn() -> Any:
+    """The reviewer desk (role cuentas_review): sign-in and requests, nothing else."""
     try:
-        return db.connect(tg.writer_url, tg.schema, timeout=5, application_name="cuentas-dashboard-review")
+        return db.connect(tg.review_url, tg.schema, timeout=5, application_name="cuentas-dashboard-review")
     except CuentasError as e:
         raise data.DataUnavailable(str(e)) from e
 
@@ -55,19 +59,23 @@ def current_reviewer() -> auth.Reviewer | None:
     if oidc_configured():
         try:
             if st.user.is_logged_in:
-                oidc_user = str(st.user.get("email") or "")
+                # Only an address the identity provider verified names a reviewer (issue 14.9).
+                oidc_user = auth.oidc_username({k: st.user.get(k) for k in ("is_logged_in", "email", "email_verified")})
         except Exception:
             oidc_user = None
     if not token and not oidc_user:
         return None
-    conn = writer_conn()
+    conn = review_conn()
     try:
         if token:
             rev = auth.reviewer_for_token(conn, token)
             if rev is None:
                 st.session_state.pop(_TOKEN, None)
             return rev
-        return auth.reviewer_by_username(conn, oidc_user or "")
+        rev = auth.reviewer_by_username(conn, oidc_user or "")
+        if rev is not None:  # a session of our own, which the processors check each request against
+            st.session_state[_TOKEN] = auth.open_session(conn, rev)
+        return rev
     except Exception as e:
         raise data.DataUnavailable(str(e)) from e
     finally:
@@ -90,11 +98,13 @@ def sign_in_box() -> None:
                                      autocomplete="current-password")
             submitted = st.form_submit_button(t("auth.sign_in"), type="primary")
         if submitted:
-            conn = writer_conn()
+            conn = review_conn()
             try:
-                token, _rev = auth.login(conn, username or "", password or "")
+                token, _rev = auth.login(conn, username or "", password or "",
+                                         max_failures_per_minute=tg.settings.sign_in_max_failures_per_minute)
             except auth.AuthError as e:
-                st.error(t("auth.locked") if e.reason == "locked" else t("auth.bad"), icon=":material/lock:")
+                st.error(t(f"auth.{e.reason}") if e.reason in ("locked", "busy") else t("auth.bad"),
+                         icon=":material/lock:")
                 return
             except CuentasError:
                 st.error(t("auth.bad"), icon=":material/lock:")
@@ -113,7 +123,7 @@ if reviewer is None:
 else:
     st.info(t("auth.signed_in", user=reviewer.username, rid=reviewer.reviewer_id), icon=":material/badge:")
     if st.button(t("auth.sign_out"), key="rev_logout"):
-        conn = ui.load(writer_conn)
+        conn = ui.load(review_conn)
         try:
             auth.logout(conn, st.session_state.get(_TOKEN))
         finally:
@@ -223,36 +233,28 @@ if len(hist):
 # --- actions ------------------------------------------------------------------------------------------
 
 
-def platform_keys(settings: Settings) -> Any:
-    """The platform's signing keys, only if `cuentas up` created them (never create them here)."""
-    from infra.identities import PlatformKeys
-
-    return PlatformKeys.load(settings) if PlatformKeys.exist(settings) else None
+#: How long the page waits for the processors to apply a request before saying it is queued.
+WAIT_FOR_PROCESSORS_S = 6.0
 
 
 def act(flag_id: str, new_status: str, reason_code: str, token: str | None) -> str:
-    """Record a reviewer decision in one transaction; return a result code."""
-    from stream_processors.flag_store import apply_review
-
-    keys = platform_keys(tg.settings)
-    if keys is None:
-        return "no_keys"
-    conn = writer_conn()
+    """Record a reviewer decision as a request and wait briefly for the processors; a result code."""
+    if not token:
+        return "signed_out"
+    conn = review_conn()
     try:
-        rev = auth.reviewer_for_token(conn, token) if token else current_reviewer()
-        if rev is None:
-            return "signed_out"
-        with conn.cursor() as cur:
-            if not apply_review(cur, keys, flag_id, new_status, rev.reviewer_id, reason_code):
-                conn.rollback()
-                return "stale"
-        conn.commit()
-        return "ok"
+        rid = auth.request_review(conn, token, flag_id, new_status, reason_code)
+        deadline = time.monotonic() + WAIT_FOR_PROCESSORS_S
+        outcome = auth.request_outcome(conn, rid)
+        while outcome is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+            outcome = auth.request_outcome(conn, rid)
     except Exception:
         conn.rollback()
         raise
     finally:
         conn.close()
+    return {None: "queued", "applied": "ok"}.get(outcome, outcome or "error")
 
 
 def do(new_status: str, reason_code: str) -> None:
@@ -261,11 +263,12 @@ def do(new_status: str, reason_code: str) -> None:
     except Exception:
         logging.getLogger("dashboard.watchdog").exception("reviewer action on %s failed", flag["flag_id"])
         result = "error"
-    if result == "ok":
+    if result in ("ok", "queued"):
         for fn in (data.flag_queue, data.flag_detail, data.overview, data.project_detail, data.projects,
                    data.transfer_flags):
             fn.clear()
-        st.session_state[_FLASH] = t("watchdog.done", status=t_code("flag_status", new_status))
+        st.session_state[_FLASH] = (t("watchdog.done", status=t_code("flag_status", new_status)) if result == "ok"
+                                    else t("watchdog.queued", status=t_code("flag_status", new_status)))
         st.rerun()
     st.error(t(f"watchdog.result_{result}"), icon=":material/error:")
 

@@ -12,6 +12,7 @@
     cuentas simulate --seed N [--rate R] (--duration D | --events N) [--anomalies]
                      [--start ISO] [--span D] [--truth FILE] [--json]
     cuentas simulate --demo
+    cuentas pseudonyms --secret-env VAR --person-env VAR --kind snd|ben --transfer ID [...] [--json]
 
 Every expected failure is one line (``CuentasError``, printed by ``cuentas.cli``);
 heavy imports (Kafka, PostgreSQL, the simulator) happen inside the handlers so
@@ -22,6 +23,7 @@ heavy imports (Kafka, PostgreSQL, the simulator) happen inside the handlers so
 * :mod:`.publish` - ``cuentas publish`` (the publish pipeline);
 * :mod:`.simulate` - ``cuentas simulate``, on the fleet of :mod:`.fleet`;
 * :mod:`.demo` - ``cuentas simulate --demo`` (run by ``cuentas up --demo``);
+* :mod:`.pseudonyms` - ``cuentas pseudonyms`` (an operator's per-transfer pseudonyms of a person);
 * :mod:`.common` - what they share.
 """
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from producers.cli import keys, publish, publishers, simulate
+from producers.cli import keys, pseudonyms, publish, publishers, simulate
 from producers.cli.common import parse_duration, parse_start
 from producers.cli.demo import DEMO_EVENTS, DEMO_SEED, DEMO_SPAN
 from producers.cli.publish import (
@@ -58,6 +60,6 @@ __all__ = [
 
 
 def register(sub: Any) -> None:
-    """Add keys, publishers, publish and simulate to the top-level ``cuentas`` parser."""
-    for command in (keys, publishers, publish, simulate):
+    """Add keys, publishers, publish, simulate and pseudonyms to the top-level ``cuentas`` parser."""
+    for command in (keys, publishers, publish, simulate, pseudonyms):
         command.add_parser(sub)

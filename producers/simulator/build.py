@@ -25,7 +25,12 @@ from producers.simulator.attacks import (
 from producers.simulator.drafts import Draft, Run
 from producers.simulator.projects import project
 from producers.simulator.results import RegistryAction, SimEvent, Simulation
-from producers.simulator.transfers import anomaly_transfer, clean_transfers, quiet_tail
+from producers.simulator.transfers import (
+    TRANSFER_CASES,
+    anomaly_transfer,
+    clean_transfers,
+    quiet_tail,
+)
 from producers.simulator.truth import truth_order
 from schemas.envelope import Envelope, sign_event
 from schemas.errors import MalformedInput
@@ -138,6 +143,19 @@ def _simulate(
             "spending_above_funds",
             "spending_unverified",
             "funds_without_milestone",
+            # issue 15: the club as a party, verification, currencies, cancellation
+            "club_share_unpaid",
+            "postponed_pledge",
+            "verified_before_report",
+            "unverified_new_spending",
+            "fx_rate_undisclosed",
+            "foreign_currency_overspend",
+            "funds_unreturned",
+            # ... and their look-alikes, which must raise nothing
+            "club_exact_share",
+            "verified_right_after_report",
+            "cancelled_full_return",
+            "fx_rate_disclosed",
         ):
             labels += [cls] * per
         labels.append("self_verification")
@@ -147,17 +165,9 @@ def _simulate(
             run.skipped.append(label)
     if anomalies:
         per = _scale(n, 10_000, 1, 25)
-        for cls in (
-            "short_payout",
-            "missing_payout",
-            "late_payout",
-            "cost_above_disclosed",
-            "cost_above_ceiling",
-            "payout_currency_mismatch",
-            "paid_twice",
-        ):
-            for _ in range(per):
-                anomaly_transfer(run, cls)
+        for cls, variants in TRANSFER_CASES.items():
+            for i in range(max(per, variants)):
+                anomaly_transfer(run, cls, i % variants)
     # clean remittances fill the rest; attacks need some of them, so they come last
     attack_events = (ATTACK_EVENTS - (0 if late_ok else LATE_CASE_EVENTS)) if anomalies else 0
     remaining = n - len(run.drafts) - attack_events
@@ -168,11 +178,12 @@ def _simulate(
             f"{n - remaining + 2 * min_clean} (projects, anomalies and a quiet tail of transfers)",
             reason="events",
         )
-    # Two events per transfer; an odd count gets one cancelled-and-refunded transfer (three).
-    refunded = remaining % 2 == 1
-    pairs = (remaining - 3) // 2 if refunded else remaining // 2
-    plain_cancels = pairs // 300
-    clean_transfers(run, pairs - plain_cancels, plain_cancels + int(refunded), refunded)
+    # Two events per paid transfer, three per cancelled-and-refunded one (about one in
+    # 300); their number takes the parity of the count.
+    cancels = remaining // 600
+    if (remaining - 3 * cancels) % 2:
+        cancels += 1
+    clean_transfers(run, (remaining - 3 * cancels) // 2, cancels)
     quiet_tail(run)
     if anomalies:
         attacks(run)
@@ -238,6 +249,7 @@ def finish(run: Run) -> Simulation:
         receipts=dict(run.receipts),
         demo_receipts=demo_receipts(run),
         skipped=tuple(run.skipped),
+        senders=dict(run.senders),
     )
 
 

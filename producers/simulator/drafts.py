@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from producers.simulator.market import Market, Quote
 from producers.simulator.results import RegistryAction
-from producers.simulator.truth import flag_line
+from producers.simulator.truth import Paid, Refunded, flag_line
 from producers.simulator.world import (
     DAY,
     Club,
@@ -61,18 +61,21 @@ class Draft:
 
 @dataclass(slots=True)
 class Transfer:
-    """A drafted ``transfer.sent`` and what became of it (payouts as amount, currency, time)."""
+    """A drafted ``transfer.sent`` and what became of it (payouts and refunds as :mod:`.truth`
+    records them: amount, currency, effective time, stated rate)."""
 
     transfer_id: str
     operator: str
     quote: Quote
     sent: Draft
     available_by: datetime
-    payouts: list[tuple[int, str, datetime]] = field(default_factory=list)
+    payouts: list[Paid] = field(default_factory=list)
     payout_drafts: list[Draft] = field(default_factory=list)
     label: str | None = None
     beneficiary: bool = True
     cancelled: bool = False
+    cancelled_at: datetime | None = None
+    refunds: list[Refunded] = field(default_factory=list)
     payer: str = ""  # who publishes its payouts: the operator, or a payout agent it named
 
 
@@ -123,6 +126,7 @@ class Run(Market):
         self.truth: list[dict[str, Any]] = []
         self.transfers: list[Transfer] = []
         self.receipts: dict[str, str] = {}
+        self.senders: dict[str, str] = {}  # transfer id -> the sender's private identifier (operator side)
         self.skipped: list[str] = []
         self.pubs: dict[str, SimPublisher] = {p.publisher_id: p for p in self.roster.publishers}
         self.registry: list[RegistryAction] = []

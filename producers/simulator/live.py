@@ -85,7 +85,7 @@ class LiveFeed:
                             "kind": "beneficiary",
                             "beneficiary": self.rng.choice(s.beneficiaries),
                         },
-                        sender=s.pseudonym,
+                        sender=s.person,
                         receipt_code=code,
                     ),
                 )

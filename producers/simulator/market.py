@@ -18,13 +18,14 @@ from typing import Any
 
 from producers.simulator.world import CORRIDORS, build_roster, operator_secret, seeded_rng
 from schemas.costs import disclosed_cost_bps
-from schemas.privacy import pseudonym, receipt_digest
+from schemas.privacy import PseudonymKind, receipt_digest, transfer_pseudonym
 from schemas.times import format_time
 
 __all__ = [
     "Quote",
     "mid_rate",
     "price",
+    "Person",
     "Sender",
     "money",
     "sent_payload",
@@ -98,14 +99,27 @@ def price(
     return Quote(corridor, send, src, fee, rate_s, mid_s, promised, dst, disclosed)
 
 
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone the operator knows, off the record: only per-transfer pseudonyms are published."""
+
+    secret: bytes  # the operator's off-record secret
+    identifier: str  # who the person is to the operator (never published)
+
+    def pseudonym(self, kind: PseudonymKind, transfer_id: str) -> str:
+        """The person's pseudonym on one transfer (``schemas.privacy.transfer_pseudonym``)."""
+        return transfer_pseudonym(self.secret, kind, self.identifier, transfer_id)
+
+
 @dataclass(slots=True)
 class Sender:
-    """A sender abroad, known by pseudonym only, with one or two beneficiaries at home."""
+    """A sender abroad with one or two beneficiaries at home; each appears in public only as a
+    pseudonym of one transfer (issue 14.6: nothing public links two transfers of a person)."""
 
     operator: str
     corridor: tuple[str, str]
-    pseudonym: str
-    beneficiaries: tuple[str, ...]
+    person: Person
+    beneficiaries: tuple[Person, ...]
     typical: float  # typical send, major units
 
 
@@ -122,10 +136,18 @@ def sent_payload(
     available_by: datetime,
     *,
     destination: Mapping[str, Any],
-    sender: str,
+    sender: Person,
     receipt_code: str,
 ) -> dict[str, Any]:
-    """The ``transfer.sent`` payload of a priced transfer (only the receipt code's digest)."""
+    """The ``transfer.sent`` payload of a priced transfer (only the receipt code's digest).
+
+    The sender and a beneficiary (a :class:`Person` in ``destination``) are
+    written as their pseudonyms on this transfer only.
+    """
+    destination = dict(destination)
+    ben = destination.get("beneficiary")
+    if isinstance(ben, Person):
+        destination["beneficiary"] = ben.pseudonym("ben", transfer_id)
     return {
         "transfer_id": transfer_id,
         "operator": operator,
@@ -136,7 +158,7 @@ def sent_payload(
         "receive_promised": money(q.promised, q.recv_ccy),
         "available_by": format_time(available_by),
         "destination": destination,
-        "sender": sender,
+        "sender": sender.pseudonym("snd", transfer_id),
         "receipt_digest": receipt_digest(receipt_code),
         "disclosed_cost_bps": q.disclosed,
     }
@@ -187,15 +209,13 @@ class Market:
         return timedelta(seconds=int(min(3000, max(20, secs))))
 
     def new_sender(self, op: str, corridor: tuple[str, str], n: int) -> Sender:
-        """A new sender of ``op`` in ``corridor`` (pseudonyms only, from the operator's secret)."""
+        """A new sender of ``op`` in ``corridor`` (known to the operator by its secret and an identifier)."""
         secret = self.secrets.get(op) or operator_secret(self.seed, op)
         ident = f"{self.run_tag}:sender:{n}"
-        bens = tuple(
-            pseudonym(secret, "ben", f"{ident}:ben:{i}") for i in range(self.rng.choice((1, 1, 2)))
-        )
+        bens = tuple(Person(secret, f"{ident}:ben:{i}") for i in range(self.rng.choice((1, 1, 2))))
         monthly = min(2500.0, max(80.0, self.rng.lognormvariate(math.log(340), 0.45)))
         per_month = self.rng.choice((2.0, 2.5, 3.0))
-        return Sender(op, corridor, pseudonym(secret, "snd", ident), bens, monthly / per_month)
+        return Sender(op, corridor, Person(secret, ident), bens, monthly / per_month)
 
     def pick_corridor(self) -> tuple[str, str]:
         """A corridor, weighted by its share of sends."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -102,6 +102,10 @@ class Simulation:
     receipts: Mapping[str, str]
     demo_receipts: Mapping[str, tuple[str, str]]
     skipped: tuple[str, ...]
+    #: Operator-side, never published: transfer id -> who sent it (the operator's own identifier of the
+    #: person).  The public record cannot link two transfers of one person (issue 14.6); per-person
+    #: figures (how much a sender sends a month) come from here, as an operator's would from its books.
+    senders: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def phases(self) -> tuple[int, ...]:

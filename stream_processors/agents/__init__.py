@@ -19,6 +19,7 @@ from stream_processors.agents import (
     reconcile_projects,
     reconcile_transfers,
     redrive,
+    review_requests,
     sequence_gaps,
 )
 from stream_processors.context import Context
@@ -38,5 +39,7 @@ COMPONENTS: dict[str, tuple[Install, ...]] = {
     # Receipt documents for the static receipt check page (issue 18).
     "receipts": (receipt_documents.install,),
     "redrive": (redrive.install,),
-    "reconcilers": (reconcile_transfers.install, reconcile_projects.install, deadlines.install),
+    # Reviewers' requests change flags, which the reconcilers own (issue 14.8).
+    "reconcilers": (reconcile_transfers.install, reconcile_projects.install, deadlines.install,
+                    review_requests.install),
 }

@@ -36,6 +36,7 @@ def install(app: Any, ctx: Context) -> None:
     lateness = timedelta(seconds=settings.clock_lateness_s)
     pg = ctx.pg("projects")
     group = ctx.group("reconcile-projects")
+    writer = clock.writer_id(group)  # this process's row of the forward-only clock
     contributions_topic = ctx.topic(CONTRIBUTIONS_TOPIC)
     topic = app.topic(ctx.topic(ACCEPTED_PROJECTS_TOPIC), contributions_topic, value_type=bytes, key_type=bytes)
 
@@ -59,7 +60,8 @@ def install(app: Any, ctx: Context) -> None:
                 def work(cur: Any) -> list[Any]:
                     clock.advance(cur, group, mk, cu)
                     out = apply_project_events(cur, evts, contribs,
-                                               lambda: clock.now(cur, lateness, settings.clock_idle_s), th, ctx.keys)
+                                               lambda: clock.now(cur, lateness, settings.clock_idle_s, writer=writer),
+                                               th, ctx.keys)
                     record_progress(cur, group, offs, ctx.topic_ids)
                     return out
 

@@ -28,6 +28,7 @@ def install(app: Any, ctx: Context) -> None:
     lateness = timedelta(seconds=settings.clock_lateness_s)
     pg = ctx.pg("transfers")
     group = ctx.group("reconcile-transfers")
+    writer = clock.writer_id(group)  # this process's row of the forward-only clock
     topic = app.topic(ctx.topic(ACCEPTED_TRANSFERS_TOPIC), value_type=bytes, key_type=bytes)
 
     @app.agent(topic, name="reconcile-transfers")
@@ -40,7 +41,7 @@ def install(app: Any, ctx: Context) -> None:
 
                 def work(cur: Any) -> tuple[list[Any], list[Contribution]]:
                     clock.advance(cur, group, mk, cu)
-                    out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness, settings.clock_idle_s),
+                    out = apply_transfer_events(cur, evts, lambda: clock.now(cur, lateness, settings.clock_idle_s, writer=writer),
                                                 th, ctx.keys)
                     record_progress(cur, group, offs, ctx.topic_ids)
                     return out

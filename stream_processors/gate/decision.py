@@ -119,13 +119,14 @@ class Parsed:
     envelope: Envelope | None
     reason: str = ""  # the parse error's reason code when ``envelope`` is None
     message: str = ""
+    field: str = ""  # the parse error's JSON pointer, when it names one
 
 
 def parse_item(item: Incoming, max_event_bytes: int) -> Parsed:
     try:
         env = parse_envelope(item.raw, max_bytes=max_event_bytes)
     except MalformedInput as e:
-        return Parsed(item.raw, item.source, None, e.reason, str(e))
+        return Parsed(item.raw, item.source, None, e.reason, str(e), e.field or "")
     return Parsed(item.raw, item.source, env)
 
 
@@ -148,7 +149,8 @@ class Decision:
     reason: str = ""
     message: str = ""
     log_index: int | None = None
-    #: The schema path of the offending part (authority refusals): what the public sees, never a value.
+    #: The JSON pointer of the offending part, when known: the public sees it only through
+    #: ``schemas.rejections.public_path`` (never a value nor an unknown property name).
     field: str = ""
     #: Accepted, but published more than ``late_publication`` after its claimed time, outside its backfill.
     late: bool = False
@@ -252,8 +254,8 @@ def needs_registry_reload(envelopes: Iterable[Envelope], registry: TrustRegistry
 
 
 def _admit(env: Envelope, registry: TrustRegistry, now: datetime, limits: GateLimits,
-           signatures: Mapping[SignatureKey, bool]) -> tuple[str, str] | PublisherInfo:
-    """(reason, message) when ``env`` may not enter the log on its own merits, else its publisher.
+           signatures: Mapping[SignatureKey, bool]) -> tuple[str, str] | tuple[str, str, str] | PublisherInfo:
+    """(reason, message[, schema path]) when ``env`` may not enter the log on its own merits, else its publisher.
 
     Who signed it first (a forgery must never earn its victim a flag), then
     the time window, then the key's validity at the claimed time and at
@@ -267,10 +269,12 @@ def _admit(env: Envelope, registry: TrustRegistry, now: datetime, limits: GateLi
         return e.reason, str(e)
     t = env.time()
     if t > now + limits.max_future_skew:
-        return "time_out_of_range", f"event_time {env.event_time} is more than {limits.max_future_skew} in the future"
+        return ("time_out_of_range", f"event_time {env.event_time} is more than {limits.max_future_skew} in the future",
+                "/header/event_time")
     if (env.event_type not in REGISTRY_EVENT_TYPES and t < now - limits.max_age and not info.in_backfill(t)):
-        return "time_out_of_range", (f"event_time {env.event_time} is more than {_days(limits.max_age)} before its "
-                                     f"arrival at {format_time(now)}, outside the publisher's declared backfill")
+        return ("time_out_of_range", (f"event_time {env.event_time} is more than {_days(limits.max_age)} before its "
+                                      f"arrival at {format_time(now)}, outside the publisher's declared backfill"),
+                "/header/event_time")
     try:
         registry.check_policy(env, info, key, arrived_at=now)
     except VerificationError as e:
@@ -289,6 +293,11 @@ _SETTLING: Final[Mapping[str, str]] = {
     "transfer.cancelled": "cancelled_at",
     "transfer.refunded": "refunded_at",
 }
+
+
+#: Project events only the registering committee (the project's owner) may publish
+#: (issue 15: a cancellation and the returns it promises are the committee's word).
+_OWNER_ONLY_PROJECT: Final = frozenset({"project.cancelled", "project.funds_returned"})
 
 
 def authority_refusal(env: Envelope, info: PublisherInfo,
@@ -339,6 +348,16 @@ def authority_refusal(env: Envelope, info: PublisherInfo,
     if et == "milestone.reported" and pub != subject.owner:
         return ("not_subject_owner", "/header/publisher_id",
                 "only the committee that registered the project reports its milestones")
+    if et in _OWNER_ONLY_PROJECT:
+        if pub != subject.owner:
+            return ("not_subject_owner", "/header/publisher_id",
+                    f"only the committee that registered the project may publish its {et}")
+        if et == "project.cancelled":
+            for path, t in (("/payload/cancelled_at", _time_or_none(p.get("cancelled_at"))),
+                            ("/header/event_time", env.time())):
+                if t is not None and t < subject.origin_time:
+                    return ("time_before_origin", path,
+                            "a project.cancelled may not be dated before the project.registered")
     if et == "milestone.verified":
         if pub == subject.owner:
             return ("not_subject_owner", "/header/publisher_id",
@@ -368,7 +387,7 @@ def decide_batch(parsed: Sequence[Parsed], known: LogKnowledge, registry: TrustR
     """
     decisions: list[Decision] = [
         Decision("accepted", p.raw, p.source, p.envelope) if p.envelope is not None
-        else Decision("rejected", p.raw, p.source, reason=p.reason, message=p.message)
+        else Decision("rejected", p.raw, p.source, reason=p.reason, message=p.message, field=p.field)
         for p in parsed
     ]
     # Registry events first, so a batch holding a registration and the new
@@ -415,7 +434,10 @@ def decide_batch(parsed: Sequence[Parsed], known: LogKnowledge, registry: TrustR
                 reg = registry.copy()  # the caller's registry stays as it was
             try:
                 reg.apply(env, signatures=signatures, arrived_at=now)
-            except (VerificationError, MalformedInput) as e:
+            except MalformedInput as e:
+                reject(i, e.reason, str(e), e.field or "")
+                continue
+            except VerificationError as e:
                 reject(i, e.reason, str(e))
                 continue
             applied.append(env)

@@ -26,6 +26,7 @@ from infra import log_store
 from schemas.envelope import Envelope
 from schemas.keys import VerifierKey
 from schemas.registry import TrustRegistry
+from schemas.rejections import public_rejection
 from schemas.routing import accepted_topic_for
 from stream_processors.gate.decision import BatchDecision, Decision
 from stream_processors.gate.knowledge import KnowledgeQuery, Logged, LogKnowledge, Subject
@@ -114,12 +115,16 @@ def record(cur: Any, batch: BatchDecision) -> BatchDecision:
     if rejected:
         execute_values(
             cur,
-            "INSERT INTO quarantine (raw_sha256, event_id, publisher_id, event_type, reason, message, raw, source)"
+            "INSERT INTO quarantine (raw_sha256, event_id, publisher_id, event_type, reason, message, raw, source,"
+            " public_path, public_event_type, public_publisher)"
             " VALUES %s ON CONFLICT (raw_sha256) DO UPDATE SET deliveries = quarantine.deliveries + 1",
             _dedupe_rows([
                 (hashlib.sha256(d.raw).digest(), d.event_id, d.publisher_id, d.event_type, d.reason,
-                 d.message[:2000], d.raw, d.source)
+                 d.message[:2000], d.raw, d.source, pub.path, pub.event_type, pub.publisher)
                 for d in rejected
+                for pub in [public_rejection(d.reason, d.field, d.event_type, d.publisher_id,
+                                             publisher_known=bool(d.publisher_id)
+                                             and batch.registry.publisher(d.publisher_id or "") is not None)]
             ]),
         )
     dups = batch.duplicates()

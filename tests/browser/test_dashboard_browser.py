@@ -253,3 +253,96 @@ def test_a_demo_receipt_code_is_verified_on_the_light_page_on_a_phone(demo, brow
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     finally:
         context.close()
+
+
+def dashboard_process(data_dir: Path) -> tuple[int, dict[str, str]]:
+    """The pid and environment of the stack's dashboard (Streamlit run with the dashboard's own data dir)."""
+    home = f"CUENTAS_DATA_DIR={data_dir / 'dashboard'}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd, environ = (proc / "cmdline").read_bytes(), (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"streamlit" in cmd and home in environ:
+            pairs = [e.decode("utf-8", "replace").split("=", 1) for e in environ if b"=" in e]
+            return int(proc.name), {k: v for k, v in pairs}
+    raise AssertionError("no dashboard process with its own data dir")
+
+
+def test_a_reviewer_acts_through_the_processors_while_the_dashboard_holds_no_key(demo, browser):
+    """Issue 14.8, end to end on `cuentas up --demo`: the dashboard's process has no writer URL, no key
+    setting and a data dir with no keys (it reads verifier keys from the public site's folder); a reviewer
+    signs in and acknowledges a discrepancy there, and the change still takes effect: the processors apply
+    the request and log a flag.changed signed by the platform under the reviewer's pseudonym."""
+    import psycopg2
+
+    url, _ = demo
+    en = LOCALES["en"]
+    data = Path(STACK["env"]["CUENTAS_DATA_DIR"])
+    _pid, env = dashboard_process(data)
+    for var in ("DATABASE_URL", "LOG_KEY_FILE", "REGISTRY_KEY_FILE", "CUENTAS_KEY_PASSPHRASE"):
+        assert var not in env, var
+    assert "cuentas_reader@" in env["DASHBOARD_DATABASE_URL"] and "cuentas_review@" in env["REVIEW_DATABASE_URL"]
+    home = Path(env["CUENTAS_DATA_DIR"])
+    assert not any(p.suffix == ".key" for p in home.rglob("*")), "a key file in the dashboard's data dir"
+    assert not (home / "keys").exists() and not (home / "run" / "endpoints.json").exists()
+
+    writer = json.loads((data / "run" / "endpoints.json").read_text())["database_url"]
+    password = "correct horse battery staple"
+    added = subprocess.run([sys.executable, "-m", "cuentas", "reviewers", "add", "ana@example.org",
+                            "--password-env", "REV_PW"], env={**STACK["env"], "REV_PW": password}, cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added.stderr
+    rid = re.search(r"rev_[a-z2-7]{26}", added.stdout).group(0)  # type: ignore[union-attr]
+
+    def query(sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        conn = psycopg2.connect(writer, options="-c search_path=cuentas")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    deadline = time.monotonic() + 240  # the demo's discrepancies are raised as its backfill is reconciled
+    while time.monotonic() < deadline and not query("SELECT 1 FROM flags WHERE status = 'open' LIMIT 1"):
+        time.sleep(2)
+    page = open_page(browser, f"{url}/watchdog?lang=en", 1280, "en")
+    try:
+        title_of(page, en["watchdog.title"])
+        page.get_by_text(en["auth.title"]).first.click()
+        page.get_by_role("textbox", name=en["auth.username"]).fill("ana@example.org")
+        page.get_by_role("textbox", name=en["auth.password"], exact=True).fill(password)
+        page.get_by_role("button", name=en["auth.sign_in"]).click()
+        page.get_by_text(rid).first.wait_for(timeout=60_000)  # "You act in the public record as rev_..."
+        page.wait_for_selector(IDLE, timeout=60_000)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "watchdog-signed-in-en.png"), full_page=True)
+        # The demo is live: the system may move the chosen discrepancy between the page's read and the
+        # processors' apply ("stale", said on the page); then act again on a fresh read (queries are
+        # cached 15 s).
+        for _attempt in range(5):
+            ack = page.get_by_role("button", name=en["watchdog.acknowledge"])
+            action = ack if ack.count() else page.get_by_role("button", name=en["watchdog.resolve"])
+            action.first.click()
+            page.wait_for_selector("[data-testid='stAlertContentSuccess'], [data-testid='stAlertContentError']",
+                                   timeout=60_000)
+            page.wait_for_selector(IDLE, timeout=60_000)
+            if page.locator("[data-testid='stAlertContentSuccess']").count():
+                break
+            page.wait_for_timeout(16_000)
+        page.screenshot(path=str(ARTIFACTS / "watchdog-reviewer-action-en.png"), full_page=True)
+    finally:
+        page.close()
+
+    deadline, logged = time.monotonic() + 60, []
+    while time.monotonic() < deadline and not logged:
+        logged = query("SELECT e.event_type, e.publisher_id FROM flag_history h"
+                       " JOIN log_entries e ON e.event_id = h.event_id WHERE h.actor = %s", (rid,))
+        outcomes = [r[0] for r in query("SELECT outcome FROM review_requests ORDER BY id")]
+        if not logged:
+            time.sleep(1)
+    assert logged == [("flag.changed", "platform.cuentasclaras")], outcomes
+    assert outcomes[-1] == "applied" and set(outcomes) <= {"applied", "stale"}, outcomes

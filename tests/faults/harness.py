@@ -309,7 +309,7 @@ def snapshot(stack: Stack) -> dict[str, Any]:
         "milestones": q("SELECT project_id, milestone_id, status, spent FROM milestones ORDER BY 1, 2"),
         "flags": q("SELECT flag_id, flag_type, subject_id, status, amount_at_stake FROM flags"
                    " WHERE status <> 'withdrawn' AND flag_type <> 'sequence_gap' ORDER BY flag_id"),
-        "summary": q("SELECT day, corridor_from, corridor_to, operator, currency, transfers, senders, sent_amount,"
+        "summary": q("SELECT day, corridor_from, corridor_to, operator, currency, transfers, sent_amount,"
                      " paid, paid_within_1h FROM summary_corridor_day ORDER BY 1, 2, 3, 4, 5"),
     }
 

@@ -109,3 +109,49 @@ def test_cli_add_list_remove(migrated: Settings, monkeypatch: pytest.MonkeyPatch
     assert run("reviewers", "remove", "dora") == 1
     run("reviewers", "list")
     assert "removed" in capsys.readouterr().out
+
+
+def test_global_sign_in_limit_over_every_user_name(conn: Any) -> None:
+    """Issue 14.9: a guesser spreading over many names never trips a per-name lockout; the global
+    limit (SIGN_IN_MAX_FAILURES_PER_MINUTE) refuses every sign-in, even a right one, for a minute."""
+    auth.add_reviewer(conn, "fiona", "correct horse battery")
+    for i in range(3):
+        with pytest.raises(auth.AuthError) as e:
+            auth.login(conn, f"guess{i}", "nope nope nope", max_failures_per_minute=3)
+        assert e.value.reason == "bad_credentials"
+    with pytest.raises(auth.AuthError) as e:
+        auth.login(conn, "fiona", "correct horse battery", max_failures_per_minute=3)
+    assert e.value.reason == "busy"
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM reviewer_attempts WHERE username = 'fiona'")
+        assert cur.fetchone()[0] == 0  # refused before any password was checked
+    conn.rollback()
+    # each name alone is far from its own lockout; with no global limit the right password works
+    token, _ = auth.login(conn, "fiona", "correct horse battery", max_failures_per_minute=0)
+    assert token
+    with conn.cursor() as cur:  # the minute passes
+        cur.execute("UPDATE reviewer_attempts SET attempted_at = attempted_at - interval '61 seconds'")
+    conn.commit()
+    token, _ = auth.login(conn, "fiona", "correct horse battery", max_failures_per_minute=3)
+    assert token
+
+
+def test_global_sign_in_limit_is_a_setting() -> None:
+    from infra.settings import load_settings
+
+    assert load_settings({}).sign_in_max_failures_per_minute == 30
+    assert load_settings({"SIGN_IN_MAX_FAILURES_PER_MINUTE": "7"}).sign_in_max_failures_per_minute == 7
+
+
+@pytest.mark.parametrize(("claims", "expected"), [
+    ({"is_logged_in": True, "email": "ana@example.org", "email_verified": True}, "ana@example.org"),
+    ({"is_logged_in": True, "email": "ana@example.org", "email_verified": False}, None),
+    ({"is_logged_in": True, "email": "ana@example.org"}, None),  # not said: not verified
+    ({"is_logged_in": True, "email": "ana@example.org", "email_verified": "false"}, None),
+    ({"is_logged_in": True, "email": "ana@example.org", "email_verified": 1}, None),
+    ({"is_logged_in": False, "email": "ana@example.org", "email_verified": True}, None),
+    ({"is_logged_in": True, "email": "", "email_verified": True}, None),
+    (None, None),
+])
+def test_oidc_trusts_email_only_when_verified(claims: dict[str, Any] | None, expected: str | None) -> None:
+    assert auth.oidc_username(claims) == expected

@@ -190,10 +190,11 @@ def seed(settings: Settings, log: dict[str, Any]) -> None:
         (TRANSFER, OPERATOR, T0 + timedelta(hours=1), T0, T0 + timedelta(minutes=40),
          receipt_digest(log["code"]), sent.event_id, log["indices"][0]))
     sql(settings, "INSERT INTO summary_corridor_day (day, corridor_from, corridor_to, operator, currency, transfers,"
-        " senders, sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects)"
-        " VALUES (current_date, 'US', 'MX', %s, 'USD', 40, 7, 1600000, 32000, 14000, 36, 30, 35, 4),"
-        " (current_date - 1, 'US', 'MX', %s, 'USD', 20, 6, 800000, 16000, 7000, 20, 18, 20, 0),"
-        " (current_date, 'US', 'GT', 'op.tiny-group', 'USD', 3, 2, 999999, 9999, 1800, 3, 3, 3, 0)",
+        " sent_amount, fee_amount, cost_bps_sum, paid, paid_within_1h, paid_within_1d, to_projects)"
+        " VALUES (current_date, 'US', 'MX', %s, 'USD', 40, 1600000, 32000, 14000, 36, 30, 35, 4),"
+        " (current_date - 1, 'US', 'MX', %s, 'USD', 20, 800000, 16000, 7000, 20, 18, 20, 0),"
+        " (current_date, 'US', 'GT', 'op.tiny-group', 'USD', 3, 999999, 9999, 1800, 3, 3, 3, 0),"
+        " (current_date - 2, 'US', 'GT', 'op.tiny-group', 'USD', 1, 1111, 11, 2, 1, 1, 1, 0)",
         (OPERATOR, OPERATOR))
     evidence = json.dumps([{"event_id": sent.event_id, "log_index": log["indices"][0]}])
     sql(settings, "INSERT INTO flags (flag_id, flag_type, subject_kind, subject_id, accountable, severity,"
@@ -266,7 +267,8 @@ def test_pages_with_data(world: dict[str, Any]) -> None:
     at = run(lang="en")
     page = text(at)
     assert "USD\u00a024,000.00" in page  # 1,600,000 + 800,000 cents sent by the visible group
-    assert "op.tiny-group" not in page and "9,999.99" not in page  # 2 senders < MIN_GROUP_SIZE 5
+    # 4 transfers over the period < MIN_GROUP_SIZE 5: transfers are what the record can count (issue 14.6)
+    assert "op.tiny-group" not in page and "9,999.99" not in page
     assert "Paid less than promised" in page
     assert "MXN\u00a0250,000.00" in page or "MXN\u00a060.00" in page
 
@@ -465,7 +467,65 @@ def test_consistency_between_two_checkpoints(world: dict[str, Any]) -> None:
     assert any("Consistent" in x.value for x in at.success), text(at)
 
 
-def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
+class ProcessorsStandIn:
+    """What the processors' review-requests timer does, on a thread: apply pending requests with the
+    writer's connection and the platform's key (which the dashboard never has)."""
+
+    def __init__(self, settings: Settings, keys: PlatformKeys) -> None:
+        import threading
+
+        self.settings, self.keys = settings, keys
+        self.stop = threading.Event()
+        self.outcomes: list[str] = []
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        from stream_processors.review_requests import apply_pending
+
+        conn = psycopg2.connect(self.settings.database_url, options=f"-c search_path={self.settings.database_schema}")
+        try:
+            while not self.stop.wait(0.1):
+                with conn.cursor() as cur:
+                    self.outcomes += [a.outcome for a in apply_pending(cur, self.keys)]
+                conn.commit()
+        finally:
+            conn.close()
+
+    def __enter__(self) -> ProcessorsStandIn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+def dashboard_without_keys_or_writer(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14.8: the dashboard as `cuentas up` starts it: the reader and reviewer-desk URLs only (no
+    DATABASE_URL), no key file anywhere it can look, and any attempt to load a private key fails."""
+    import shutil
+
+    from infra import db, keystore
+    from infra.identities import keys_dir
+
+    s = world["settings"]
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("DASHBOARD_DATABASE_URL", db.reader_url(s, s.database_url))
+    monkeypatch.setenv("REVIEW_DATABASE_URL", db.review_url(s, s.database_url))
+    shutil.rmtree(keys_dir(s))
+
+    def no_private_keys(*_a: object, **_k: object) -> None:
+        raise AssertionError("the dashboard tried to load a private key")
+
+    monkeypatch.setattr(keystore, "read_private_key", no_private_keys)
+    monkeypatch.setattr(keystore, "load_or_create", no_private_keys)
+
+
+def test_reviewer_actions_need_sign_in(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                      request: pytest.FixtureRequest) -> None:
+    """Issue 14.8: with no writer credential and no private key, a signed-in reviewer's decision is a
+    request the processors apply with their own credential and key; it still takes effect, signed by
+    the platform under the reviewer's pseudonym."""
     from dashboard import auth
     from infra import db
 
@@ -474,6 +534,9 @@ def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
     rev = auth.add_reviewer(conn, "ana@example.org", "correct horse battery")
     conn.close()
     en = strings("en")
+    dashboard_without_keys_or_writer(world, monkeypatch)
+    processors = ProcessorsStandIn(s, world["keys"]).__enter__()
+    request.addfinalizer(lambda: processors.__exit__(None, None, None))
 
     at = run("views/watchdog.py")
     assert not [b for b in at.button if b.key in ("wd_ack", "wd_resolve", "wd_dismiss")]
@@ -521,6 +584,115 @@ def test_reviewer_actions_need_sign_in(world: dict[str, Any]) -> None:
     at.button(key="rev_logout").click()
     at.run()
     assert not [b for b in at.button if b.key in ("wd_ack", "wd_resolve", "wd_dismiss")]
+    processors.__exit__(None, None, None)
+    assert processors.outcomes == ["applied", "applied"]
+    requests = sql(s, "SELECT flag_id, outcome, reviewer_id FROM review_requests ORDER BY id")
+    assert requests == [(FLAG, "applied", rev.reviewer_id), (PFLAG, "applied", rev.reviewer_id)]
+
+
+@pytest.mark.parametrize("verified", [True, False, None])
+def test_oidc_sign_in_trusts_the_email_only_when_verified(world: dict[str, Any], verified: bool | None) -> None:
+    """Issue 14.9: an identity provider's unverified ``email`` claim (anyone can type a reviewer's
+    address at many providers) must not sign the visitor in as that reviewer."""
+    from dashboard import auth
+    from infra import db
+
+    s = world["settings"]
+    conn = db.connect(s.database_url, s.database_schema)
+    rev = auth.add_reviewer(conn, "ana@example.org", "correct horse battery")
+    conn.close()
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["lang"] = "en"
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "cuentas", "client_secret": "s",
+                          "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+    claims: dict[str, Any] = {"is_logged_in": True, "email": "ana@example.org"}
+    if verified is not None:
+        claims["email_verified"] = verified
+    at.user = claims
+    at.run()
+    run("views/watchdog.py", at=at)
+    signed_in = any(rev.reviewer_id in i.value for i in at.info)
+    assert signed_in is (verified is True), text(at)
+    assert bool([b for b in at.button if b.key == "wd_ack"]) is (verified is True)
+
+
+PHONE = 5215512345678  # a phone number, as a JSON number: no quotes to mask in "... is not of type 'string'"
+NAME = "Juan Pérez López"
+
+
+def _refused_bytes() -> list[bytes]:
+    """Three records anyone who can write to the topics could send, each refused by the gate."""
+    op = Ed25519PrivateKey.generate()
+    good = sign_event(op, publisher_id=OPERATOR, event_type="transfer.paid_out", seq=9, event_time=T0, payload={
+        "transfer_id": TRANSFER, "paid": {"amount": 5, "currency": "MXN"}, "paid_at": "2025-05-01T12:00:00Z",
+        "payout_ref": "p-9"})
+    base = json.loads(good.leaf_bytes())
+    phone = json.loads(json.dumps(base))
+    phone["payload"]["payout_ref"] = PHONE  # a value where an id belongs
+    named = json.loads(json.dumps(base))
+    named["payload"][NAME] = "+52 55 1234 5678"  # a person's name as a property name
+    stranger = json.loads(json.dumps(base))
+    stranger["header"]["publisher_id"] = "juan.perez.5215512345678"  # a registered-looking id nobody registered
+    return [json.dumps(x, ensure_ascii=False).encode() for x in (phone, named, stranger)]
+
+
+def test_publishers_page_and_downloads_show_only_reason_codes_and_schema_paths(
+    env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14.7: refusals reach the public as a reason code and a schema path with unknown names as
+    '*', never a value (a phone number), a property name (a person's name) or a sender's free text; the
+    dashboard's role cannot even read the gate's messages."""
+    import pandas as pd
+
+    from dashboard import ui
+    from infra import db
+    from schemas.registry import TrustRegistry
+    from stream_processors.gate.decision import GateLimits, Incoming, decide_batch, parse_item
+    from stream_processors.gate.knowledge import LogKnowledge
+    from stream_processors.gate.store import record
+
+    registry = TrustRegistry(PlatformKeys.load(env).authority.verifier)  # nobody registered
+    limits = GateLimits(65536, timedelta(minutes=5), timedelta(days=30))
+    parsed = [parse_item(Incoming(raw, f"cc.publish.transfers/0/{i}"), 65536) for i, raw in enumerate(_refused_bytes())]
+    batch = decide_batch(parsed, LogKnowledge(), registry, T0, limits)
+    assert [d.outcome for d in batch.decisions] == ["rejected"] * 3
+    conn = psycopg2.connect(env.database_url, options=f"-c search_path={env.database_schema}")
+    with conn.cursor() as cur:
+        record(cur, batch)
+    conn.commit()
+    conn.close()
+    private = "\n".join(r[0] for r in sql(env, "SELECT message FROM quarantine"))
+    assert str(PHONE) in private and NAME in private  # the private quarantine keeps the full story
+    assert sql(env, "SELECT reason, public_path, public_event_type, public_publisher FROM quarantine ORDER BY id") == [
+        ("schema", "/payload/payout_ref", None, None),  # not parsed: no envelope, no type to trust
+        ("schema", "/payload/*", None, None),
+        ("unknown_publisher", "", "transfer.paid_out", None),
+    ]
+
+    seen: list[bytes] = []
+    real = ui.downloads
+
+    def downloads(df: pd.DataFrame, name: str, key: str) -> None:
+        seen.extend([ui._csv(df), ui._json(df)])
+        real(df, name, key)
+
+    monkeypatch.setattr(ui, "downloads", downloads)
+    at = run("views/publishers.py")
+    at.selectbox(key="pub_choose").select("").run()
+    page = text(at) + "\n".join(b.decode("utf-8") for b in seen)
+    assert "/payload/payout_ref" in page and "/payload/*" in page
+    for leaked in (str(PHONE), "5512345678", "Juan", "Pérez", "López", "juan.perez", "+52"):
+        assert leaked not in page, leaked
+    # The reader role itself cannot read what the sender wrote.
+    reader = db.connect(db.reader_url(env, env.database_url), env.database_schema)
+    try:
+        for col in ("message", "publisher_id", "event_type", "event_id", "raw"):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cur:
+                cur.execute(f"SELECT {col} FROM quarantine")
+            reader.rollback()
+    finally:
+        reader.close()
 
 
 def test_unreachable_database_gives_one_friendly_message(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -113,7 +113,7 @@ def test_misses_false_alarms_and_wrong_keys() -> None:
         "tp": 1,
         "fp": 1,
         "fn": 1,
-        "status_mismatch": 0,
+        "status_mismatch": 0, "pending": 0, "pending_detail": [],
         "precision": 0.5,
         "recall": 0.5,
     }
@@ -125,7 +125,7 @@ def test_misses_false_alarms_and_wrong_keys() -> None:
         "tp": 0,
         "fp": 1,
         "fn": 0,
-        "status_mismatch": 0,
+        "status_mismatch": 0, "pending": 0, "pending_detail": [],
         "precision": 0.0,
         "recall": 1.0,
     }
@@ -200,3 +200,39 @@ def test_render_table() -> None:
         line for line in lines if line.startswith("missing_payout")
     )
     assert lines[-1].split()[0] == "all" and len(lines) == len(s) + 4
+
+
+def test_expected_flag_inside_a_waiting_period_is_pending_not_missed():
+    """Issue 15.10: a sequence gap younger than its quiet time was reported missing."""
+    truth = [
+        {"class": "sequence_gap", "flag_type": "sequence_gap", "subject_kind": "publisher",
+         "subject_id": "gov-federal", "key": None, "status": "open"},
+        {"class": "missing_payout", "flag_type": "missing_payout", "subject_kind": "transfer",
+         "subject_id": "trf-9", "key": "", "status": "open"},
+    ]
+    without = score(truth, [])
+    assert without["sequence_gap"]["fn"] == 1 and without["sequence_gap"]["recall"] == 0.0
+    waiting = {("publisher", "gov-federal"): "sequence gap seen at 10:00, flagged after 30 s of quiet"}
+    scores = score(truth, [], waiting=waiting)
+    gap = scores["sequence_gap"]
+    assert (gap["tp"], gap["fn"], gap["pending"]) == (0, 0, 1)
+    assert gap["recall"] == 1.0
+    assert gap["pending_detail"] == [{"flag_type": "sequence_gap", "subject_kind": "publisher",
+                                      "subject_id": "gov-federal", "why": waiting[("publisher", "gov-federal")]}]
+    # a subject with no waiting period is still a miss
+    assert scores["missing_payout"]["fn"] == 1
+    table = render_table(scores)
+    assert "pending (not counted; still inside a waiting period): 1" in table
+    assert "sequence_gap on publisher gov-federal: sequence gap seen at 10:00" in table
+
+
+def test_waiting_never_hides_a_found_flag_or_a_false_positive():
+    truth = [{"class": "short_payout", "flag_type": "short_payout", "subject_kind": "transfer",
+              "subject_id": "trf-1", "key": "", "status": "open"}]
+    flags = [{"flag_type": "short_payout", "subject_kind": "transfer", "subject_id": "trf-1", "key": "",
+              "status": "open"},
+             {"flag_type": "paid_twice", "subject_kind": "transfer", "subject_id": "trf-1", "key": "",
+              "status": "open"}]
+    scores = score(truth, flags, waiting={("transfer", "trf-1"): "next deadline later"})
+    assert scores["short_payout"]["tp"] == 1 and scores["short_payout"]["pending"] == 0
+    assert scores["paid_twice"]["fp"] == 1

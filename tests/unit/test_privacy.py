@@ -177,3 +177,64 @@ def test_normalize_only_raises_malformed_input(text: str) -> None:
         return
     assert CODE_RE.match(out)
     assert normalize_receipt_code(out) == out
+
+
+# --- per-transfer pseudonyms (issue 14.6) ------------------------------------------------
+
+
+def test_transfer_pseudonyms_share_nothing_across_transfers() -> None:
+    from schemas.privacy import transfer_pseudonym
+
+    a = transfer_pseudonym(SECRET, "snd", "+52 492 555 0101", "trf-0001")
+    b = transfer_pseudonym(SECRET, "snd", "+52 492 555 0101", "trf-0002")
+    assert re.fullmatch(r"snd_[a-z2-7]{26}", a) and re.fullmatch(r"snd_[a-z2-7]{26}", b)
+    assert a != b and a[4:12] != b[4:12]
+    assert a == transfer_pseudonym(SECRET, "snd", "+52 492 555 0101", "trf-0001")  # the operator re-derives it
+    assert a != pseudonym(SECRET, "snd", "+52 492 555 0101")  # never the old stable one
+    assert a != transfer_pseudonym(SECRET, "ben", "+52 492 555 0101", "trf-0001")
+    assert a != transfer_pseudonym(OTHER, "snd", "+52 492 555 0101", "trf-0001")
+    # NFC: the same name typed two ways is the same person on the same transfer
+    assert transfer_pseudonym(SECRET, "ben", "Jos\u00e9", "trf-1") == transfer_pseudonym(SECRET, "ben", "Jose\u0301", "trf-1")
+    # the (person, transfer) split is unambiguous
+    assert transfer_pseudonym(SECRET, "snd", "a", "b-c") != transfer_pseudonym(SECRET, "snd", "a\x00b", "c")
+    for bad in ("", "x\x00y"):
+        with pytest.raises(MalformedInput):
+            transfer_pseudonym(SECRET, "snd", "ana", bad)
+    with pytest.raises(MalformedInput):
+        transfer_pseudonym(b"short", "snd", "ana", "trf-1")
+
+
+@settings(max_examples=200)
+@given(st.text(min_size=1, max_size=40), st.lists(st.from_regex(r"[a-z0-9][a-z0-9_.:-]{2,30}", fullmatch=True),
+                                                   min_size=2, max_size=6, unique=True))
+def test_one_person_many_transfers_never_the_same_pseudonym(person: str, tids: list[str]) -> None:
+    from schemas.privacy import transfer_pseudonym
+
+    seen = {transfer_pseudonym(SECRET, "snd", person, t) for t in tids}
+    assert len(seen) == len(tids)
+
+
+def test_cuentas_pseudonyms_derives_them_from_environment_variables(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    import json
+
+    from producers.cli import register
+    from schemas.errors import CuentasError
+    from schemas.privacy import transfer_pseudonym
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    monkeypatch.setenv("OP_SECRET", SECRET.decode())
+    monkeypatch.setenv("WHO", "+52 492 555 0101")
+    args = parser.parse_args(["pseudonyms", "--secret-env", "OP_SECRET", "--person-env", "WHO", "--kind", "ben",
+                              "--transfer", "trf-0001", "--transfer", "trf-0002", "--json"])
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {t: transfer_pseudonym(SECRET, "ben", "+52 492 555 0101", t) for t in ("trf-0001", "trf-0002")}
+    args = parser.parse_args(["pseudonyms", "--secret-env", "NOPE_UNSET", "--person-env", "WHO", "--kind", "snd",
+                              "--transfer", "trf-0001"])
+    monkeypatch.delenv("NOPE_UNSET", raising=False)
+    with pytest.raises(CuentasError):
+        args.func(args)

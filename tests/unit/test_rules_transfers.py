@@ -87,18 +87,25 @@ def payout(
     *,
     eid: str | None = None,
     published: datetime | None = None,
+    fx: str | None = None,
+    beneficiary: str | None = None,
 ) -> Evt:
+    payload: dict[str, Any] = {
+        "transfer_id": TID,
+        "paid": money(amount, currency),
+        "paid_at": z(at),
+        "payout_ref": "po_1",
+    }
+    if fx is not None:
+        payload["fx_rate"] = fx
+    if beneficiary is not None:
+        payload["beneficiary"] = beneficiary
     return Evt(
         eid or f"ev_paid_{at.isoformat()}_{amount}_{currency}",
         "transfer.paid_out",
         published or at,
         None,
-        {
-            "transfer_id": TID,
-            "paid": money(amount, currency),
-            "paid_at": z(at),
-            "payout_ref": "po_1",
-        },
+        payload,
     )
 
 
@@ -107,9 +114,17 @@ def cancelled(at: datetime) -> Evt:
     return Evt(f"ev_cancel_{at.isoformat()}", "transfer.cancelled", at, None, payload)
 
 
-def refunded(at: datetime, amount: int = 20_499) -> Evt:
-    payload = {"transfer_id": TID, "refunded": money(amount, "USD"), "refunded_at": z(at)}
-    return Evt(f"ev_refund_{at.isoformat()}", "transfer.refunded", at, None, payload)
+def refunded(
+    at: datetime, amount: int = 20_499, currency: str = "USD", fx: str | None = None
+) -> Evt:
+    payload: dict[str, Any] = {
+        "transfer_id": TID,
+        "refunded": money(amount, currency),
+        "refunded_at": z(at),
+    }
+    if fx is not None:
+        payload["fx_rate"] = fx
+    return Evt(f"ev_refund_{at.isoformat()}_{amount}", "transfer.refunded", at, None, payload)
 
 
 def run(events: Sequence[Evt], now: datetime | None = None, th: Thresholds = TH) -> TransferResult:
@@ -180,14 +195,19 @@ def test_flag_id_is_deterministic_and_keyed() -> None:
 # --------------------------------------------------------------------------- short payout
 
 
-def test_short_payout_fires_with_amount_at_stake() -> None:
+def test_short_payout_fires_at_the_promised_time_with_amount_at_stake() -> None:
+    # An instalment before the promised time is silent until then: judged at A.
     r = run([sent(), payout(T0 + timedelta(minutes=5), 340_000, eid="ev_p1")], LATER)
     f = only(r, "short_payout")
     assert (f.severity, f.amount_at_stake, f.currency) == ("high", 5_000, "MXN")
     assert f.accountable == "op_remesas" and f.subject_kind == "transfer" and f.key == ""
     assert f.subject_id == TID
-    assert f.raised_at == T0 + timedelta(minutes=5) and f.resolved_at is None
+    assert f.raised_at == AVAIL and f.resolved_at is None
     assert f.evidence == ("ev_sent", "ev_p1")
+    assert run([sent(), payout(T0 + timedelta(minutes=5), 340_000)], AVAIL).flags == []
+    assert run([sent(), payout(T0 + timedelta(minutes=5), 340_000)], AVAIL).next_deadline == (
+        AVAIL + TICK
+    )
 
 
 def test_short_payout_boundary_exactly_at_tolerance() -> None:
@@ -197,27 +217,68 @@ def test_short_payout_boundary_exactly_at_tolerance() -> None:
     assert f.amount_at_stake == PROMISED - at_tolerance + 1
 
 
-def test_short_payout_resolved_by_a_later_payout_stays_in_history() -> None:
+def test_instalments_before_the_promised_time_raise_nothing() -> None:
     t1, t2 = T0 + timedelta(minutes=5), T0 + timedelta(minutes=50)
     r = run([sent(), payout(t1, 300_000), payout(t2, 45_000)], LATER)
-    f = only(r, "short_payout")
-    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (t1, t2, 45_000)
-    assert "paid_twice" not in types(r)
+    assert r.flags == []
     assert r.state.paid_amount == PROMISED and r.state.payout_count == 2
+
+
+def test_remainder_after_the_promised_time_is_late_and_short_until_paid() -> None:
+    t1, t2 = T0 + timedelta(minutes=5), AVAIL + timedelta(hours=5)
+    r = run([sent(), payout(t1, 300_000), payout(t2, 45_000)], LATER)
+    short, late = only(r, "short_payout"), only(r, "late_payout")
+    assert (short.raised_at, short.resolved_at, short.amount_at_stake) == (AVAIL, t2, 45_000)
+    assert (late.raised_at, late.resolved_at, late.severity) == (AVAIL, t2, "low")
+    assert late.amount_at_stake == 45_000 and late.detail["resolved_by"] == "transfer.paid_out"
+    assert "missing_payout" not in types(r)
+    # Judged at A on the 300,000 paid then: the shortfall makes the cost too high as well.
+    assert types(r) == {"short_payout", "late_payout", "cost_above_disclosed", "cost_above_ceiling"}
+    assert only(r, "cost_above_disclosed").resolved_at == t2
+
+
+def test_token_payout_is_short_not_missing() -> None:
+    r = run([sent(), payout(T0 + timedelta(minutes=5), 100)], LATER)
+    assert "missing_payout" not in types(r)
+    f = only(r, "short_payout")
+    assert (f.raised_at, f.amount_at_stake, f.resolved_at) == (AVAIL, PROMISED - 100, None)
+    assert only(r, "late_payout").resolved_at is None
 
 
 # --------------------------------------------------------------------------- currency, twice
 
 
-def test_payout_in_another_currency() -> None:
+def test_payout_in_the_send_currency_counts_at_the_quoted_rate() -> None:
     r = run([sent(), payout(T0, 20_000, "USD")], LATER)
     f = only(r, "payout_currency_mismatch")
     assert (f.severity, f.amount_at_stake, f.currency) == ("medium", PROMISED, "MXN")
-    assert f.detail["paid_currencies"] == "USD"
-    # Only payouts in the promised currency count towards the paid total.
-    assert only(r, "short_payout").amount_at_stake == PROMISED
+    assert f.detail["paid_currencies"] == "USD" and f.detail["fx_rate"] == "quoted 17.25"
+    # USD 200.00 at 17.25 is MXN 3,450.00: the promise, so no short payout.
+    assert types(r) == {"payout_currency_mismatch"}
     assert r.state.other_currency_payouts == (("USD", 20_000),)
-    assert "late_payout" not in types(r)  # something was delivered on time
+    assert r.state.paid_amount == PROMISED
+
+
+def test_payout_in_a_third_currency_with_a_stated_rate_counts_converted() -> None:
+    # EUR 170.00 at 20.30 MXN/EUR = MXN 3,451.00: full.
+    r = run([sent(), payout(T0, 17_000, "EUR", fx="20.30")], LATER)
+    assert types(r) == {"payout_currency_mismatch"}
+    assert only(r, "payout_currency_mismatch").detail["fx_rate"] == "20.30"
+    assert r.state.paid_amount == 345_100
+    # At 20.00 it is MXN 3,400.00: short by 50.00 from the promised time on.
+    r = run([sent(), payout(T0, 17_000, "EUR", fx="20.00")], LATER)
+    f = only(r, "short_payout")
+    assert (f.amount_at_stake, f.raised_at) == (5_000, AVAIL)
+
+
+def test_payout_in_a_third_currency_without_a_rate_is_delivered_but_not_counted() -> None:
+    r = run([sent(), payout(T0, 17_000, "EUR")], LATER)
+    f = only(r, "payout_currency_mismatch")
+    assert f.detail["fx_rate"] == "undisclosed"
+    short = only(r, "short_payout")
+    assert short.amount_at_stake == PROMISED and short.detail["unvalued_payouts"] == 1
+    assert "late_payout" not in types(r) and "missing_payout" not in types(r)
+    assert r.state.unvalued_payouts == 1 and r.state.paid_amount == 0
 
 
 def test_paid_twice() -> None:
@@ -232,8 +293,9 @@ def test_paid_twice() -> None:
     )
 
 
-def test_one_generous_payout_is_not_paid_twice() -> None:
-    assert run([sent(), payout(T0, PROMISED * 2)], LATER).flags == []
+def test_one_generous_payout_is_paid_twice_too() -> None:
+    f = only(run([sent(), payout(T0, PROMISED * 2)], LATER), "paid_twice")
+    assert (f.amount_at_stake, f.raised_at, f.detail["payouts"]) == (PROMISED, T0, 1)
 
 
 def test_paid_twice_boundary() -> None:
@@ -268,10 +330,15 @@ def test_understated_disclosure_is_caught_from_the_operators_own_figures() -> No
 
 
 def test_cost_above_disclosed_resolves_when_the_rest_is_paid() -> None:
-    t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    # Within the payout tolerance but 11 bps too costly at the promised time.
+    t1, t2 = T0 + timedelta(minutes=1), AVAIL + timedelta(minutes=2)
     r = run([sent(), payout(t1, PROMISED - 380), payout(t2, 380)], LATER)
     f = only(r, "cost_above_disclosed")
-    assert (f.raised_at, f.resolved_at) == (t1, t2)
+    assert (f.raised_at, f.resolved_at) == (AVAIL, t2)
+    assert types(r) == {"cost_above_disclosed"}  # within tolerance: not late, not short
+    # The rest paid before the promised time: never judged short of anything.
+    early = run([sent(), payout(t1, PROMISED - 380), payout(AVAIL, 380)], LATER)
+    assert early.flags == []
 
 
 def test_cost_above_ceiling_from_the_disclosure_at_sent_time() -> None:
@@ -284,9 +351,10 @@ def test_cost_above_ceiling_from_the_disclosure_at_sent_time() -> None:
 
 def test_cost_above_ceiling_from_the_effective_cost() -> None:
     # 480 bps disclosed, 725 centavos (21.01 bps) short of promised: effective 501 > 500.
+    # Judged at the promised time (the whole promise was never paid).
     r = run([sent(disclosed=480), payout(T0 + timedelta(minutes=3), PROMISED - 725)], LATER)
     f = only(r, "cost_above_ceiling")
-    assert f.raised_at == T0 + timedelta(minutes=3) and f.detail["effective_cost_bps"] == 501
+    assert f.raised_at == AVAIL and f.detail["effective_cost_bps"] == 501
 
 
 # --------------------------------------------------------------------------- lateness
@@ -340,28 +408,202 @@ def test_missing_payout_resolved_by_a_very_late_payout() -> None:
     assert late.severity == "medium"  # the delay exceeded the grace period
 
 
-def test_cancelled_before_available_by_raises_nothing() -> None:
-    r = run([sent(), cancelled(T0 + timedelta(minutes=10))], LATER)
-    assert r.flags == [] and r.state.status == "cancelled" and r.next_deadline is None
+def test_cancelled_before_available_by_and_refunded_in_full_raises_nothing() -> None:
+    c = T0 + timedelta(minutes=10)
+    r = run([sent(), cancelled(c), refunded(c + timedelta(hours=1))], LATER)
+    assert r.flags == [] and r.state.status == "refunded" and r.next_deadline is None
+    assert r.state.refund_expected == 20_499 and r.state.refunded_amount == 20_499
 
 
-def test_refund_before_the_grace_period_ends_is_no_loss() -> None:
-    r = run([sent(), refunded(AVAIL + timedelta(hours=2))], LATER)
-    assert types(r) == {"late_payout"}
+def test_refund_without_a_cancellation_settles_nothing() -> None:
+    r = run([sent(), refunded(AVAIL - timedelta(minutes=2))], LATER)
+    assert types(r) == {"late_payout", "missing_payout"}
     assert r.state.status == "refunded" and r.state.refunded_amount == 20_499
-    assert only(r, "late_payout").detail["resolved_by"] == "transfer.refunded"
+    assert only(r, "missing_payout").resolved_at is None
 
 
-def test_refund_after_the_grace_period_resolves_missing_payout() -> None:
-    refund_at = AVAIL + timedelta(days=10)
-    f = only(run([sent(), refunded(refund_at)], LATER), "missing_payout")
-    assert f.resolved_at == refund_at
+def test_cancellation_after_the_grace_period_resolves_missing_payout() -> None:
+    c = AVAIL + timedelta(days=10)
+    r = run([sent(), cancelled(c), refunded(c + timedelta(hours=1), 20_000)], LATER)
+    assert only(r, "missing_payout").resolved_at == c
+    late = only(r, "late_payout")
+    assert (late.resolved_at, late.detail["resolved_by"]) == (c, "transfer.cancelled")
+    assert late.severity == "medium"
+    assert not {"refund_late", "refund_missing", "refund_short"} & types(r)
 
 
 def test_future_dated_payout_counts_from_its_publication() -> None:
     r = run([sent(), payout(LATER, published=T0 + timedelta(minutes=30))], LATER)
     assert r.flags == []
     assert r.state.first_paid_at == LATER  # the claim is kept as stated
+
+
+def test_payout_one_minute_before_the_deadline_is_on_time_one_minute_after_is_late() -> None:
+    assert run([sent(), payout(AVAIL - timedelta(minutes=1))], LATER).flags == []
+    f = only(run([sent(), payout(AVAIL + timedelta(minutes=1))], LATER), "late_payout")
+    assert (f.raised_at, f.resolved_at) == (AVAIL, AVAIL + timedelta(minutes=1))
+
+
+# --------------------------------------------------------------------------- beneficiary
+
+BEN = "ben_" + "a" * 26
+OTHER = "ben_" + "z" * 26
+
+
+def test_payout_naming_the_beneficiary_is_clean() -> None:
+    assert run([sent(), payout(T0, beneficiary=BEN)], LATER).flags == []
+
+
+def test_payout_to_someone_else_is_wrong_beneficiary_and_does_not_count() -> None:
+    p = payout(T0 + timedelta(minutes=3), beneficiary=OTHER, eid="ev_wrong")
+    r = run([sent(), p], LATER)
+    f = only(r, "wrong_beneficiary")
+    assert (f.key, f.severity, f.amount_at_stake, f.currency) == ("ev_wrong", "critical", PROMISED, "MXN")
+    assert (f.raised_at, f.resolved_at, f.accountable) == (T0 + timedelta(minutes=3), None, "op_remesas")
+    assert f.evidence == ("ev_sent", "ev_wrong")
+    # The beneficiary got nothing: late, then missing.
+    assert types(r) == {"wrong_beneficiary", "late_payout", "missing_payout"}
+    assert r.state.paid_amount == 0 and r.state.wrong_beneficiary_payouts == 1
+    # Paying the right person later resolves late/missing, never wrong_beneficiary.
+    r = run([sent(), p, payout(AVAIL + timedelta(hours=1), beneficiary=BEN)], LATER)
+    assert types(r) == {"wrong_beneficiary", "late_payout"}
+    assert only(r, "wrong_beneficiary").resolved_at is None
+
+
+def test_payout_naming_a_person_for_a_project_fund_is_wrong_beneficiary() -> None:
+    r = run([sent(project=True), payout(T0, beneficiary=BEN, eid="ev_x")], LATER)
+    assert only(r, "wrong_beneficiary").key == "ev_x"
+    assert r.contribution is None
+
+
+# --------------------------------------------------------------------------- refunds
+# T0 is Thursday 2026-01-01; a cancellation at 00:10 is due back by Tuesday 00:10
+# (Friday, Monday, Tuesday: three business days, the weekend skipped).
+
+CANCEL = T0 + timedelta(minutes=10)
+DUE = datetime(2026, 1, 6, 0, 10, tzinfo=UTC)
+
+
+def test_refund_in_full_within_the_period_raises_nothing_at_the_boundary() -> None:
+    r = run([sent(), cancelled(CANCEL), refunded(DUE)], LATER)
+    assert r.flags == [] and r.state.refund_due_by == DUE
+
+
+def test_refund_late() -> None:
+    back = DUE + timedelta(hours=2)
+    r = run([sent(), cancelled(CANCEL), refunded(back)], LATER)
+    f = only(r, "refund_late")
+    assert (f.raised_at, f.resolved_at, f.severity) == (DUE, back, "low")
+    assert (f.amount_at_stake, f.currency) == (20_499, "USD")
+    assert f.detail["resolved_by"] == "transfer.refunded" and f.detail["fee_included"] == "yes"
+    assert types(r) == {"refund_late"}
+    assert run([sent(), cancelled(CANCEL)], DUE).flags == []
+    assert run([sent(), cancelled(CANCEL)], DUE).next_deadline == DUE + TICK
+
+
+def test_refund_missing_boundary() -> None:
+    deadline = DUE + TH.payout_grace
+    assert types(run([sent(), cancelled(CANCEL)], deadline)) == {"refund_late"}
+    r = run([sent(), cancelled(CANCEL)], deadline + TICK)
+    f = only(r, "refund_missing")
+    assert (f.severity, f.raised_at, f.amount_at_stake) == ("critical", deadline, 20_499)
+    r = run([sent(), cancelled(CANCEL), refunded(deadline + timedelta(days=1))], LATER)
+    assert only(r, "refund_missing").resolved_at == deadline + timedelta(days=1)
+    assert only(r, "refund_late").severity == "medium"
+
+
+def test_refund_leaving_out_the_fee_is_short() -> None:
+    r = run([sent(), cancelled(CANCEL), refunded(CANCEL + timedelta(hours=1), 20_000)], LATER)
+    f = only(r, "refund_short")
+    assert (f.raised_at, f.amount_at_stake, f.severity) == (DUE, 499, "high")
+    assert types(r) == {"refund_short", "refund_late"}
+    # The fee sent later resolves both.
+    fee_back = DUE + timedelta(days=1)
+    r = run([sent(), cancelled(CANCEL), refunded(CANCEL + timedelta(hours=1), 20_000),
+             refunded(fee_back, 499)], LATER)
+    assert only(r, "refund_short").resolved_at == fee_back == only(r, "refund_late").resolved_at
+
+
+def test_refund_tolerance_boundary() -> None:
+    # 20,499 * 9,950 / 10,000 = 20,396.5: 20,397 is within tolerance, 20,396 is not.
+    ok = run([sent(), cancelled(CANCEL), refunded(CANCEL, 20_397)], LATER)
+    assert ok.flags == []
+    assert only(run([sent(), cancelled(CANCEL), refunded(CANCEL, 20_396)], LATER),
+                "refund_short").amount_at_stake == 103
+
+
+def test_fee_is_owed_back_only_within_the_cancellation_window() -> None:
+    inside = T0 + TH.cancellation_window
+    r = run([sent(), cancelled(inside), refunded(inside, 20_000)], LATER)
+    assert "refund_short" in types(r)
+    outside = inside + TICK
+    r = run([sent(), cancelled(outside), refunded(outside, 20_000)], LATER)
+    assert r.flags == [] and r.state.refund_expected == 20_000
+
+
+def test_value_paid_out_before_the_cancellation_is_not_owed_back() -> None:
+    # Half the promise (MXN 1,725.00 = USD 100.00 at 17.25) paid, then cancelled.
+    evs = [sent(), payout(T0 + timedelta(minutes=5), 172_500), cancelled(CANCEL)]
+    r = run([*evs, refunded(CANCEL + timedelta(hours=1), 10_499)], LATER)
+    assert r.flags == [] and r.state.refund_expected == 10_499
+    assert "refund_short" in types(run([*evs, refunded(CANCEL, 10_000)], LATER))
+
+
+def test_refund_in_the_promised_currency_converts_back_at_the_quoted_rate() -> None:
+    # USD 204.99 at 17.25 = MXN 3,536.0775 -> 353,608 centavos.
+    r = run([sent(), cancelled(CANCEL), refunded(CANCEL, 353_608, "MXN")], LATER)
+    assert r.flags == [] and r.state.refunded_amount == 20_499
+    r = run([sent(), cancelled(CANCEL), refunded(CANCEL, 19_000, "EUR", fx="1.08")], LATER)
+    assert r.flags == [] and r.state.refunded_amount == 20_520
+
+
+def test_cancellation_after_the_promised_time_with_a_partial_payout() -> None:
+    c = AVAIL + timedelta(hours=3)
+    evs = [sent(), payout(T0 + timedelta(minutes=5), 172_500), cancelled(c), refunded(c, 10_000)]
+    r = run(evs, LATER)
+    short, late = only(r, "short_payout"), only(r, "late_payout")
+    assert short.resolved_at == late.resolved_at == c
+    assert short.detail["resolved_by"] == "transfer.cancelled"
+    assert not {"refund_late", "refund_short", "refund_missing"} & types(r)
+
+
+# --------------------------------------------------------------------------- issue 15 regressions
+
+
+def test_regression_instalments_on_saturday_and_monday_before_the_promise_were_flagged() -> None:
+    # Issue 15: 60 % on Saturday and 40 % on Monday, all before the promised Monday
+    # evening, raised short_payout, cost_above_disclosed and cost_above_ceiling.
+    sat = datetime(2026, 1, 3, 10, tzinfo=UTC)
+    promise = datetime(2026, 1, 5, 23, tzinfo=UTC)
+    evs = [sent(at=sat - timedelta(hours=1), avail=promise),
+           payout(sat, PROMISED * 60 // 100), payout(promise - timedelta(hours=9), PROMISED * 40 // 100)]
+    assert run(evs, promise + timedelta(days=10)).flags == []
+
+
+def test_regression_first_centavo_counted_as_settled_for_late_payout() -> None:
+    # Issue 15: the remainder paid after the promised time raised no late_payout.
+    r = run([sent(), payout(T0 + timedelta(minutes=5), 1), payout(AVAIL + timedelta(days=1), PROMISED - 1)], LATER)
+    late = only(r, "late_payout")
+    assert (late.raised_at, late.resolved_at) == (AVAIL, AVAIL + timedelta(days=1))
+
+
+def test_regression_one_cent_refund_without_cancellation_silenced_missing_payout() -> None:
+    r = run([sent(), refunded(AVAIL + timedelta(hours=1), 1)], LATER)
+    assert only(r, "missing_payout").resolved_at is None
+    assert only(r, "late_payout").resolved_at is None
+    assert not {"refund_late", "refund_missing", "refund_short"} & types(r)
+
+
+def test_regression_cancellation_counted_as_settled_without_a_refund() -> None:
+    # Issue 15: any cancellation counted as settled; now its refund is owed.
+    r = run([sent(), cancelled(CANCEL), refunded(DUE + timedelta(days=7), 20_000)], LATER)
+    assert types(r) == {"refund_late", "refund_short", "refund_missing"}
+    assert only(r, "refund_short").amount_at_stake == 499  # the fee, never refunded
+
+
+def test_regression_payout_in_another_currency_doubled_as_a_short_payout_of_the_whole_promise() -> None:
+    r = run([sent(), payout(T0, 17_000, "EUR", fx="20.30")], LATER)
+    assert "short_payout" not in types(r)
 
 
 # --------------------------------------------------------------------------- ordering
@@ -417,14 +659,18 @@ def scenarios(draw: st.DrawFn) -> list[Evt]:
     ]
     for i in range(draw(st.integers(0, 3))):
         amount = draw(st.sampled_from([1, 3_450, 100_000, 343_275, PROMISED, 346_726]))
-        ccy = draw(st.sampled_from(["MXN", "MXN", "USD"]))
+        ccy = draw(st.sampled_from(["MXN", "MXN", "USD", "EUR"]))
         at = draw(_SCENARIO_TIMES)
         lag = timedelta(hours=draw(st.integers(-5, 5)))
-        events.append(payout(at, amount, ccy, eid=f"p{i}", published=at + lag))
+        fx = draw(st.sampled_from([None, None, "20.3"]))
+        ben = draw(st.sampled_from([None, None, BEN, OTHER]))
+        events.append(payout(at, amount, ccy, eid=f"p{i}", published=at + lag, fx=fx, beneficiary=ben))
     if draw(st.booleans()):
         events.append(cancelled(draw(_SCENARIO_TIMES)))
-    if draw(st.booleans()):
-        events.append(refunded(draw(_SCENARIO_TIMES)))
+    for _ in range(draw(st.integers(0, 2))):
+        amount = draw(st.sampled_from([1, 20_000, 20_396, 20_499]))
+        ccy = draw(st.sampled_from(["USD", "USD", "MXN", "EUR"]))
+        events.append(refunded(draw(_SCENARIO_TIMES), amount, ccy))
     return events
 
 
@@ -460,3 +706,40 @@ def test_a_later_clock_never_changes_or_removes_a_flag(
         assert first.next_deadline > (now or T0) or now is None
         at_deadline = run(events, first.next_deadline)
         assert at_deadline.flags != first.flags
+
+
+@st.composite
+def instalments(draw: st.DrawFn) -> list[Evt]:
+    """The promise split into 1-5 payouts, each effective at or before available_by."""
+    n = draw(st.integers(1, 5))
+    cuts = sorted(draw(st.lists(st.integers(1, PROMISED - 1), min_size=n - 1, max_size=n - 1, unique=True)))
+    parts = [b - a for a, b in zip([0, *cuts], [*cuts, PROMISED], strict=True)]
+    out = [sent()]
+    for i, amount in enumerate(parts):
+        at = T0 + timedelta(seconds=draw(st.integers(0, 3600)))
+        lag = timedelta(seconds=draw(st.integers(0, 7200)))
+        out.append(payout(at, amount, eid=f"i{i}", published=at + lag,
+                          beneficiary=draw(st.sampled_from([None, BEN]))))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(instalments(), _NOWS, st.randoms(use_true_random=False))
+def test_instalments_before_the_deadline_never_raise_a_flag(
+    events: list[Evt], now: datetime | None, rnd: random.Random
+) -> None:
+    rnd.shuffle(events)
+    r = run(events, now)
+    assert r.flags == []
+    assert r.state.paid_amount == PROMISED or (now is not None and now < AVAIL)
+
+
+def test_regression_the_clock_never_changes_a_ceiling_flag_raised_by_the_disclosure() -> None:
+    """Hypothesis found it: 501 bps disclosed, 1 centavo paid at available_by; when the clock
+    passed available_by the ceiling flag's amount jumped from the disclosure to the effective cost."""
+    events = [sent(disclosed=501, avail=T0), payout(T0, 1, eid="p0")]
+    before, after = run(events, None), run(events, T0 + timedelta(hours=1))
+    ceiling = [f for f in before.flags if f.flag_type == "cost_above_ceiling"]
+    assert len(ceiling) == 1 and ceiling[0] in after.flags
+    assert ceiling[0].detail["cost_bps"] == 501
+    assert any(f.flag_type == "cost_above_disclosed" for f in after.flags)  # the rest of the excess

@@ -26,6 +26,9 @@ def test_settings_change_the_thresholds(tmp_path: Path, monkeypatch: pytest.Monk
     th = thresholds(s)
     assert th.payout_grace == timedelta(minutes=90) and th.corridor_cost_ceiling_bps == 450
     assert th.cost_disclosure_tolerance_bps == DEFAULT_THRESHOLDS.cost_disclosure_tolerance_bps
+    s = load_settings(env={"CANCELLATION_WINDOW_MINUTES": "45", "REFUND_PERIOD_BUSINESS_DAYS": "5"})
+    th = thresholds(s)
+    assert th.cancellation_window == timedelta(minutes=45) and th.refund_period_business_days == 5
 
 
 def test_defaults() -> None:
@@ -39,4 +42,7 @@ def test_defaults() -> None:
         "no_milestone_period": timedelta(days=120),
         "unverified_period": timedelta(days=60),
         "disbursement_tolerance_bps": 0,
+        "cancellation_window": timedelta(minutes=30),  # 12 CFR 1005.34(a)
+        "refund_period_business_days": 3,  # 12 CFR 1005.34(b)
+        "funds_return_period": timedelta(days=30),
     }
