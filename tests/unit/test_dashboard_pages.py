@@ -824,3 +824,8 @@ def test_track_and_watchdog_explain_each_flag_under_its_label(world: dict[str, A
 
     run("views/projects.py", at=at)
     assert share in text(at)
+
+    # the overview explains the flag types it counts; the publishers page those about a publisher
+    assert short in text(run(lang=lang)) and share in text(run(lang=lang))
+    page = text(run("views/publishers.py", lang=lang))
+    assert i18n.flag_help("sequence_gap", values, lang) in page and short not in page
