@@ -175,13 +175,15 @@ def overview(url: str, schema: str, period_days: int) -> dict[str, pd.DataFrame]
             " sum(pp.owed)::bigint AS owed, sum(pp.pledged)::bigint AS pledged,"
             " sum(pp.disbursed)::bigint AS disbursed"
             " FROM project_parties pp JOIN projects p ON p.project_id = pp.project_id"
+            " WHERE pp.level <> 'club'"  # the governments; the club's money is club_flows
             " GROUP BY 1, 2 ORDER BY 1, 2"
         )
         out["levels"] = _frame(cur)
         cur.execute(
             "SELECT pp.party_id, pp.level, pp.project_id, pp.disbursed, coalesce(p.currency, '') AS currency"
             " FROM project_parties pp JOIN projects p ON p.project_id = pp.project_id"
-            " WHERE pp.disbursed > 0 ORDER BY pp.disbursed DESC, pp.project_id, pp.level LIMIT 60"
+            " WHERE pp.disbursed > 0 AND pp.level <> 'club'"
+            " ORDER BY pp.disbursed DESC, pp.project_id, pp.level LIMIT 60"
         )
         out["gov_flows"] = _frame(cur)
         cur.execute(

@@ -117,6 +117,7 @@ class Settings:
     unverified_days: float = _s("UNVERIFIED_DAYS", _TH.unverified_period / timedelta(days=1), "Days within which reported spending must be verified.")
     cancellation_window_minutes: float = _s("CANCELLATION_WINDOW_MINUTES", _TH.cancellation_window / timedelta(minutes=1), "A transfer cancelled this soon after it was sent must be refunded with its fee (12 CFR 1005.34(a)).")
     refund_period_business_days: int = _s("REFUND_PERIOD_BUSINESS_DAYS", _TH.refund_period_business_days, "Business days (Mon-Fri, UTC) after a cancellation within which the refund is due (12 CFR 1005.34(b)).")
+    funds_return_days: float = _s("FUNDS_RETURN_DAYS", _TH.funds_return_period / timedelta(days=1), "Days after a project's cancellation within which the money it owes each party must be returned.")
     clock_lateness_s: float = _s("CLOCK_LATENESS_S", 3600.0, "Event-time lateness allowed before deadlines fire (out-of-order tolerance).")
     clock_idle_s: float = _s("CLOCK_IDLE_S", 10.0, "A partition with no new events for this long (wall clock) stops holding the event-time clock back.")
 

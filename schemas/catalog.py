@@ -451,7 +451,12 @@ REGISTRY_EVENT_TYPES: Final[tuple[str, ...]] = tuple(
 #: is a verifier's (a mirror club's, an auditor's), named by the project.
 ROLES_BY_KIND: Final[Mapping[str, tuple[str, ...]]] = {
     "operator": tuple(t for t in EVENT_TYPES if t.startswith("transfer.")),
-    "committee": ("project.registered", "milestone.reported"),
+    "committee": (
+        "project.registered",
+        "milestone.reported",
+        "project.cancelled",
+        "project.funds_returned",
+    ),
     "government": ("disbursement.pledged", "disbursement.made"),
     "platform": ("flag.changed",),
     "reviewer": ("flag.changed",),
@@ -612,6 +617,17 @@ def _check_project_registered(p: Mapping[str, Any]) -> None:
             )
 
 
+def _check_project_cancelled(p: Mapping[str, Any]) -> None:
+    seen: set[str] = set()
+    currencies = {r["amount"]["currency"] for r in p["returns"]}
+    for i, r in enumerate(p["returns"]):
+        if r["party"] in seen:
+            raise _fail(f"returns/{i}/party", f"party {r['party']!r} is listed twice")
+        seen.add(r["party"])
+    if len(currencies) > 1:
+        raise _fail("returns", "every amount to return is in the budget currency (one currency)")
+
+
 def _check_verifier_key(p: Mapping[str, Any], fld: str) -> None:
     try:
         vk = parse_verifier_key(p[fld], alg=ALG_ED25519)
@@ -650,6 +666,7 @@ def _check_flag_changed(p: Mapping[str, Any]) -> None:
 _SEMANTIC: Final[Mapping[str, Callable[[Mapping[str, Any]], None]]] = {
     "transfer.sent": _check_transfer_sent,
     "project.registered": _check_project_registered,
+    "project.cancelled": _check_project_cancelled,
     "publisher.registered": _check_publisher_registered,
     "publisher.key_rotated": _check_key_rotated,
     "flag.changed": _check_flag_changed,

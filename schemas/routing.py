@@ -6,6 +6,7 @@ decides everything about its routing, written down once here (:data:`FAMILIES`):
     family        publish topic      accepted topic      entity    subject id field
     transfer      publish.transfers  accepted.transfers  transfer  transfer_id
     project       publish.projects   accepted.projects   project   project_id
+                  (registered, cancelled, funds_returned)
     milestone     publish.projects   accepted.projects   project   project_id
     disbursement  publish.projects   accepted.projects   project   project_id
     publisher     publish.registry   -                   -         publisher_id

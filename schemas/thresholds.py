@@ -45,13 +45,17 @@ class Thresholds:
     * ``unverified_period`` (60 days): time the verifier (mirror club) has to confirm a
       milestone report.
     * ``disbursement_tolerance_bps`` (0): government shares are legal commitments in
-      integer minor units and ``owed`` is rounded down, so any shortfall is real.
+      integer minor units and ``owed`` is rounded down, so any shortfall is real.  The
+      club's share and the money a cancelled project returns are judged the same way.
     * ``cancellation_window`` (30 min): a transfer cancelled this soon after it was sent
       is refunded with its fee (US Remittance Rule, 12 CFR 1005.34(a): the sender may
       cancel within 30 minutes of payment and gets the total amount back, fees included).
     * ``refund_period_business_days`` (3): a cancelled transfer must be refunded within
       this many business days (Monday to Friday, counted in UTC) of the cancellation
       (12 CFR 1005.34(b): refund within three business days of the cancellation).
+    * ``funds_return_period`` (30 days): after a project is cancelled, the time its
+      committee has to return what the cancellation says it owes each party
+      (``FUNDS_RETURN_DAYS``).
     """
 
     payout_tolerance_bps: int = 50
@@ -63,6 +67,7 @@ class Thresholds:
     disbursement_tolerance_bps: int = 0
     cancellation_window: timedelta = timedelta(minutes=30)
     refund_period_business_days: int = 3
+    funds_return_period: timedelta = timedelta(days=30)
 
 
 #: The defaults, as one value.

@@ -27,6 +27,7 @@ __all__ = [
     "FlagStatus",
     "FlagSubject",
     "FlagType",
+    "FundsReturn",
     "Milestone",
     "MilestoneReported",
     "MilestoneVerified",
@@ -34,13 +35,16 @@ __all__ = [
     "Parties",
     "Party",
     "PartyLevel",
+    "ProjectCancelled",
     "ProjectFundDestination",
+    "ProjectFundsReturned",
     "ProjectRegistered",
     "ProjectType",
     "PublisherKeyRotated",
     "PublisherKind",
     "PublisherRegistered",
     "PublisherRevoked",
+    "ReturnParty",
     "RevocationReason",
     "Role",
     "Severity",
@@ -234,6 +238,7 @@ class DisbursementMade(TypedDict):
     amount: Money
     made_at: str
     reference: str
+    fx_rate: NotRequired[str]
 
 
 class DisbursementPledged(TypedDict):
@@ -295,6 +300,8 @@ FlagType = Literal[
     "refund_late",
     "refund_missing",
     "refund_short",
+    "fx_rate_undisclosed",
+    "funds_unreturned",
 ]
 
 
@@ -359,6 +366,7 @@ class MilestoneReported(TypedDict):
     progress_pct: int
     reported_at: str
     evidence: list[str]
+    fx_rate: NotRequired[str]
 
 
 VerificationOutcome = Literal["confirmed", "disputed"]
@@ -372,6 +380,38 @@ class MilestoneVerified(TypedDict):
     verified_at: str
     verifier_id: str
     outcome: VerificationOutcome
+
+
+ReturnParty = Literal["club", "municipal", "state", "federal"]
+
+
+class FundsReturn(TypedDict):
+    party: ReturnParty
+    amount: Money
+
+
+class ProjectCancelled(TypedDict):
+    """The committee that registered a project cancels it and states the money it owes back to
+    each party, in the budget currency. Published by the registering committee only; the first
+    cancellation in the log stands. Unreturned money after FUNDS_RETURN_DAYS raises
+    funds_unreturned.
+    """
+
+    project_id: str
+    cancelled_at: str
+    returns: list[FundsReturn]
+
+
+class ProjectFundsReturned(TypedDict):
+    """The committee of a cancelled project returned money to one party (budget currency).
+    Published by the registering committee only.
+    """
+
+    project_id: str
+    party: ReturnParty
+    amount: Money
+    returned_at: str
+    reference: NotRequired[str]
 
 
 CountryCode = Literal[
@@ -685,6 +725,7 @@ class ProjectRegistered(TypedDict):
     milestones: list[Milestone]
     agreement_signed_at: str
     verifiers: NotRequired[list[str]]
+    shares_due: NotRequired[str]
 
 
 class PublisherKeyRotated(TypedDict):
@@ -720,6 +761,8 @@ Role = Literal[
     "disbursement.pledged",
     "disbursement.made",
     "flag.changed",
+    "project.cancelled",
+    "project.funds_returned",
 ]
 
 
@@ -846,6 +889,8 @@ EventType = Literal[
     "flag.changed",
     "milestone.reported",
     "milestone.verified",
+    "project.cancelled",
+    "project.funds_returned",
     "project.registered",
     "publisher.key_rotated",
     "publisher.registered",
@@ -864,6 +909,8 @@ PAYLOAD_TYPES: dict[str, type] = {
     "flag.changed": FlagChanged,
     "milestone.reported": MilestoneReported,
     "milestone.verified": MilestoneVerified,
+    "project.cancelled": ProjectCancelled,
+    "project.funds_returned": ProjectFundsReturned,
     "project.registered": ProjectRegistered,
     "publisher.key_rotated": PublisherKeyRotated,
     "publisher.registered": PublisherRegistered,

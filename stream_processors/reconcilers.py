@@ -54,6 +54,7 @@ def thresholds(s: Settings) -> Thresholds:
         unverified_period=timedelta(days=s.unverified_days),
         cancellation_window=timedelta(minutes=s.cancellation_window_minutes),
         refund_period_business_days=s.refund_period_business_days,
+        funds_return_period=timedelta(days=s.funds_return_days),
     )
 
 
@@ -382,8 +383,9 @@ def _write_projects(cur: Any, results: dict[str, ProjectResult]) -> None:
         rows.append((p, s.status, s.club_id, s.federation_id, s.country, s.state, s.municipality, s.project_type,
                      s.currency, s.budget, s.club_received, s.disbursed, s.spent, s.funds_received,
                      json.dumps(_flat(s), default=_json)))
-        parties += [(p, x.level, x.party_id, x.share_bps, x.owed, x.pledged, x.disbursed, x.latest_due, x.status)
-                    for x in r.parties]
+        # latest_due holds the party's deadline: the agreement's since issue 15 (pledges no longer move it)
+        parties += [(p, x.level, x.party_id, x.share_bps, x.owed, x.pledged, x.disbursed, x.deadline or x.latest_due,
+                     x.status) for x in r.parties]
         miles += [(p, m.milestone_id, m.planned, m.due, m.amount, m.reported_at, m.spent, m.progress_pct,
                    json.dumps(list(m.evidence)), m.verified_at, m.outcome, m.status) for m in r.milestones]
     execute_values(

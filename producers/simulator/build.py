@@ -143,6 +143,19 @@ def _simulate(
             "spending_above_funds",
             "spending_unverified",
             "funds_without_milestone",
+            # issue 15: the club as a party, verification, currencies, cancellation
+            "club_share_unpaid",
+            "postponed_pledge",
+            "verified_before_report",
+            "unverified_new_spending",
+            "fx_rate_undisclosed",
+            "foreign_currency_overspend",
+            "funds_unreturned",
+            # ... and their look-alikes, which must raise nothing
+            "club_exact_share",
+            "verified_right_after_report",
+            "cancelled_full_return",
+            "fx_rate_disclosed",
         ):
             labels += [cls] * per
         labels.append("self_verification")

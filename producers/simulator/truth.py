@@ -66,6 +66,11 @@ DISCREPANCY_CLASSES: Final[tuple[str, ...]] = (
     "refund_late",
     "refund_missing",
     "refund_short",
+    # issue 15 (projects); the new cases of older flags (a club short of its share, a
+    # pledge that would postpone a share, verifications before the report or missing for
+    # new spending, an overspend in another currency) score under those flags' classes
+    "fx_rate_undisclosed",
+    "funds_unreturned",
 )
 #: Attacks on the gate that must raise an integrity flag.
 ATTACK_CLASSES: Final[tuple[str, ...]] = (
@@ -94,6 +99,11 @@ NO_FLAG_CLASSES: Final[tuple[str, ...]] = (
     "prompt_full_refund",
     "payout_just_in_time",
     "at_tolerance",
+    # issue 15 (projects): look-alikes of the cases that must raise nothing
+    "club_exact_share",
+    "verified_right_after_report",
+    "cancelled_full_return",
+    "fx_rate_disclosed",
 )
 ANOMALY_CLASSES: Final[tuple[str, ...]] = DISCREPANCY_CLASSES + ATTACK_CLASSES + NO_FLAG_CLASSES
 

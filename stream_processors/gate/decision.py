@@ -295,6 +295,11 @@ _SETTLING: Final[Mapping[str, str]] = {
 }
 
 
+#: Project events only the registering committee (the project's owner) may publish
+#: (issue 15: a cancellation and the returns it promises are the committee's word).
+_OWNER_ONLY_PROJECT: Final = frozenset({"project.cancelled", "project.funds_returned"})
+
+
 def authority_refusal(env: Envelope, info: PublisherInfo,
                       subject: Subject | None) -> tuple[str, str, str] | None:
     """(reason, schema path, message) when ``info`` may not say ``env`` about its subject, else None.
@@ -343,6 +348,16 @@ def authority_refusal(env: Envelope, info: PublisherInfo,
     if et == "milestone.reported" and pub != subject.owner:
         return ("not_subject_owner", "/header/publisher_id",
                 "only the committee that registered the project reports its milestones")
+    if et in _OWNER_ONLY_PROJECT:
+        if pub != subject.owner:
+            return ("not_subject_owner", "/header/publisher_id",
+                    f"only the committee that registered the project may publish its {et}")
+        if et == "project.cancelled":
+            for path, t in (("/payload/cancelled_at", _time_or_none(p.get("cancelled_at"))),
+                            ("/header/event_time", env.time())):
+                if t is not None and t < subject.origin_time:
+                    return ("time_before_origin", path,
+                            "a project.cancelled may not be dated before the project.registered")
     if et == "milestone.verified":
         if pub == subject.owner:
             return ("not_subject_owner", "/header/publisher_id",

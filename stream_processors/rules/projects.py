@@ -8,15 +8,20 @@ committee's milestone reports.  Time model, ``raised_at``/``resolved_at`` and
 
 Definitions
 -----------
-* Project currency: the budget's currency.  Money in another currency (a contribution,
-  a disbursement, a pledge or a reported spend) is left out of every total and listed
-  in ``state.unattributed_event_ids`` / ``state.other_currency_transfer_ids``.
+* Project currency: the budget's currency.  A disbursement or a reported spend in
+  another currency counts converted at the rate its event states (``fx_rate``,
+  rounded down); without a rate it counts nowhere and raises ``fx_rate_undisclosed``
+  (a report is shown in ``state.spent_unconverted``).  A contribution or a pledge in
+  another currency is left out (``state.other_currency_transfer_ids`` /
+  ``state.unattributed_event_ids``).
 * Attribution: a pledge or disbursement counts for a level only if its ``party_id`` is
   the agreement's party for that ``party_level``; others are listed as unattributed.
 * ``club_received(t)``: sum of contributions (latest version per transfer) received by
   ``t``.  ``disbursed(t)``: sum of attributed disbursements made by ``t``.
-  ``funds_received(t) = club_received(t) + disbursed(t)`` (all levels).
-* Owed (the matching rule), per level L with share ``s_L`` and club share ``s_club``::
+  ``funds(t) = club_received(t) + disbursed(t) - returned(t)`` (all levels; money a
+  cancelled project returned has left it).
+* The club is a party (issue 15): it owes ``budget * s_club // 10000``.  Owed by a
+  government level L (the matching rule), with share ``s_L`` and club share ``s_club``::
 
       owed_L(t) = min(budget * s_L // 10000, club_received(t) * s_L // s_club)
 
@@ -29,17 +34,25 @@ Definitions
   milestone (latest by effective ``reported_at``, then ``event_time``, ``event_id``).
   ``spent(t)`` is the sum over milestones of the latest report by ``t``, including
   reports for milestone ids not in the agreement (money spent is money spent).
-* Party deadline (``share_unpaid``): the latest ``due`` of the party's attributed
-  pledges; with no pledge at all, the earliest milestone ``due`` of the agreement.
-* Verification: the latest ``milestone.verified`` of a milestone (by effective
-  ``verified_at``) decides; ``confirmed`` verifies it, ``disputed`` does not.
+* Share deadline (``share_unpaid``), the same for every party: the agreement's
+  ``shares_due``, else its earliest milestone ``due``.  Pledges never move it.
+* Verification: a ``milestone.verified`` dated (effective ``verified_at``) after a
+  report of its milestone; the milestone is verified when its latest one confirms and
+  is dated after its latest report.  Unverified stretches: see
+  :func:`_spending_unverified`.
+* Cancellation: the first ``project.cancelled`` in log order; from its effective time
+  ``share_unpaid``, ``late_disbursement``, ``milestone_overdue`` and
+  ``funds_without_milestone`` stop (an open one is resolved then), and each party's
+  money to return is due within ``funds_return_period`` (``funds_unreturned``).
 
 Authority (:mod:`.authority`): the agreement is the first ``project.registered`` in
 log order (a later one is disregarded: ``subject_exists``); milestones are reported
 by the committee that registered it; a verification counts only from a verifier the
 agreement names (``verifiers``), signed by the verifier it names (``verifier_id``),
 never from the registering committee; a contribution counts only for the club of the
-agreement; a disbursement dated before its pledge does not count.  Each disregarded
+agreement; a disbursement dated before its pledge does not count; a cancellation or a
+return counts only from the registering committee, and a cancellation dated before the
+registration does not count.  Each disregarded
 event raises ``authority_violation`` (key: its event id, or the contribution's
 ``transfer.sent``; accountable: its publisher) and changes nothing else
 (``state.disregarded_event_ids``).
@@ -72,9 +85,12 @@ from stream_processors.rules.model import (
 from stream_processors.rules.project_books import (
     LEVELS,
     PARSERS,
+    PARTIES,
     PROJECT_EVENT_TYPES,
     Books,
+    Cancellation,
     Disbursement,
+    FundsReturn,
     PlannedMilestone,
     Pledge,
     Registration,
@@ -98,7 +114,8 @@ MilestoneStatus = Literal["planned", "overdue", "reported", "verified", "dispute
 
 @dataclass(frozen=True, slots=True)
 class PartyRow:
-    """One government level: its share, what it owes under the matching rule, what it paid."""
+    """One party: a government level (its share, what it owes under the matching rule, what it
+    paid) or, last, the club (``level`` ``club``: its share of the budget and its contributions)."""
 
     level: str
     party_id: str
@@ -163,6 +180,17 @@ class ProjectState:
     unattributed_event_ids: tuple[str, ...] = ()
     other_currency_transfer_ids: tuple[str, ...] = ()
     disregarded_event_ids: tuple[str, ...] = ()
+    # issue 15: the club as a party, spending in other currencies, cancellations
+    club_owed: int = 0  # budget * s_club // 10000
+    shares_due: datetime | None = None  # every party's deadline (agreement, else first milestone due)
+    spent_unconverted: Mapping[str, int] | None = None  # currency -> latest reports with no rate
+    cancelled_at: datetime | None = None
+    cancellation_event_id: str | None = None
+    returns_due: Mapping[str, int] | None = None  # party -> amount the cancellation says is owed back
+    funds_returned: int = 0
+    superseded_cancellation_ids: tuple[str, ...] = ()
+    premature_verification_ids: tuple[str, ...] = ()  # dated before any report of their milestone
+    unconverted_event_ids: tuple[str, ...] = ()  # in another currency with no fx_rate (fx_rate_undisclosed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +229,7 @@ def _flag(
     amount: int | None,
     evidence: tuple[str, ...],
     detail: dict[str, Any],
+    currency: str | None = None,
 ) -> FlagSpec:
     detail = dict(detail)
     detail["episodes"] = tr.episodes
@@ -213,7 +242,7 @@ def _flag(
         accountable=accountable,
         severity=severity,
         amount_at_stake=stake,
-        currency=books.reg.currency if stake is not None else None,
+        currency=(currency or books.reg.currency) if stake is not None else None,
         evidence=evidence,
         raised_at=tr.raised_at,
         resolved_at=tr.resolved_at,
@@ -224,56 +253,77 @@ def _flag(
 _Out = tuple[list[FlagSpec], list[datetime]]
 
 
+def _stopped(books: Books, tr: Trace[Any], detail: dict[str, Any]) -> dict[str, Any]:
+    """Say so in ``detail`` when the cancellation is what resolved a flag."""
+    if tr.resolved_at is not None and tr.resolved_at == books.cancelled_at:
+        detail["resolved_by"] = "project.cancelled"
+    return detail
+
+
+def _share_condition(
+    books: Books, party: str, due: datetime
+) -> Callable[[datetime], tuple[bool, tuple[int, int, int]]]:
+    """C(t) of ``share_unpaid`` for one party: ``(held, (owed, paid, club_received))``."""
+    tol = books.th.disbursement_tolerance_bps
+
+    def cond(t: datetime) -> tuple[bool, tuple[int, int, int]]:
+        club = books.club(t)
+        if party == "club":
+            # The club's own share is fixed by the budget: it is what the others match.
+            owed, paid = books.club_owed(), club
+        else:
+            owed, paid = books.owed(party, club), books.disbursed(t, party)
+        late = t > due and not books.cancelled(t)
+        return late and paid * 10000 < owed * (10000 - tol), (owed, paid, club)
+
+    return cond
+
+
 def _share_unpaid(books: Books, limit: datetime) -> _Out:
+    """Every party (the club too) against its share by the agreement's deadline (issue 15.3)."""
     flags: list[FlagSpec] = []
     nexts: list[datetime] = []
     tol = books.th.disbursement_tolerance_bps
-    for level in LEVELS:
-        if books.reg.shares[level] == 0:
+    due = books.shares_deadline()
+    if due is None:
+        return flags, nexts
+    stops = books.stop_points()
+    for party in PARTIES:
+        if books.reg.shares[party] == 0:
             continue
-        deadline = books.party_deadline(level)
-        if deadline is None:
-            continue
-        due = deadline
-
-        def cond(t: datetime, level: str = level, due: datetime = due) -> tuple[bool, Any]:
-            club = books.club(t)
-            owed = books.owed(level, club)
-            paid = books.disbursed(t, level)
-            return t > due and paid * 10000 < owed * (10000 - tol), (owed, paid, club)
-
-        tr, nxt = trace([_deadline(due), *books.fund_points(level)], cond, limit)
+        cond = _share_condition(books, party, due)
+        if party == "club":
+            pts = [_deadline(due), *(Point(c.received_at, c.received_at) for c in books.contribs)]
+            accountable = books.reg.club_id
+            evidence = _ev([books.reg.evt.event_id], books.contribution_evidence())
+        else:
+            pts = [_deadline(due), *books.fund_points(party)]
+            accountable = books.reg.parties[party]
+            evidence = _ev(
+                [books.reg.evt.event_id],
+                [p.evt.event_id for p in books.pledges if p.level == party],
+                [d.evt.event_id for d in books.disbs if d.level == party],
+                books.contribution_evidence(),
+            )
+        tr, nxt = trace([*pts, *stops], cond, limit)
         if nxt is not None:
             nexts.append(nxt)
         if tr is None:
             continue
         owed, paid, club = tr.info
-        party = books.reg.parties[level]
+        detail: dict[str, Any] = {
+            "level": party,
+            "share_bps": books.reg.shares[party],
+            "owed": owed,
+            "disbursed" if party != "club" else "contributed": paid,
+            "club_received": club,
+            "deadline": format_time(due, full_fraction=True),
+            "deadline_source": "shares_due" if books.reg.shares_due is not None else "first_milestone_due",
+            "tolerance_bps": tol,
+        }
         flags.append(
-            _flag(
-                books,
-                "share_unpaid",
-                level,
-                party,
-                "high",
-                tr,
-                owed - paid,
-                _ev(
-                    [books.reg.evt.event_id],
-                    [p.evt.event_id for p in books.pledges if p.level == level],
-                    [d.evt.event_id for d in books.disbs if d.level == level],
-                    books.contribution_evidence(),
-                ),
-                {
-                    "level": level,
-                    "share_bps": books.reg.shares[level],
-                    "owed": owed,
-                    "disbursed": paid,
-                    "club_received": club,
-                    "deadline": format_time(due, full_fraction=True),
-                    "tolerance_bps": tol,
-                },
-            )
+            _flag(books, "share_unpaid", party, accountable, "high", tr, owed - paid, evidence,
+                  _stopped(books, tr, detail))
         )
     return flags, nexts
 
@@ -289,9 +339,10 @@ def _late_disbursement(books: Books, limit: datetime) -> _Out:
             t: datetime, pl: Pledge = pl, mine: list[Disbursement] = mine
         ) -> tuple[bool, tuple[int, int]]:
             paid = sum(d.amount for d in mine if d.at <= t)
-            return t > pl.due and paid * 10000 < pl.amount * (10000 - tol), (pl.amount, paid)
+            late = t > pl.due and not books.cancelled(t)
+            return late and paid * 10000 < pl.amount * (10000 - tol), (pl.amount, paid)
 
-        pts = [_deadline(pl.due), *(Point(d.at, d.at) for d in mine)]
+        pts = [_deadline(pl.due), *(Point(d.at, d.at) for d in mine), *books.stop_points()]
         tr, nxt = trace(pts, cond, limit)
         if nxt is not None:
             nexts.append(nxt)
@@ -308,13 +359,13 @@ def _late_disbursement(books: Books, limit: datetime) -> _Out:
                 tr,
                 amount - paid,
                 _ev([books.reg.evt.event_id, pl.evt.event_id], [d.evt.event_id for d in mine]),
-                {
+                _stopped(books, tr, {
                     "level": pl.level,
                     "pledged": amount,
                     "disbursed_by_then": paid,
                     "due": format_time(pl.due, full_fraction=True),
                     "tolerance_bps": tol,
-                },
+                }),
             )
         )
     return flags, nexts
@@ -327,9 +378,11 @@ def _milestone_overdue(books: Books, limit: datetime) -> _Out:
         reps = [r for r in books.reports if r.milestone_id == m.milestone_id]
 
         def cond(t: datetime, m: PlannedMilestone = m, reps: list[Report] = reps) -> tuple[bool, int]:
-            return t > m.due and not any(r.at <= t for r in reps), m.amount
+            late = t > m.due and not books.cancelled(t)
+            return late and not any(r.at <= t for r in reps), m.amount
 
-        tr, nxt = trace([_deadline(m.due), *(Point(r.at, r.at) for r in reps)], cond, limit)
+        pts = [_deadline(m.due), *(Point(r.at, r.at) for r in reps), *books.stop_points()]
+        tr, nxt = trace(pts, cond, limit)
         if nxt is not None:
             nexts.append(nxt)
         if tr is None:
@@ -347,7 +400,8 @@ def _milestone_overdue(books: Books, limit: datetime) -> _Out:
                 tr,
                 m.amount,
                 _ev(evidence),
-                {"milestone_id": m.milestone_id, "due": format_time(m.due, full_fraction=True)},
+                _stopped(books, tr, {"milestone_id": m.milestone_id,
+                                     "due": format_time(m.due, full_fraction=True)}),
             )
         )
     return flags, nexts
@@ -359,6 +413,7 @@ def _spending_above_funds(books: Books, limit: datetime) -> _Out:
         return spent > funds, (spent, funds)
 
     pts = [Point(r.at, r.at) for r in books.reports] + books.fund_points()
+    pts += [Point(r.at, r.at) for r in books.returns]
     tr, nxt = trace(pts, cond, limit)
     if tr is None:
         return [], [nxt] if nxt is not None else []
@@ -376,6 +431,7 @@ def _spending_above_funds(books: Books, limit: datetime) -> _Out:
             [r.evt.event_id for r in books.reports],
             [d.evt.event_id for d in books.disbs],
             books.contribution_evidence(),
+            [r.evt.event_id for r in books.returns],
         ),
         {"spent": spent, "funds_received": funds},
     )
@@ -389,10 +445,11 @@ def _funds_without_milestone(books: Books, limit: datetime) -> _Out:
     deadline = first + books.th.no_milestone_period
 
     def cond(t: datetime) -> tuple[bool, int]:
-        return t > deadline and not any(r.at <= t for r in books.reports), books.funds(t)
+        late = t > deadline and not books.cancelled(t)
+        return late and not any(r.at <= t for r in books.reports), books.funds(t)
 
     pts = [_deadline(deadline), *(Point(r.at, r.at) for r in books.reports)]
-    pts += books.fund_points()
+    pts += books.fund_points() + books.stop_points() + [Point(r.at, r.at) for r in books.returns]
     tr, nxt = trace(pts, cond, limit)
     if tr is None:
         return [], [nxt] if nxt is not None else []
@@ -409,64 +466,185 @@ def _funds_without_milestone(books: Books, limit: datetime) -> _Out:
         tr,
         tr.info,
         _ev([books.reg.evt.event_id], sorted(first_ids), resolving),
-        {
+        _stopped(books, tr, {
             "first_funds_at": format_time(first, full_fraction=True),
             "period_days": books.th.no_milestone_period.days,
             "funds_received": tr.info,
-        },
+        }),
     )
     return [flag], [nxt] if nxt is not None else []
 
 
+def _stretches(books: Books, mid: str) -> list[Report]:
+    """The reports that start an unverified stretch of a milestone, in time order.
+
+    The first report starts one; so does every report made while the milestone
+    stood verified (spending reported after the last verification needs its own,
+    issue 15.4).  Reports made while it was already unverified join the stretch
+    under way: a new report never postpones an unverified one.
+    """
+    reps = [r for r in books.reports if r.milestone_id == mid]
+    instants = sorted({r.at for r in reps} | {v.at for v in books.verifs if v.milestone_id == mid})
+    out: list[Report] = []
+    was_verified = False
+    for at in instants:
+        here = [r for r in reps if r.at == at]
+        if here and (not out or was_verified):
+            out.append(here[0])
+        was_verified = books.verified(mid, at)
+    return out
+
+
 def _spending_unverified(books: Books, limit: datetime) -> _Out:
+    """Per unverified stretch of a milestone: no confirmation dated after its latest report in time.
+
+    Stretch ``k`` (started by report ``S_k``, see :func:`_stretches`) is flagged
+    while ``t > S_k + unverified_period``, the milestone is not verified at ``t``
+    (its latest verification confirms and is dated after its latest report,
+    :meth:`Books.verified`) and no later stretch has started.  The first stretch
+    is keyed by the milestone id, a later one by ``milestone_id/report event id``,
+    so a stretch that opens after a verification is a flag of its own, and no
+    flag ever re-opens because the clock moved.
+    """
     flags: list[FlagSpec] = []
     nexts: list[datetime] = []
+    period = books.th.unverified_period
     ids = sorted({r.milestone_id for r in books.reports})
     for mid in ids:
         reps = [r for r in books.reports if r.milestone_id == mid]
         vers = [v for v in books.verifs if v.milestone_id == mid]
-        deadline = reps[0].at + books.th.unverified_period
+        starts = _stretches(books, mid)
+        for k, first in enumerate(starts):
+            end = starts[k + 1].at if k + 1 < len(starts) else None
 
-        def cond(
-            t: datetime, mid: str = mid, reps: list[Report] = reps, deadline: datetime = deadline
-        ) -> tuple[bool, tuple[int, str | None]]:
-            last = books.latest_verif(mid, t)
-            seen = [r for r in reps if r.at <= t]
-            spent = max(seen, key=lambda r: r.order).spent if seen else 0
-            outcome = last.outcome if last is not None else None
-            return t > deadline and outcome != "confirmed", (spent, outcome)
+            def cond(
+                t: datetime, mid: str = mid, first: Report = first, end: datetime | None = end
+            ) -> tuple[bool, Any]:
+                if end is not None and t >= end:
+                    return False, None
+                if not t > first.at + period or books.verified(mid, t):
+                    return False, None
+                latest = books.latest_reports(t)[mid]
+                last = books.latest_verif(mid, t)
+                if last is None:
+                    outcome = "none"
+                elif last.outcome == "disputed":
+                    outcome = "disputed"
+                else:
+                    outcome = "before_report"  # confirmed an earlier report, not the latest one
+                return True, (latest, outcome)
 
-        pts = [_deadline(deadline), *(Point(v.at, v.at) for v in vers)]
-        pts += [Point(r.at, r.at) for r in reps]
-        tr, nxt = trace(pts, cond, limit)
+            pts = [_deadline(first.at + period)]
+            pts += [Point(v.at, v.at) for v in vers] + [Point(r.at, r.at) for r in reps]
+            tr, nxt = trace(pts, cond, limit)
+            if nxt is not None:
+                nexts.append(nxt)
+            if tr is None:
+                continue
+            latest, outcome = tr.info
+            detail: dict[str, Any] = {
+                "milestone_id": mid,
+                "reported_at": format_time(latest.at, full_fraction=True),
+                "unverified_since": format_time(first.at, full_fraction=True),
+                "period_days": period.days,
+                "verification": outcome,
+            }
+            if outcome == "disputed":
+                detail["note"] = "the verifier disputed the report; open until a confirmation"
+            flags.append(
+                _flag(
+                    books,
+                    "spending_unverified",
+                    mid if k == 0 else f"{mid}/{first.evt.event_id}",
+                    books.reg.club_id,
+                    "low",
+                    tr,
+                    latest.value,
+                    _ev(
+                        [books.reg.evt.event_id],
+                        [r.evt.event_id for r in reps],
+                        [v.evt.event_id for v in vers],
+                    ),
+                    detail,
+                )
+            )
+    return flags, nexts
+
+
+def _fx_rate_undisclosed(books: Books, limit: datetime) -> _Out:
+    """Money in another currency whose event states no rate: counted nowhere, shown as it is.
+
+    Key: the event id.  A report's committee answers (the club), a
+    disbursement's party.  Never resolved by events: that event stated no rate.
+    """
+    flags: list[FlagSpec] = []
+    for r in books.reports:
+        if r.value is not None or r.at > limit:
+            continue
+        flags.append(
+            _flag(
+                books, "fx_rate_undisclosed", r.evt.event_id, books.reg.club_id, "medium",
+                Trace(r.at, None, None, 1), r.spent, _ev([books.reg.evt.event_id, r.evt.event_id]),
+                {"event_type": "milestone.reported", "milestone_id": r.milestone_id,
+                 "currency": r.currency, "budget_currency": books.reg.currency,
+                 "fx_rate": str(r.evt.payload.get("fx_rate", "undisclosed"))},
+                currency=r.currency,
+            )
+        )
+    for d in books.unconverted_disbs:
+        if d.at > limit:
+            continue
+        flags.append(
+            _flag(
+                books, "fx_rate_undisclosed", d.evt.event_id, d.party_id, "medium",
+                Trace(d.at, None, None, 1), d.amount, _ev([books.reg.evt.event_id, d.evt.event_id]),
+                {"event_type": "disbursement.made", "level": d.level, "currency": d.currency,
+                 "budget_currency": books.reg.currency,
+                 "fx_rate": str(d.evt.payload.get("fx_rate", "undisclosed"))},
+                currency=d.currency,
+            )
+        )
+    return flags, []
+
+
+def _funds_unreturned(books: Books, limit: datetime) -> _Out:
+    """After a cancellation, each party's money not returned within ``funds_return_period``."""
+    c = books.cancellation
+    if c is None:
+        return [], []
+    flags: list[FlagSpec] = []
+    nexts: list[datetime] = []
+    tol = books.th.disbursement_tolerance_bps
+    deadline = c.at + books.th.funds_return_period
+    for party in PARTIES:
+        due = books.returns_due.get(party, 0)
+        if due <= 0:
+            continue
+        mine = [r for r in books.returns if r.party == party]
+
+        def cond(t: datetime, party: str = party, due: int = due) -> tuple[bool, tuple[int, int]]:
+            back = books.returned(t, party)
+            return t > deadline and back * 10000 < due * (10000 - tol), (due, back)
+
+        tr, nxt = trace([_deadline(deadline), *(Point(r.at, r.at) for r in mine)], cond, limit)
         if nxt is not None:
             nexts.append(nxt)
         if tr is None:
             continue
-        spent, outcome = tr.info
-        detail: dict[str, Any] = {
-            "milestone_id": mid,
-            "reported_at": format_time(reps[0].at, full_fraction=True),
-            "period_days": books.th.unverified_period.days,
-            "verification": outcome or "none",
-        }
-        if outcome == "disputed":
-            detail["note"] = "the verifier disputed the report; open until a confirmation"
+        owed, back = tr.info
         flags.append(
             _flag(
-                books,
-                "spending_unverified",
-                mid,
-                books.reg.club_id,
-                "low",
-                tr,
-                spent,
-                _ev(
-                    [books.reg.evt.event_id],
-                    [r.evt.event_id for r in reps],
-                    [v.evt.event_id for v in vers],
-                ),
-                detail,
+                books, "funds_unreturned", party, books.reg.club_id, "high", tr, owed - back,
+                _ev([books.reg.evt.event_id, c.evt.event_id], [r.evt.event_id for r in mine]),
+                {
+                    "party": party,
+                    "due": owed,
+                    "returned": back,
+                    "cancelled_at": format_time(c.at, full_fraction=True),
+                    "deadline": format_time(deadline, full_fraction=True),
+                    "period_days": books.th.funds_return_period.days,
+                    "tolerance_bps": tol,
+                },
             )
         )
     return flags, nexts
@@ -479,6 +657,8 @@ _RULES: Final[tuple[Callable[[Books, datetime], _Out], ...]] = (
     _spending_above_funds,
     _funds_without_milestone,
     _spending_unverified,
+    _fx_rate_undisclosed,
+    _funds_unreturned,
 )
 
 
@@ -550,6 +730,8 @@ def reconcile_project(
         kept.verifications,
         contribs,
         th,
+        kept.cancellations,
+        kept.returns,
     )
     flags: list[FlagSpec] = list(aflags)
     nexts: list[datetime] = []
@@ -579,8 +761,21 @@ def reconcile_project(
         club_received=club,
         disbursed=disbursed,
         spent=books.spent(limit),
-        funds_received=club + disbursed,
+        funds_received=books.funds(limit),
         first_funds_at=books.first_funds(),
+        club_owed=books.club_owed(),
+        shares_due=books.shares_deadline(),
+        spent_unconverted=books.unconverted(limit),
+        cancelled_at=books.cancelled_at,
+        cancellation_event_id=books.cancellation.evt.event_id if books.cancellation else None,
+        returns_due=dict(books.returns_due),
+        funds_returned=books.returned(limit),
+        superseded_cancellation_ids=tuple(books.superseded_cancellations),
+        premature_verification_ids=tuple(books.premature),
+        unconverted_event_ids=tuple(
+            sorted([r.evt.event_id for r in books.reports if r.value is None]
+                   + [d.evt.event_id for d in books.unconverted_disbs])
+        ),
         contribution_count=len(contribs),
         event_count=len(evs),
         ignored_event_ids=tuple(ignored),
@@ -605,6 +800,8 @@ class _Kept:
     verifications: list[Verification]
     disbursements: list[Disbursement]
     contributions: list[Contribution]
+    cancellations: list[Cancellation]
+    returns: list[FundsReturn]
 
 
 def _authority(
@@ -658,6 +855,22 @@ def _authority(
                 return set_aside(d.evt, "time_before_origin", path)
         return True
 
+    def owner_only(e: Evt) -> bool:
+        # A cancellation and its returns are the registering committee's word (issue 15.6).
+        pub = e.publisher_id
+        if owner is not None and pub is not None and pub != owner:
+            return set_aside(e, "not_subject_owner", "/header/publisher_id")
+        return True
+
+    def cancellation_ok(c: Cancellation) -> bool:
+        if not owner_only(c.evt):
+            return False
+        origin = reg.evt.event_time
+        for path, t in (("/payload/cancelled_at", c.cancelled_at), ("/header/event_time", c.evt.event_time)):
+            if t < origin:
+                return set_aside(c.evt, "time_before_origin", path)
+        return True
+
     kept_contribs: list[Contribution] = []
     for c in contribs:
         if c.club_id != reg.club_id:
@@ -671,6 +884,8 @@ def _authority(
         verifications=[v for v in parsed["milestone.verified"] if verification_ok(v)],
         disbursements=[d for d in parsed["disbursement.made"] if disbursement_ok(d)],
         contributions=kept_contribs,
+        cancellations=[c for c in parsed["project.cancelled"] if cancellation_ok(c)],
+        returns=[r for r in parsed["project.funds_returned"] if owner_only(r.evt)],
     )
     return reg, flags, kept
 
@@ -711,6 +926,33 @@ def _party_rows(books: Books, limit: datetime, flags: list[FlagSpec]) -> tuple[P
                 status=status,
             )
         )
+    # The club is a party too (issue 15.3): last, so the government levels keep their places.
+    share = books.reg.shares["club"]
+    owed_club, paid_club = books.club_owed(), books.club(limit)
+    club_status: PartyStatus
+    if share == 0:
+        club_status = "not_participating"
+    elif "club" in open_levels:
+        club_status = "unpaid"
+    elif paid_club >= owed_club:
+        club_status = "paid_in_full"
+    else:
+        club_status = "pending"
+    rows.append(
+        PartyRow(
+            level="club",
+            party_id=books.reg.club_id,
+            share_bps=share,
+            owed=owed_club,
+            owed_cap=owed_club,
+            pledged=0,
+            disbursed=paid_club,
+            earliest_due=None,
+            latest_due=None,
+            deadline=books.shares_deadline() if share > 0 else None,
+            status=club_status,
+        )
+    )
     return tuple(rows)
 
 
@@ -729,9 +971,9 @@ def _milestone_rows(books: Books, limit: datetime) -> tuple[MilestoneRow, ...]:
         for r in reps:
             digests.extend(d for d in r.evidence if d not in digests)
         status: MilestoneStatus
-        if ver is not None and ver.outcome == "confirmed":
+        if books.verified(mid, limit):
             status = "verified"
-        elif ver is not None:
+        elif ver is not None and ver.outcome == "disputed":
             status = "disputed"
         elif reps:
             status = "reported"
@@ -747,7 +989,7 @@ def _milestone_rows(books: Books, limit: datetime) -> tuple[MilestoneRow, ...]:
                 amount=m.amount if m else None,
                 reported_at=reps[0].reported_at if reps else None,
                 last_reported_at=last.reported_at if last else None,
-                spent=last.spent if last else 0,
+                spent=last.value or 0 if last else 0,
                 progress_pct=last.progress if last else None,
                 evidence=tuple(digests),
                 verified_at=ver.verified_at if ver else None,

@@ -864,7 +864,16 @@ def _cost_above_ceiling(ledger: _Ledger, limit: datetime, th: Thresholds) -> _Re
     s = ledger.sent
     sent_at = s.evt.event_time
 
+    # A disclosure above the ceiling is the whole flag, from the send: its amount
+    # is the disclosed excess and stays what it is when the payout is judged (at
+    # J, by the clock), since the effective excess over the disclosure is
+    # cost_above_disclosed's.  Otherwise the clock would change a public flag
+    # (regression: 501 bps disclosed, 1 centavo paid at available_by).
+    by_disclosure = s.disclosed_bps > th.corridor_cost_ceiling_bps
+
     def cond(t: datetime) -> tuple[bool, int]:
+        if by_disclosure:
+            return t >= sent_at, s.disclosed_bps
         eff = ledger.effective(t) if ledger.judged(t) else None
         cost = max(s.disclosed_bps, eff if eff is not None else s.disclosed_bps)
         return t >= sent_at and cost > th.corridor_cost_ceiling_bps, cost
@@ -872,7 +881,7 @@ def _cost_above_ceiling(ledger: _Ledger, limit: datetime, th: Thresholds) -> _Re
     tr, nxt = trace(_points(ledger, s.available_by), cond, limit)
     if tr is None:
         return [], nxt
-    eff = ledger.effective(limit) if ledger.judged(limit) else None
+    eff = ledger.effective(limit) if ledger.judged(limit) and not by_disclosure else None
     detail: dict[str, Any] = {
         "ceiling_bps": th.corridor_cost_ceiling_bps,
         "disclosed_cost_bps": s.disclosed_bps,

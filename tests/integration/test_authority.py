@@ -272,7 +272,8 @@ def test_projects_belong_to_the_committee_of_their_club_and_verifiers_the_projec
     assert got == (OP_A, "open", "not_subject_owner")
     assert query(stack.s, "SELECT club_received, status FROM projects WHERE project_id = %s", (pid,)) == [
         (0, "registered")]
-    assert query(stack.s, "SELECT sum(owed) FROM project_parties WHERE project_id = %s", (pid,)) == [(0,)]
+    assert query(stack.s, "SELECT sum(owed) FROM project_parties WHERE project_id = %s AND level <> 'club'",
+                 (pid,)) == [(0,)]
     wait_for(lambda: query(stack.s, "SELECT status FROM milestones WHERE project_id = %s", (mine,)) == [
         ("verified",)], timeout=60, what="the named verifier's verification counted")
 
@@ -386,3 +387,55 @@ def test_history_is_a_declared_backfill_and_anything_else_late_is_flagged(stack:
     row = query(stack.s, "SELECT severity, detail->>'event_type' FROM flags WHERE flag_type = 'published_late'"
                 " AND subject_id = %s", (late,))
     assert row == [("low", "transfer.sent")]
+
+
+def test_a_cancelled_project_owes_back_what_its_cancellation_states(stack: Stack) -> None:
+    # issue 15.6 on the real stack: only the registering committee cancels or reports returns;
+    # money not returned within FUNDS_RETURN_DAYS (30) raises funds_unreturned; the project's
+    # deadlines after the cancellation (its milestone, its shares) no longer fire.
+    pid, other, other_club = "prj-auth-cancelado", "comite-auth-otro", "club-auth-otro-hou"
+    stack.register(other, "committee", "--club-id", other_club)
+    born, cancelled_at = NOW - timedelta(days=50), NOW - timedelta(days=40)
+    reg = {
+        "project_id": pid, "club_id": CLUB, "country": "MX", "state": "MX-ZAC", "municipality": "mx-zac-jerez",
+        "project_type": "water_sanitation", "budget": {"amount": 100000000, "currency": "MXN"},
+        "shares": {"club": 2500, "municipal": 2500, "state": 2500, "federal": 2500},
+        "parties": {"municipal": GOV, "state": "gob-auth-est", "federal": "gob-auth-fed"},
+        "milestones": [{"milestone_id": "ms-1", "due": iso(NOW - timedelta(days=20)),
+                        "amount": {"amount": 100000000, "currency": "MXN"}}],
+        "agreement_signed_at": iso(born - timedelta(days=5)), "verifiers": [MIRROR],
+    }
+    assert stack.publish(COMMITTEE, line("project.registered", reg, born, "cancel-project"))["counts"]["accepted"] == 1
+    # the club's members sent MXN 5,100.00 to the fund; the committee returns MXN 5,000.00 of it
+    tid = "trf-auth-cancel-fund"
+    fund = {"kind": "project_fund", "project_id": pid, "club_id": CLUB}
+    stack.publish(OP_A, line("transfer.sent", sent(tid, OP_A, born + timedelta(days=1), dest=fund),
+                             born + timedelta(days=1), "cancel-fund"),
+                  line("transfer.paid_out", paid(tid, born + timedelta(days=1, minutes=5)),
+                       born + timedelta(days=1, minutes=5), "cancel-fund-paid"))
+    cancel = {"project_id": pid, "cancelled_at": iso(cancelled_at), "returns": [
+        {"party": "club", "amount": {"amount": 500000, "currency": "MXN"}},
+        {"party": "federal", "amount": {"amount": 5000000, "currency": "MXN"}}]}
+    refused(stack.publish(other, line("project.cancelled", cancel, cancelled_at, "cancel-foreign")),
+            "not_subject_owner", "/header/publisher_id")
+    back = {"project_id": pid, "party": "club", "amount": {"amount": 500000, "currency": "MXN"},
+            "returned_at": iso(cancelled_at + timedelta(days=5))}
+    report = stack.publish(COMMITTEE, line("project.cancelled", cancel, cancelled_at, "cancel-own"),
+                           line("project.funds_returned", back, cancelled_at + timedelta(days=5), "cancel-return"))
+    assert report["counts"]["accepted"] == 2, report
+    def standing() -> dict[str, tuple[str, str, str]]:
+        # A deadline the project passed before its (backdated) cancellation reached the
+        # platform may have been flagged meanwhile; the cancellation withdraws it.
+        return {k: v for k, v in flags_of(stack.s, pid).items() if v[1] != "withdrawn"}
+
+    got = wait_for(lambda: (f := standing()) and len(f) == 2 and "funds_unreturned" in f and f,
+                   timeout=60, what="the unreturned federal money's flag")
+    assert got == {  # no milestone_overdue, no share_unpaid: they fall due after the cancellation
+        "funds_unreturned": (CLUB, "open", None),
+        f"authority_violation/{eid('cancel-foreign')}": (other, "open", "not_subject_owner"),
+    }
+    assert query(stack.s, "SELECT key, amount_at_stake, severity FROM flags WHERE subject_id = %s"
+                          " AND flag_type = 'funds_unreturned'", (pid,)) == [("federal", 5000000, "high")]
+    state = query(stack.s, "SELECT state->>'cancellation_event_id', (state->>'funds_returned')::bigint"
+                           " FROM projects WHERE project_id = %s", (pid,))
+    assert state == [(eid("cancel-own"), 500000)]

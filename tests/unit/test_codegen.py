@@ -68,7 +68,7 @@ def test_payload_types_match_the_schemas() -> None:
         and catalog._SCHEMAS["common.v1.json"]["$defs"]["currency"]["enum"]
     )
     assert types_gen.ProjectRegistered.__optional_keys__ == frozenset(
-        {"federation_id", "families_benefited", "verifiers"}
+        {"federation_id", "families_benefited", "verifiers", "shares_due"}
     )
     assert set(typing.get_type_hints(types_gen.Corridor)) == {"from", "to"}
 

@@ -486,3 +486,26 @@ def test_authority_refusals_are_authenticated_and_registered_subjects_are_report
     subjects = d.logged([5, 6]).subjects()
     assert [(s.kind, s.owner, s.log_index) for s in subjects] == [("transfer", OP, 5), ("project", CLUB, 6)]
     assert subjects[1].club_id == CLUB
+
+
+def test_only_the_registering_committee_cancels_a_project_or_reports_returns(owners: World) -> None:
+    # issue 15.6: project.cancelled and project.funds_returned are the project owner's word.
+    owners.register("comite.otro", "committee")
+    proj = owners.sign(CLUB, "project.registered", event_time=NOW - timedelta(days=10))
+    pid = proj.payload["project_id"]
+    cancel = {**sample("project.cancelled"), "project_id": pid,
+              "cancelled_at": "2025-05-25T12:00:00Z"}
+    back = {**sample("project.funds_returned"), "project_id": pid, "returned_at": "2025-05-30T12:00:00Z"}
+    mine = owners.sign(CLUB, "project.cancelled", cancel)
+    returned = owners.sign(CLUB, "project.funds_returned", back)
+    foreign = owners.sign("comite.otro", "project.cancelled", cancel)
+    foreign_return = owners.sign("comite.otro", "project.funds_returned", back)
+    before = owners.sign(CLUB, "project.cancelled", {**cancel, "cancelled_at": "2025-05-01T12:00:00Z"})
+    d = decide(batch(mine, returned, foreign, foreign_return, before), owners.registry, logged(proj))
+    assert [(x.reason or x.outcome, x.field) for x in d.decisions] == [
+        ("accepted", ""), ("accepted", ""),
+        ("not_subject_owner", "/header/publisher_id"), ("not_subject_owner", "/header/publisher_id"),
+        ("time_before_origin", "/payload/cancelled_at")]
+    assert _authority(d.decisions[2]) == ("authority_violation", "project", foreign.event_id, "comite.otro")
+    # Before the project is known, the gate cannot judge: the rules will.
+    assert outcomes(decide(batch(foreign), owners.registry)) == [("accepted", None)]

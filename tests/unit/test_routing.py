@@ -105,6 +105,9 @@ def test_topic_lists() -> None:
         ("project.registered", {"project_id": "mx-1"}, ("project", "mx-1"), b"mx-1"),
         ("milestone.verified", {"project_id": "mx-1"}, ("project", "mx-1"), b"mx-1"),
         ("disbursement.made", {"project_id": "mx-1"}, ("project", "mx-1"), b"mx-1"),
+        # issue 15.6: a cancellation and its returns travel with their project
+        ("project.cancelled", {"project_id": "mx-1"}, ("project", "mx-1"), b"mx-1"),
+        ("project.funds_returned", {"project_id": "mx-1"}, ("project", "mx-1"), b"mx-1"),
         ("publisher.revoked", {"publisher_id": "op.x"}, None, b"op.x"),
         ("flag.changed", {"flag_id": "flg_1"}, None, b"flg_1"),
     ],

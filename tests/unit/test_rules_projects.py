@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.times import format_time
 from stream_processors.rules import (
     TICK,
     Contribution,
@@ -51,9 +52,15 @@ def mxn(amount: int) -> dict[str, Any]:
 
 
 def registered(
-    shares: dict[str, int] | None = None, *, at: datetime = T0, eid: str = "ev_reg"
+    shares: dict[str, int] | None = None,
+    *,
+    at: datetime = T0,
+    eid: str = "ev_reg",
+    shares_due: datetime | None = None,
+    budget: int = 100_000_000,
+    agreed_due: bool = True,
 ) -> Evt:
-    payload = {
+    payload: dict[str, Any] = {
         "project_id": PID,
         "club_id": CLUB,
         "federation_id": "fed_zac_il",
@@ -61,7 +68,7 @@ def registered(
         "state": "MX-ZAC",
         "municipality": "mx_zac_jerez",
         "project_type": "water_sanitation",
-        "budget": mxn(100_000_000),
+        "budget": mxn(budget),
         "shares": shares or {"club": 2500, "municipal": 2500, "state": 2500, "federal": 2500},
         "parties": PARTIES,
         "milestones": [
@@ -71,7 +78,11 @@ def registered(
         "agreement_signed_at": z(T0),
         # The mirror club may verify (no verifier named: no verification counts).
         "verifiers": [MIRROR],
+        # Every party's share is due on day 30 (absent: the first milestone due, day 90).
+        "shares_due": z(shares_due or day(30)),
     }
+    if not agreed_due:
+        del payload["shares_due"]
     return Evt(eid, "project.registered", at, 1, payload)
 
 
@@ -188,8 +199,9 @@ def test_clean_project_fully_matched_reported_and_verified_raises_nothing() -> N
         2 * HALF,
     )
     assert [(p.level, p.owed, p.disbursed, p.status) for p in r.parties] == [
-        (level, SHARE, SHARE, "paid_in_full") for level in PARTIES
+        (level, SHARE, SHARE, "paid_in_full") for level in [*PARTIES, "club"]
     ]
+    assert (r.parties[-1].party_id, r.parties[-1].deadline) == (CLUB, day(30))
     assert [(m.milestone_id, m.status, m.spent) for m in r.milestones] == [
         ("m1", "verified", HALF),
         ("m2", "verified", HALF),
@@ -240,18 +252,24 @@ def test_owed_follows_what_the_club_actually_put_in() -> None:
     for level in PARTIES:
         events += [pledged(level, day(30), 10_000_000), made(level, day(20), 10_000_000)]
     r = run(events, [contribution(day(10), 10_000_000)], now=day(31))
-    assert "share_unpaid" not in types(r)
+    # The governments matched what the club put in; the club itself is short of its share.
+    assert [f.key for f in r.flags] == ["club"]
+    f = only(r, "share_unpaid", "club")
+    assert (f.accountable, f.amount_at_stake, f.raised_at) == (CLUB, SHARE - 10_000_000, day(30))
+    assert r.state.club_owed == SHARE
     assert [(p.owed, p.owed_cap, p.status) for p in r.parties] == [
         (10_000_000, SHARE, "up_to_date")
-    ] * 3
+    ] * 3 + [(SHARE, SHARE, "unpaid")]
+    assert r.parties[-1].disbursed == 10_000_000  # what the club contributed
     # More club money after the deadline raises what each level owes, at once.
     r = run(events, [contribution(day(10), 10_000_000), contribution(day(40), 5_000_000, "t2")])
     f = only(r, "share_unpaid", "state")
     assert (f.raised_at, f.amount_at_stake) == (day(40), 5_000_000)
 
 
-def test_share_unpaid_without_pledges_uses_the_first_milestone_due() -> None:
-    events = upto([e for e in clean_events() if "municipal" not in e.event_id], day(90))
+def test_share_unpaid_without_shares_due_uses_the_first_milestone_due() -> None:
+    events = [e for e in clean_events() if "municipal" not in e.event_id and e.event_id != "ev_reg"]
+    events = upto([registered(agreed_due=False), *events], day(90))
     r = run(events, now=day(90) + TICK)
     f = only(r, "share_unpaid")
     assert f.raised_at == day(90) and f.key == "municipal"
@@ -269,6 +287,7 @@ def test_a_level_with_zero_share_takes_no_part() -> None:
         "not_participating",
         "not_participating",
         "paid_in_full",
+        "paid_in_full",  # the club
     ]
 
 
@@ -398,9 +417,14 @@ def test_latest_contribution_version_wins_and_other_projects_are_ignored() -> No
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[list[Evt], list[Contribution]]:
-    """Registration plus random pledges, disbursements, reports, verifications, contributions."""
+    """Registration plus random pledges, disbursements, reports, verifications, contributions,
+    and (issue 15) an agreed share deadline or none, reports in other currencies with or without
+    a rate, verifications dated before their report, cancellations and returns."""
     days = st.integers(0, 300).map(day)
-    events: list[Evt] = [] if draw(st.integers(0, 9)) == 0 else [registered()]
+    events: list[Evt] = []
+    if draw(st.integers(0, 9)) != 0:
+        due = draw(st.one_of(st.none(), days))
+        events.append(owned(registered(shares_due=due, agreed_due=due is not None)))
     for level in PARTIES:
         if draw(st.booleans()):
             events.append(pledged(level, draw(days), draw(st.sampled_from([SHARE, 10_000_000]))))
@@ -412,10 +436,21 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Evt], list[Contribution]]:
             events.append(
                 reported(mid, draw(days), draw(st.sampled_from([0, HALF, 80_000_000])), n)
             )
-        if draw(st.booleans()):
-            events.append(
-                verified(mid, draw(days), draw(st.sampled_from(["confirmed", "disputed"])))
-            )
+        for _ in range(draw(st.integers(0, 2))):
+            published = draw(days)
+            dated = published - timedelta(days=draw(st.sampled_from([0, 0, 3, 40])))
+            outcome = draw(st.sampled_from(["confirmed", "disputed"]))
+            events.append(verified_at(mid, dated, published, outcome))
+    if draw(st.booleans()):
+        rate = draw(st.sampled_from([None, "17.5", "0.05"]))
+        events.append(reported_in("m2", draw(days), 1_000_000, "USD", rate))
+    for n in range(draw(st.integers(0, 2))):
+        parties = draw(st.lists(st.sampled_from(["club", *PARTIES]), unique=True, max_size=4))
+        amounts = {p: draw(st.sampled_from([SHARE, 1_000_000])) for p in parties}
+        events.append(cancelled(draw(days), amounts, eid=f"ev_cancel_{n}", log_index=draw(st.integers(2, 9))))
+    for n in range(draw(st.integers(0, 3))):
+        party = draw(st.sampled_from(["club", *PARTIES]))
+        events.append(returned(party, draw(days), draw(st.sampled_from([SHARE, 1_000_000])), n))
     contribs = [
         contribution(draw(days), draw(st.sampled_from([SHARE, 5_000_000])), f"t{i}", version=2)
         for i in range(draw(st.integers(0, 2)))
@@ -426,7 +461,7 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Evt], list[Contribution]]:
 _NOWS = st.one_of(st.none(), st.integers(0, 500).map(day))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(scenarios(), _NOWS, st.randoms(use_true_random=False))
 def test_result_is_independent_of_event_order_and_duplicates(
     scenario: tuple[list[Evt], list[Contribution]], now: datetime | None, rnd: random.Random
@@ -440,7 +475,7 @@ def test_result_is_independent_of_event_order_and_duplicates(
     assert run(shuffled, mixed, now) == run(events, contribs, now)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(scenarios(), _NOWS, st.integers(0, 400))
 def test_a_later_clock_never_changes_or_removes_a_flag(
     scenario: tuple[list[Evt], list[Contribution]], now: datetime | None, extra_days: int
@@ -457,3 +492,278 @@ def test_a_later_clock_never_changes_or_removes_a_flag(
         assert f in second.flags
     if first.next_deadline is not None:
         assert run(events, contribs, first.next_deadline).flags != first.flags
+
+
+# --------------------------------------------------------------------------- issue 15: the club
+
+
+def test_club_share_unpaid_at_the_agreement_deadline_and_resolved_by_more_club_money() -> None:
+    early = upto(clean_events(), day(30))
+    r = run(early, [contribution(day(10), 10_000_000)], now=day(30))
+    assert r.flags == [] and r.next_deadline == day(30) + TICK
+    r = run(early, [contribution(day(10), 10_000_000)], now=day(30) + TICK)
+    f = only(r, "share_unpaid", "club")
+    assert (f.accountable, f.severity, f.amount_at_stake, f.raised_at) == (CLUB, "high", 15_000_000, day(30))
+    assert f.detail["contributed"] == 10_000_000 and f.detail["deadline_source"] == "shares_due"
+    late = [contribution(day(10), 10_000_000), contribution(day(45), 15_000_000, "t2")]
+    f = only(run(clean_events(), late), "share_unpaid", "club")
+    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (day(30), day(45), 15_000_000)
+
+
+def test_club_paying_exactly_its_share_at_the_deadline_is_clean() -> None:
+    assert run(clean_events(), [contribution(day(30), SHARE)]).flags == []
+    r = run(clean_events(), [contribution(day(30) + timedelta(seconds=1), SHARE)])
+    f = only(r, "share_unpaid", "club")
+    assert (f.raised_at, f.resolved_at) == (day(30), day(30) + timedelta(seconds=1))
+    # One centavo short is short (the tolerance is 0 bps): the club answers for it.
+    f = only(run(clean_events(), [contribution(day(10), SHARE - 1)]), "share_unpaid", "club")
+    assert (f.amount_at_stake, f.resolved_at) == (1, None)
+
+
+def test_a_club_with_no_share_is_not_judged() -> None:
+    shares = {"club": 0, "municipal": 5000, "state": 2500, "federal": 2500}
+    events = [registered(shares), made("municipal", day(20), HALF), made("state", day(20)),
+              made("federal", day(20))]
+    r = run(events, [], now=day(40))
+    assert "share_unpaid" not in types(r) and r.state.club_owed == 0
+    assert (r.parties[-1].level, r.parties[-1].status) == ("club", "not_participating")
+
+
+def test_a_later_pledge_never_moves_a_share_deadline() -> None:
+    # The municipality pledges MXN 1.00 due in 2030 instead of paying: its share is still
+    # due on the agreement's date; the pledge's own late_disbursement waits for 2030.
+    events = [e for e in clean_events() if "municipal" not in e.event_id]
+    events.append(pledged("municipal", datetime(2030, 1, 1, tzinfo=UTC), 100, "pl_mun_2030"))
+    r = run(events)
+    f = only(r, "share_unpaid", "municipal")
+    assert (f.raised_at, f.amount_at_stake, f.resolved_at) == (day(30), SHARE, None)
+    assert "late_disbursement" not in types(r)
+    assert r.parties[0].deadline == day(30)
+
+
+def test_an_earlier_pledge_keeps_its_own_late_disbursement() -> None:
+    events = [e for e in clean_events() if "_municipal" not in e.event_id]
+    events += [pledged("municipal", day(20)), made("municipal", day(25))]
+    r = run(events)
+    f = only(r, "late_disbursement")
+    assert (f.raised_at, f.resolved_at) == (day(20), day(25))
+    assert "share_unpaid" not in types(r)  # paid by the agreement's day 30
+
+
+# --------------------------------------------------------------------------- issue 15: verification
+
+
+def verified_at(milestone: str, dated: datetime, published: datetime, outcome: str = "confirmed") -> Evt:
+    e = verified(milestone, published, outcome)
+    return replace(e, event_id=f"{e.event_id}_{dated.isoformat()}",
+                   payload={**e.payload, "verified_at": z(dated)})
+
+
+def test_a_verification_dated_before_its_report_does_not_count() -> None:
+    events = [e for e in clean_events() if not e.event_id.startswith("ev_ver_m1")]
+    early = verified_at("m1", day(79), day(85))
+    r = run([*events, early])
+    f = only(r, "spending_unverified", "m1")
+    assert (f.raised_at, f.resolved_at, f.detail["verification"]) == (day(140), None, "none")
+    assert r.state.premature_verification_ids == (early.event_id,)
+    assert r.milestones[0].status == "reported"
+    # Dated at the very instant of the report: not after it either.
+    assert "spending_unverified" in types(run([*events, verified_at("m1", day(80), day(85))]))
+    # One microsecond after the report: verified (the clean look-alike).
+    assert run([*events, verified_at("m1", day(80) + TICK, day(85))]).flags == []
+
+
+def test_spending_reported_after_the_last_verification_needs_its_own() -> None:
+    again = reported("m1", day(120), 40_000_000, n=1)
+    events = [*clean_events(), again]
+    r = run(events)
+    # A stretch of its own, keyed by the report that started it: m1's first flag is not re-opened.
+    assert [f.key for f in r.flags] == [f"m1/{again.event_id}"]
+    f = only(r, "spending_unverified")
+    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (day(180), None, 40_000_000)
+    assert f.detail["verification"] == "before_report"
+    assert f.detail["unverified_since"] == format_time(day(120), full_fraction=True)
+    assert r.milestones[0].status == "reported"
+    r = run([*events, verified("m1", day(181))])
+    f = only(r, "spending_unverified")
+    assert (f.raised_at, f.resolved_at) == (day(180), day(181))
+    assert run([*events, verified("m1", day(130))]).flags == []
+
+
+def test_a_new_report_never_postpones_an_unverified_one() -> None:
+    events = [e for e in clean_events() if not e.event_id.startswith("ev_ver_m1")]
+    events.append(reported("m1", day(130), n=1))
+    f = only(run(events), "spending_unverified", "m1")
+    assert (f.raised_at, f.resolved_at) == (day(140), None)
+    # ... and a confirmation of the first report only does not verify the second.
+    r = run([*events, verified("m1", day(100))])
+    f = only(r, "spending_unverified")
+    assert (f.key, f.raised_at) == (f"m1/{events[-1].event_id}", day(190))
+    assert f.detail["unverified_since"] == format_time(day(130), full_fraction=True)
+
+
+def test_regression_a_confirmation_with_a_report_at_the_same_instant_never_reopens_by_the_clock() -> None:
+    # Found by test_a_later_clock_never_changes_or_removes_a_flag: m2 reported on day 0 and
+    # again on day 61, confirmed on day 61 (not after the second report).  The milestone was
+    # never verified, so the flag raised on day 60 stays open; it is not resolved then
+    # re-opened when the clock passes day 121.
+    events = [registered(), reported("m2", day(0), 0), reported("m2", day(61), 0, n=1), verified("m2", day(61))]
+    first = run(events, [], now=None)
+    second = run(events, [], now=day(200))
+    f = only(first, "spending_unverified", "m2")
+    assert (f.raised_at, f.resolved_at) == (day(60), None)
+    assert f in second.flags
+
+
+# --------------------------------------------------------------------------- issue 15: currencies
+
+
+def reported_in(milestone: str, at: datetime, amount: int, currency: str, rate: str | None) -> Evt:
+    e = reported(milestone, at, 0)
+    payload = {**e.payload, "spent": {"amount": amount, "currency": currency}}
+    if rate is not None:
+        payload["fx_rate"] = rate
+    return replace(e, event_id=f"ev_fx_{milestone}_{currency}_{at.isoformat()}", payload=payload)
+
+
+def test_spending_in_another_currency_counts_at_the_stated_rate() -> None:
+    # USD 20,000.00 at 17.5 MXN per USD = MXN 350,000.00, above the MXN 250,000.00 received.
+    usd = reported_in("m1", day(50), 2_000_000, "USD", "17.5")
+    r = run([registered(), usd], now=day(55))
+    f = only(r, "spending_above_funds")
+    assert (f.amount_at_stake, f.currency, f.raised_at) == (10_000_000, "MXN", day(50))
+    assert r.state.spent == 35_000_000 and r.state.spent_unconverted == {}
+    assert r.milestones[0].spent == 35_000_000
+    # Converted exactly and rounded down: USD 0.03 at 17.123456 = MXN 0.51370368 -> 51 centavos.
+    tiny = reported_in("m1", day(50), 3, "USD", "17.123456")
+    assert run([registered(), tiny], now=day(55)).state.spent == 51
+    # A rate into a currency with no minor unit: JPY 1,000 at 0.1155 MXN per JPY = MXN 115.50.
+    jpy = reported_in("m1", day(50), 1_000, "JPY", "0.1155")
+    assert run([registered(), jpy], now=day(55)).state.spent == 11_550
+    # A code with no ISO 4217 minor unit cannot be converted, rate or not: shown, flagged.
+    odd = reported_in("m1", day(50), 1_000, "XXX", "2")
+    r = run([registered(), odd], now=day(55))
+    assert r.state.spent_unconverted == {"XXX": 1_000} and only(r, "fx_rate_undisclosed").key == odd.event_id
+
+
+def test_spending_in_another_currency_without_a_rate_is_flagged_not_dropped() -> None:
+    usd = reported_in("m1", day(50), 2_000_000, "USD", None)
+    r = run([registered(), usd], now=day(55))
+    f = only(r, "fx_rate_undisclosed")
+    assert (f.key, f.accountable, f.severity) == (usd.event_id, CLUB, "medium")
+    assert (f.amount_at_stake, f.currency, f.raised_at, f.resolved_at) == (2_000_000, "USD", day(50), None)
+    assert f.detail["fx_rate"] == "undisclosed"
+    assert r.state.spent == 0 and r.state.spent_unconverted == {"USD": 2_000_000}
+    assert r.state.unconverted_event_ids == (usd.event_id,)
+    assert r.milestones[0].status == "reported"  # a report all the same: it resolves overdue
+    # It still needs its verification.
+    assert "spending_unverified" in types(run([registered(), usd], now=day(111)))
+
+
+def test_a_disbursement_in_another_currency_counts_at_its_rate_or_is_flagged() -> None:
+    base = [e for e in clean_events() if "_federal" not in e.event_id]
+    usd = made("federal", day(20), 1_250_000)
+    usd = replace(usd, payload={**usd.payload, "amount": {"amount": 1_250_000, "currency": "USD"},
+                                "fx_rate": "20"})
+    r = run([*base, pledged("federal", day(30)), usd])
+    assert r.flags == [] and r.state.disbursed == 3 * SHARE
+    bare = replace(usd, payload={k: v for k, v in usd.payload.items() if k != "fx_rate"})
+    r = run([*base, pledged("federal", day(30)), bare])
+    f = only(r, "fx_rate_undisclosed")
+    assert (f.accountable, f.currency, f.amount_at_stake) == ("fed_bienestar", "USD", 1_250_000)
+    assert only(r, "share_unpaid", "federal").amount_at_stake == SHARE
+
+
+# --------------------------------------------------------------------------- issue 15: cancellation
+
+COMMITTEE = "cmt_jerez"
+
+
+def owned(e: Evt) -> Evt:
+    return replace(e, publisher_id=COMMITTEE)
+
+
+def cancelled(at: datetime, returns: dict[str, int], *, eid: str = "ev_cancel",
+              publisher: str = COMMITTEE, log_index: int | None = 50) -> Evt:
+    payload = {
+        "project_id": PID,
+        "cancelled_at": z(at),
+        "returns": [{"party": p, "amount": mxn(a)} for p, a in returns.items()],
+    }
+    return Evt(eid, "project.cancelled", at, log_index, payload, publisher)
+
+
+def returned(party: str, at: datetime, amount: int, n: int = 0, publisher: str = COMMITTEE) -> Evt:
+    payload = {"project_id": PID, "party": party, "amount": mxn(amount), "returned_at": z(at)}
+    return Evt(f"ev_ret_{party}_{n}_{at.isoformat()}", "project.funds_returned", at, None, payload, publisher)
+
+
+def cancelled_project() -> list[Evt]:
+    """Everyone paid by day 20, nothing spent; cancelled on day 60: all of it goes back."""
+    events = [owned(registered())]
+    for level in PARTIES:
+        events += [pledged(level, day(30)), made(level, day(20))]
+    return [*events, cancelled(day(60), {"club": SHARE, **dict.fromkeys(PARTIES, SHARE)})]
+
+
+def test_funds_unreturned_after_the_return_period_until_returned_in_full() -> None:
+    deadline = day(60) + TH.funds_return_period
+    events = [*cancelled_project(), *(returned(p, day(70), SHARE) for p in ("club", "municipal", "state"))]
+    events.append(returned("federal", day(80), 10_000_000))
+    r = run(events, now=deadline)
+    assert r.flags == [] and r.next_deadline == deadline + TICK
+    r = run(events, now=deadline + TICK)
+    f = only(r, "funds_unreturned")
+    assert (f.key, f.accountable, f.severity, f.amount_at_stake) == ("federal", CLUB, "high", 15_000_000)
+    assert (f.raised_at, f.resolved_at, f.detail["returned"]) == (deadline, None, 10_000_000)
+    assert r.state.cancelled_at == day(60) and r.state.funds_returned == 85_000_000
+    assert r.state.funds_received == 15_000_000
+    r = run([*events, returned("federal", day(100), 15_000_000, n=1)])
+    f = only(r, "funds_unreturned")
+    assert (f.raised_at, f.resolved_at, f.amount_at_stake) == (deadline, day(100), 15_000_000)
+
+
+def test_a_complete_return_at_the_deadline_is_on_time() -> None:
+    deadline = day(60) + TH.funds_return_period
+    events = [*cancelled_project(), *(returned(p, deadline, SHARE) for p in ("club", *PARTIES))]
+    assert run(events).flags == []
+    nothing = run(cancelled_project())
+    assert {f.key for f in nothing.flags if f.flag_type == "funds_unreturned"} == {"club", *PARTIES}
+
+
+def test_after_a_cancellation_deadlines_stop_and_open_ones_close() -> None:
+    # Nobody but the club paid; m1 is due on day 90, the shares on day 30.
+    events = [owned(registered()), *(pledged(level, day(50)) for level in PARTIES)]
+    events.append(cancelled(day(40), {"club": SHARE}))
+    r = run(events, [contribution(day(10))])
+    shares = [f for f in r.flags if f.flag_type == "share_unpaid"]
+    assert {f.key for f in shares} == set(PARTIES)
+    for f in shares:  # opened on day 30, closed by the cancellation
+        assert (f.raised_at, f.resolved_at, f.detail["resolved_by"]) == (day(30), day(40), "project.cancelled")
+    # No milestone_overdue (m1 due day 90), no late_disbursement (due day 50), no
+    # funds_without_milestone (day 130): those deadlines fall after the cancellation.
+    assert types(r) == {"share_unpaid", "funds_unreturned"}
+
+
+def test_only_the_registering_committee_cancels_or_returns() -> None:
+    base = cancelled_project()[:-1]
+    rogue = cancelled(day(60), {"club": SHARE}, eid="ev_rogue", publisher="cmt_otro")
+    r = run([*base, rogue])
+    f = only(r, "authority_violation")
+    assert (f.key, f.accountable, f.detail["reason"]) == ("ev_rogue", "cmt_otro", "not_subject_owner")
+    assert r.state.cancelled_at is None
+    early = cancelled(T0 - timedelta(days=1), {"club": SHARE}, eid="ev_early")
+    f = only(run([*base, early]), "authority_violation")
+    assert (f.key, f.detail["reason"], f.detail["path"]) == ("ev_early", "time_before_origin", "/payload/cancelled_at")
+    fake = returned("federal", day(70), SHARE, publisher="gob_otro")
+    r = run([*cancelled_project(), fake], now=day(91))
+    assert only(r, "authority_violation").key == fake.event_id
+    assert r.state.funds_returned == 0
+
+
+def test_the_first_cancellation_in_log_order_stands() -> None:
+    second = cancelled(day(55), {"club": 1}, eid="ev_cancel_2", log_index=60)
+    r = run([*cancelled_project(), second], now=day(91))
+    assert r.state.cancellation_event_id == "ev_cancel"
+    assert r.state.superseded_cancellation_ids == ("ev_cancel_2",)
+    assert r.state.returns_due == {"club": SHARE, **dict.fromkeys(PARTIES, SHARE)}

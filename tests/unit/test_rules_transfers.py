@@ -732,3 +732,14 @@ def test_instalments_before_the_deadline_never_raise_a_flag(
     r = run(events, now)
     assert r.flags == []
     assert r.state.paid_amount == PROMISED or (now is not None and now < AVAIL)
+
+
+def test_regression_the_clock_never_changes_a_ceiling_flag_raised_by_the_disclosure() -> None:
+    """Hypothesis found it: 501 bps disclosed, 1 centavo paid at available_by; when the clock
+    passed available_by the ceiling flag's amount jumped from the disclosure to the effective cost."""
+    events = [sent(disclosed=501, avail=T0), payout(T0, 1, eid="p0")]
+    before, after = run(events, None), run(events, T0 + timedelta(hours=1))
+    ceiling = [f for f in before.flags if f.flag_type == "cost_above_ceiling"]
+    assert len(ceiling) == 1 and ceiling[0] in after.flags
+    assert ceiling[0].detail["cost_bps"] == 501
+    assert any(f.flag_type == "cost_above_disclosed" for f in after.flags)  # the rest of the excess

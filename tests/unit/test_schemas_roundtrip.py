@@ -199,6 +199,21 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "reason_code": "auto_detected",
         "changed_at": "2025-05-01T14:00:00Z",
     },
+    "project.cancelled": {
+        "project_id": "prj-jerez-agua-2025",
+        "cancelled_at": "2025-09-01T12:00:00Z",
+        "returns": [
+            {"party": "club", "amount": {"amount": 12000000, "currency": "MXN"}},
+            {"party": "federal", "amount": {"amount": 9000000, "currency": "MXN"}},
+        ],
+    },
+    "project.funds_returned": {
+        "project_id": "prj-jerez-agua-2025",
+        "party": "federal",
+        "amount": {"amount": 9000000, "currency": "MXN"},
+        "returned_at": "2025-09-20T12:00:00Z",
+        "reference": "spei-9f3a",
+    },
 }
 
 PUBLISHER_OF = {
@@ -259,7 +274,7 @@ def _walk(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
 
 def test_every_event_type_has_a_sample_and_a_schema() -> None:
     assert set(SAMPLES) == set(catalog.EVENT_TYPES)
-    assert len(catalog.EVENT_TYPES) == 13
+    assert len(catalog.EVENT_TYPES) == 15
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMA_FILES))
@@ -671,6 +686,30 @@ def test_milestone_currency_must_be_budget_currency() -> None:
     p = sample("project.registered")
     p["milestones"][0]["amount"]["currency"] = "USD"
     _expect("project.registered", p, "/payload/milestones/0/amount/currency")
+
+
+def test_a_cancellation_names_each_party_once_in_one_currency() -> None:
+    p = sample("project.cancelled")
+    p["returns"][1]["party"] = "club"
+    e = _expect("project.cancelled", p, "/payload/returns/1/party")
+    assert "twice" in str(e)
+    p = sample("project.cancelled")
+    p["returns"][1]["amount"]["currency"] = "USD"
+    _expect("project.cancelled", p, "/payload/returns")
+    p["returns"] = []  # nothing received, nothing to return
+    catalog.validate_payload("project.cancelled", 1, p)
+    p = sample("project.funds_returned")
+    p["party"] = "mirror_club"
+    _expect("project.funds_returned", p, "/payload/party")
+
+
+def test_fx_rate_is_a_decimal_string() -> None:
+    p = sample("milestone.reported")
+    p["spent"] = {"amount": 120000, "currency": "USD"}
+    p["fx_rate"] = "17.0512"
+    catalog.validate_payload("milestone.reported", 1, p)
+    p["fx_rate"] = 17.05
+    _expect("milestone.reported", p, "/payload/fx_rate")
 
 
 def test_state_must_be_in_country() -> None:

@@ -9,7 +9,10 @@ club, payout agents publishing some payouts, a quiet tail that reaches every
 partition, and the new attack cases (the live feed did not move); for issue 15
 (transfers): payouts of half the transfers to a person name their beneficiary,
 clean cancellations are all refunded in full, and the transfer cases have
-variants and look-alikes; for issue 14.6 (an unlinkable public record):
+variants and look-alikes; for issue 15 (projects): agreements state
+``shares_due``, clubs whose shares fall due in the window pay at least their
+share, and the project cases (club share, verification order, currencies,
+cancellation) have look-alikes; for issue 14.6 (an unlinkable public record):
 senders and beneficiaries get a pseudonym per transfer
 (``schemas.privacy.transfer_pseudonym``), so every payload holding one
 changed, in the runs and the live feed alike.  Why the output of a seed is
@@ -52,18 +55,18 @@ def _sha(text: str) -> str:
             2000,
             30,
             True,
-            "f762a501f2ef8036ccc62c2531d3bba14cf2cafe33eab3551b0dda6658594be7",
-            "05a2a122dc651d934a0692dc281fde6576f206e4c443755b8b210e6261ac2c84",
-            "9b06951608bac572e30ead3f067c2201ab28f8f2af4daff04538558ef417dbcc",
+            "230c53e8bc1925efcd3339235b34f2b2ca216a754e4229949d84efe60829c952",
+            "e6d52c75136d6e3cb765481300e4c996b5142f01fe801152f5f1ddf23c743e7c",
+            "6eccc6fe33f7c3b8e8e4065a9bacb435a3baf310e3464edd458b24592f2dee07",
         ),
         (
             3,
             1200,
             31,
             False,
-            "91fd056a723aecbdf45cd2032b5674a18b207390dd52b8e7560585c32cbfb538",
+            "b0867abc532df6c50cad9ce37b14bce9f25a15ed36596c69ec4f6f8242b46d61",
             _sha(""),  # a clean run expects no flag
-            "b2aa7376e7d7c8bff1b618679c59444ca9095ae399dcc9114a012250276834c0",
+            "897f1baed30751e7f1a5a4bb99d3489d839cdd2c024b3ae0d4eac7c294847985",
         ),
     ],
 )

@@ -44,4 +44,5 @@ def test_defaults() -> None:
         "disbursement_tolerance_bps": 0,
         "cancellation_window": timedelta(minutes=30),  # 12 CFR 1005.34(a)
         "refund_period_business_days": 3,  # 12 CFR 1005.34(b)
+        "funds_return_period": timedelta(days=30),
     }
