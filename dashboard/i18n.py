@@ -219,6 +219,7 @@ def flag_help_values(settings: Settings, lang: str | None = None) -> dict[str, A
         "milestone_days": number(settings.no_milestone_days),
         "verify_days": number(settings.unverified_days),
         "late_days": number(settings.late_publication_days),
+        "return_days": number(settings.funds_return_days),
     }
 
 

@@ -202,4 +202,7 @@ def test_flag_explanations_name_only_numbers_the_settings_give_and_follow_them()
     assert "45 minutos" in refund and "5 días hábiles" in refund
     assert "72 horas" in i18n.flag_help("missing_payout", i18n.flag_help_values(defaults, "es"), "es")
     assert "0,1 ponto percentual" in i18n.flag_help("cost_above_disclosed", i18n.flag_help_values(defaults, "pt"), "pt")
+    assert "30 días" in i18n.flag_help("funds_unreturned", i18n.flag_help_values(defaults, "es"), "es")
+    assert "45 jours" in i18n.flag_help("funds_unreturned",
+                                        i18n.flag_help_values(load_settings(env={"FUNDS_RETURN_DAYS": "45"}), "fr"), "fr")
     assert i18n.flag_help("brand_new_type", v, "es") == "" and i18n.flag_help(None, v) == ""
