@@ -30,10 +30,14 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from schemas import l10n
+from schemas.thresholds import DEFAULT_THRESHOLDS
 from schemas.times import format_time
+
+if TYPE_CHECKING:
+    from infra.settings import Settings
 
 __all__ = [
     "DEFAULT_LANG",
@@ -52,6 +56,8 @@ __all__ = [
     "fmt_number",
     "fmt_pct",
     "fmt_time",
+    "flag_help",
+    "flag_help_values",
     "time_html",
     "utc_text",
     "zone_label",
@@ -184,6 +190,48 @@ def t_code(prefix: str, code: str | None, lang: str | None = None) -> str:
     key = f"{prefix}.{code}"
     text = load(lang or current()).get(key)
     return text if isinstance(text, str) else str(code)
+
+
+def _whole(x: float | int) -> int | Decimal:
+    """A setting's number as an integer when it is whole (72.0 hours -> 72), else exactly as written."""
+    return int(x) if float(x).is_integer() else Decimal(repr(float(x)))
+
+
+def flag_help_values(settings: Settings, lang: str | None = None) -> dict[str, Any]:
+    """The numbers the flag explanations (``flag_help.<type>``) name, from the platform's settings.
+
+    The explanations state each rule's boundary (``stream_processors/rules/README.md``)
+    with the configured value, never a number written into the text: tolerances as
+    percentages, periods as whole hours, days or minutes (printed the locale's way).
+    The cost disclosure slack is no setting: the rules' default (``schemas.thresholds``).
+    """
+    def number(x: float | int) -> Any:
+        v = _whole(x)
+        return v if isinstance(v, int) else l10n.format_number(v, 1, _locale(lang))
+
+    return {
+        "tolerance": fmt_bps(settings.payout_tolerance_bps, 1, lang),
+        "ceiling": fmt_bps(settings.corridor_cost_ceiling_bps, 0, lang),
+        "cost_slack": fmt_number(Decimal(DEFAULT_THRESHOLDS.cost_disclosure_tolerance_bps) / 100, 1, lang),
+        "grace_hours": number(settings.payout_grace_hours),
+        "window_minutes": number(settings.cancellation_window_minutes),
+        "refund_days": number(settings.refund_period_business_days),
+        "milestone_days": number(settings.no_milestone_days),
+        "verify_days": number(settings.unverified_days),
+        "late_days": number(settings.late_publication_days),
+        "return_days": number(settings.funds_return_days),
+    }
+
+
+def flag_help(code: str | None, values: dict[str, Any], lang: str | None = None) -> str:
+    """The plain-words explanation of a flag type (what happened, when it is raised, who is
+    accountable, what closes it), or "" for a type the catalogues do not explain."""
+    if not code:
+        return ""
+    key = f"flag_help.{code}"
+    if key not in load(lang if lang in LANGS else current()) and key not in load("en"):
+        return ""
+    return t(key, lang, **values)
 
 
 # --- choosing the language ----------------------------------------------------------------

@@ -41,6 +41,8 @@ _CSS: Final = """
 [data-testid="stExpander"] summary { min-height: 44px; }
 /* long ids and hashes wrap instead of widening the page */
 code, .stCode, .stMarkdown p { overflow-wrap: anywhere; word-break: break-word; }
+/* a flag's facts under its explanation (track page) */
+.cc-flag-facts { font-size: 0.9rem; opacity: 0.8; margin: 0; }
 /* phones: use the whole width, stack columns */
 @media (max-width: 640px) {
   .block-container, [data-testid="stMainBlockContainer"] { padding-left: 0.75rem; padding-right: 0.75rem; padding-top: 2.5rem; }

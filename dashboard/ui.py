@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -10,14 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.i18n import current_locale, t, zone_label
+from dashboard.i18n import current_locale, flag_help, flag_help_values, t, t_code, zone_label
 from dashboard.style import OKABE_ITO
 from schemas import l10n
 from schemas.money import to_major_float
 from schemas.times import format_time
 
-__all__ = ["LEGEND", "PAGES", "chart_block", "downloads", "load", "show_db_error", "table", "target", "utc_frame",
-           "vega"]
+__all__ = ["LEGEND", "PAGES", "chart_block", "downloads", "flag_explanations", "flag_text", "load", "show_db_error",
+           "table", "target", "utc_frame", "vega"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,21 @@ def load(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         show_db_error()
         st.stop()
         raise
+
+
+def flag_text(code: Any) -> str:
+    """The plain-words explanation of a flag type, with this deployment's thresholds ("" if none)."""
+    return flag_help(str(code) if code else None, flag_help_values(target().settings))
+
+
+def flag_explanations(types: Iterable[Any], key: str) -> None:
+    """An expander explaining each flag type listed on the page (in order of first appearance)."""
+    shown = [str(x) for x in dict.fromkeys(types) if x and flag_text(x)]
+    if not shown:
+        return
+    with st.expander(t("common.flag_help_title"), icon=":material/help:", key=key):
+        for code in shown:
+            st.markdown(f"**{t_code('flag', code)}**  \n{flag_text(code)}")
 
 
 def _utc_cell(x: Any) -> Any:

@@ -222,4 +222,11 @@ def write_page(settings: Settings, out: Path | None = None) -> int:
     except (ValueError, MalformedInput):
         policy = WitnessPolicy.of(keys.witnesses)
     return write_files(settings.public_path if out is None else out,
-                       build_page(keys.log, policy.keys, policy.min_required))
+                       build_page(keys.log, policy.keys, policy.min_required, help_numbers={
+                           # the thresholds the processors run with, named by the flag explanations
+                           "tolerance_bps": settings.payout_tolerance_bps,
+                           "ceiling_bps": settings.corridor_cost_ceiling_bps,
+                           "grace_hours": settings.payout_grace_hours,
+                           "window_minutes": settings.cancellation_window_minutes,
+                           "refund_days": settings.refund_period_business_days,
+                       }))

@@ -182,6 +182,7 @@ def flags_section(fl: pd.DataFrame) -> None:
         },
     }
     ui.chart_block(lambda: ui.vega(chart, spec, t("overview.flags_title")), shown, fl, "open_flags", "ov_flags")
+    ui.flag_explanations(fl["flag_type"], "ov_flag_help")
 
 
 def cost_section(visible: pd.DataFrame) -> None:

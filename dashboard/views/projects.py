@@ -200,5 +200,6 @@ else:
         t("col.at_stake"): [fmt_money(a, c) for a, c in zip(fl["amount_at_stake"], fl["currency"], strict=True)],
         t("col.raised"): [fmt_date(x) for x in fl["raised_at"]],
     }))
+    ui.flag_explanations(fl["flag_type"], "pj_flag_help")
     st.page_link(ui.PAGES["watchdog"], label=t("projects.to_watchdog"), icon=":material/policy:",
                  query_params={"accountable": str(fl.iloc[0]["accountable"])})

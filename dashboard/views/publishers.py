@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard import data, ui
 from dashboard.i18n import current, fmt_datetime, fmt_int, t, t_code
+from schemas.flags import FLAG_TYPES, INTEGRITY_FLAG_TYPES
 
 tg = ui.target()
 L = current()  # captured: widget labels may be formatted outside the script thread
@@ -50,6 +51,8 @@ else:
     if len(gaps):
         st.warning(t("publishers.gaps", n=len(gaps)), icon=":material/warning:")
     st.caption(t("publishers.gap_help"))
+    # The flags raised about a publisher's conduct (gaps, forgeries, roles...), in plain words.
+    ui.flag_explanations([x for x in FLAG_TYPES if x in INTEGRITY_FLAG_TYPES], "pub_flag_help")
 
     reasons: pd.DataFrame = d["reasons"]
     if len(reasons):

@@ -21,7 +21,6 @@ from dashboard import data, proofs, ui
 from dashboard.i18n import (
     current,
     fmt_bps,
-    fmt_datetime,
     fmt_duration,
     fmt_money,
     t,
@@ -177,15 +176,22 @@ else:
     st.markdown(t("track.no_events"))
 
 if len(flags):
+    # One block per flag, its explanation under its label (issue 15): on a phone a table of
+    # codes says nothing; the words say what happened, by when it was due, who answers for it
+    # and what closes it.
     st.markdown(f"**{t('track.flags_title')}**")
-    ui.table(pd.DataFrame({
-        t("col.flag_type"): [t_code("flag", x) for x in flags["flag_type"]],
-        t("col.status"): [t_code("flag_status", x) for x in flags["status"]],
-        t("col.accountable"): flags["accountable"],
-        t("col.at_stake"): [fmt_money(a, c) if c and a == a and a is not None else "—"
-                            for a, c in zip(flags["amount_at_stake"], flags["currency"], strict=True)],
-        t("col.raised"): [fmt_datetime(x) for x in flags["raised_at"]],
-    }), times=[t("col.raised")])
+    for _, f in flags.iterrows():
+        with st.container(border=True):
+            st.markdown(f"**{t_code('flag', f['flag_type'])}** · {t_code('flag_status', f['status'])}")
+            explanation = ui.flag_text(f["flag_type"])
+            if explanation:
+                st.markdown(explanation)
+            facts = [f"{html.escape(t('col.accountable'))}: {html.escape(str(f['accountable']))}"]
+            if f["currency"] and not pd.isna(f["amount_at_stake"]):
+                facts.append(f"{html.escape(t('col.at_stake'))}: "
+                             f"{html.escape(fmt_money(f['amount_at_stake'], f['currency']))}")
+            facts.append(f"{html.escape(t('col.raised'))}: {time_html(f['raised_at'])}")
+            st.markdown('<p class="cc-flag-facts">' + " · ".join(facts) + "</p>", unsafe_allow_html=True)
 
 # --- the receipt ------------------------------------------------------------------------------
 st.subheader(t("track.receipt_title"))

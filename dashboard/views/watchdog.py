@@ -175,6 +175,7 @@ ui.table(pd.DataFrame({
     t("col.raised"): [fmt_datetime(x) for x in queue["raised_at"]],
 }), times=[t("col.raised")])
 ui.downloads(queue, "flags", "wd_queue")
+ui.flag_explanations(queue["flag_type"], "wd_flag_help")
 
 # --- one flag -----------------------------------------------------------------------------------------
 ids = list(queue["flag_id"])
@@ -194,6 +195,8 @@ if flag is None:
     st.stop()
 
 st.subheader(t_code("flag", flag["flag_type"]))
+if explanation := ui.flag_text(flag["flag_type"]):
+    st.markdown(explanation)
 st.markdown(t("watchdog.flag_line", status=t_code("flag_status", flag["status"]),
               severity=t_code("severity", flag["severity"]), accountable=flag["accountable"],
               subject=f"{t_code('subject', flag['subject_kind'])} {flag['subject_id']}",

@@ -16,6 +16,11 @@
   dashboard's catalogues (``dashboard/locales/*.json``: the same words,
   plural variants by CLDR category, chosen in the browser with
   ``Intl.PluralRules``).
+* Each flag about a transfer comes with its explanation (``flag_help.<type>``,
+  issue 15), its numbers (tolerance, grace period, refund period...) filled in
+  the browser from ``th`` in the configuration block: the thresholds the
+  platform runs with, written into the page as the catalogues' placeholders need.
+  Only the transfer's flag types: about 1.2 KB compressed in Spanish.
 * ``vendor/noble-ed25519.js`` and its licence: loaded only by a browser
   whose WebCrypto has no Ed25519.
 
@@ -39,11 +44,13 @@ from schemas.errors import ConfigurationError
 from schemas.keys import ALG_COSIGNATURE_V1, ALG_ED25519, VerifierKey
 from schemas.l10n import LANG_DEFAULT_LOCALES
 from schemas.money import ISO_4217_MINOR_UNITS, display_exponent
-from schemas.thresholds import SDG_CEILING_BPS, SDG_TARGET_BPS
+from schemas.thresholds import DEFAULT_THRESHOLDS, SDG_CEILING_BPS, SDG_TARGET_BPS
 
 __all__ = [
     "ASSETS",
     "CATALOGUES",
+    "DEFAULT_HELP_NUMBERS",
+    "TRANSFER_FLAG_TYPES",
     "LANGS",
     "PAGE_FILES",
     "page_keys",
@@ -61,6 +68,21 @@ _NATIVE: Final = {"es": "Español", "en": "English", "fr": "Français", "pt": "P
 PAGE_FILES: Final = ("index.html", "vendor/noble-ed25519.js", "vendor/noble-ed25519.LICENSE")
 # Whole groups of codes the page names (statuses, flag types); every other key is listed in page.js.
 _GROUPS: Final = ("transfer_status.", "flag.", "flag_status.")
+#: The flag types a transfer's receipt can show (stream_processors/rules/README.md: the
+#: Transfers table, and authority_violation about a transfer): their explanations go with the page.
+TRANSFER_FLAG_TYPES: Final = ("short_payout", "payout_currency_mismatch", "paid_twice", "cost_above_disclosed",
+                              "cost_above_ceiling", "late_payout", "missing_payout", "wrong_beneficiary",
+                              "refund_late", "refund_missing", "refund_short", "authority_violation")
+#: The numbers those explanations name (placeholders of ``flag_help.*``), by default the rules'
+#: defaults; ``infra.receipt_docs`` passes the configured ones.
+DEFAULT_HELP_NUMBERS: Final = {
+    "tolerance_bps": DEFAULT_THRESHOLDS.payout_tolerance_bps,
+    "ceiling_bps": DEFAULT_THRESHOLDS.corridor_cost_ceiling_bps,
+    "cost_slack_bps": DEFAULT_THRESHOLDS.cost_disclosure_tolerance_bps,
+    "grace_hours": DEFAULT_THRESHOLDS.payout_grace.total_seconds() / 3600,
+    "window_minutes": DEFAULT_THRESHOLDS.cancellation_window.total_seconds() / 60,
+    "refund_days": DEFAULT_THRESHOLDS.refund_period_business_days,
+}
 # Every quoted key of these groups in page.js (t('track.sent'), or a key chosen by a condition).
 _KEY_RE: Final = re.compile(r"""'((?:track|check|col|common)\.[a-z0-9_]+)'""")
 
@@ -100,6 +122,7 @@ def build_page(
     witness_keys: Sequence[VerifierKey],
     min_witnesses: int | None = None,
     catalogues: Mapping[str, Mapping[str, Any]] | None = None,
+    help_numbers: Mapping[str, float] | None = None,
 ) -> dict[str, bytes]:
     """The page's files ``{relative path: bytes}`` for this log and these witnesses."""
     if log_key.alg != ALG_ED25519 or any(w.alg != ALG_COSIGNATURE_V1 for w in witness_keys):
@@ -112,7 +135,7 @@ def build_page(
     script = (ASSETS / "page.js").read_text(encoding="utf-8")
     style = (ASSETS / "page.css").read_text(encoding="utf-8")
     keys = page_keys(script) | {"track.title", "track.intro", "track.code_label", "track.code_help",
-                                "track.submit", "track.enter_code"}
+                                "track.submit", "track.enter_code"} | {f"flag_help.{x}" for x in TRANSFER_FLAG_TYPES}
     strings = {lang: _strings(cats[lang], keys) for lang in LANGS}
     missing = sorted(k for k in keys if k not in strings["es"])
     if missing:
@@ -126,6 +149,9 @@ def build_page(
         # ISO 4217 exponents other than 2: amounts are integer minor units (schemas/money.py).
         "exponents": {c: display_exponent(c) for c in sorted(ISO_4217_MINOR_UNITS) if display_exponent(c) != 2},
         "sdg": {"target": SDG_TARGET_BPS, "ceiling": SDG_CEILING_BPS},
+        # whole numbers as integers (72.0 hours -> 72): the page prints integers the locale's way
+        "th": {k: int(v) if float(v).is_integer() else v
+               for k, v in {**DEFAULT_HELP_NUMBERS, **(help_numbers or {})}.items()},
         "strings": strings["es"],
     }
     csp = (f"default-src 'none'; script-src 'self' 'sha256-{_sha256_b64(script)}'; "

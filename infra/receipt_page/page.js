@@ -247,6 +247,10 @@
   };
   const pct = (bps, d = 2) => (bps === null || bps === undefined ? '—'
     : new Intl.NumberFormat(locale, { style: 'percent', minimumFractionDigits: d, maximumFractionDigits: d }).format(bps / 10000));
+  // The numbers the flag explanations name (flag_help.*), the locale's way.
+  const helpVars = () => ({ tolerance: pct(cfg.th.tolerance_bps, 1), ceiling: pct(cfg.th.ceiling_bps, 0),
+    cost_slack: new Intl.NumberFormat(locale, { minimumFractionDigits: 1 }).format(cfg.th.cost_slack_bps / 100),
+    grace_hours: cfg.th.grace_hours, window_minutes: cfg.th.window_minutes, refund_days: cfg.th.refund_days });
   const unit = (u, v) => new Intl.NumberFormat(locale, { style: 'unit', unit: u, unitDisplay: 'short' }).format(v);
   const duration = (sec) => {  // schemas/l10n.py format_duration: the two largest units
     const s = Math.max(0, Math.floor(sec));
@@ -366,7 +370,8 @@
       v.flags.length ? [h('h2', {}, t('track.flags_title')), h('ul', { class: 'flags' }, v.flags.map((f) => h('li', {},
         h('strong', {}, code('flag', f.type)), ' · ' + code('flag_status', f.status) + ' · ' + t('col.accountable') + ': '
         + f.accountable + (f.amount ? ' · ' + t('col.at_stake') + ': ' + money(f.amount.amount, f.amount.currency) : '')
-        + ' · ' + t('col.raised') + ': ', when(f.raised))))] : null,
+        + ' · ' + t('col.raised') + ': ', when(f.raised),
+        S['flag_help.' + f.type] === undefined ? null : h('p', { class: 'help' }, t('flag_help.' + f.type, helpVars())))))] : null,
       h('p', { class: 'caption' }, t('check.how', { n: cp.times.length, events: v.count })),
     );
   };

@@ -95,6 +95,11 @@ def test_a_valid_code_typed_on_a_phone_is_verified_in_spanish(browser, site, url
             assert re.fullmatch(r"En UTC: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", title), title
         assert "MXN\u00a0300.00 menos de lo prometido" in lines[2]
         assert ES["flag.short_payout"] in lines[3] and ES["flag_status.open"] in lines[3]
+        # each flag with its explanation under it (issue 15), its numbers filled in
+        flags = page.locator("ul.flags li").all_inner_texts()
+        explained = [f for f in flags if ES["flag_help.short_payout"].split("{")[0] in f]
+        assert len(explained) == 1 and "{" not in explained[0], flags
+        assert page.locator("ul.flags li p.help").count() == len(flags)
         assert "no cumplido" in lines[1]
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
         # the URL now carries the code, so the page can be shared or reloaded, and so do the languages

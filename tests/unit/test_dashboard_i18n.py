@@ -158,3 +158,51 @@ def test_time_in_a_named_zone_with_utc_on_hover() -> None:
     html = i18n.time_html(d, "es")
     assert 'datetime="2025-05-01T20:05:00Z"' in html and 'title="En UTC: 2025-05-01T20:05:00Z"' in html
     assert i18n.time_html(None, "es") == "—"
+
+
+# --- flag explanations (issue 15: "the dashboard's flag explanations (es/en/fr/pt) describe every new flag") ---
+
+
+def test_every_flag_type_is_explained_in_every_language_and_nothing_else_is() -> None:
+    from schemas.flags import FLAG_TYPES
+
+    wanted = {f"flag_help.{x}" for x in FLAG_TYPES}
+    for lang in i18n.LANGS:
+        d = load(lang)
+        explained = {k for k in d if k.startswith("flag_help.")}
+        assert explained == wanted, (lang, sorted(explained ^ wanted))
+        assert {f"flag.{x}" for x in FLAG_TYPES} <= set(d), lang  # and every one has its label
+        for k in wanted:
+            assert isinstance(d[k], str) and 40 <= len(d[k]) <= 500, (lang, k, len(d[k]))
+
+
+def test_flag_explanations_name_only_numbers_the_settings_give_and_follow_them() -> None:
+    """Every placeholder is filled (t() would otherwise show "{grace_hours}"), from the
+    configured thresholds, the locale's way; the explanations write no setting's number."""
+    from infra.settings import load_settings
+    from schemas.flags import FLAG_TYPES
+
+    defaults = load_settings(env={})
+    for lang in i18n.LANGS:
+        values = i18n.flag_help_values(defaults, lang)
+        for x in FLAG_TYPES:
+            raw = load(lang)[f"flag_help.{x}"]
+            assert placeholders(raw) <= set(values), (lang, x, placeholders(raw) - set(values))
+            shown = i18n.flag_help(x, values, lang)
+            assert "{" not in shown and "}" not in shown, (lang, x)
+            # a setting's default (72 hours, 30 minutes, 120 and 60 days...) only through its placeholder
+            for n in ("72", "30", "120", "60"):
+                assert not re.search(rf"(?<![\d.,]){n}(?![\d.,])", raw), (lang, x, n)
+    es = load_settings(env={"PAYOUT_GRACE_HOURS": "48", "PAYOUT_TOLERANCE_BPS": "100",
+                            "REFUND_PERIOD_BUSINESS_DAYS": "5", "CANCELLATION_WINDOW_MINUTES": "45"})
+    v = i18n.flag_help_values(es, "es")
+    assert "48 horas" in i18n.flag_help("missing_payout", v, "es")
+    assert "1.0" in i18n.flag_help("short_payout", v, "es") and "%" in i18n.flag_help("short_payout", v, "es")
+    refund = i18n.flag_help("refund_short", v, "es")
+    assert "45 minutos" in refund and "5 días hábiles" in refund
+    assert "72 horas" in i18n.flag_help("missing_payout", i18n.flag_help_values(defaults, "es"), "es")
+    assert "0,1 ponto percentual" in i18n.flag_help("cost_above_disclosed", i18n.flag_help_values(defaults, "pt"), "pt")
+    assert "30 días" in i18n.flag_help("funds_unreturned", i18n.flag_help_values(defaults, "es"), "es")
+    assert "45 jours" in i18n.flag_help("funds_unreturned",
+                                        i18n.flag_help_values(load_settings(env={"FUNDS_RETURN_DAYS": "45"}), "fr"), "fr")
+    assert i18n.flag_help("brand_new_type", v, "es") == "" and i18n.flag_help(None, v) == ""

@@ -788,3 +788,44 @@ def test_track_timeline_is_complete_in_every_language(world: dict[str, Any], lan
     assert flag.startswith(s["track.ev_flag"].split("{")[0]) and s["flag_status.open"] in flag and "MXN" in flag
     assert promise.startswith(s["track.ev_promised_by"].split("{")[0]) and promise.endswith(s["track.promise_met"])
     assert "MXN" in promise
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_track_and_watchdog_explain_each_flag_under_its_label(world: dict[str, Any], lang: str) -> None:
+    """Issue 15: a flag is not only a label. The track page shows each flag's explanation right
+    under its label (what happened, when it is raised, who answers for it, what closes it), with
+    the configured thresholds; the watchdog page under the chosen flag's title and, for the
+    queue's types, in an expander; the projects page for its flags."""
+    from dashboard import i18n
+
+    s = strings(lang)
+    values = i18n.flag_help_values(world["settings"], lang)
+    short = i18n.flag_help("short_payout", values, lang)
+    share = i18n.flag_help("share_unpaid", values, lang)
+    assert short and share and "{" not in short
+
+    at = run("views/track.py", lang=lang, query={"code": world["code"]})
+    md = [m.value for m in at.markdown]
+    label = f"**{s['flag.short_payout']}** · {s['flag_status.open']}"
+    assert label in md, md
+    assert md[md.index(label) + 1] == short  # under its label
+    assert share not in md  # the project's flag is not this transfer's
+    facts = next(m for m in md if "cc-flag-facts" in m)
+    assert OPERATOR in facts and "MXN" in facts and "<time datetime=" in facts
+
+    run("views/watchdog.py", at=at)
+    page = text(at)
+    assert short in page and share in page  # the queue's types, explained (expander)
+    at.selectbox(key="wd_flag").select(FLAG).run()
+    subheaders = [h.value for h in at.subheader]
+    assert s["flag.short_payout"] in subheaders
+    md = [m.value for m in at.markdown]
+    assert md.index(short) < next(i for i, m in enumerate(md) if OPERATOR in m)  # before the flag's facts
+
+    run("views/projects.py", at=at)
+    assert share in text(at)
+
+    # the overview explains the flag types it counts; the publishers page those about a publisher
+    assert short in text(run(lang=lang)) and share in text(run(lang=lang))
+    page = text(run("views/publishers.py", lang=lang))
+    assert i18n.flag_help("sequence_gap", values, lang) in page and short not in page

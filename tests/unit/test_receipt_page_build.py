@@ -109,3 +109,30 @@ def test_the_static_server_serves_files_and_lists_nothing(tmp_path: Path) -> Non
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_page_explains_a_transfer_s_flags_with_the_configured_numbers() -> None:
+    """Issue 15: the receipt page lists a transfer's flags; each comes with its explanation
+    (the dashboard's ``flag_help.<type>``), its numbers filled from ``th`` in the browser."""
+    from infra.receipt_page import TRANSFER_FLAG_TYPES
+    from schemas.flags import FLAG_TYPES
+
+    assert set(TRANSFER_FLAG_TYPES) <= set(FLAG_TYPES)
+    files = build_page(SITE.log_key, [SITE.witness_key], help_numbers={"grace_hours": 48.0, "refund_days": 5})
+    cfg = _config(files["index.html"].decode())
+    cats = load_catalogues()
+    for x in TRANSFER_FLAG_TYPES:
+        assert cfg["strings"][f"flag_help.{x}"] == cats["es"][f"flag_help.{x}"]
+        assert json.loads(files["i18n/pt.json"])[f"flag_help.{x}"] == cats["pt"][f"flag_help.{x}"]
+    assert "flag_help.share_unpaid" not in cfg["strings"]  # a project's flag never shows on a receipt
+    assert cfg["th"]["grace_hours"] == 48 and cfg["th"]["refund_days"] == 5 and cfg["th"]["tolerance_bps"] == 50
+    # every placeholder the shown explanations use is one the page fills (helpVars in page.js)
+    script = (Path(__file__).resolve().parents[2] / "infra" / "receipt_page" / "page.js").read_text(encoding="utf-8")
+    body = re.search(r"const helpVars = \(\) => \(\{(.*?)\}\);", script, re.S)
+    assert body
+    filled = set(re.findall(r"(\w+): ", body.group(1)))  # the object's names (and Intl options: harmless)
+    for lang in LANGS:
+        for x in TRANSFER_FLAG_TYPES:
+            used = set(re.findall(r"\{(\w+)\}", cats[lang][f"flag_help.{x}"]))
+            assert used <= filled, (lang, x, used - filled)
+    assert len(gzip.compress(files["index.html"])) < 16_000
