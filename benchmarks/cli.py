@@ -26,11 +26,27 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _args_e2e(p: argparse.ArgumentParser) -> None:
     p.add_argument("--events", type=int, default=None, help="events published at saturation (default 100000; quick 10000)")
-    p.add_argument("--workers", type=int, default=1, help="processor subprocesses in the consumer group (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="copies of the processes of --roles in the consumer group (default 1)")
+    p.add_argument("--roles", default=None,
+                   help="processes and their components, ';'-separated (default PROCESSOR_ROLES: "
+                        "'gate,checkpointer,receipts,redrive;reconcilers'; 'all': one process for everything)")
     p.add_argument("--rates", default=None, help="offered rates in events/s, comma-separated, or 'none' (default 250,500,1000,2000)")
     p.add_argument("--rate-seconds", type=float, default=None, help="seconds per offered rate (default 20; quick 6)")
     p.add_argument("--anomalies", type=float, default=0.04, help="fraction of transfers with an anomaly (default 0.04)")
     p.add_argument("--no-baselines", action="store_true", help="skip the broker, Faust and Ed25519 baselines")
+    p.add_argument("--preload", action="store_true",
+                   help="drain benchmark: publish --events more events with the processors stopped, start them and"
+                        " time how fast they drain the backlog (drain.events_per_s in the result)")
+    p.add_argument("--bundle", type=int, default=None,
+                   help="events per first-hop bundle (PUBLISH_BUNDLE_EVENTS of the run; default: the setting's, 256;"
+                        " 1: one record per event)")
+    p.add_argument("--linger-ms", type=float, default=50.0,
+                   help="at offered rates, events handed over within this many ms go out in one bundle (default 50)")
+    p.add_argument("--uvloop", type=int, choices=(0, 1), default=None,
+                   help="PROCESSOR_UVLOOP of the run (default: the setting's)")
+    p.add_argument("--no-saturation", action="store_true",
+                   help="skip the saturation phase (publisher and processors at once); with --preload, a short run")
     p.add_argument("--clock-lateness", type=float, default=0.0,
                    help="CLOCK_LATENESS_S of the run (default 0: flags become public as soon as processed, so the"
                         " flag latency is the platform's; the setting's own default, 1 h, would add that hour)")

@@ -71,24 +71,60 @@ __all__ = ["run"]
 
 
 class Publisher:
-    """kafka-python producer of pre-signed messages, with the SDK's headers and keys."""
+    """kafka-python producer of pre-signed messages, with the SDK's headers, keys and bundles.
 
-    def __init__(self, s: Settings) -> None:
+    With ``PUBLISH_BUNDLE_EVENTS`` > 1 (the SDK's default) events go out as the
+    SDK's ``publish_many`` sends them (``schemas.bundles``): one record per
+    destination partition holding up to that many events.  Unpaced, everything
+    handed over in one call is bundled at once; paced, what was handed over in
+    the last ``linger_s`` goes out together (a publisher handing over its
+    events in small batches), and each event's time is its hand-over, so the
+    latencies include that wait.
+    """
+
+    def __init__(self, s: Settings, linger_s: float = 0.05) -> None:
         from infra.kafka import make_producer
 
         self.s = s
         self.producer = make_producer(s)
         self.header = ("cc-publisher", OPERATOR.encode())
+        self.bundle = max(1, s.publish_bundle_events)
+        self.linger_s = linger_s
+        self.records = 0
         for t in ("publish.transfers",):
             self.producer.partitions_for(s.topic(t))
 
+    def _send_now(self, msgs: Sequence[Msg], idx: Sequence[int], topic: str | None) -> None:
+        from schemas.bundles import BUNDLE_HEADER, encode_bundle, group_by_partition
+
+        by_topic: dict[str, list[int]] = {}
+        for i in idx:
+            by_topic.setdefault(topic or self.s.topic(msgs[i].topic), []).append(i)
+        for full, ids in by_topic.items():
+            parts = len(self.producer.partitions_for(full) or ()) or self.s.kafka_partitions
+            grouped = group_by_partition(((i, msgs[i].key, msgs[i].value) for i in ids), parts, self.bundle,
+                                         self.s.publish_bundle_bytes)
+            for part, bundles in grouped.items():
+                for b in bundles:
+                    self.records += 1
+                    if len(b) == 1:
+                        m = msgs[b[0][0]]
+                        self.producer.send(full, key=m.key, value=m.value,
+                                           headers=[self.header, ("cc-event-id", m.event_id.encode())])
+                        continue
+                    self.producer.send(full, key=b[0][1], partition=part,
+                                       value=encode_bundle([(n, k, v) for n, (_i, k, v) in enumerate(b)]),
+                                       headers=[self.header, (BUNDLE_HEADER, b"1")])
+
     def send(self, msgs: Sequence[Msg], *, rate: float | None = None, topic: str | None = None,
              max_seconds: float = 600.0) -> tuple[list[float], float]:
-        """Send ``msgs`` (paced at ``rate``/s if given); return each send time and the flush end time."""
+        """Send ``msgs`` (paced at ``rate``/s if given); return each hand-over time and the flush end time."""
         times = [0.0] * len(msgs)
         t0 = time.time()
         limit = t0 + max_seconds
         send = self.producer.send
+        pending: list[int] = []
+        last = t0
         for i, m in enumerate(msgs):
             if rate:
                 delay = t0 + i / rate - time.time()
@@ -98,8 +134,17 @@ class Publisher:
             if now > limit:
                 raise RuntimeError(f"publishing took longer than {max_seconds:.0f}s")
             times[i] = now
-            send(topic or self.s.topic(m.topic), key=m.key, value=m.value,
-                 headers=[self.header, ("cc-event-id", m.event_id.encode())])
+            if self.bundle <= 1:
+                self.records += 1
+                send(topic or self.s.topic(m.topic), key=m.key, value=m.value,
+                     headers=[self.header, ("cc-event-id", m.event_id.encode())])
+                continue
+            pending.append(i)
+            if rate and now - last >= self.linger_s:
+                self._send_now(msgs, pending, topic)
+                pending, last = [], now
+        if pending:
+            self._send_now(msgs, pending, topic)
         self.producer.flush(timeout=max_seconds)
         return times, time.time()
 
@@ -201,6 +246,50 @@ def cpu_seconds(pids: dict[str, list[int]], flat: frozenset[str] = frozenset({"p
     return out
 
 
+class CpuTimeline:
+    """CPU seconds of named process trees sampled every ``interval`` s in a thread, to read
+    the CPU spent between two instants known only afterwards (commit timestamps)."""
+
+    def __init__(self, pids: dict[str, list[int]], interval: float = 0.2, max_seconds: float = 1800.0) -> None:
+        import threading
+
+        self.pids = pids
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-timeline", daemon=True)
+
+    def _run(self) -> None:
+        t_end = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < t_end:
+            self.samples.append((time.time(), cpu_seconds(self.pids)))
+            self._stop.wait(self.interval)
+
+    def start(self) -> CpuTimeline:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.samples.append((time.time(), cpu_seconds(self.pids)))
+
+    def at(self, t: float) -> dict[str, float]:
+        """CPU seconds at ``t``, interpolated linearly between the samples around it."""
+        if not self.samples:
+            return {}
+        before = [x for x in self.samples if x[0] <= t]
+        after = [x for x in self.samples if x[0] >= t]
+        if not before:
+            return dict(self.samples[0][1])
+        if not after:
+            return dict(self.samples[-1][1])
+        (t0, c0), (t1, c1) = before[-1], after[0]
+        w = 0.0 if t1 <= t0 else (t - t0) / (t1 - t0)
+        return {k: c0.get(k, 0.0) + w * (c1.get(k, 0.0) - c0.get(k, 0.0)) for k in c1}
+
+
 def _keep_profile(raw: Path) -> Path:
     """Copy py-spy's collapsed stacks into the results folder, as JSON (results are git-ignored JSON)."""
     out = RESULTS_DIR / f"e2e-profile-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
@@ -220,7 +309,7 @@ def baseline_kafka(s: Settings, msgs: Sequence[Msg], topic: str, timeout: float)
     from infra.kafka import client_config, ensure_topics
 
     ensure_topics(s, [topic])
-    pub = Publisher(s)
+    pub = Publisher(s.replace(publish_bundle_events=1))  # the baselines read one record per event
     pub.producer.partitions_for(topic)
     t0 = time.time()
     _, t1 = pub.send(msgs, topic=topic, max_seconds=timeout)
@@ -354,6 +443,75 @@ def cpu_microbench(s: Settings, msgs: Sequence[Msg], count: int) -> dict[str, An
             "gate_rejected_in_microbench": rejected}
 
 
+# --- the drain (--preload) -------------------------------------------------------------------------------
+
+
+def drain_phase(s: Settings, svc: Services, msgs: Sequence[Msg], pub: Publisher,
+                start: Any, stop: Any, profile: bool = False) -> tuple[dict[str, Any], list[subprocess.Popen[bytes]]]:
+    """Publish ``msgs`` with the processors stopped, start them, and time how fast they drain the backlog.
+
+    As in production, where publishers run on their own machines: the
+    processors find the whole workload waiting and the publisher's CPU is not
+    in the measured window.  ``start()`` returns the new processes; ``stop()``
+    stops the running ones.  The rate is counted from the commit of the
+    gate's first batch to the commit of the last reconciled event
+    (``events_per_s``: the events after that first batch over that span;
+    start-up and group join are excluded, as in the bare Faust baseline,
+    and reported apart in ``events_per_s_including_startup``).
+    """
+    stop()
+    t0 = time.time()
+    _, t_pub = pub.send(msgs)
+    out: dict[str, Any] = {"events": len(msgs), "publish_seconds": t_pub - t0}
+    t_spawn = time.time()
+    procs = start()
+    pids = {**svc.pids(), "processors": [p.pid for p in procs]}
+    tl = CpuTimeline(pids).start()
+    # One py-spy per processors process (the first is the gate's, the next the reconcilers').
+    profs = []
+    if profile:
+        for k, p in enumerate(procs[:2]):
+            prof_out = s.data_path / f"py-spy-drain-{k}.txt"
+            profs.append((prof_out, start_pyspy(p.pid, max(180.0, len(msgs) / 200) + 60, prof_out)))
+    done = wait_reconciled(s, msgs, timeout=max(180.0, len(msgs) / 200))
+    tl.stop()
+    for k, (prof_out, prof) in enumerate(profs):
+        if prof is None:
+            continue
+        prof.send_signal(signal.SIGINT)
+        try:
+            prof.wait(60)
+        except subprocess.TimeoutExpired:
+            prof.kill()
+        out["profile" if k == 0 else f"profile_{k}"] = {"file": str(_keep_profile(prof_out)),
+                                                          **summarize_collapsed(prof_out)}
+    out["completed"] = done
+    ct = commit_times(s, msgs)
+    logged = sorted(ct["logged"].values())
+    rec = sorted(ct["reconciled"].values())
+    if not logged or not rec:
+        return out, procs
+    first = logged[0]
+    n_first = sum(1 for x in logged if x == first)  # the first gate transaction: one commit instant
+    span = rec[-1] - first
+    counted = len(rec) - n_first
+    out.update({
+        "events_per_s": counted / span if span > 0 else None,
+        "events_per_s_including_startup": len(rec) / (rec[-1] - t_spawn),
+        "gate_events_per_s": (len(logged) - n_first) / (logged[-1] - first) if logged[-1] > first else None,
+        "seconds": span, "seconds_from_spawn": rec[-1] - t_spawn,
+        "startup_seconds": first - t_spawn, "first_batch_events": n_first,
+        "reconciled": len(rec), "logged": len(logged),
+        "flags_found_transfers": len(ct["flag"]),
+        "flags_expected_transfers": sum(1 for m in msgs if m.anomaly),
+    })
+    c0, c1 = tl.at(first), tl.at(rec[-1])
+    out["cpu_seconds"] = {k: c1[k] - c0.get(k, 0.0) for k in c1}
+    out["cpu_ms_per_event"] = {k: v * 1000 / max(1, counted) for k, v in out["cpu_seconds"].items()}
+    out["processes"] = len(procs)
+    return out, procs
+
+
 # --- the run ---------------------------------------------------------------------------------------------
 
 
@@ -380,8 +538,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # millisecond per transfer, so with the default no flag would become
         # public during a run; with 0 the flag latency is the platform's own.
         s = bench_settings(svc.data_dir, svc.bootstrap, svc.database_url, REDRIVE_AFTER_S="600",
-                           CHECKPOINT_INTERVAL_S="1.0", CLOCK_LATENESS_S=str(args.clock_lateness))
+                           CHECKPOINT_INTERVAL_S="1.0", CLOCK_LATENESS_S=str(args.clock_lateness),
+                           **({"PUBLISH_BUNDLE_EVENTS": str(args.bundle)} if args.bundle else {}),
+                           **({"PROCESSOR_UVLOOP": str(args.uvloop)} if args.uvloop is not None else {}))
         result["settings"] = {"batch_size": s.batch_size, "batch_window_s": s.batch_window_s,
+                              "processor_roles": args.roles if args.roles is not None else s.processor_roles,
+                              "processor_uvloop": s.processor_uvloop,
+                              "publish_bundle_events": s.publish_bundle_events,
+                              "publish_bundle_bytes": s.publish_bundle_bytes, "linger_ms": args.linger_ms,
                               "clock_lateness_s": s.clock_lateness_s,
                               "kafka_partitions": s.kafka_partitions, "redrive_after_s": s.redrive_after_s,
                               "postgres": "embedded, fsync=on, synchronous_commit=on, shared_buffers=256MB"}
@@ -400,64 +564,78 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         first = 500
         sat = presign(op_key, run_id, first, n_events // 2, anomaly_rate=args.anomalies)
         first += n_events // 2
+        drain_msgs: list[Msg] = []
+        if args.preload:
+            drain_msgs = presign(op_key, run_id, first, n_events // 2, anomaly_rate=args.anomalies)
+            first += n_events // 2
         phases: list[tuple[float, list[Msg]]] = []
         for r in rates:
             k = int(r * rate_s) // 2
             phases.append((r, presign(op_key, run_id, first, k, anomaly_rate=args.anomalies)))
             first += k
-        signed = len(warm) + len(sat) + sum(len(p) for _, p in phases)
+        signed = len(warm) + len(sat) + len(drain_msgs) + sum(len(p) for _, p in phases)
         result["presign"] = {"events": signed, "seconds": time.perf_counter() - t0}
         print(f"signed {signed} events in {time.perf_counter() - t0:.1f}s")
 
-        procs = start_processors(s, workers)
+        procs = start_processors(s, workers, roles=args.roles)
         sampler.watch("processors", [p.pid for p in procs])
         try:
             result["operator_registration_s"] = register_operator(s, OPERATOR, op_key)
-            pub = Publisher(s)
+            pub = Publisher(s, linger_s=args.linger_ms / 1000)
             pub.send(warm)
             if not wait_reconciled(s, warm, timeout=120):
                 raise RuntimeError("warm-up events were not reconciled within 120s; see the processors' logs in "
                                    f"{s.data_path / 'logs'}")
             time.sleep(2.0)
+            if args.preload:
+                drain_r, procs = drain_phase(s, svc, drain_msgs, pub, lambda: start_processors(s, workers, roles=args.roles),
+                                             lambda: stop_processors(procs), profile=bool(args.profile))
+                sampler.watch("processors", [p.pid for p in procs])
+                result["drain"] = drain_r
+                print(f"drain: {drain_r.get('events_per_s') or 0:,.0f} events/s"
+                      f" ({drain_r.get('events_per_s_including_startup') or 0:,.0f}/s including start-up),"
+                      f" completed={drain_r.get('completed')}")
+                time.sleep(2.0)
             pids = {**svc.pids(), "processors": [p.pid for p in procs], "publisher": [os.getpid()]}
 
-            # (a) saturation
-            drain_timeout = max(180.0, n_events / 250)
-            prof_out = s.data_path / "py-spy-processors.txt"
-            prof = start_pyspy(procs[0].pid, drain_timeout + 60, prof_out) if args.profile else None
-            cpu0 = cpu_seconds(pids)
-            t_first = time.time()
-            sent, t_flushed = pub.send(sat)
-            done = wait_reconciled(s, sat, timeout=drain_timeout)
-            cpu1 = cpu_seconds(pids)
-            if prof is not None:
-                prof.send_signal(signal.SIGINT)
-                try:
-                    prof.wait(60)
-                except subprocess.TimeoutExpired:
-                    prof.kill()
-                result["profile"] = {"file": str(_keep_profile(prof_out)), **summarize_collapsed(prof_out)}
-            ct = commit_times(s, sat)
-            rec_times = sorted(ct["reconciled"].values())
-            log_times = sorted(ct["logged"].values())
-            sat_r: dict[str, Any] = {"events": len(sat), "completed": done,
-                                     "publish_seconds": t_flushed - t_first,
-                                     "publish_rate": len(sat) / (t_flushed - t_first)}
-            if rec_times:
-                span = rec_times[-1] - t_first
-                sat_r["seconds_to_last_reconciled"] = span
-                sat_r["events_per_s"] = len(rec_times) / span
-                lo, hi = rec_times[len(rec_times) // 10], rec_times[(len(rec_times) * 9) // 10]
-                sat_r["steady_events_per_s"] = (0.8 * len(rec_times)) / (hi - lo) if hi > lo else None
-            if log_times:
-                sat_r["gate_events_per_s"] = len(log_times) / (log_times[-1] - t_first)
-            sat_r["latency"] = latency_report(sat, sent, ct)
-            sat_r["cpu_seconds"] = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
-            sat_r["cpu_ms_per_event"] = {k: v * 1000 / len(sat) for k, v in sat_r["cpu_seconds"].items()}
-            result["saturation"] = sat_r
-            print(f"saturation: {sat_r.get('events_per_s', 0):,.0f} events/s end to end "
-                  f"(gate {sat_r.get('gate_events_per_s', 0):,.0f}/s), completed={done}")
-            time.sleep(3.0)
+            if not args.no_saturation:
+                # (a) saturation
+                drain_timeout = max(180.0, n_events / 250)
+                prof_out = s.data_path / "py-spy-processors.txt"
+                prof = start_pyspy(procs[0].pid, drain_timeout + 60, prof_out) if args.profile else None
+                cpu0 = cpu_seconds(pids)
+                t_first = time.time()
+                sent, t_flushed = pub.send(sat)
+                done = wait_reconciled(s, sat, timeout=drain_timeout)
+                cpu1 = cpu_seconds(pids)
+                if prof is not None:
+                    prof.send_signal(signal.SIGINT)
+                    try:
+                        prof.wait(60)
+                    except subprocess.TimeoutExpired:
+                        prof.kill()
+                    result["profile"] = {"file": str(_keep_profile(prof_out)), **summarize_collapsed(prof_out)}
+                ct = commit_times(s, sat)
+                rec_times = sorted(ct["reconciled"].values())
+                log_times = sorted(ct["logged"].values())
+                sat_r: dict[str, Any] = {"events": len(sat), "completed": done,
+                                         "publish_seconds": t_flushed - t_first,
+                                         "publish_rate": len(sat) / (t_flushed - t_first)}
+                if rec_times:
+                    span = rec_times[-1] - t_first
+                    sat_r["seconds_to_last_reconciled"] = span
+                    sat_r["events_per_s"] = len(rec_times) / span
+                    lo, hi = rec_times[len(rec_times) // 10], rec_times[(len(rec_times) * 9) // 10]
+                    sat_r["steady_events_per_s"] = (0.8 * len(rec_times)) / (hi - lo) if hi > lo else None
+                if log_times:
+                    sat_r["gate_events_per_s"] = len(log_times) / (log_times[-1] - t_first)
+                sat_r["latency"] = latency_report(sat, sent, ct)
+                sat_r["cpu_seconds"] = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+                sat_r["cpu_ms_per_event"] = {k: v * 1000 / len(sat) for k, v in sat_r["cpu_seconds"].items()}
+                result["saturation"] = sat_r
+                print(f"saturation: {sat_r.get('events_per_s', 0):,.0f} events/s end to end "
+                      f"(gate {sat_r.get('gate_events_per_s', 0):,.0f}/s), completed={done}")
+                time.sleep(3.0)
 
             # (b) fixed offered rates
             result["rates"] = []
@@ -503,7 +681,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             bl["ed25519"] = baseline_ed25519(sat, public_key_bytes(op_key), min(len(sat), 20_000))
             bl["cpu_microbench"] = cpu_microbench(s, sat, min(len(sat), 10_000))
             result["baselines"] = bl
-            pipe = result["saturation"].get("events_per_s")
+            pipe = result.get("saturation", {}).get("events_per_s")
             if pipe:
                 result["fractions"] = {
                     "of_kafka_python_produce": pipe / bl["kafka_python"]["produce_msgs_per_s"],
@@ -515,6 +693,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "of_ed25519_one_core": pipe / bl["ed25519"]["one_core_per_s"],
                     "of_ed25519_two_processes": pipe / bl["ed25519"]["two_processes_per_s"],
                 }
+            drained = result.get("drain", {}).get("events_per_s")
+            if drained:
+                fb, fe = bl["faust_bare_batch"].get("events_per_s"), bl["faust_bare_each"].get("events_per_s")
+                result.setdefault("fractions", {}).update({
+                    "drain_of_faust_bare_batch": drained / fb if fb else None,
+                    "drain_of_faust_bare_each": drained / fe if fe else None,
+                    "drain_of_kafka_python_consume": drained / bl["kafka_python"]["consume_msgs_per_s"],
+                })
         sampler.stop()
         result["memory"] = sampler.report()
         result["data_dir"] = str(svc.data_dir) if args.keep else None
@@ -535,6 +721,18 @@ def _print(r: dict[str, Any]) -> None:
     ]
     for k, v in (sat.get("cpu_ms_per_event") or {}).items():
         rows.append([f"CPU per event at saturation: {k}", f"{v:.3f} ms", ""])
+    dr = r.get("drain") or {}
+    if dr:
+        rows += [
+            ["drain (--preload): backlog drained", fmt_rate(dr.get("events_per_s")), "target 5,000/s"],
+            ["drain: including start-up and group join", fmt_rate(dr.get("events_per_s_including_startup")),
+             f"start-up {dr.get('startup_seconds') or 0:.1f} s"],
+            ["drain: gate + log", fmt_rate(dr.get("gate_events_per_s")), ""],
+            ["drain: flags found / expected", f"{dr.get('flags_found_transfers')} / {dr.get('flags_expected_transfers')}",
+             ""],
+        ]
+        for k, v in (dr.get("cpu_ms_per_event") or {}).items():
+            rows.append([f"CPU per event while draining: {k}", f"{v:.3f} ms", ""])
     for e in r.get("rates", []):
         for what in ("logged", "reconciled", "flag"):
             p = e[f"publication_to_{what}_ms"]
@@ -555,15 +753,43 @@ def _print(r: dict[str, Any]) -> None:
             ["CPU: transfer rules per event", f"{bl['cpu_microbench']['rules_us_per_event']:.0f} µs", ""],
         ]
     for k, v in (r.get("fractions") or {}).items():
-        rows.append([f"pipeline / {k[3:]}", "-" if v is None else f"{v:.1%}",
-                     "target >= 50%" if k == "of_faust_bare_batch" else ""])
+        label = f"pipeline / {k[3:]}" if k.startswith("of_") else f"drain / {k[len('drain_of_'):]}"
+        rows.append([label, "-" if v is None else f"{v:.1%}",
+                     "target >= 50%" if k.endswith("of_faust_bare_batch") else ""])
     for name, m in (r.get("memory") or {}).items():
         rows.append([f"peak memory: {name}", f"RSS {fmt_bytes(m['peak_rss_bytes'])}",
                      f"PSS {fmt_bytes(m['peak_pss_bytes'])}" if m.get("peak_pss_bytes") else ""])
-    prof = r.get("profile") or {}
-    for name, share in (prof.get("self") or [])[:15]:
-        rows.append([f"processors profile, self: {name}", f"{share:.1%}", "of CPU samples"])
-    for name, share in (prof.get("inclusive") or [])[:25]:
-        rows.append([f"processors profile, inclusive: {name}", f"{share:.1%}", "of CPU samples"])
+    profiles = [("processors", r.get("profile"))] if r.get("profile") else []
+    profiles += [(f"drain process {k}", (r.get("drain") or {}).get("profile" if k == 0 else f"profile_{k}"))
+                 for k in range(2)]
+    for label, prof in profiles:
+        for name, share in ((prof or {}).get("self") or [])[:15]:
+            rows.append([f"{label} profile, self: {name}", f"{share:.1%}", "of CPU samples"])
+        for name, share in ((prof or {}).get("inclusive") or [])[:25]:
+            rows.append([f"{label} profile, inclusive: {name}", f"{share:.1%}", "of CPU samples"])
     print_table(f"e2e, {r['parameters']['events']:,} events, {r['parameters']['workers']} worker(s)",
                 ["measure", "value", "target / note"], rows)
+    for line in summary_lines(r):
+        print(line)
+
+
+def summary_lines(r: dict[str, Any]) -> list[str]:
+    """The issue's three figures: drain rate, its fraction of the bare Faust agent, p99 to flag at 2,000/s."""
+    out = []
+    dr = (r.get("drain") or {}).get("events_per_s")
+    sat = (r.get("saturation") or {}).get("events_per_s")
+    if dr:
+        out.append(f"TARGET drain: {dr:,.0f} events/s (target >= 5,000)")
+    elif sat:
+        out.append(f"TARGET saturation (no --preload): {sat:,.0f} events/s (target >= 5,000)")
+    fr = r.get("fractions") or {}
+    f = fr.get("drain_of_faust_bare_batch") if dr else fr.get("of_faust_bare_batch")
+    if f:
+        out.append(f"TARGET fraction of bare Faust (take_events), same run: {f:.1%} (target >= 50%)")
+    for e in r.get("rates", []):
+        p99 = e["publication_to_flag_ms"].get("p99")
+        if p99 is not None:
+            out.append(f"TARGET p99 publication -> flag at {e['offered_per_s']:,.0f}/s offered: {p99 / 1000:.2f} s"
+                       f" (target <= 2 s at 2,000/s; {e['flags_found_transfers']}/{e['flags_expected_transfers']}"
+                       " flags found)")
+    return out

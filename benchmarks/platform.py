@@ -18,7 +18,7 @@ from infra.db import connect, migrate
 from infra.identities import keys_dir
 from infra.kafka import ensure_topics
 from infra.procs import spawn, stop_process
-from infra.settings import Settings
+from infra.settings import Settings, processor_layout
 
 __all__ = ["prepare", "processor_env", "start_processors", "stop_processors", "register_operator", "query",
            "pg_backend_pids"]
@@ -50,28 +50,37 @@ def processor_env(s: Settings, data_dir: Path) -> dict[str, str]:
         "BATCH_WINDOW_S": str(s.batch_window_s),
         "REDRIVE_AFTER_S": str(s.redrive_after_s),
         "CLOCK_LATENESS_S": str(s.clock_lateness_s),
+        "PROCESSOR_UVLOOP": str(s.processor_uvloop),
         "CHECKPOINT_INTERVAL_S": str(s.checkpoint_interval_s),
         "PYTHONPATH": str(ROOT),
     }
 
 
 def start_processors(s: Settings, workers: int = 1, components: str | None = None,
-                     extra_env: dict[str, str] | None = None) -> list[subprocess.Popen[bytes]]:
-    """``python -m stream_processors`` once per worker, all in one consumer group.
+                     extra_env: dict[str, str] | None = None, roles: str | None = None) -> list[subprocess.Popen[bytes]]:
+    """``python -m stream_processors`` once per process of the layout, all in one consumer group.
 
-    Each worker gets its own data folder (Faust keeps per-worker files there)
-    holding a copy of the platform's keys.
+    The layout is ``PROCESSOR_ROLES`` (``roles``, default the setting's: the
+    gate and the reconcilers in separate processes) times ``workers`` copies,
+    as ``cuentas up`` starts it; ``components`` runs a single role instead
+    (``workers`` copies of it).  Each process gets its own data folder
+    (Faust keeps per-worker files there) holding a copy of the platform's keys.
     """
+    if components is not None:
+        layout: list[tuple[str, str | None]] = [(f"processors-{k}", components) for k in range(workers)]
+    else:
+        layout = processor_layout(s.replace(processor_workers=workers,
+                                            processor_roles=roles if roles is not None else s.processor_roles))
     procs = []
-    for k in range(workers):
+    for k, (name, comps) in enumerate(layout):
         data_dir = s.data_path if k == 0 else s.data_path / f"worker{k}"
         if k:
             shutil.copytree(keys_dir(s), keys_dir(s.replace(data_dir=str(data_dir))), dirs_exist_ok=True)
         env = processor_env(s, data_dir)
-        if components:
-            env["CUENTAS_COMPONENTS"] = components
+        if comps:
+            env["CUENTAS_COMPONENTS"] = comps
         env.update(extra_env or {})
-        procs.append(spawn([sys.executable, "-m", "stream_processors"], log_path=s.data_path / "logs" / f"processors-{k}.log",
+        procs.append(spawn([sys.executable, "-m", "stream_processors"], log_path=s.data_path / "logs" / f"{name}.log",
                            env=env, cwd=str(ROOT)))
     return procs
 

@@ -5,8 +5,9 @@ core), so a benchmark measures the platform and not the publisher's
 signing.  A few percent of the transfers carry an anomaly the rules flag as
 soon as their payout is reconciled:
 
-* ``short``: paid 90% of the promise (``short_payout``, and the effective
-  cost then exceeds the disclosure and the 5% ceiling: three flags);
+* ``short``: paid 90% of the promise at exactly ``available_by``, when a
+  shortfall is judged (``short_payout``, and the effective cost then exceeds
+  the disclosure and the 5% ceiling: three flags);
 * ``late``: paid five minutes after ``available_by`` (``late_payout``,
   raised and auto-resolved: one flag, two signed flag changes).
 
@@ -84,8 +85,11 @@ def _pair(key: Ed25519PrivateKey, run: str, i: int, seq: int, base: datetime, an
     promised = int(Decimal(send) * Decimal(rate) * Decimal("0.99"))
     disclosed = disclosed_cost_bps(send, fee, rate, promised, rate, send_currency="USD", receive_currency=ccy)
     sent_at = base + timedelta(milliseconds=i % 3_600_000)
-    available_by = sent_at + (timedelta(minutes=5) if anomaly == "late" else timedelta(days=1))
     paid_at = sent_at + timedelta(minutes=10)
+    # A shortfall is judged at available_by (instalments may still come before
+    # it; rules since issue 15), so a short transfer promises exactly its payout
+    # time: on time, and judged as soon as its payout is reconciled.
+    available_by = {"late": sent_at + timedelta(minutes=5), "short": paid_at}.get(anomaly, sent_at + timedelta(days=1))
     paid = promised * 9 // 10 if anomaly == "short" else promised
     code = receipt_code(SECRET, tid)
     sent_payload: dict[str, Any] = {

@@ -23,7 +23,7 @@ from infra.embedded import EmbeddedKafka, EmbeddedPostgres
 from infra.kafka import check_reachable, ensure_topics
 from infra.procs import spawn, stop_process, tail, wait_until
 from infra.runtime import Endpoints, clear_endpoints, write_endpoints
-from infra.settings import Settings
+from infra.settings import Settings, processor_layout
 from producers.registry import bootstrap_platform
 from schemas.errors import UnavailableService
 
@@ -42,6 +42,7 @@ class Child:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     optional_exit_ok: bool = False
+    env: dict[str, str] | None = None  # added to the supervisor's environment
 
 
 class Supervisor:
@@ -148,11 +149,10 @@ class Supervisor:
     def start_children(self) -> None:
         py = sys.executable
         dash = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-        workers = max(1, self.s.processor_workers)
         self.children = [
-            Child(f"processors-{i}" if workers > 1 else "processors", [py, "-m", "stream_processors"],
-                  self.logs / (f"processors-{i}.log" if workers > 1 else "processors.log"))
-            for i in range(1, workers + 1)
+            Child(name, [py, "-m", "stream_processors"], self.logs / f"{name}.log",
+                  env=None if comps is None else {"CUENTAS_COMPONENTS": comps})
+            for name, comps in processor_layout(self.s)
         ] + [
             Child("witness", [py, "-m", "cuentas", "witness", "run", "--demo"], self.logs / "witness.log"),
             Child("dashboard", [py, "-m", "streamlit", "run", str(dash), "--server.headless", "true",
@@ -171,7 +171,8 @@ class Supervisor:
         env = self._env()
         dash_env = self.dashboard_env()
         for c in self.children:
-            c.proc = spawn(c.argv, log_path=c.log_path, env=dash_env if c.name == "dashboard" else env)
+            c.proc = spawn(c.argv, log_path=c.log_path,
+                           env=dash_env if c.name == "dashboard" else {**env, **(c.env or {})})
 
     def dashboard_healthy(self) -> bool:
         try:
@@ -231,7 +232,8 @@ class Supervisor:
                     time.sleep(min(30.0, 2.0 ** (len(recent) - 1)))
                     self.echo(f"cuentas up: restarting {dead.name}")
                     dead.proc = spawn(dead.argv, log_path=dead.log_path,
-                                      env=self.dashboard_env() if dead.name == "dashboard" else env)
+                                      env=self.dashboard_env() if dead.name == "dashboard"
+                                      else {**env, **(dead.env or {})})
                     continue
                 if self.kafka and not self.kafka.alive():
                     self.echo(f"cuentas up: the embedded broker died; last lines of {self.kafka.log_path}:\n{tail(self.kafka.log_path)}")

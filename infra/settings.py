@@ -23,7 +23,7 @@ from schemas.errors import ConfigurationError
 from schemas.thresholds import DEFAULT_THRESHOLDS as _TH
 from schemas.thresholds import LATE_PUBLICATION, MAX_EVENT_AGE, MAX_FUTURE_SKEW
 
-__all__ = ["Settings", "load_settings", "settings_table_markdown"]
+__all__ = ["Settings", "load_settings", "settings_table_markdown", "processor_layout"]
 
 
 def _s(env: str, default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -59,7 +59,9 @@ class Settings:
         "KAFKA_FETCH_MAX_WAIT_MS", 200,
         "Longest a processor's fetch waits at the broker for new records. Small: the embedded broker holds a fetch this long even when records arrive.",
     )
-    processor_workers: int = _s("PROCESSOR_WORKERS", 2, "Stream-processor workers `cuentas up` starts; they share partitions through consumer groups.")
+    processor_workers: int = _s("PROCESSOR_WORKERS", 1, "Copies of the PROCESSOR_ROLES processes `cuentas up` starts; copies share partitions through consumer groups.")
+    processor_uvloop: int = _s("PROCESSOR_UVLOOP", 1, "1: run the stream processors' event loop on uvloop (libuv); 0: asyncio's own.")
+    processor_roles: str = _s("PROCESSOR_ROLES", "gate,checkpointer,receipts,redrive;reconcilers", "The stream-processor processes `cuentas up` starts, separated by ';', each the components it runs (gate, checkpointer, receipts, redrive, reconcilers; 'all' for every one): one process per role by default, so verification and the rules use two cores.")
     embedded_kafka_port: int = _s("EMBEDDED_KAFKA_PORT", 19092, "Port of the embedded broker (0: any free port).")
     # --- PostgreSQL ----------------------------------------------------------
     database_url: str = _s(
@@ -108,6 +110,8 @@ class Settings:
     batch_window_s: float = _s("BATCH_WINDOW_S", 0.05, "Longest a processor waits to fill a batch.")
     redrive_after_s: float = _s("REDRIVE_AFTER_S", 30.0, "Accepted events not reconciled after this long are forwarded again.")
     outbox_resend_after_s: float = _s("OUTBOX_RESEND_AFTER_S", 20.0, "Publishers republish events not acknowledged after this long.")
+    publish_bundle_events: int = _s("PUBLISH_BUNDLE_EVENTS", 256, "Most signed events the publisher SDK sends in one Kafka record (a bundle per partition, each event still signed and acknowledged); 1 sends every event alone.")
+    publish_bundle_bytes: int = _s("PUBLISH_BUNDLE_BYTES", 256 * 1024, "Most bytes of events in one bundle the publisher SDK sends (well under the 1 MiB record limit of brokers and clients).")
     # --- reconciliation thresholds -----------------------------------------------
     # (defaults: schemas.thresholds, the one place they are written)
     payout_tolerance_bps: int = _s("PAYOUT_TOLERANCE_BPS", _TH.payout_tolerance_bps, "Payout may fall short of the promise by this much (basis points) before it is flagged.")
@@ -200,3 +204,41 @@ def settings_table_markdown() -> str:
         default = f.default if f.default not in ("", None) else "(unset)"
         rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['doc']} |")
     return "\n".join(rows)
+
+
+def processor_layout(settings: Settings) -> list[tuple[str, str | None]]:
+    """(name, CUENTAS_COMPONENTS or None for every component) of each processors process to start.
+
+    ``PROCESSOR_ROLES`` lists processes separated by ';', each its components;
+    ``PROCESSOR_WORKERS`` copies of that list share partitions through the
+    consumer group.  By default the gate and the reconcilers run in separate
+    processes (issue 16): signature checks and parsing no longer share one
+    interpreter with the rules.
+    """
+    roles = [r.strip().replace(" ", "") for r in settings.processor_roles.split(";") if r.strip()] or ["all"]
+    # Each distinct component set is its own consumer group (stream_processors.app.app_id): a consuming
+    # component in two different sets would read its topics once per set.
+    for comp in ("gate", "reconcilers"):
+        sets = {r for r in roles if r == "all" or comp in r.split(",")}
+        if len(sets) > 1:
+            raise ConfigurationError(
+                f"PROCESSOR_ROLES={settings.processor_roles!r}: {comp} is in {len(sets)} different processes"
+                f" ({'; '.join(sorted(sets))}); repeat one process instead (or raise PROCESSOR_WORKERS)")
+    workers = max(1, settings.processor_workers)
+    out: list[tuple[str, str | None]] = []
+    for i in range(1, workers + 1):
+        for role in roles:
+            comps = None if role == "all" else role
+            label = "" if comps is None else "-" + comps.split(",")[0]
+            name = f"processors{label}" + (f"-{i}" if workers > 1 else "")
+            out.append((name, comps))
+    # Names are log files and restart bookkeeping: unique, numbered where a role repeats.
+    names = [n for n, _c in out]
+    seen: dict[str, int] = {}
+    unique = []
+    for n, c in out:
+        if names.count(n) > 1:
+            seen[n] = seen.get(n, 0) + 1
+            n = f"{n}-{seen[n]}"
+        unique.append((n, c))
+    return unique

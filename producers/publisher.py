@@ -22,11 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from infra.kafka import client_config, make_producer
 from infra.settings import Settings
 from producers.outbox import Counts, Outbox
+from schemas.bundles import BUNDLE_HEADER, encode_bundle
 from schemas.envelope import Envelope, sign_event
 from schemas.errors import UnavailableService
 from schemas.routing import ACKS_TOPIC, partition_for, partition_key, topic_for
@@ -34,6 +36,18 @@ from schemas.routing import ACKS_TOPIC, partition_for, partition_key, topic_for
 __all__ = ["Publisher", "outbox_path"]
 
 log = logging.getLogger(__name__)
+
+
+def _bundleable(event_id: str, raw: bytes) -> bool:
+    """Whether ``raw`` is a canonical envelope handed over under its own event id (so it may
+    travel in a bundle: the gate acknowledges bundled events by the id inside them)."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    header = obj.get("header") if type(obj) is dict else None
+    return (type(header) is dict and header.get("event_id") == event_id
+            and orjson.dumps(obj, option=orjson.OPT_SORT_KEYS) == raw)
 
 
 def outbox_path(settings: Settings, publisher_id: str) -> Path:
@@ -85,15 +99,42 @@ class Publisher:
                          topic=topic_for(env.event_type), key=partition_key(env.event_type, env.payload))
 
     def publish_many(self, envs: list[Envelope]) -> None:
-        self.publish_raw_many([(e.event_id, e.seq, e.event_type, topic_for(e.event_type),
-                                partition_key(e.event_type, e.payload), e.leaf_bytes()) for e in envs])
+        """Hand over signed events at once: one outbox transaction, and bundles on the wire.
+
+        Events bound for one partition (their own key's, as if sent alone)
+        travel together in bundles of at most ``PUBLISH_BUNDLE_EVENTS`` events
+        and ``PUBLISH_BUNDLE_BYTES`` bytes (``schemas.bundles``, issue 16): one
+        Kafka record instead of one per event.  Each event stays signed on its
+        own and is acknowledged on its own; a bundle of one is a plain record.
+        """
+        rows: list[tuple[str, int | None, str | None, str, bytes, bytes]] = [
+            (e.event_id, e.seq, e.event_type, topic_for(e.event_type), partition_key(e.event_type, e.payload),
+             e.leaf_bytes()) for e in envs]
+        self.outbox.add_many(rows)
+        self._send_rows(rows, canonical=True)
+        self.outbox.mark_sent(r[0] for r in rows)
 
     def publish_raw_many(self, rows: list[tuple[str, int | None, str | None, str, bytes, bytes]]) -> None:
-        """Hand over many ``(event_id, seq, event_type, topic, key, raw)`` at once: one outbox transaction."""
+        """Hand over many ``(event_id, seq, event_type, topic, key, raw)`` at once: one outbox transaction.
+
+        Rows whose bytes are a canonical envelope with that very event id are
+        bundled like :meth:`publish_many`'s; anything else (raw or hostile
+        bytes, a hand-over id of its own) goes alone, in order.
+        """
         self.outbox.add_many(rows)
-        for event_id, _seq, _et, topic, key, raw in rows:
-            self._send(topic, key, raw, event_id)
+        self._send_rows(rows, canonical=False)
         self.outbox.mark_sent(r[0] for r in rows)
+
+    def _send_rows(self, rows: list[tuple[str, int | None, str | None, str, bytes, bytes]], *, canonical: bool) -> None:
+        if self.s.publish_bundle_events <= 1:
+            for event_id, _seq, _et, topic, key, raw in rows:
+                self._send(topic, key, raw, event_id)
+            return
+        by_topic: dict[str, list[tuple[str, bytes, bytes, bool]]] = {}
+        for event_id, _seq, _et, topic, key, raw in rows:
+            by_topic.setdefault(topic, []).append((event_id, key, raw, canonical or _bundleable(event_id, raw)))
+        for topic, evs in by_topic.items():
+            self._send_bundles(topic, evs)
 
     def publish_raw(self, raw: bytes, *, event_id: str, topic: str, key: bytes, event_type: str | None = None,
                     seq: int | None = None) -> None:
@@ -116,6 +157,56 @@ class Publisher:
                     time.sleep(0.2)
                 self._known_topics.add(full)
             self.producer.send(self.s.topic(logical_topic), key=key, value=raw, headers=headers)
+        except Exception as e:
+            log.warning("send failed, kept in the outbox for later: %s", e)
+            self._drop_producer()
+
+    def _partitions(self, full_topic: str) -> int:
+        if full_topic not in self._known_topics:
+            deadline = time.monotonic() + 15
+            while not self.producer.partitions_for(full_topic) and time.monotonic() < deadline:
+                self.producer._metadata.request_update()
+                time.sleep(0.2)
+            self._known_topics.add(full_topic)
+        return len(self.producer.partitions_for(full_topic) or ()) or self.s.kafka_partitions
+
+    def _send_bundles(self, logical_topic: str, evs: list[tuple[str, bytes, bytes, bool]]) -> None:
+        """Send ``(event_id, key, raw, bundleable)`` of one topic, bundling per destination partition.
+
+        Order per partition is kept: a row that may not be bundled first
+        sends the partition's open bundle, then itself.
+        """
+        try:
+            full = self.s.topic(logical_topic)
+            parts = self._partitions(full)
+            limit, max_bytes = self.s.publish_bundle_events, self.s.publish_bundle_bytes
+            open_: dict[int, list[tuple[str, bytes, bytes]]] = {}
+            size: dict[int, int] = {}
+
+            def send_open(part: int) -> None:
+                b = open_.pop(part, [])
+                size.pop(part, None)
+                if len(b) == 1:
+                    self._send(logical_topic, b[0][1], b[0][2], b[0][0])
+                elif b:
+                    self.producer.send(full, key=b[0][1], partition=part,
+                                       value=encode_bundle([(n, key, raw) for n, (_e, key, raw) in enumerate(b)]),
+                                       headers=[("cc-publisher", self.publisher_id.encode()), (BUNDLE_HEADER, b"1")])
+
+            for event_id, key, raw, ok in evs:
+                part = partition_for(key, parts)
+                if not ok:
+                    send_open(part)
+                    self._send(logical_topic, key, raw, event_id)
+                    continue
+                b = open_.setdefault(part, [])
+                if b and (len(b) >= limit or size.get(part, 0) + len(raw) > max_bytes):
+                    send_open(part)
+                    b = open_.setdefault(part, [])
+                b.append((event_id, key, raw))
+                size[part] = size.get(part, 0) + len(raw) + 24
+            for part in sorted(open_):
+                send_open(part)
         except Exception as e:
             log.warning("send failed, kept in the outbox for later: %s", e)
             self._drop_producer()

@@ -12,9 +12,10 @@ import binascii
 import hashlib
 import re
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.bindings import crypto_sign_open as _sodium_open
+from nacl.exceptions import BadSignatureError
 
 from schemas.errors import MalformedInput
 
@@ -122,11 +123,19 @@ def load_public_key(raw: bytes) -> Ed25519PublicKey:
 
 
 def verify_ed25519(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    """True when ``signature`` is a valid Ed25519 signature of ``message``."""
+    """True when ``signature`` is a valid Ed25519 signature of ``message`` (RFC 8032 section 5.1.7).
+
+    Verified with libsodium (PyNaCl): here it verified event signatures in 57 µs
+    against 108 µs for ``cryptography``'s OpenSSL (issue 16), and the gate
+    verifies one per event.  libsodium is, if anything, stricter: it refuses
+    non-canonical S (RFC 8032 5.1.7 step 1), non-canonical and small-order R
+    and A encodings, which no honest signer produces.
+    """
     if len(signature) != 64 or len(public_key) != 32:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
+        # crypto_sign_open checks signature || message, as libsodium's combined form.
+        _sodium_open(signature + message, public_key)
+    except (BadSignatureError, ValueError, TypeError):
         return False
     return True

@@ -49,13 +49,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from schemas.catalog import REGISTRY_EVENT_TYPES, validate_payload
 from schemas.envelope import Envelope
 from schemas.errors import MalformedInput, VerificationError
-from schemas.keys import ALG_ED25519, VerifierKey, load_public_key, parse_verifier_key
+from schemas.keys import ALG_ED25519, VerifierKey, parse_verifier_key, verify_ed25519
 from schemas.times import format_time, parse_time
 
 __all__ = [
@@ -179,14 +176,12 @@ class TrustRegistry:
         )
         self._publishers: dict[str, PublisherInfo] = {}
         self._applied: set[str] = set()
-        self._key_objects: dict[bytes, Ed25519PublicKey] = {}
 
     def copy(self) -> TrustRegistry:
         """An independent registry in the same state (applying to it leaves this one as it is)."""
         other = TrustRegistry(self.authority)
         other._publishers = dict(self._publishers)  # PublisherInfo is immutable
         other._applied = set(self._applied)
-        other._key_objects = self._key_objects  # a cache of parsed keys, shared
         return other
 
     # --- reading --------------------------------------------------------------
@@ -238,16 +233,7 @@ class TrustRegistry:
         known = signatures.get(signature_key(env, public_key)) if signatures else None
         if known is not None:
             return known
-        # Parsed key objects are cached: building one costs as much as a third
-        # of a verification, and the same few keys sign everything.
-        pk = self._key_objects.get(public_key)
-        if pk is None:
-            pk = self._key_objects[public_key] = load_public_key(public_key)
-        try:
-            pk.verify(env.signature, env.signed_bytes())
-        except InvalidSignature:
-            return False
-        return True
+        return verify_ed25519(public_key, env.signature, env.signed_bytes())
 
     def _check_authority(
         self, env: Envelope, signatures: Mapping[SignatureKey, bool]

@@ -18,6 +18,13 @@ def main() -> int:
         s = s.replace(kafka_bootstrap_servers=ep.kafka_bootstrap)
         import os
 
+        if s.processor_uvloop:
+            # Before Faust (mode) creates its loop: every get_event_loop() is then uvloop's.
+            import asyncio
+
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         from stream_processors.app import create_app
 
         comps = os.environ.get("CUENTAS_COMPONENTS")

@@ -21,16 +21,33 @@ from stream_processors.agents import ALWAYS, COMPONENTS
 from stream_processors.agents.incarnation import EXIT_NEW_INCARNATION
 from stream_processors.context import Context
 
-__all__ = ["create_app", "EXIT_NEW_INCARNATION", "DEFAULT_COMPONENTS"]
+__all__ = ["create_app", "app_id", "EXIT_NEW_INCARNATION", "DEFAULT_COMPONENTS"]
 
 #: What a worker runs unless told otherwise (``CUENTAS_COMPONENTS``).
 DEFAULT_COMPONENTS = ("gate", "checkpointer", "receipts", "redrive", "reconcilers")
 
 
+def app_id(settings: Settings, components: tuple[str, ...]) -> str:
+    """The Faust app id, i.e. the consumer group, of a worker running ``components``.
+
+    Workers running every component share ``<prefix>processors``.  A worker
+    running some of them (``PROCESSOR_ROLES``, one process per role, issue 16)
+    gets a group of its own role: Faust runs ``on_leader`` timers (deadlines,
+    checkpointer, re-drive, sequence gaps, receipt documents) only on the
+    group's leader, and in a group mixing roles the leader may be a process
+    that does not have the timer at all (seen in the kill fault test: a dirty
+    project never swept).  Copies of one role still share its group.
+    """
+    base = f"{settings.kafka_topic_prefix}processors"
+    if set(components) >= set(DEFAULT_COMPONENTS):
+        return base
+    return base + "-" + "-".join(c for c in DEFAULT_COMPONENTS if c in components)
+
+
 def create_app(settings: Settings, db_url: str, *, components: tuple[str, ...] = DEFAULT_COMPONENTS) -> faust.App:
     keys = PlatformKeys.load(settings)
     app = faust.App(
-        f"{settings.kafka_topic_prefix}processors",
+        app_id(settings, components),
         **faust_broker_options(settings),
         value_serializer="raw",
         key_serializer="raw",

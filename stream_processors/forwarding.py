@@ -13,63 +13,22 @@ partition:
     value   [[<log index>, <canonical signed envelope>], ...]
 
 The envelope bytes are embedded as they are (they are canonical JSON), so
-building a bundle is a concatenation and reading one is one ``json.loads``.
+building a bundle is a concatenation and reading one is one ``orjson.loads``.
 Records without the header are single forwards (``log-index`` header plus
-the envelope), which the re-drive still sends; readers accept both.
+the envelope), which the re-drive still sends; readers accept both.  The
+format itself lives in :mod:`schemas.bundles`, shared with the publisher SDK,
+which bundles the first hop the same way (issue 16).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from typing import Any
-
-from schemas.routing import partition_for
+from schemas.bundles import (
+    BUNDLE_HEADER,
+    Forward,
+    decode_bundle,
+    encode_bundle,
+    group_by_partition,
+    is_bundle,
+)
 
 __all__ = ["BUNDLE_HEADER", "Forward", "encode_bundle", "decode_bundle", "is_bundle", "group_by_partition"]
-
-BUNDLE_HEADER = "cc-bundle"
-
-#: (log index, partition key, envelope bytes)
-Forward = tuple[int, bytes, bytes]
-
-
-def group_by_partition(forwards: Iterable[Forward], partitions: int, max_events: int = 2000,
-                       max_bytes: int = 512 * 1024) -> dict[int, list[list[Forward]]]:
-    """Forwards grouped by destination partition, in order, in bundles of at most ``max_events``
-    events and about ``max_bytes`` bytes (a bundle holds at least one event): well under the
-    1 MiB record limit that brokers and clients apply by default."""
-    out: dict[int, list[list[Forward]]] = {}
-    size: dict[int, int] = {}
-    partitions = max(1, partitions)
-    for f in forwards:
-        # Where the clients' default partitioner would put the event's own record.
-        p = partition_for(f[1], partitions)
-        bundles = out.setdefault(p, [[]])
-        if bundles[-1] and (len(bundles[-1]) >= max_events or size[p] + len(f[2]) > max_bytes):
-            bundles.append([])
-            size[p] = 0
-        bundles[-1].append(f)
-        size[p] = size.get(p, 0) + len(f[2]) + 24
-    return out
-
-
-def encode_bundle(forwards: Sequence[Forward]) -> bytes:
-    return b"[" + b",".join(b"[%d,%s]" % (idx, leaf) for idx, _key, leaf in forwards) + b"]"
-
-
-def is_bundle(headers: Any) -> bool:
-    return any(k == BUNDLE_HEADER for k, _v in headers or ())
-
-
-def decode_bundle(value: bytes) -> list[tuple[int, dict[str, Any]]]:
-    """The ``(log index, envelope object)`` pairs of a bundle; ValueError if it is not one."""
-    items = json.loads(value)
-    if not isinstance(items, list):
-        raise ValueError("a bundle is a JSON array")
-    out: list[tuple[int, dict[str, Any]]] = []
-    for it in items:
-        if not (isinstance(it, list) and len(it) == 2 and isinstance(it[0], int) and isinstance(it[1], dict)):
-            raise ValueError("a bundle item is [log index, envelope]")
-        out.append((it[0], it[1]))
-    return out

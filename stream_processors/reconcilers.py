@@ -25,6 +25,7 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from psycopg2.extras import execute_values
 
 from infra.db import copy_rows
@@ -77,7 +78,8 @@ def _entity_of(e: Evt) -> tuple[str, str]:
 
 
 def parse_forwarded(value: bytes, log_index: int | None) -> Evt:
-    return evt_of(json.loads(value), log_index)
+    # orjson: the envelope was logged in canonical form (plain JSON, integers within 2^53).
+    return evt_of(orjson.loads(value), log_index)
 
 
 def evt_of(obj: dict[str, Any], log_index: int | None) -> Evt:
@@ -93,7 +95,7 @@ def _store_events(cur: Any, evts: Sequence[Evt]) -> None:
     rows = []
     for e in evts:
         kind, eid = _entity_of(e)
-        rows.append((kind, eid, e.event_id, e.event_type, e.event_time, e.log_index, json.dumps(e.payload),
+        rows.append((kind, eid, e.event_id, e.event_type, e.event_time, e.log_index, orjson.dumps(e.payload).decode(),  # a jsonb column: spelling is free
                      e.publisher_id))
     if rows:
         # COPY into a per-connection staging table, then one INSERT ... ON

@@ -19,9 +19,13 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
+from schemas.bundles import is_bundle, split_publisher_bundle
 from schemas.catalog import REGISTRY_EVENT_TYPES
 from schemas.registry import TrustRegistry
 from schemas.routing import (
@@ -48,7 +52,7 @@ from stream_processors.gate.signatures import verify_ahead
 from stream_processors.integrity import raise_gate_flags
 from stream_processors.pg import record_progress
 
-__all__ = ["install", "replies"]
+__all__ = ["install", "replies", "Item", "items_of"]
 
 log = logging.getLogger(__name__)
 
@@ -78,66 +82,117 @@ def install(app: Any, ctx: Context) -> None:
     @app.agent(gate_topic, name="gate")
     async def gate(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-            items = [Incoming(e.message.value or b"", f"{e.message.topic}/{e.message.partition}/{e.message.offset}")
-                     for e in events]
-            offs = offsets(events)
-            cu = backlog_state(app, events)
-            parsed = [parse_item(it, limits.max_event_bytes) for it in items]
-            envs = [p.envelope for p in parsed if p.envelope is not None]
-            reg0, version0 = await registry()
-            signatures = (await asyncio.get_running_loop().run_in_executor(None, verify_ahead, reg0, envs)
-                          if envs else {})
+            # A publisher's bundle (issue 16) carries many events in one record:
+            # transactions of at most BATCH_SIZE events, each covering whole
+            # records, so recorded progress never points inside a bundle.
+            for chunk in _chunks([(e, items_of(e)) for e in events], settings.batch_size):
+                await decide_chunk(chunk)
 
-            def work(cur: Any) -> tuple[BatchDecision, int]:
-                now = store.arrive(cur)
-                # Another worker may have accepted a registration, rotation or
-                # revocation: every event arriving after it must be judged by it.
-                version = store.registry_version(cur)
-                reg = reg0
-                if version != version0 or needs_registry_reload(envs, reg0):
-                    reg, version = load(cur)
-                known = store.read_knowledge(cur, KnowledgeQuery.for_envelopes(envs))
-                batch = store.record(cur, decide_batch(parsed, known, reg, now, limits, signatures))
-                marks: dict[tuple[str, int], datetime] = {}
-                for ev, d in zip(events, batch.decisions, strict=True):
-                    if d.outcome == "accepted" and d.envelope is not None and accepted_topic_for(d.envelope.event_type):
-                        k = (ev.message.topic, ev.message.partition)
-                        t_ev = d.envelope.time()
-                        if k not in marks or t_ev > marks[k]:
-                            marks[k] = t_ev
-                clock.advance(cur, group, marks, cu)
-                raise_gate_flags(cur, batch.integrity(), keys, late=batch.late(), arrived_at=now)
-                record_progress(cur, group, offs, ctx.topic_ids)
-                # The batch's own registry events are in the log now: the
-                # registry after the batch knows them.
-                logged = [d.log_index for d in batch.accepted()
-                          if d.log_index is not None and d.event_type in REGISTRY_EVENT_TYPES]
-                return batch, max([version, *logged])
+    async def decide_chunk(chunk: list[tuple[Any, list[Item]]]) -> None:
+        events = [e for e, _ in chunk]
+        items = [it for _, its in chunk for it in its]
+        offs = offsets(events)
+        cu = backlog_state(app, events)
+        parsed = [parse_item(it.incoming, limits.max_event_bytes) for it in items]
+        envs = [p.envelope for p in parsed if p.envelope is not None]
+        reg0, version0 = await registry()
+        signatures = (await asyncio.get_running_loop().run_in_executor(None, verify_ahead, reg0, envs)
+                      if envs else {})
 
-            try:
-                outcome, version = await pg.run(work)
-            except Exception:
-                # Not a database outage (those retry inside run): a bug.
-                # Drop the cached registry and let the worker crash loudly
-                # rather than ack a batch whose effects were not written.
-                cached.clear()
-                log.exception("gate batch failed")
-                raise
-            cached[:] = [(outcome.registry, version)]
-            await ctx.send_all(replies(ctx, events, outcome), lane="gate")
+        def work(cur: Any) -> tuple[BatchDecision, int]:
+            now = store.arrive(cur)
+            # Another worker may have accepted a registration, rotation or
+            # revocation: every event arriving after it must be judged by it.
+            version = store.registry_version(cur)
+            reg = reg0
+            if version != version0 or needs_registry_reload(envs, reg0):
+                reg, version = load(cur)
+            known = store.read_knowledge(cur, KnowledgeQuery.for_envelopes(envs))
+            batch = store.record(cur, decide_batch(parsed, known, reg, now, limits, signatures))
+            marks: dict[tuple[str, int], datetime] = {}
+            for it, d in zip(items, batch.decisions, strict=True):
+                if d.outcome == "accepted" and d.envelope is not None and accepted_topic_for(d.envelope.event_type):
+                    k = it.tp
+                    t_ev = d.envelope.time()
+                    if k not in marks or t_ev > marks[k]:
+                        marks[k] = t_ev
+            clock.advance(cur, group, marks, cu)
+            raise_gate_flags(cur, batch.integrity(), keys, late=batch.late(), arrived_at=now)
+            record_progress(cur, group, offs, ctx.topic_ids)
+            # The batch's own registry events are in the log now: the
+            # registry after the batch knows them.
+            logged = [d.log_index for d in batch.accepted()
+                      if d.log_index is not None and d.event_type in REGISTRY_EVENT_TYPES]
+            return batch, max([version, *logged])
+
+        try:
+            outcome, version = await pg.run(work)
+        except Exception:
+            # Not a database outage (those retry inside run): a bug.
+            # Drop the cached registry and let the worker crash loudly
+            # rather than ack a batch whose effects were not written.
+            cached.clear()
+            log.exception("gate batch failed")
+            raise
+        cached[:] = [(outcome.registry, version)]
+        await ctx.send_all(replies(ctx, items, outcome), lane="gate")
 
 
-def replies(ctx: Context, events: list[Any], outcome: BatchDecision) -> list[Msg]:
-    """What follows a committed batch: forwards (bundled), rejections and acknowledgements."""
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One event as the gate takes it: alone in its record, or one of a publisher's bundle."""
+
+    incoming: Incoming
+    tp: tuple[str, int]  # the record's topic and partition
+    publisher: str | None  # the record's cc-publisher header
+    event_id: str | None  # the record's cc-event-id header (a single record's), else None
+
+
+def items_of(e: Any) -> list[Item]:
+    """The events a publish record carries: one, or each event of a bundle (``schemas.bundles``).
+
+    A record marked as a bundle that is not a well-formed one is judged as a
+    single item, and so refused as a whole (it is not an envelope); its
+    publisher's outbox resends the events one by one.
+    """
+    m = e.message
+    value = m.value or b""
+    tp = (m.topic, m.partition)
+    source = f"{m.topic}/{m.partition}/{m.offset}"
+    pub = header(m, "cc-publisher")
+    if is_bundle(m.headers):
+        raws = split_publisher_bundle(value)
+        if raws is not None:
+            return [Item(Incoming(raw, f"{source}#{i}"), tp, pub, None) for i, raw in enumerate(raws)]
+    return [Item(Incoming(value, source), tp, pub, header(m, "cc-event-id"))]
+
+
+def _chunks(records: list[tuple[Any, list[Item]]], batch_size: int) -> list[list[tuple[Any, list[Item]]]]:
+    """Consecutive records holding at most ``batch_size`` events each (at least one record per chunk)."""
+    out: list[list[tuple[Any, list[Item]]]] = [[]]
+    n = 0
+    for r in records:
+        if out[-1] and n + len(r[1]) > batch_size:
+            out.append([])
+            n = 0
+        out[-1].append(r)
+        n += len(r[1])
+    return [c for c in out if c]
+
+
+def replies(ctx: Context, items: list[Item], outcome: BatchDecision) -> list[Msg]:
+    """What follows a committed batch: forwards (bundled), rejections and acknowledgements,
+    one acknowledgement per event, bundled or not."""
     t = ctx.topic
     acks: dict[str, list[dict[str, Any]]] = defaultdict(list)
     msgs: list[Msg] = []
     forwards: dict[str, list[Forward]] = defaultdict(list)
-    for ev, d in zip(events, outcome.decisions, strict=True):
-        pub = d.publisher_id or header(ev.message, "cc-publisher")
+    for it, d in zip(items, outcome.decisions, strict=True):
+        pub = d.publisher_id or it.publisher
         # The outbox knows a hand-over by the id in its header (for
-        # raw or hostile bytes it may differ from the parsed one).
-        eid = header(ev.message, "cc-event-id") or d.event_id
+        # raw or hostile bytes it may differ from the parsed one); a
+        # bundle's events by their own ids (the SDK bundles only what it signed).
+        eid = it.event_id or d.event_id
         if pub:
             acks[pub].append({"event_id": eid, "status": d.outcome, "log_index": d.log_index,
                               "reason": d.reason or None, "message": d.message or None})
@@ -147,12 +202,21 @@ def replies(ctx: Context, events: list[Any], outcome: BatchDecision) -> list[Msg
                 forwards[t(ft)].append((d.log_index, partition_key(d.envelope.event_type, d.envelope.payload),
                                         d.envelope.leaf_bytes()))
         elif d.outcome == "rejected":
-            msgs.append((t(REJECTIONS_TOPIC), (pub or "").encode(), json.dumps(
+            msgs.append((t(REJECTIONS_TOPIC), (pub or "").encode(), _dumps(
                 {"publisher_id": pub, "event_id": eid, "reason": d.reason, "message": d.message,
-                 "source": d.source}).encode(), None))
+                 "source": d.source}), None))
     for pub, results in acks.items():
-        msgs.append((t(ACKS_TOPIC), pub.encode(), json.dumps({"publisher_id": pub, "results": results}).encode(), None))
+        msgs.append((t(ACKS_TOPIC), pub.encode(), _dumps({"publisher_id": pub, "results": results}), None))
     return _bundled(ctx, forwards) + msgs
+
+
+def _dumps(obj: Any) -> bytes:
+    """JSON of an acknowledgement or rejection: orjson, or the standard library for what orjson
+    refuses (a lone surrogate that reached a message would otherwise stop the gate)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj).encode()
 
 
 def _bundled(ctx: Context, forwards: dict[str, list[Forward]]) -> list[Msg]:

@@ -1,7 +1,7 @@
 """Ed25519 verification ahead of the gate's decision, on a small thread pool.
 
-The signature check is most of the gate's CPU.  ``cryptography`` releases the
-GIL while it verifies, so the adapter verifies a batch's signatures on two
+The signature check is most of the gate's CPU.  libsodium (PyNaCl, through
+cffi) releases the GIL while it verifies, so the adapter verifies a batch's signatures on two
 threads before its transaction and hands the verdicts to
 :func:`~stream_processors.gate.decision.decide_batch` as a value
 (``{signature_key(env, public_key): ok}``); the decision verifies inline only
@@ -13,32 +13,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from schemas.envelope import Envelope
+from schemas.keys import verify_ed25519
 from schemas.registry import SignatureKey, TrustRegistry, signature_key
 
 __all__ = ["verify_all", "verify_ahead"]
 
 _POOL: ThreadPoolExecutor | None = None
-_KEY_OBJECTS: dict[bytes, Ed25519PublicKey] = {}
 
 
 def _one(job: tuple[Envelope, bytes]) -> bool:
     env, pub = job
-    key = _KEY_OBJECTS.get(pub)
-    if key is None:
-        key = _KEY_OBJECTS[pub] = Ed25519PublicKey.from_public_bytes(pub)
-    try:
-        key.verify(env.signature, env.signed_bytes())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return verify_ed25519(pub, env.signature, env.signed_bytes())
 
 
 def verify_all(jobs: list[tuple[Envelope, bytes]]) -> list[bool]:
-    """Verify ``(envelope, public key)`` jobs on a small thread pool (cryptography releases the GIL)."""
+    """Verify ``(envelope, public key)`` jobs on a small thread pool (libsodium, called through
+    cffi, releases the GIL)."""
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")

@@ -48,7 +48,7 @@ def run(root: Path, sim: Any, *, order: list[Any] | None = None, twice: bool = F
         wait_quiescent(st, timeout=600)
         snap = snapshot(st)
         report = conservation_report(st.settings, st.settings.database_url)
-        assert sum(p.poll() is None for p in st.procs) == WORKERS, "processors died and were not replaced"
+        assert sum(p.poll() is None for p in st.procs) == st.target_workers, "processors died and were not replaced"
         report["processor_restarts"] = st.restarts
         return snap, report
     finally:

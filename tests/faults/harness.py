@@ -29,7 +29,7 @@ from infra.identities import AUTHORITY_NAME, PlatformKeys, key_path
 from infra.kafka import ensure_topics
 from infra.keystore import write_private_key
 from infra.procs import free_port, spawn
-from infra.settings import Settings, load_settings
+from infra.settings import Settings, load_settings, processor_layout
 from producers.publisher import Publisher
 from producers.registry import bootstrap_platform
 from schemas.errors import CuentasError
@@ -51,10 +51,11 @@ class Stack:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     publishers: dict[str, Publisher] = field(default_factory=dict)
     restarts: int = 0
+    layout: list[str | None] = field(default_factory=list)  # CUENTAS_COMPONENTS of each process to run
+    roles: list[str | None] = field(default_factory=list)  # of each process started, as ``procs``
     target_workers: int = 1
 
     def start(self, *, workers: int = 1) -> Stack:
-        self.target_workers = workers
         self.kafka = EmbeddedKafka(self.root, free_port()).start()
         self.pg = EmbeddedPostgres(self.root, free_port()).start()
         self.settings = load_settings({
@@ -73,7 +74,11 @@ class Stack:
         migrate(self.pg.url, self.settings.database_schema)
         ensure_topics(self.settings)
         bootstrap_platform(self.settings, self.pg.url)
-        for _ in range(workers):
+        # The processes `cuentas up` starts: PROCESSOR_ROLES (gate and
+        # reconcilers apart, issue 16) times ``workers`` copies.
+        self.layout = [comps for _name, comps in processor_layout(self.settings.replace(processor_workers=workers))]
+        self.target_workers = len(self.layout)
+        for _ in self.layout:
             self.start_worker()
         return self
 
@@ -84,12 +89,19 @@ class Stack:
                 "KAFKA_HEARTBEAT_S": "1", "BATCH_WINDOW_S": "0.05", "REDRIVE_AFTER_S": "8", "CLOCK_IDLE_S": "5"}
 
     def start_worker(self) -> subprocess.Popen[bytes]:
+        """Start a process of the first role of the layout that has fewer live processes than it should."""
+        live = [c for p, c in zip(self.procs, self.roles, strict=True) if p.poll() is None]
+        comps = next((c for c in self.layout if live.count(c) < self.layout.count(c)), self.layout[0])
         log = self.settings.data_path / "logs" / f"worker-{len(self.procs)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        env = self.env()
+        if comps is not None:
+            env["CUENTAS_COMPONENTS"] = comps
         # spawn(): own process group and the parent-death signal, so a killed
         # test run leaves no worker behind
-        p = spawn([sys.executable, "-m", "stream_processors"], log_path=log, env=self.env(), cwd=str(ROOT))
+        p = spawn([sys.executable, "-m", "stream_processors"], log_path=log, env=env, cwd=str(ROOT))
         self.procs.append(p)
+        self.roles.append(comps)
         return p
 
     def kill9_worker(self) -> None:

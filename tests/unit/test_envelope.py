@@ -438,3 +438,59 @@ def test_mutated_valid_bytes_only_raise_malformed_input(data: st.DataObject) -> 
         raw[i] = data.draw(st.integers(0, 255))
     with contextlib.suppress(MalformedInput):
         parse_envelope(bytes(raw))
+
+
+# --- the canonical fast path (issue 16: orjson, no second serialisation) --------------------
+
+
+def _canonical_bytes(obj: Any) -> bytes:
+    """``obj`` spelt as the fast path would produce it (sorted keys, no whitespace)."""
+    import orjson
+
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+@pytest.mark.parametrize("event_type", sorted(SAMPLES))
+def test_canonical_input_takes_the_fast_path_with_the_strict_outcome(event_type: str) -> None:
+    from schemas import envelope as module
+
+    env = signed(event_type)
+    leaf = env.leaf_bytes()
+    assert module._parse_canonical(leaf, MAX_ENVELOPE_BYTES) is not None
+    fast = parse_envelope(leaf)
+    assert fast.leaf_bytes() == leaf and fast.signed_bytes() == env.signed_bytes()
+    assert fast.signed_bytes() == DOMAIN_SEPARATOR + canonicalize({"header": env.header(), "payload": wire(env)["payload"]})
+    if env.publisher_id in KEYS:
+        verify_envelope_signature(fast, public_key_bytes(KEYS[env.publisher_id]))
+    # The same bytes with one space: not canonical, the strict path, the same envelope.
+    spaced = leaf.replace(b'{"header":', b'{ "header":', 1)
+    assert module._parse_canonical(spaced, MAX_ENVELOPE_BYTES) is None
+    assert parse_envelope(spaced) == fast and parse_envelope(spaced).leaf_bytes() == leaf
+
+
+def test_fast_path_refusals_keep_their_reasons() -> None:
+    """Inputs orjson would take but the strict parser refuses keep the strict reason."""
+    w = wire(signed("transfer.sent"))
+    leaf = _canonical_bytes(w)
+    # A duplicate member (orjson keeps the last): not canonical, strict path.
+    dup = leaf.replace(b'"seq":', b'"seq":7,"seq":', 1)
+    refused(dup, "duplicate_key")
+    # An integer beyond 2^53-1, spelt canonically.
+    big = json.loads(leaf)
+    big["header"]["seq"] = 2**60
+    refused(_canonical_bytes(big), "number")
+    # Nesting deeper than the limit, spelt canonically.
+    deep = json.loads(leaf)
+    nested: Any = 1
+    for _ in range(40):
+        nested = [nested]
+    deep["payload"]["x"] = nested
+    refused(_canonical_bytes(deep), "depth")
+    # A float where an integer is expected: valid JSON, canonical, refused by the schema.
+    flt = json.loads(leaf)
+    flt["payload"]["send"]["amount"] = 100.0
+    refused(_canonical_bytes(flt), "schema", "/payload/send/amount")
+    # A NUL through an escape.
+    nul = json.loads(leaf)
+    nul["payload"]["transfer_id"] = "a\x00b"
+    refused(_canonical_bytes(nul), "nul_byte")

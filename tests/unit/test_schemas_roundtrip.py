@@ -920,7 +920,9 @@ def test_fast_validator_agrees_with_jsonschema(event_type: str) -> None:
     compiled = catalog._COMPILED[(event_type, 1)]
     n = 0
     for candidate in _mutations(sample(event_type)):
-        assert compiled.is_valid(candidate) == compiled.validator.is_valid(candidate), candidate
+        expected = compiled.validator.is_valid(candidate)
+        assert compiled.is_valid(candidate) == expected, candidate
+        assert compiled.fast_is_valid(candidate) == expected, candidate
         n += 1
     assert n > 50
 
@@ -944,14 +946,18 @@ def test_fast_validator_agrees_on_random_mutations(event_type: str, data: st.Dat
     payload = sample(event_type)
     path = data.draw(st.sampled_from([p for p, _ in _leaves(payload) if p]))
     _set(payload, path, data.draw(_json_values))
-    assert compiled.is_valid(payload) == compiled.validator.is_valid(payload)
+    expected = compiled.validator.is_valid(payload)
+    assert compiled.is_valid(payload) == expected
+    assert compiled.fast_is_valid(payload) == expected
 
 
 def test_envelope_shape_validators_agree() -> None:
     env = signed("transfer.sent").to_wire()
     compiled = catalog._ENVELOPE
     for candidate in _mutations(env):
-        assert compiled.is_valid(candidate) == compiled.validator.is_valid(candidate), candidate
+        expected = compiled.validator.is_valid(candidate)
+        assert compiled.is_valid(candidate) == expected, candidate
+        assert compiled.fast_is_valid(candidate) == expected, candidate
 
 
 # --- money ---------------------------------------------------------------------------
@@ -993,3 +999,25 @@ def test_json_dump_of_samples_is_stable() -> None:
     # Samples are JSON documents (no tuples, floats or non-string keys).
     for p in SAMPLES.values():
         assert json.loads(json.dumps(p)) == p
+
+
+def test_compiled_validator_refuses_a_float_integer() -> None:
+    """jsonschema-rs alone counts 1.0 as an integer (JSON Schema Validation 6.1.1); ours must not."""
+    payload = sample("transfer.sent")
+    payload["send"]["amount"] = float(payload["send"]["amount"])
+    compiled = catalog._COMPILED[("transfer.sent", 1)]
+    assert not compiled.is_valid(payload)
+    assert not compiled.fast_is_valid(payload)
+    with pytest.raises(MalformedInput) as e:
+        catalog.validate_payload("transfer.sent", 1, payload)
+    assert e.value.reason == "schema" and e.value.field == "/payload/send/amount"
+
+
+def test_compiled_validator_falls_back_on_values_it_cannot_take() -> None:
+    """A lone surrogate or a 70-bit integer in a hand-built payload: judged by the closures."""
+    compiled = catalog._COMPILED[("transfer.sent", 1)]
+    for value in ("\ud800", 2**70):
+        payload = sample("transfer.sent")
+        payload["payout_note"] = value
+        payload["send"]["amount"] = value
+        assert compiled.is_valid(payload) == compiled.validator.is_valid(payload)
