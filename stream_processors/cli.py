@@ -364,7 +364,8 @@ def _waiting(cur: Any, settings: Any) -> dict[tuple[str, str], str]:
     for pub, since in cur.fetchall():
         if since is None:
             out[("publisher", pub)] = "sequence gap not examined yet"
-        elif wall - since < timedelta(seconds=quiet):
+        # flagged by the sequence-gap timer's first tick after the quiet time (it ticks every quiet/3)
+        elif wall - since < timedelta(seconds=quiet + max(1.0, quiet / 3) + 2):
             due = since + timedelta(seconds=quiet)
             out[("publisher", pub)] = (f"sequence gap seen at {since.isoformat()}, flagged after {quiet:g} s "
                                        f"of quiet ({due.isoformat()})")

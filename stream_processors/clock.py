@@ -38,10 +38,24 @@ __all__ = ["advance", "now", "pin", "unpin", "stale_backlog_s", "writer_id"]
 
 def advance(cur: Any, group: str, marks: dict[tuple[str, int], datetime],
             caught_up: dict[tuple[str, int], bool] | None = None) -> None:
-    """Record per partition the latest event time applied, and whether it has no backlog left."""
+    """Record per partition the latest event time applied, and whether it has no backlog left.
+
+    A partition in ``caught_up`` without a mark (its records in this batch
+    were duplicates, refusals or registry events) still records whether it has
+    a backlog: otherwise a stale "not caught up" from an earlier batch held
+    the clock back, and sequence gaps unjudged, for ``stale_backlog_s`` after
+    the traffic ended (regression: a publisher's resent bundle ended a
+    partition with duplicates only).
+    """
+    caught_up = caught_up or {}
+    rest = sorted((t, p, bool(c)) for (t, p), c in caught_up.items() if (t, p) not in marks)
+    if rest:
+        # a handful of partitions per batch; only rows whose state changes are written
+        for t, p, c in rest:
+            cur.execute("UPDATE clock_partitions SET caught_up = %s WHERE group_id = %s AND topic = %s"
+                        " AND partition = %s AND caught_up IS DISTINCT FROM %s", (c, group, t, p, c))
     if not marks:
         return
-    caught_up = caught_up or {}
     execute_values(
         cur,
         "INSERT INTO clock_partitions (group_id, topic, partition, watermark, caught_up) VALUES %s"

@@ -112,3 +112,21 @@ def test_late_payout_flag_is_not_withdrawn_when_the_clock_would_step_back(migrat
             assert [r[0] for r in cur.fetchall()] == ["open"]
     finally:
         conn.close()
+
+
+def test_a_batch_of_duplicates_still_records_that_its_partition_caught_up(migrated):
+    """Regression: a partition whose last batch held no new event (a resent bundle: duplicates
+    only) kept a stale "not caught up", holding the clock back and sequence gaps unjudged for
+    stale_backlog_s after the traffic ended."""
+    s = migrated
+    conn = connect(s.database_url, s.database_schema)
+    try:
+        with conn, conn.cursor() as cur:
+            clock.advance(cur, "g4", {("x", 0): T0}, {("x", 0): False})
+            clock.advance(cur, "g4", {}, {("x", 0): True})  # duplicates only, at the high watermark
+            cur.execute("SELECT caught_up FROM clock_partitions WHERE group_id = 'g4'")
+            assert cur.fetchone()[0] is True
+            cur.execute("SELECT watermark FROM clock_partitions WHERE group_id = 'g4'")
+            assert cur.fetchone()[0] == T0  # no mark: the watermark stays
+    finally:
+        conn.close()
