@@ -27,13 +27,30 @@ def _one(job: tuple[Envelope, bytes]) -> bool:
     return verify_ed25519(pub, env.signature, env.signed_bytes())
 
 
+_THREADS = 2
+
+
+def _slice(jobs: list[tuple[Envelope, bytes]]) -> list[bool]:
+    return [_one(j) for j in jobs]
+
+
 def verify_all(jobs: list[tuple[Envelope, bytes]]) -> list[bool]:
     """Verify ``(envelope, public key)`` jobs on a small thread pool (libsodium, called through
-    cffi, releases the GIL)."""
+    cffi, releases the GIL).
+
+    One task per thread, each a contiguous slice: ``ThreadPoolExecutor.map``
+    ignores ``chunksize`` (only the process pool honours it), so mapping job by
+    job made a future, a lock and a condition per signature, 6-10% of the
+    gate's samples in the drain profile.
+    """
     global _POOL
+    if len(jobs) < 2 * _THREADS:
+        return _slice(jobs)
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="verify")
-    return list(_POOL.map(_one, jobs, chunksize=64))
+        _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="verify")
+    step = -(-len(jobs) // _THREADS)
+    futures = [_POOL.submit(_slice, jobs[i:i + step]) for i in range(0, len(jobs), step)]
+    return [ok for f in futures for ok in f.result()]
 
 
 def verify_ahead(registry: TrustRegistry, envelopes: Iterable[Envelope]) -> dict[SignatureKey, bool]:
