@@ -628,3 +628,14 @@ def test_every_transfer_case_variant_is_made_and_look_alikes_stay_clean(sim: Sim
              for e in sim.events if e.envelope.event_type in ("transfer.paid_out", "transfer.refunded")}
     assert {("transfer.paid_out", True, False), ("transfer.paid_out", False, True),
             ("transfer.refunded", False, False)} <= kinds
+
+
+@pytest.mark.parametrize("start", ["2026-09-07T06:08:00+00:00", "2026-09-06T17:48:00+00:00"])
+def test_regression_the_demo_window_never_makes_a_case_impossible(start: str) -> None:
+    """`cuentas up --demo` at some times of day crashed the demo publisher: the window left
+    `unverified_new_spending` no time to report before its verification had to fall due."""
+    from producers.cli.demo import DEMO_EVENTS, DEMO_SEED, DEMO_SPAN
+
+    sim = simulate(DEMO_SEED, events=DEMO_EVENTS, start=datetime.fromisoformat(start), span=DEMO_SPAN,
+                   anomalies=True)
+    assert any('"spending_unverified"' in line for line in sim.truth_jsonl().splitlines())
