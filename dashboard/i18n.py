@@ -243,23 +243,29 @@ def pick_language(locale: str | None, accept_language: str | None) -> str:
         primary = locale.replace("_", "-").split("-")[0].strip().lower()
         if primary in LANGS:
             return primary
-    if accept_language:
-        ranked: list[tuple[float, int, str]] = []
-        for i, part in enumerate(accept_language.split(",")[:20]):
-            tag, _, params = part.strip().partition(";")
-            q = 1.0
-            params = params.strip()
-            if params.startswith("q="):
-                try:
-                    q = float(params[2:])
-                except ValueError:
-                    q = 0.0
-            primary = tag.strip().split("-")[0].lower()
-            if primary in LANGS and q > 0:
-                ranked.append((-q, i, primary))
-        if ranked:
-            return sorted(ranked)[0][2]
+    for tag in _accepted_tags(accept_language):
+        primary = tag.split("-")[0].lower()
+        if primary in LANGS:
+            return primary
     return DEFAULT_LANG
+
+
+def _accepted_tags(accept_language: str | None) -> list[str]:
+    """The language tags of an ``Accept-Language`` header (RFC 9110 12.5.4), most preferred
+    first (by ``q``, then order), without those refused (``q=0``); at most 20 read."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        if q > 0 and tag.strip():
+            ranked.append((-q, i, tag.strip()))
+    return [tag for _, _, tag in sorted(ranked)]
 
 
 def pick_locale(lang: str, locale: str | None, accept_language: str | None) -> str:
@@ -269,20 +275,7 @@ def pick_locale(lang: str, locale: str | None, accept_language: str | None) -> s
     order of preference, the first one in ``lang`` that names a region.
     """
     tags: list[str] = [locale] if locale else []
-    if accept_language:
-        ranked: list[tuple[float, int, str]] = []
-        for i, part in enumerate(accept_language.split(",")[:20]):
-            tag, _, params = part.strip().partition(";")
-            q = 1.0
-            params = params.strip()
-            if params.startswith("q="):
-                try:
-                    q = float(params[2:])
-                except ValueError:
-                    q = 0.0
-            if q > 0 and tag.strip():
-                ranked.append((-q, i, tag.strip()))
-        tags += [tag for _, _, tag in sorted(ranked)]
+    tags += _accepted_tags(accept_language)
     for tag in tags:
         parts = tag.replace("_", "-").split("-")
         if parts[0].lower() == lang and len(parts) > 1:  # in this language, with a region

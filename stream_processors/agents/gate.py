@@ -36,6 +36,7 @@ from schemas.routing import (
     partition_key,
 )
 from stream_processors import clock
+from stream_processors.agents.reconciling import chunks
 from stream_processors.context import Context, Msg, backlog_state, header, offsets
 from stream_processors.forwarding import BUNDLE_HEADER, Forward, encode_bundle, group_by_partition
 from stream_processors.gate import store
@@ -85,7 +86,7 @@ def install(app: Any, ctx: Context) -> None:
             # A publisher's bundle (issue 16) carries many events in one record:
             # transactions of at most BATCH_SIZE events, each covering whole
             # records, so recorded progress never points inside a bundle.
-            for chunk in _chunks([(e, items_of(e)) for e in events], settings.batch_size):
+            for chunk in chunks([(e, items_of(e)) for e in events], settings.batch_size):
                 await decide_chunk(chunk)
 
     async def decide_chunk(chunk: list[tuple[Any, list[Item]]]) -> None:
@@ -165,19 +166,6 @@ def items_of(e: Any) -> list[Item]:
         if raws is not None:
             return [Item(Incoming(raw, f"{source}#{i}"), tp, pub, None) for i, raw in enumerate(raws)]
     return [Item(Incoming(value, source), tp, pub, header(m, "cc-event-id"))]
-
-
-def _chunks(records: list[tuple[Any, list[Item]]], batch_size: int) -> list[list[tuple[Any, list[Item]]]]:
-    """Consecutive records holding at most ``batch_size`` events each (at least one record per chunk)."""
-    out: list[list[tuple[Any, list[Item]]]] = [[]]
-    n = 0
-    for r in records:
-        if out[-1] and n + len(r[1]) > batch_size:
-            out.append([])
-            n = 0
-        out[-1].append(r)
-        n += len(r[1])
-    return [c for c in out if c]
 
 
 def replies(ctx: Context, items: list[Item], outcome: BatchDecision) -> list[Msg]:

@@ -13,7 +13,13 @@ from typing import Any
 
 from schemas.routing import ACCEPTED_TRANSFERS_TOPIC
 from stream_processors import clock
-from stream_processors.agents.reconciling import chunks, marks_of, publish_after_commit, unpack
+from stream_processors.agents.reconciling import (
+    Record,
+    chunks,
+    marks_of,
+    publish_after_commit,
+    unpack,
+)
 from stream_processors.context import Context, backlog_state, offsets
 from stream_processors.pg import record_progress
 from stream_processors.reconcilers import apply_transfer_events, thresholds
@@ -35,7 +41,8 @@ def install(app: Any, ctx: Context) -> None:
     async def reconcile_transfers(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
             cu = backlog_state(app, events)
-            for chunk in chunks([(e, list(unpack(e))) for e in events], settings.batch_size):
+            records: list[Record] = [(e, list(unpack(e))) for e in events]
+            for chunk in chunks(records, settings.batch_size):
                 evts = [ev for _e, evs in chunk for ev in evs if ev is not None]
                 offs, mk = offsets([e for e, _ in chunk]), marks_of(chunk)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas.routing import CONTRIBUTIONS_TOPIC, FLAGS_TOPIC, partition_key
 from stream_processors.context import Context, Msg
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: One Kafka record and the events it carries (None for a contribution).
 Record = tuple[Any, list[Evt | None]]
+#: a record with the events it carries (a reconciler's Record, the gate's items)
+_R = TypeVar("_R", bound=tuple[Any, Sequence[Any]])
 
 
 def _log_index(msg: Any) -> int | None:
@@ -53,10 +55,11 @@ def unpack(e: Any) -> list[Evt]:
         return []
 
 
-def chunks(records: Sequence[Record], batch_size: int) -> list[list[Record]]:
+def chunks(records: Sequence[_R], batch_size: int) -> list[list[_R]]:
     """Consecutive records holding at most ``batch_size`` events each (at least one record per chunk):
-    each chunk is one transaction, so progress always covers whole records."""
-    out: list[list[Record]] = [[]]
+    each chunk is one transaction, so progress always covers whole records (the gate's and the
+    reconcilers' alike)."""
+    out: list[list[_R]] = [[]]
     n = 0
     for r in records:
         if out[-1] and n + len(r[1]) > batch_size:
